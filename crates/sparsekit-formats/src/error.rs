@@ -1,0 +1,109 @@
+//! The one error type of this crate: every constructor from outside data and every file reader
+//! returns `Result<_, FormatError>`, with a message that names the problem and where it is.
+
+use std::fmt;
+
+/// Which axis an index refers to, for error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Axis {
+    Row,
+    Col,
+}
+
+impl fmt::Display for Axis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Axis::Row => "row",
+            Axis::Col => "column",
+        })
+    }
+}
+
+/// Everything that can be wrong with sparse data handed to this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// Two arrays that must agree in length do not.
+    #[error("lengths differ: {what} has length {got}, expected {expected}")]
+    LengthMismatch { what: &'static str, expected: usize, got: usize },
+
+    /// A pointer array (row_ptr / col_ptr / block_ptr) does not start at 0.
+    #[error("{what}[0] is {got}, must be 0")]
+    PtrStart { what: &'static str, got: usize },
+
+    /// A pointer array decreases somewhere.
+    #[error("{what} not monotone at {at}: {prev} > {next}")]
+    PtrNotMonotone { what: &'static str, at: usize, prev: usize, next: usize },
+
+    /// The last pointer does not equal the number of stored entries.
+    #[error("{what} ends at {got}, but there are {expected} stored entries")]
+    PtrEnd { what: &'static str, expected: usize, got: usize },
+
+    /// An index lies outside the matrix. `outer` is the row (CSR) or column (CSC) or entry
+    /// number (COO) where it was found.
+    #[error("{outer_axis} {outer}: {axis} {index} \u{2265} {bound_name} {bound}")]
+    IndexOutOfBounds {
+        outer_axis: &'static str,
+        outer: usize,
+        axis: Axis,
+        index: usize,
+        bound_name: &'static str,
+        bound: usize,
+    },
+
+    /// Indices inside one compressed row/column are not strictly increasing
+    /// (unsorted or duplicated) where canonical form is required.
+    #[error("{outer_axis} {outer}: indices not strictly increasing at position {position} ({prev} then {next})")]
+    NotCanonical { outer_axis: &'static str, outer: usize, position: usize, prev: usize, next: usize },
+
+    /// `nrows * ncols` (or a derived size) does not fit in `usize`, or a count does not fit
+    /// the chosen index type.
+    #[error("shape overflow: {0}")]
+    ShapeOverflow(String),
+
+    /// A value does not fit in the index type chosen for the matrix (e.g. u32).
+    #[error("{what} = {value} does not fit in the index type {index_type}")]
+    IndexTypeOverflow { what: &'static str, value: u128, index_type: &'static str },
+
+    /// A structural constraint of a format is violated (block shape not dividing the matrix,
+    /// N:M group with more than N non-zeros, …).
+    #[error("structure: {0}")]
+    Structure(String),
+
+    /// Invalid argument to an operation (threshold NaN, k larger than a row, …).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// A file is not what it claims to be, or is truncated / corrupt.
+    #[error("malformed {kind} file: {message}")]
+    Malformed { kind: &'static str, message: String },
+
+    /// A file uses a feature this crate does not support (complex values, …).
+    #[error("unsupported {kind} content: {message}")]
+    Unsupported { kind: &'static str, message: String },
+
+    /// Underlying I/O failure.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl FormatError {
+    pub(crate) fn malformed(kind: &'static str, message: impl Into<String>) -> Self {
+        FormatError::Malformed { kind, message: message.into() }
+    }
+    pub(crate) fn unsupported(kind: &'static str, message: impl Into<String>) -> Self {
+        FormatError::Unsupported { kind, message: message.into() }
+    }
+    pub(crate) fn len(what: &'static str, expected: usize, got: usize) -> Self {
+        FormatError::LengthMismatch { what, expected, got }
+    }
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = FormatError> = std::result::Result<T, E>;
+
+/// `a * b` or a [`FormatError::ShapeOverflow`] naming the shape.
+pub(crate) fn checked_size(a: usize, b: usize, what: &str) -> Result<usize> {
+    a.checked_mul(b)
+        .ok_or_else(|| FormatError::ShapeOverflow(format!("{what}: {a} \u{d7} {b} overflows usize")))
+}

@@ -1,0 +1,29 @@
+//! # sparsekit-formats
+//!
+//! Owned, validated sparse matrix storage for sparsekit (layer L0: no burn dependency).
+//!
+//! - [`Csr`], [`Csc`], [`Coo`], [`Bsr`] (r×c blocks), [`NM`] (N:M semi-structured) and [`Mask`]
+//!   (bit-packed), generic over the value type ([`Scalar`]: f32, f64, `half::f16`, `half::bf16`)
+//!   and the index type ([`SpIndex`]: `u32` default, `u64`).
+//! - Structure and values are separate: a [`CsrPattern`] can be shared (`Arc`) by many value arrays.
+//! - Every constructor from outside data returns `Result<_, FormatError>`; canonical form (sorted,
+//!   duplicate-free indices) is an invariant of every compressed type.
+//! - Borrowed views ([`CsrView`], …) are what `sparsekit-kernels` take.
+//!
+//! ```
+//! use sparsekit_formats::Csr;
+//! let a = Csr::<f32>::try_new(2, 2, vec![0, 1, 2], vec![1, 0], vec![5.0, 6.0])?;
+//! assert_eq!(a.nnz(), 2);
+//! # Ok::<(), sparsekit_formats::FormatError>(())
+//! ```
+
+mod compressed;
+pub mod csr;
+pub mod error;
+pub mod index;
+pub mod scalar;
+
+pub use csr::{Csr, CsrPattern, CsrPatternView, CsrView};
+pub use error::{Axis, FormatError, Result};
+pub use index::SpIndex;
+pub use scalar::Scalar;
