@@ -1,1 +1,23 @@
+//! # sparsekit
+//!
+//! Real sparsity for deep learning on [burn](https://burn.dev): sparse formats, fast CPU kernels
+//! and (soon) sparse tensors with autodiff, regularizers, pruning, sparse autoencoders and sparse
+//! attention. This crate is the facade: it re-exports the layer crates behind features.
+//!
+//! | feature | crate | what |
+//! |---|---|---|
+//! | `formats` (default) | [`sparsekit_formats`] | CSR, CSC, COO, BSR, N:M, masks; `.npz` / `.mtx` / safetensors I/O |
+//! | `kernels` (default) | [`sparsekit_kernels`] | SpMM, SpMMᵀ, SDDMM, SpMV, top-k on CPU (SIMD + rayon) |
+//!
+//! ```
+//! use sparsekit::formats::Csr;
+//! let a = Csr::<f32>::try_new(2, 3, vec![0, 1, 2], vec![2, 0], vec![1.5, -2.0])?;
+//! assert_eq!(a.to_dense(), vec![0.0, 0.0, 1.5, -2.0, 0.0, 0.0]);
+//! # Ok::<(), sparsekit::formats::FormatError>(())
+//! ```
 
+#[cfg(feature = "formats")]
+pub use sparsekit_formats as formats;
+
+#[cfg(feature = "kernels")]
+pub use sparsekit_kernels as kernels;

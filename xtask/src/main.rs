@@ -1,1 +1,69 @@
-fn main() {}
+//! `cargo xtask` — the project's task runner (alias in `.cargo/config.toml`).
+//!
+//! - `cargo xtask test`  — the full test suite (what CI runs): makes sure a wgpu adapter exists
+//!   (installs Mesa's software Vulkan driver on Linux when it can), then runs every test in release.
+//! - `cargo xtask bench` — runs the benchmark suites and writes `target/sparsekit-bench/report.{json,md}`.
+//! - `cargo xtask ci`    — formatting, clippy and the tests, as the GitHub workflow runs them.
+
+mod bench;
+mod gpu;
+mod run;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "sparsekit task runner")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole test suite in release mode (after checking for a wgpu adapter).
+    Test(TestArgs),
+    /// Run benchmark suites and write the report (JSON + Markdown).
+    Bench(bench::BenchArgs),
+    /// fmt --check, clippy -D warnings, then `test`.
+    Ci(TestArgs),
+}
+
+#[derive(clap::Args, Clone)]
+pub struct TestArgs {
+    /// Do not try to install a Vulkan driver when none is found.
+    #[arg(long)]
+    no_install: bool,
+    /// Extra arguments passed to `cargo test` after `--`.
+    #[arg(last = true)]
+    rest: Vec<String>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Test(a) => test(&a),
+        Command::Bench(a) => bench::run(&a),
+        Command::Ci(a) => ci(&a),
+    };
+    if let Err(e) = result {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn test(args: &TestArgs) -> Result<()> {
+    gpu::ensure_vulkan_driver(!args.no_install)?;
+    let mut cmd = run::cargo(&["test", "--release", "--workspace", "--all-features"]);
+    cmd.env("CUBECL_WGPU_DEFAULT_DEVICE", std::env::var("CUBECL_WGPU_DEFAULT_DEVICE").unwrap_or_else(|_| "Cpu".into()));
+    if !args.rest.is_empty() {
+        cmd.arg("--").args(&args.rest);
+    }
+    run::status(cmd)
+}
+
+fn ci(args: &TestArgs) -> Result<()> {
+    run::status(run::cargo(&["fmt", "--all", "--check"]))?;
+    run::status(run::cargo(&["clippy", "--release", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]))?;
+    test(args)
+}

@@ -1,0 +1,38 @@
+//! [`KernelError`]: every public kernel returns `Result<(), KernelError>` and never panics on
+//! mismatched inputs.
+
+use thiserror::Error;
+
+/// Why a kernel refused its inputs. Messages name the operation and both shapes, e.g.
+/// `"spmm: A is 4×5 but X has 6 rows"`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum KernelError {
+    /// Operand shapes do not fit together.
+    #[error("{op}: {detail}")]
+    ShapeMismatch { op: &'static str, detail: String },
+    /// A dense buffer is shorter than its shape and stride require.
+    #[error("{what}: buffer has {got} elements but {needed} are needed")]
+    BufferTooShort { what: &'static str, needed: usize, got: usize },
+    /// A dense view whose row stride is smaller than its number of columns.
+    #[error("row stride {row_stride} is smaller than ncols {ncols}")]
+    InvalidStride { ncols: usize, row_stride: usize },
+    /// `nrows * row_stride` does not fit in `usize`.
+    #[error("dense view {nrows}×{ncols} with row stride {row_stride} overflows usize")]
+    SizeOverflow { nrows: usize, ncols: usize, row_stride: usize },
+    /// Top-k with `k` larger than the row length.
+    #[error("{op}: k = {k} is larger than the row length {ncols}")]
+    InvalidK { op: &'static str, k: usize, ncols: usize },
+    /// A cached structure (e.g. [`crate::CsrTranspose`]) does not belong to the given matrix.
+    #[error("{op}: {detail}")]
+    PatternMismatch { op: &'static str, detail: String },
+    /// A block or N:M shape the kernel does not accept.
+    #[error("{op}: {detail}")]
+    Unsupported { op: &'static str, detail: String },
+}
+
+impl KernelError {
+    pub(crate) fn shape(op: &'static str, detail: String) -> Self {
+        KernelError::ShapeMismatch { op, detail }
+    }
+}
