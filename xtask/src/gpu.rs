@@ -6,7 +6,11 @@ use std::process::Command;
 
 use anyhow::{bail, Result};
 
-const ICD_DIRS: &[&str] = &["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d", "/usr/local/share/vulkan/icd.d"];
+const ICD_DIRS: &[&str] = &[
+    "/usr/share/vulkan/icd.d",
+    "/etc/vulkan/icd.d",
+    "/usr/local/share/vulkan/icd.d",
+];
 
 /// Vulkan installable client drivers (ICD manifests) present on this machine.
 pub fn vulkan_icds() -> Vec<String> {
@@ -44,17 +48,33 @@ pub fn ensure_vulkan_driver(install: bool) -> Result<()> {
         bail!("{hint}");
     }
     let apt = Path::new("/usr/bin/apt-get").exists();
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
     let sudo_ok = !is_root
-        && Command::new("sudo").args(["-n", "true"]).status().map(|s| s.success()).unwrap_or(false);
+        && Command::new("sudo")
+            .args(["-n", "true"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
     if !apt || !(is_root || sudo_ok) {
         bail!("{hint}");
     }
-    eprintln!("xtask: no Vulkan driver found; installing mesa-vulkan-drivers (software Vulkan for wgpu)");
+    eprintln!(
+        "xtask: no Vulkan driver found; installing mesa-vulkan-drivers (software Vulkan for wgpu)"
+    );
     let prefix: &[&str] = if is_root { &[] } else { &["sudo", "-n"] };
-    for args in [&["apt-get", "update", "-qq"][..], &["apt-get", "install", "-y", "-qq", "mesa-vulkan-drivers"][..]] {
+    for args in [
+        &["apt-get", "update", "-qq"][..],
+        &["apt-get", "install", "-y", "-qq", "mesa-vulkan-drivers"][..],
+    ] {
         let full: Vec<&str> = prefix.iter().chain(args.iter()).copied().collect();
-        let st = Command::new(full[0]).args(&full[1..]).env("DEBIAN_FRONTEND", "noninteractive").status()?;
+        let st = Command::new(full[0])
+            .args(&full[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()?;
         if !st.success() {
             bail!("`{}` failed; {hint}", full.join(" "));
         }

@@ -7,6 +7,8 @@
 
 mod bench;
 mod gpu;
+mod plot;
+mod report;
 mod run;
 
 use anyhow::Result;
@@ -55,7 +57,10 @@ fn main() {
 fn test(args: &TestArgs) -> Result<()> {
     gpu::ensure_vulkan_driver(!args.no_install)?;
     let mut cmd = run::cargo(&["test", "--release", "--workspace", "--all-features"]);
-    cmd.env("CUBECL_WGPU_DEFAULT_DEVICE", std::env::var("CUBECL_WGPU_DEFAULT_DEVICE").unwrap_or_else(|_| "Cpu".into()));
+    cmd.env(
+        "CUBECL_WGPU_DEFAULT_DEVICE",
+        std::env::var("CUBECL_WGPU_DEFAULT_DEVICE").unwrap_or_else(|_| "Cpu".into()),
+    );
     if !args.rest.is_empty() {
         cmd.arg("--").args(&args.rest);
     }
@@ -64,6 +69,15 @@ fn test(args: &TestArgs) -> Result<()> {
 
 fn ci(args: &TestArgs) -> Result<()> {
     run::status(run::cargo(&["fmt", "--all", "--check"]))?;
-    run::status(run::cargo(&["clippy", "--release", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]))?;
+    run::status(run::cargo(&[
+        "clippy",
+        "--release",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     test(args)
 }

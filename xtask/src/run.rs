@@ -7,7 +7,10 @@ use anyhow::{bail, Context, Result};
 
 /// The workspace root (xtask lives one level below it).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent dir").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent dir")
+        .to_path_buf()
 }
 
 /// `cargo ARGS…` run from the workspace root, with a quiet Mesa loader.
@@ -24,7 +27,9 @@ pub fn cargo(args: &[&str]) -> Command {
 pub fn status(mut cmd: Command) -> Result<()> {
     let shown = format!("{cmd:?}");
     eprintln!("xtask: running {shown}");
-    let st = cmd.status().with_context(|| format!("could not start {shown}"))?;
+    let st = cmd
+        .status()
+        .with_context(|| format!("could not start {shown}"))?;
     if !st.success() {
         bail!("{shown} failed with {st}");
     }

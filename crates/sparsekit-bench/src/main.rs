@@ -1,1 +1,189 @@
-fn main() {}
+//! `sparsekit-bench`: the benchmark runner behind `cargo xtask bench`.
+//!
+//! - `sparsekit-bench run --suite spmm,spmm_t,sddmm [--quick] [--samples N] [--devices flex,ndarray]
+//!   --out rows.jsonl` — times each case of BENCH.md's matrix (sparsekit kernel and burn's dense
+//!   `matmul` on the same inputs, back to back) and writes one JSON line per row, plus
+//!   `{"note": …}` lines for rows it leaves out.
+//! - `sparsekit-bench machine --json` — CPU, cores, SIMD, OS and wgpu adapters.
+//!
+//! The report itself (JSON + Markdown + SVG) is assembled by `cargo xtask bench`.
+
+mod input;
+mod machine;
+mod matrix;
+mod row;
+mod runner;
+mod timing;
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::matrix::Suite;
+use crate::row::Line;
+
+#[derive(Parser)]
+#[command(
+    name = "sparsekit-bench",
+    about = "sparsekit benchmark runner (see BENCH.md)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run benchmark suites and write one JSON row per line.
+    Run(RunArgs),
+    /// Describe this machine (CPU, SIMD, wgpu adapters).
+    Machine {
+        /// Print JSON (the report's `machine` object) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Comma-separated suites: spmm, spmm_t, sddmm.
+    #[arg(long, default_value = "spmm,spmm_t,sddmm", value_delimiter = ',')]
+    suite: Vec<Suite>,
+    /// Only the rows marked `q` in BENCH.md (plus sparsity 0.7).
+    #[arg(long)]
+    quick: bool,
+    /// Timed samples per measurement (after warm-up). Reported rows need at least 10.
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Comma-separated dense-baseline devices: flex, ndarray (wgpu: no GPU kernels yet).
+    #[arg(long, default_value = "flex,ndarray")]
+    devices: String,
+    /// Override the shapes (m,k,n; repeatable).
+    #[arg(long = "shape", value_parser = matrix::parse_shape)]
+    shapes: Vec<row::Shape>,
+    /// Override the sparsities (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    sparsity: Vec<f64>,
+    /// Seed of the input generator.
+    #[arg(long, default_value_t = 0x5EED)]
+    seed: u64,
+    /// Output file (JSON lines); stdout when absent.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Run(args) => run(args),
+        Command::Machine { json } => {
+            let m = machine::probe();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&m)?);
+            } else {
+                println!("cpu:      {} ({} cores)", m.cpu, m.cores);
+                println!(
+                    "simd:     {}",
+                    if m.simd.is_empty() {
+                        "-".into()
+                    } else {
+                        m.simd.join(", ")
+                    }
+                );
+                println!("os/arch:  {}/{}", m.os, m.arch);
+                if m.adapters.is_empty() {
+                    println!("adapters: none (no wgpu adapter found)");
+                }
+                for a in &m.adapters {
+                    let sw = if a.is_software() {
+                        " [software: correctness only]"
+                    } else {
+                        ""
+                    };
+                    println!("adapter:  {} ({}, {}){sw}", a.name, a.kind, a.api);
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let samples = args.samples.unwrap_or(if args.quick { 10 } else { 15 });
+    if samples < 10 {
+        eprintln!(
+            "sparsekit-bench: warning: {samples} samples per row; BENCH.md asks for at least 10"
+        );
+    }
+    let (devices, mut notes) = runner::parse_devices(&args.devices)?;
+    let shapes = (!args.shapes.is_empty()).then_some(args.shapes.as_slice());
+    let sparsities = (!args.sparsity.is_empty()).then_some(args.sparsity.as_slice());
+    if let Some(bad) = args.sparsity.iter().find(|s| !(0.0..=1.0).contains(*s)) {
+        anyhow::bail!("sparsity {bad} is outside [0, 1]");
+    }
+    let (cases, matrix_notes) = matrix::matrix(args.quick, &args.suite, shapes, sparsities);
+    notes.extend(matrix_notes);
+    let cfg = runner::RunConfig {
+        timing: runner::RunConfig::timing_for(samples),
+        devices,
+        seed: args.seed,
+    };
+
+    let mut sink: Box<dyn Write> = match &args.out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut write_err = None;
+    let mut emit = |line: Line| {
+        match &line {
+            Line::Row(r) => {
+                let warn = match r.max_rel_err {
+                    Some(e) if e > 1e-3 => {
+                        format!("  WARNING: sparse result differs from dense (rel err {e:.2e})")
+                    }
+                    _ => String::new(),
+                };
+                eprintln!(
+                    "  {:<6} {:<4} {} s={:<4} {:<7} sparse {:>9.3} ms  dense {:>9.3} ms  {:>6.2}×  {:>6.1} GFLOP/s{warn}",
+                    r.suite,
+                    r.format,
+                    r.shape,
+                    r.sparsity,
+                    r.device,
+                    r.median_s * 1e3,
+                    r.baseline_median_s * 1e3,
+                    r.speedup_vs_dense,
+                    r.gflops_effective
+                );
+            }
+            Line::Note { note } => eprintln!("  note: {note}"),
+        }
+        let res = serde_json::to_string(&line)
+            .map_err(anyhow::Error::from)
+            .and_then(|s| {
+                writeln!(sink, "{s}")
+                    .and_then(|_| sink.flush())
+                    .map_err(Into::into)
+            });
+        if let Err(e) = res {
+            write_err.get_or_insert(e);
+        }
+    };
+    for note in notes {
+        emit(Line::Note { note });
+    }
+    eprintln!(
+        "sparsekit-bench: {} cases × {} device(s), {samples} samples each",
+        cases.len(),
+        cfg.devices.len()
+    );
+    for case in &cases {
+        runner::run_case(case, &cfg, &mut emit);
+    }
+    match write_err {
+        Some(e) => Err(e).context("writing rows"),
+        None => Ok(()),
+    }
+}

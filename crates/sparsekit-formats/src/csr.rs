@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::compressed::{self, CSR};
-use crate::error::{checked_size, FormatError, Result};
+use crate::error::{FormatError, Result};
 use crate::index::SpIndex;
 use crate::scalar::Scalar;
 
@@ -17,12 +17,19 @@ use crate::scalar::Scalar;
 ///   `row_ptr[nrows] == col_idx.len()` (= nnz);
 /// - within each row, column indices are strictly increasing (sorted, no duplicates) and
 ///   `< ncols` (canonical form);
-/// - `nrows * ncols` fits in `usize`, and `nnz` fits in the index type `I`.
+/// - `nrows * ncols` fits in `usize`; `nrows`, `ncols` and `nnz` fit in the index type `I`
+///   (so transposing or converting to CSC/COO can never overflow the index type).
 ///
 /// Many value arrays may share one pattern (`Arc<CsrPattern>`): training updates values over a
 /// fixed pattern, dynamic sparse training swaps the pattern.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "RawCsrPattern<I>", bound(deserialize = "I: SpIndex + Deserialize<'de>", serialize = "I: SpIndex + Serialize"))]
+#[serde(
+    try_from = "RawCsrPattern<I>",
+    bound(
+        deserialize = "I: SpIndex + Deserialize<'de>",
+        serialize = "I: SpIndex + Serialize"
+    )
+)]
 pub struct CsrPattern<I: SpIndex = u32> {
     nrows: usize,
     ncols: usize,
@@ -56,10 +63,15 @@ impl<I: SpIndex> CsrPattern<I> {
     /// assert_eq!(err.to_string(), "row 0: column 5 \u{2265} ncols 3");
     /// ```
     pub fn try_new(nrows: usize, ncols: usize, row_ptr: Vec<I>, col_idx: Vec<I>) -> Result<Self> {
-        checked_size(nrows, ncols, "CSR shape")?;
+        compressed::check_dims::<I>(nrows, ncols, "CSR shape")?;
         I::try_from_usize(col_idx.len(), "nnz")?;
         compressed::check(CSR, nrows, ncols, &row_ptr, &col_idx)?;
-        Ok(CsrPattern { nrows, ncols, row_ptr, col_idx })
+        Ok(CsrPattern {
+            nrows,
+            ncols,
+            row_ptr,
+            col_idx,
+        })
     }
 
     /// Wraps the arrays without checking.
@@ -67,15 +79,31 @@ impl<I: SpIndex> CsrPattern<I> {
     /// # Safety
     /// The caller guarantees every invariant listed on the type. Kernels index without bounds
     /// checks on the strength of them.
-    pub unsafe fn new_unchecked(nrows: usize, ncols: usize, row_ptr: Vec<I>, col_idx: Vec<I>) -> Self {
+    pub unsafe fn new_unchecked(
+        nrows: usize,
+        ncols: usize,
+        row_ptr: Vec<I>,
+        col_idx: Vec<I>,
+    ) -> Self {
         debug_assert!(compressed::check(CSR, nrows, ncols, &row_ptr, &col_idx).is_ok());
-        CsrPattern { nrows, ncols, row_ptr, col_idx }
+        CsrPattern {
+            nrows,
+            ncols,
+            row_ptr,
+            col_idx,
+        }
     }
 
     /// An `nrows × ncols` pattern with no stored entries.
     pub fn empty(nrows: usize, ncols: usize) -> Result<Self> {
-        checked_size(nrows, ncols, "CSR shape")?;
-        Ok(CsrPattern { nrows, ncols, row_ptr: vec![I::default(); nrows + 1], col_idx: Vec::new() })
+        compressed::check_dims::<I>(nrows, ncols, "CSR shape")?;
+        let row_ptr = crate::error::try_vec(nrows + 1, I::default(), "row_ptr")?;
+        Ok(CsrPattern {
+            nrows,
+            ncols,
+            row_ptr,
+            col_idx: Vec::new(),
+        })
     }
 
     pub fn nrows(&self) -> usize {
@@ -115,7 +143,12 @@ impl<I: SpIndex> CsrPattern<I> {
     }
     /// A borrowed view for kernels.
     pub fn view(&self) -> CsrPatternView<'_, I> {
-        CsrPatternView { nrows: self.nrows, ncols: self.ncols, row_ptr: &self.row_ptr, col_idx: &self.col_idx }
+        CsrPatternView {
+            nrows: self.nrows,
+            ncols: self.ncols,
+            row_ptr: &self.row_ptr,
+            col_idx: &self.col_idx,
+        }
     }
     /// Raw bytes of the row pointers (zero-copy, native endianness).
     pub fn row_ptr_bytes(&self) -> &[u8] {
@@ -140,14 +173,30 @@ pub struct CsrPatternView<'a, I: SpIndex = u32> {
 impl<'a, I: SpIndex> CsrPatternView<'a, I> {
     /// Validates borrowed arrays (O(nrows + nnz)).
     pub fn try_new(nrows: usize, ncols: usize, row_ptr: &'a [I], col_idx: &'a [I]) -> Result<Self> {
-        checked_size(nrows, ncols, "CSR shape")?;
+        compressed::check_dims::<I>(nrows, ncols, "CSR shape")?;
+        I::try_from_usize(col_idx.len(), "nnz")?;
         compressed::check(CSR, nrows, ncols, row_ptr, col_idx)?;
-        Ok(CsrPatternView { nrows, ncols, row_ptr, col_idx })
+        Ok(CsrPatternView {
+            nrows,
+            ncols,
+            row_ptr,
+            col_idx,
+        })
     }
     /// # Safety
     /// The arrays satisfy every invariant listed on [`CsrPattern`].
-    pub unsafe fn new_unchecked(nrows: usize, ncols: usize, row_ptr: &'a [I], col_idx: &'a [I]) -> Self {
-        CsrPatternView { nrows, ncols, row_ptr, col_idx }
+    pub unsafe fn new_unchecked(
+        nrows: usize,
+        ncols: usize,
+        row_ptr: &'a [I],
+        col_idx: &'a [I],
+    ) -> Self {
+        CsrPatternView {
+            nrows,
+            ncols,
+            row_ptr,
+            col_idx,
+        }
     }
     pub fn nrows(&self) -> usize {
         self.nrows
@@ -168,7 +217,12 @@ impl<'a, I: SpIndex> CsrPatternView<'a, I> {
         self.col_idx
     }
     pub fn to_owned(&self) -> CsrPattern<I> {
-        CsrPattern { nrows: self.nrows, ncols: self.ncols, row_ptr: self.row_ptr.to_vec(), col_idx: self.col_idx.to_vec() }
+        CsrPattern {
+            nrows: self.nrows,
+            ncols: self.ncols,
+            row_ptr: self.row_ptr.to_vec(),
+            col_idx: self.col_idx.to_vec(),
+        }
     }
 }
 
@@ -177,7 +231,13 @@ impl<'a, I: SpIndex> CsrPatternView<'a, I> {
 /// Invariants: those of [`CsrPattern`] (always checked), and `values.len() == nnz`
 /// (always checked). Explicit zeros may be stored; they are part of the pattern.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawCsr<T, I>", bound(deserialize = "T: Scalar + Deserialize<'de>, I: SpIndex + Deserialize<'de>", serialize = "T: Scalar + Serialize, I: SpIndex + Serialize"))]
+#[serde(
+    try_from = "RawCsr<T, I>",
+    bound(
+        deserialize = "T: Scalar + Deserialize<'de>, I: SpIndex + Deserialize<'de>",
+        serialize = "T: Scalar + Serialize, I: SpIndex + Serialize"
+    )
+)]
 pub struct Csr<T: Scalar, I: SpIndex = u32> {
     pattern: Arc<CsrPattern<I>>,
     values: Vec<T>,
@@ -207,12 +267,21 @@ impl<T: Scalar, I: SpIndex> Csr<T, I> {
     /// let a = Csr::<f32>::try_new(3, 3, vec![0, 2, 2, 3], vec![0, 2, 1], vec![1.0, 2.0, 3.0]).unwrap();
     /// assert_eq!(a.to_dense(), vec![1.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0]);
     /// ```
-    pub fn try_new(nrows: usize, ncols: usize, row_ptr: Vec<I>, col_idx: Vec<I>, values: Vec<T>) -> Result<Self> {
+    pub fn try_new(
+        nrows: usize,
+        ncols: usize,
+        row_ptr: Vec<I>,
+        col_idx: Vec<I>,
+        values: Vec<T>,
+    ) -> Result<Self> {
         if values.len() != col_idx.len() {
             return Err(FormatError::len("values", col_idx.len(), values.len()));
         }
         let pattern = CsrPattern::try_new(nrows, ncols, row_ptr, col_idx)?;
-        Ok(Csr { pattern: Arc::new(pattern), values })
+        Ok(Csr {
+            pattern: Arc::new(pattern),
+            values,
+        })
     }
 
     /// Like [`Csr::try_new`] but accepts rows whose column indices are unsorted or repeated:
@@ -224,15 +293,54 @@ impl<T: Scalar, I: SpIndex> Csr<T, I> {
         col_idx: Vec<I>,
         values: Vec<T>,
     ) -> Result<Self> {
-        match Self::try_new(nrows, ncols, row_ptr.clone(), col_idx.clone(), values.clone()) {
-            Ok(m) => Ok(m),
+        if values.len() != col_idx.len() {
+            return Err(FormatError::len("values", col_idx.len(), values.len()));
+        }
+        compressed::check_dims::<I>(nrows, ncols, "CSR shape")?;
+        I::try_from_usize(col_idx.len(), "nnz")?;
+        match compressed::check(CSR, nrows, ncols, &row_ptr, &col_idx) {
+            Ok(()) => Ok(Csr {
+                pattern: Arc::new(CsrPattern {
+                    nrows,
+                    ncols,
+                    row_ptr,
+                    col_idx,
+                }),
+                values,
+            }),
             Err(FormatError::NotCanonical { .. }) => {
-                // Structure is otherwise valid up to the first unsorted row; check bounds on all
-                // rows with the canonical check on sorted data.
+                // Pointer array valid; check bounds of every row, then sort and merge.
+                compressed::check_unsorted(CSR, nrows, ncols, &row_ptr, &col_idx)?;
                 let (p, c, v) = compressed::canonicalize(nrows, &row_ptr, &col_idx, &values);
-                Self::try_new(nrows, ncols, p, c, v)
+                Ok(Csr {
+                    pattern: Arc::new(CsrPattern {
+                        nrows,
+                        ncols,
+                        row_ptr: p,
+                        col_idx: c,
+                    }),
+                    values: v,
+                })
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Wraps the arrays without checking.
+    ///
+    /// # Safety
+    /// The caller guarantees every invariant listed on [`CsrPattern`] and `values.len() == nnz`.
+    pub unsafe fn new_unchecked(
+        nrows: usize,
+        ncols: usize,
+        row_ptr: Vec<I>,
+        col_idx: Vec<I>,
+        values: Vec<T>,
+    ) -> Self {
+        debug_assert_eq!(values.len(), col_idx.len());
+        Csr {
+            pattern: Arc::new(CsrPattern::new_unchecked(nrows, ncols, row_ptr, col_idx)),
+            values,
         }
     }
 
@@ -246,7 +354,10 @@ impl<T: Scalar, I: SpIndex> Csr<T, I> {
 
     /// An `nrows × ncols` matrix with no stored entries.
     pub fn zeros(nrows: usize, ncols: usize) -> Result<Self> {
-        Ok(Csr { pattern: Arc::new(CsrPattern::empty(nrows, ncols)?), values: Vec::new() })
+        Ok(Csr {
+            pattern: Arc::new(CsrPattern::empty(nrows, ncols)?),
+            values: Vec::new(),
+        })
     }
 
     pub fn pattern(&self) -> &CsrPattern<I> {
@@ -294,11 +405,17 @@ impl<T: Scalar, I: SpIndex> Csr<T, I> {
     }
     /// A borrowed view for kernels.
     pub fn view(&self) -> CsrView<'_, T, I> {
-        CsrView { pattern: self.pattern.view(), values: &self.values }
+        CsrView {
+            pattern: self.pattern.view(),
+            values: &self.values,
+        }
     }
     /// Column indices and values of row `i`. Panics if `i >= nrows`.
     pub fn row(&self, i: usize) -> (&[I], &[T]) {
-        let (s, e) = (self.pattern.row_ptr[i].index(), self.pattern.row_ptr[i + 1].index());
+        let (s, e) = (
+            self.pattern.row_ptr[i].index(),
+            self.pattern.row_ptr[i + 1].index(),
+        );
         (&self.pattern.col_idx[s..e], &self.values[s..e])
     }
     /// Dense row-major copy (`nrows * ncols` values).
@@ -307,7 +424,14 @@ impl<T: Scalar, I: SpIndex> Csr<T, I> {
     }
     /// Same matrix with values converted to another scalar type.
     pub fn cast<U: Scalar>(&self) -> Csr<U, I> {
-        Csr { pattern: self.pattern.clone(), values: self.values.iter().map(|v| U::from_f64(v.to_f64())).collect() }
+        Csr {
+            pattern: self.pattern.clone(),
+            values: self
+                .values
+                .iter()
+                .map(|v| U::from_f64(v.to_f64()))
+                .collect(),
+        }
     }
 }
 
@@ -320,11 +444,20 @@ pub struct CsrView<'a, T: Scalar, I: SpIndex = u32> {
 
 impl<'a, T: Scalar, I: SpIndex> CsrView<'a, T, I> {
     /// Validates borrowed arrays (O(nrows + nnz)).
-    pub fn try_new(nrows: usize, ncols: usize, row_ptr: &'a [I], col_idx: &'a [I], values: &'a [T]) -> Result<Self> {
+    pub fn try_new(
+        nrows: usize,
+        ncols: usize,
+        row_ptr: &'a [I],
+        col_idx: &'a [I],
+        values: &'a [T],
+    ) -> Result<Self> {
         if values.len() != col_idx.len() {
             return Err(FormatError::len("values", col_idx.len(), values.len()));
         }
-        Ok(CsrView { pattern: CsrPatternView::try_new(nrows, ncols, row_ptr, col_idx)?, values })
+        Ok(CsrView {
+            pattern: CsrPatternView::try_new(nrows, ncols, row_ptr, col_idx)?,
+            values,
+        })
     }
     /// Values over a validated pattern view; checks the length.
     pub fn from_pattern(pattern: CsrPatternView<'a, I>, values: &'a [T]) -> Result<Self> {
@@ -335,8 +468,17 @@ impl<'a, T: Scalar, I: SpIndex> CsrView<'a, T, I> {
     }
     /// # Safety
     /// The arrays satisfy every invariant listed on [`CsrPattern`] and `values.len() == nnz`.
-    pub unsafe fn new_unchecked(nrows: usize, ncols: usize, row_ptr: &'a [I], col_idx: &'a [I], values: &'a [T]) -> Self {
-        CsrView { pattern: CsrPatternView::new_unchecked(nrows, ncols, row_ptr, col_idx), values }
+    pub unsafe fn new_unchecked(
+        nrows: usize,
+        ncols: usize,
+        row_ptr: &'a [I],
+        col_idx: &'a [I],
+        values: &'a [T],
+    ) -> Self {
+        CsrView {
+            pattern: CsrPatternView::new_unchecked(nrows, ncols, row_ptr, col_idx),
+            values,
+        }
     }
     pub fn pattern(&self) -> CsrPatternView<'a, I> {
         self.pattern
@@ -367,7 +509,10 @@ impl<'a, T: Scalar, I: SpIndex> CsrView<'a, T, I> {
         let (m, n) = self.shape();
         let mut out = vec![T::ZERO; m * n];
         for i in 0..m {
-            let (s, e) = (self.pattern.row_ptr[i].index(), self.pattern.row_ptr[i + 1].index());
+            let (s, e) = (
+                self.pattern.row_ptr[i].index(),
+                self.pattern.row_ptr[i + 1].index(),
+            );
             for p in s..e {
                 out[i * n + self.pattern.col_idx[p].index()] = self.values[p];
             }
@@ -375,6 +520,9 @@ impl<'a, T: Scalar, I: SpIndex> CsrView<'a, T, I> {
         out
     }
     pub fn to_owned(&self) -> Csr<T, I> {
-        Csr { pattern: Arc::new(self.pattern.to_owned()), values: self.values.to_vec() }
+        Csr {
+            pattern: Arc::new(self.pattern.to_owned()),
+            values: self.values.to_vec(),
+        }
     }
 }

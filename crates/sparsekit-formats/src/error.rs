@@ -25,7 +25,11 @@ impl fmt::Display for Axis {
 pub enum FormatError {
     /// Two arrays that must agree in length do not.
     #[error("lengths differ: {what} has length {got}, expected {expected}")]
-    LengthMismatch { what: &'static str, expected: usize, got: usize },
+    LengthMismatch {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
 
     /// A pointer array (row_ptr / col_ptr / block_ptr) does not start at 0.
     #[error("{what}[0] is {got}, must be 0")]
@@ -33,11 +37,20 @@ pub enum FormatError {
 
     /// A pointer array decreases somewhere.
     #[error("{what} not monotone at {at}: {prev} > {next}")]
-    PtrNotMonotone { what: &'static str, at: usize, prev: usize, next: usize },
+    PtrNotMonotone {
+        what: &'static str,
+        at: usize,
+        prev: usize,
+        next: usize,
+    },
 
     /// The last pointer does not equal the number of stored entries.
     #[error("{what} ends at {got}, but there are {expected} stored entries")]
-    PtrEnd { what: &'static str, expected: usize, got: usize },
+    PtrEnd {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
 
     /// An index lies outside the matrix. `outer` is the row (CSR) or column (CSC) or entry
     /// number (COO) where it was found.
@@ -54,7 +67,13 @@ pub enum FormatError {
     /// Indices inside one compressed row/column are not strictly increasing
     /// (unsorted or duplicated) where canonical form is required.
     #[error("{outer_axis} {outer}: indices not strictly increasing at position {position} ({prev} then {next})")]
-    NotCanonical { outer_axis: &'static str, outer: usize, position: usize, prev: usize, next: usize },
+    NotCanonical {
+        outer_axis: &'static str,
+        outer: usize,
+        position: usize,
+        prev: usize,
+        next: usize,
+    },
 
     /// `nrows * ncols` (or a derived size) does not fit in `usize`, or a count does not fit
     /// the chosen index type.
@@ -63,12 +82,23 @@ pub enum FormatError {
 
     /// A value does not fit in the index type chosen for the matrix (e.g. u32).
     #[error("{what} = {value} does not fit in the index type {index_type}")]
-    IndexTypeOverflow { what: &'static str, value: u128, index_type: &'static str },
+    IndexTypeOverflow {
+        what: &'static str,
+        value: u128,
+        index_type: &'static str,
+    },
 
     /// A structural constraint of a format is violated (block shape not dividing the matrix,
     /// N:M group with more than N non-zeros, …).
     #[error("structure: {0}")]
     Structure(String),
+
+    /// Two operands of an operation have different shapes (e.g. `Mask::and`).
+    #[error("shape mismatch: {left:?} vs {right:?}")]
+    ShapeMismatch {
+        left: (usize, usize),
+        right: (usize, usize),
+    },
 
     /// Invalid argument to an operation (threshold NaN, k larger than a row, …).
     #[error("invalid argument: {0}")]
@@ -89,13 +119,23 @@ pub enum FormatError {
 
 impl FormatError {
     pub(crate) fn malformed(kind: &'static str, message: impl Into<String>) -> Self {
-        FormatError::Malformed { kind, message: message.into() }
+        FormatError::Malformed {
+            kind,
+            message: message.into(),
+        }
     }
     pub(crate) fn unsupported(kind: &'static str, message: impl Into<String>) -> Self {
-        FormatError::Unsupported { kind, message: message.into() }
+        FormatError::Unsupported {
+            kind,
+            message: message.into(),
+        }
     }
     pub(crate) fn len(what: &'static str, expected: usize, got: usize) -> Self {
-        FormatError::LengthMismatch { what, expected, got }
+        FormatError::LengthMismatch {
+            what,
+            expected,
+            got,
+        }
     }
 }
 
@@ -104,6 +144,27 @@ pub type Result<T, E = FormatError> = std::result::Result<T, E>;
 
 /// `a * b` or a [`FormatError::ShapeOverflow`] naming the shape.
 pub(crate) fn checked_size(a: usize, b: usize, what: &str) -> Result<usize> {
-    a.checked_mul(b)
-        .ok_or_else(|| FormatError::ShapeOverflow(format!("{what}: {a} \u{d7} {b} overflows usize")))
+    a.checked_mul(b).ok_or_else(|| {
+        FormatError::ShapeOverflow(format!("{what}: {a} \u{d7} {b} overflows usize"))
+    })
+}
+
+/// `vec![value; len]`, or a [`FormatError::ShapeOverflow`] when the allocation cannot be made
+/// (instead of aborting): for sizes derived from a declared shape rather than from data.
+pub(crate) fn try_vec<T: Clone>(len: usize, value: T, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        FormatError::ShapeOverflow(format!("{what}: cannot allocate {len} elements"))
+    })?;
+    v.resize(len, value);
+    Ok(v)
+}
+
+/// `Vec::with_capacity(cap)`, or a [`FormatError::ShapeOverflow`] when it cannot be allocated.
+pub(crate) fn try_with_capacity<T>(cap: usize, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(cap).map_err(|_| {
+        FormatError::ShapeOverflow(format!("{what}: cannot allocate {cap} elements"))
+    })?;
+    Ok(v)
 }

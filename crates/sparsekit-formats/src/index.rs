@@ -50,7 +50,11 @@ impl SpIndex for u32 {
 
 impl SpIndex for u64 {
     const NAME: &'static str = "u64";
-    const MAX_USIZE: usize = if usize::BITS >= 64 { usize::MAX } else { u64::MAX as usize };
+    const MAX_USIZE: usize = if usize::BITS >= 64 {
+        usize::MAX
+    } else {
+        u64::MAX as usize
+    };
     #[inline(always)]
     fn index(self) -> usize {
         self as usize

@@ -17,13 +17,28 @@
 //! # Ok::<(), sparsekit_formats::FormatError>(())
 //! ```
 
+pub mod bsr;
 mod compressed;
+pub mod convert;
+pub mod coo;
+pub mod csc;
 pub mod csr;
+pub mod dense;
 pub mod error;
 pub mod index;
+pub mod io;
+pub mod mask;
+pub mod nm;
 pub mod scalar;
+pub mod transpose;
 
+pub use bsr::{Bsr, BsrView};
+pub use coo::{Coo, CooView};
+pub use csc::{Csc, CscPattern, CscPatternView, CscView};
 pub use csr::{Csr, CsrPattern, CsrPatternView, CsrView};
+pub use dense::Select;
 pub use error::{Axis, FormatError, Result};
 pub use index::SpIndex;
+pub use mask::Mask;
+pub use nm::{satisfies_nm, NMView, NM};
 pub use scalar::Scalar;

@@ -23,9 +23,17 @@ fn check_len(
     let needed = (nrows - 1)
         .checked_mul(row_stride)
         .and_then(|v| v.checked_add(ncols))
-        .ok_or(KernelError::SizeOverflow { nrows, ncols, row_stride })?;
+        .ok_or(KernelError::SizeOverflow {
+            nrows,
+            ncols,
+            row_stride,
+        })?;
     if len < needed {
-        return Err(KernelError::BufferTooShort { what, needed, got: len });
+        return Err(KernelError::BufferTooShort {
+            what,
+            needed,
+            got: len,
+        });
     }
     Ok(())
 }
@@ -53,9 +61,19 @@ impl<'a, T> MatRef<'a, T> {
         Self::with_stride(data, nrows, ncols, ncols)
     }
     /// A strided view: row `i` is `data[i * row_stride .. i * row_stride + ncols]`.
-    pub fn with_stride(data: &'a [T], nrows: usize, ncols: usize, row_stride: usize) -> Result<Self, KernelError> {
+    pub fn with_stride(
+        data: &'a [T],
+        nrows: usize,
+        ncols: usize,
+        row_stride: usize,
+    ) -> Result<Self, KernelError> {
         check_len("MatRef", data.len(), nrows, ncols, row_stride)?;
-        Ok(MatRef { data, nrows, ncols, row_stride })
+        Ok(MatRef {
+            data,
+            nrows,
+            ncols,
+            row_stride,
+        })
     }
     pub fn nrows(&self) -> usize {
         self.nrows
@@ -68,7 +86,11 @@ impl<'a, T> MatRef<'a, T> {
     }
     /// Row `i`. Panics if `i >= nrows`.
     pub fn row(&self, i: usize) -> &'a [T] {
-        assert!(i < self.nrows, "row {i} out of range for {} rows", self.nrows);
+        assert!(
+            i < self.nrows,
+            "row {i} out of range for {} rows",
+            self.nrows
+        );
         &self.data[i * self.row_stride..i * self.row_stride + self.ncols]
     }
     /// The underlying buffer.
@@ -99,9 +121,19 @@ impl<'a, T> MatMut<'a, T> {
         Self::with_stride(data, nrows, ncols, ncols)
     }
     /// A strided view: row `i` is `data[i * row_stride .. i * row_stride + ncols]`.
-    pub fn with_stride(data: &'a mut [T], nrows: usize, ncols: usize, row_stride: usize) -> Result<Self, KernelError> {
+    pub fn with_stride(
+        data: &'a mut [T],
+        nrows: usize,
+        ncols: usize,
+        row_stride: usize,
+    ) -> Result<Self, KernelError> {
         check_len("MatMut", data.len(), nrows, ncols, row_stride)?;
-        Ok(MatMut { data, nrows, ncols, row_stride })
+        Ok(MatMut {
+            data,
+            nrows,
+            ncols,
+            row_stride,
+        })
     }
     pub fn nrows(&self) -> usize {
         self.nrows
@@ -114,21 +146,39 @@ impl<'a, T> MatMut<'a, T> {
     }
     /// Row `i`. Panics if `i >= nrows`.
     pub fn row(&self, i: usize) -> &[T] {
-        assert!(i < self.nrows, "row {i} out of range for {} rows", self.nrows);
+        assert!(
+            i < self.nrows,
+            "row {i} out of range for {} rows",
+            self.nrows
+        );
         &self.data[i * self.row_stride..i * self.row_stride + self.ncols]
     }
     /// Row `i`, mutable. Panics if `i >= nrows`.
     pub fn row_mut(&mut self, i: usize) -> &mut [T] {
-        assert!(i < self.nrows, "row {i} out of range for {} rows", self.nrows);
+        assert!(
+            i < self.nrows,
+            "row {i} out of range for {} rows",
+            self.nrows
+        );
         &mut self.data[i * self.row_stride..i * self.row_stride + self.ncols]
     }
     /// A read-only view of the same data.
     pub fn as_ref(&self) -> MatRef<'_, T> {
-        MatRef { data: self.data, nrows: self.nrows, ncols: self.ncols, row_stride: self.row_stride }
+        MatRef {
+            data: self.data,
+            nrows: self.nrows,
+            ncols: self.ncols,
+            row_stride: self.row_stride,
+        }
     }
     /// A shorter-lived mutable view of the same data.
     pub fn rb_mut(&mut self) -> MatMut<'_, T> {
-        MatMut { data: self.data, nrows: self.nrows, ncols: self.ncols, row_stride: self.row_stride }
+        MatMut {
+            data: self.data,
+            nrows: self.nrows,
+            ncols: self.ncols,
+            row_stride: self.row_stride,
+        }
     }
     /// The underlying buffer.
     pub fn data_mut(&mut self) -> &mut [T] {
@@ -140,26 +190,5 @@ impl<'a, T> MatMut<'a, T> {
     /// `true` when `nrows == 0 || ncols == 0`.
     pub fn is_empty(&self) -> bool {
         self.nrows == 0 || self.ncols == 0
-    }
-    /// Splits into disjoint mutable views of rows `[b[0], b[1])`, `[b[1], b[2])`, …
-    /// `bounds` must be non-decreasing, start at 0 and end at `nrows` (checked by assertion;
-    /// internal callers build them from validated partitions).
-    pub(crate) fn split_rows(self, bounds: &[usize]) -> Vec<(usize, MatMut<'a, T>)> {
-        assert!(bounds.first() == Some(&0) && bounds.last() == Some(&self.nrows));
-        let MatMut { data, ncols, row_stride, .. } = self;
-        let mut out = Vec::with_capacity(bounds.len().saturating_sub(1));
-        let mut rest: &'a mut [T] = data;
-        for w in bounds.windows(2) {
-            let (r0, r1) = (w[0], w[1]);
-            assert!(r0 <= r1);
-            let rows = r1 - r0;
-            // Full strides, except that the last chunk may end right after its last row's
-            // `ncols` elements: `min(len)` keeps `(rows - 1) * row_stride + ncols` (invariant).
-            let take = if rows == 0 || ncols == 0 { 0 } else { (rows * row_stride).min(rest.len()) };
-            let (head, tail) = std::mem::take(&mut rest).split_at_mut(take);
-            rest = tail;
-            out.push((r0, MatMut { data: head, nrows: rows, ncols, row_stride }));
-        }
-        out
     }
 }

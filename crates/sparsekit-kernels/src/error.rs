@@ -13,16 +13,28 @@ pub enum KernelError {
     ShapeMismatch { op: &'static str, detail: String },
     /// A dense buffer is shorter than its shape and stride require.
     #[error("{what}: buffer has {got} elements but {needed} are needed")]
-    BufferTooShort { what: &'static str, needed: usize, got: usize },
+    BufferTooShort {
+        what: &'static str,
+        needed: usize,
+        got: usize,
+    },
     /// A dense view whose row stride is smaller than its number of columns.
     #[error("row stride {row_stride} is smaller than ncols {ncols}")]
     InvalidStride { ncols: usize, row_stride: usize },
     /// `nrows * row_stride` does not fit in `usize`.
     #[error("dense view {nrows}×{ncols} with row stride {row_stride} overflows usize")]
-    SizeOverflow { nrows: usize, ncols: usize, row_stride: usize },
+    SizeOverflow {
+        nrows: usize,
+        ncols: usize,
+        row_stride: usize,
+    },
     /// Top-k with `k` larger than the row length.
     #[error("{op}: k = {k} is larger than the row length {ncols}")]
-    InvalidK { op: &'static str, k: usize, ncols: usize },
+    InvalidK {
+        op: &'static str,
+        k: usize,
+        ncols: usize,
+    },
     /// A cached structure (e.g. [`crate::CsrTranspose`]) does not belong to the given matrix.
     #[error("{op}: {detail}")]
     PatternMismatch { op: &'static str, detail: String },

@@ -1,1 +1,46 @@
+//! # sparsekit-kernels
+//!
+//! Sparse kernels over [`sparsekit_formats`] views and row-major dense views ([`MatRef`],
+//! [`MatMut`]), layer L1 of sparsekit (no burn types). CPU paths use runtime SIMD dispatch
+//! (AVX-512 / AVX2+FMA on x86_64, NEON on aarch64, portable fallback; see [`Isa`]) and rayon.
+//!
+//! | op | computes |
+//! |---|---|
+//! | [`spmm`](fn@spmm), [`spmm_with`] | `Y = αA·X + βY` (CSR `A`) |
+//! | [`spmm_t`], [`spmm_t_bias`] | `Y = X·Wᵀ + b` (linear-layer forward, CSR `W`) |
+//! | [`spmm_at`], [`spmm_at_cached`] | `Y = Aᵀ·X` (input gradient; [`CsrTranspose`] cache) |
+//! | [`sddmm`](fn@sddmm), [`sddmm_linear`] | `A·Bᵀ` / `dYᵀ·X` sampled at a pattern (weight gradient) |
+//! | [`spmv`](fn@spmv) | `y = A·x` |
+//! | [`topk_rows`], [`topk_rows_abs`] | row-wise top-k |
+//! | `bsr_spmm`, `bsr_spmm_t` | BSR forms of `spmm` / `spmm_t` (cores in `blocked`; public wrappers land with `BsrView`) |
+//! | `nm_spmm`, `nm_spmm_t` | N:M forms of `spmm` / `spmm_t` (cores in `blocked`; wrappers land with `NMView`) |
+//!
+//! Guarantees:
+//! - every public kernel returns `Result<(), KernelError>` and never panics on mismatched inputs;
+//! - results are bit-identical for any rayon thread count (rows are split by non-zeros, but each
+//!   output element is computed by one thread in a fixed order);
+//! - CSR values may be `f32`, `f64`, `f16` or `bf16`; arithmetic and dense operands are `f32`;
+//! - [`reference`](mod@reference) holds a plain scalar twin of every kernel, and the `*_isa` variants run a
+//!   kernel on an explicit [`Isa`] — tests and benches compare them.
 
+#[doc(hidden)]
+pub mod blocked;
+pub mod dense;
+pub mod error;
+pub mod reference;
+pub mod sddmm;
+pub mod simd;
+pub mod spmm;
+pub mod spmv;
+pub mod topk;
+
+mod partition;
+mod scratch;
+
+pub use dense::{MatMut, MatRef};
+pub use error::KernelError;
+pub use sddmm::{sddmm, sddmm_linear};
+pub use simd::Isa;
+pub use spmm::{spmm, spmm_at, spmm_at_cached, spmm_t, spmm_t_bias, spmm_with, CsrTranspose};
+pub use spmv::spmv;
+pub use topk::{topk_rows, topk_rows_abs};

@@ -1,0 +1,329 @@
+//! Runs the cases of the matrix: the sparsekit kernel and burn's dense baseline on the same
+//! inputs, their timed samples interleaved, one [`Row`] per (case, device).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use sparsekit_formats::Csr;
+use sparsekit_kernels::{MatMut, MatRef};
+
+use crate::input;
+use crate::matrix::{Case, Format, Suite};
+use crate::row::{Line, Row};
+use crate::timing::{measure_interleaved, Stats, Timing};
+
+/// A burn device that the dense baselines run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenseDevice {
+    Flex,
+    NdArray,
+}
+
+impl DenseDevice {
+    pub fn name(self) -> &'static str {
+        match self {
+            DenseDevice::Flex => "flex",
+            DenseDevice::NdArray => "ndarray",
+        }
+    }
+
+    #[allow(deprecated)] // burn-ndarray is deprecated upstream but still supported by sparsekit
+    fn device(self) -> Device {
+        match self {
+            DenseDevice::Flex => Device::flex(),
+            DenseDevice::NdArray => Device::ndarray(),
+        }
+    }
+}
+
+/// Parses `--devices`: returns the CPU devices to pair with, plus notes for devices that have no
+/// sparsekit kernels yet.
+pub fn parse_devices(list: &str) -> Result<(Vec<DenseDevice>, Vec<String>)> {
+    let mut devices = Vec::new();
+    let mut notes = Vec::new();
+    for d in list.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match d {
+            "flex" => devices.push(DenseDevice::Flex),
+            "ndarray" => devices.push(DenseDevice::NdArray),
+            d if d == "wgpu" || d.starts_with("wgpu:") || d.starts_with("cuda") => notes.push(format!(
+                "device {d}: sparsekit has no GPU (CubeCL) kernels yet; no rows (the CPU kernels are \
+                 paired with CPU baselines only)"
+            )),
+            other => bail!("unknown device `{other}` (known: flex, ndarray, wgpu)"),
+        }
+    }
+    devices.dedup();
+    Ok((devices, notes))
+}
+
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub timing: Timing,
+    pub devices: Vec<DenseDevice>,
+    pub seed: u64,
+}
+
+impl RunConfig {
+    pub fn timing_for(samples: usize) -> Timing {
+        Timing {
+            samples,
+            warmup_calls: 2.min(samples),
+            warmup_time: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Host-side inputs of one case.
+struct Inputs {
+    /// The sparse operand: A (spmm), W (spmm_t), or the pattern carrier of dW (sddmm).
+    a: Csr<f32>,
+    /// spmm: X k×n. spmm_t / sddmm: X n×k.
+    x: Vec<f32>,
+    /// sddmm: dY n×m.
+    dy: Vec<f32>,
+}
+
+fn make_inputs(case: &Case, seed: u64) -> Inputs {
+    let s = case.shape;
+    // A distinct, repeatable stream per case.
+    let mix = ((s.m as u64) << 40)
+        ^ ((s.k as u64) << 20)
+        ^ (s.n as u64)
+        ^ (((case.sparsity * 1e6) as u64) << 7);
+    let mut rng = input::rng(seed ^ mix.rotate_left(case.suite as u32 * 11));
+    let nnz = input::target_nnz(s.m, s.k, case.sparsity);
+    let a = input::random_csr(&mut rng, s.m, s.k, nnz);
+    let x = input::normal(&mut rng, s.k * s.n);
+    let dy = if case.suite == Suite::Sddmm {
+        input::normal(&mut rng, s.n * s.m)
+    } else {
+        Vec::new()
+    };
+    Inputs { a, x, dy }
+}
+
+/// The sparse kernel of `case` on `inp`, writing into `out`.
+fn sparse_call(case: &Case, inp: &Inputs, out: &mut [f32]) -> Result<()> {
+    let s = case.shape;
+    let r = match (case.suite, case.format) {
+        (Suite::Spmm, Format::Csr) => sparsekit_kernels::spmm(
+            inp.a.view(),
+            MatRef::new(&inp.x, s.k, s.n)?,
+            MatMut::new(out, s.m, s.n)?,
+        ),
+        (Suite::SpmmT, Format::Csr) => sparsekit_kernels::spmm_t(
+            MatRef::new(&inp.x, s.n, s.k)?,
+            inp.a.view(),
+            MatMut::new(out, s.n, s.m)?,
+        ),
+        (Suite::Sddmm, Format::Csr) => sparsekit_kernels::sddmm_linear(
+            MatRef::new(&inp.dy, s.n, s.m)?,
+            MatRef::new(&inp.x, s.n, s.k)?,
+            inp.a.pattern().view(),
+            out,
+        ),
+    };
+    r.map_err(|e| anyhow!("{}: {e}", case.suite))
+}
+
+fn sparse_out_len(case: &Case, inp: &Inputs) -> usize {
+    let s = case.shape;
+    match case.suite {
+        Suite::Spmm | Suite::SpmmT => s.m * s.n,
+        Suite::Sddmm => inp.a.nnz(),
+    }
+}
+
+fn tensor(data: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
+    Tensor::<2>::from_data(TensorData::new(data, [rows, cols]), (device, DType::F32))
+}
+
+/// The dense tensors of the baseline, created once outside the timed loop.
+struct DenseOperands {
+    lhs: Tensor<2>,
+    rhs: Tensor<2>,
+}
+
+/// `rows × cols` row-major `data`, transposed (cols × rows, row-major).
+fn transposed(data: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; data.len()];
+    for i in 0..rows {
+        for j in 0..cols {
+            t[j * rows + i] = data[i * cols + j];
+        }
+    }
+    t
+}
+
+/// The dense product `lhs · rhs` of the baseline. Both operands are contiguous in the layout
+/// burn's `matmul` takes without a transpose (Wᵀ and dYᵀ are materialized here, before timing,
+/// as a dense `Linear` stores its weight), so the baseline is burn's best case.
+fn dense_operands(case: &Case, inp: &Inputs, device: &Device) -> DenseOperands {
+    let s = case.shape;
+    let (lhs, rhs) = match case.suite {
+        // Y = A·X: A m×k (the sparse matrix densified), X k×n.
+        Suite::Spmm => (
+            tensor(inp.a.to_dense(), s.m, s.k, device),
+            tensor(inp.x.clone(), s.k, s.n, device),
+        ),
+        // Y = X·Wᵀ: X n×k, Wᵀ k×m.
+        Suite::SpmmT => (
+            tensor(inp.x.clone(), s.n, s.k, device),
+            tensor(transposed(&inp.a.to_dense(), s.m, s.k), s.k, s.m, device),
+        ),
+        // dW = dYᵀ·X: dYᵀ m×n, X n×k (the dense weight gradient of a linear layer).
+        Suite::Sddmm => (
+            tensor(transposed(&inp.dy, s.n, s.m), s.m, s.n, device),
+            tensor(inp.x.clone(), s.n, s.k, device),
+        ),
+    };
+    DenseOperands { lhs, rhs }
+}
+
+fn dense_call(ops: &DenseOperands) -> Tensor<2> {
+    ops.lhs.clone().matmul(ops.rhs.clone())
+}
+
+fn sync(device: &Device) -> Result<()> {
+    device
+        .sync()
+        .map_err(|e| anyhow!("device sync failed: {e}"))
+}
+
+/// `max |sparse - dense| / max(max |dense|, tiny)` over the entries the sparse op computes.
+fn compare(case: &Case, inp: &Inputs, sparse: &[f32], dense: &[f32]) -> f64 {
+    let scale = dense
+        .iter()
+        .fold(0f64, |a, v| a.max(v.abs() as f64))
+        .max(f64::MIN_POSITIVE);
+    let err = match case.suite {
+        Suite::Spmm | Suite::SpmmT => sparse
+            .iter()
+            .zip(dense)
+            .fold(0f64, |a, (s, d)| a.max((*s as f64 - *d as f64).abs())),
+        Suite::Sddmm => {
+            let k = case.shape.k;
+            let mut e = 0f64;
+            for i in 0..case.shape.m {
+                let (cols, _) = inp.a.row(i);
+                let start = inp.a.row_ptr()[i] as usize;
+                for (p, &j) in cols.iter().enumerate() {
+                    e = e.max((sparse[start + p] as f64 - dense[i * k + j as usize] as f64).abs());
+                }
+            }
+            e
+        }
+    };
+    err / scale
+}
+
+/// Times the sparse kernel and the dense baseline, samples interleaved; returns their stats and
+/// both results (read back once, before timing) for the correctness check.
+fn time_pair(
+    case: &Case,
+    inp: &Inputs,
+    out: &mut [f32],
+    ops: &DenseOperands,
+    device: &Device,
+    timing: &Timing,
+) -> Result<(Stats, Stats, Vec<f32>)> {
+    sparse_call(case, inp, out)?; // surface shape errors before timing
+    let dense_y = dense_call(ops)
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow!("dense result readback: {e:?}"))?;
+    sync(device)?;
+    let mut scratch = vec![0f32; out.len()];
+    let (sparse, dense) = measure_interleaved(
+        timing,
+        || sparse_call(case, inp, &mut scratch).expect("kernel accepted these inputs a moment ago"),
+        || {
+            let y = dense_call(ops);
+            // Synchronize while `y` is alive, so lazy backends cannot skip the work.
+            sync(device).expect("device sync");
+            drop(std::hint::black_box(y));
+        },
+    );
+    Ok((sparse, dense, dense_y))
+}
+
+/// Measures `case` on every device of `cfg`, calling `emit` with each row (or a note when the
+/// case fails: a kernel error or panic never aborts the whole run).
+pub fn run_case(case: &Case, cfg: &RunConfig, emit: &mut dyn FnMut(Line)) {
+    let inp = make_inputs(case, cfg.seed);
+    let mut out = vec![0f32; sparse_out_len(case, &inp)];
+    for &dev in &cfg.devices {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            measure_pair(case, &inp, &mut out, dev, cfg)
+        }));
+        let line = match result {
+            Ok(Ok(row)) => Line::Row(Box::new(row)),
+            Ok(Err(e)) => Line::Note {
+                note: format!(
+                    "{} {} {} s={} on {}: failed: {e:#}",
+                    case.suite,
+                    case.format.name(),
+                    case.shape,
+                    case.sparsity,
+                    dev.name()
+                ),
+            },
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                Line::Note {
+                    note: format!(
+                        "{} {} {} s={} on {}: panicked: {msg}",
+                        case.suite,
+                        case.format.name(),
+                        case.shape,
+                        case.sparsity,
+                        dev.name()
+                    ),
+                }
+            }
+        };
+        emit(line);
+    }
+}
+
+fn measure_pair(
+    case: &Case,
+    inp: &Inputs,
+    out: &mut [f32],
+    dev: DenseDevice,
+    cfg: &RunConfig,
+) -> Result<Row> {
+    let device = dev.device();
+    let ops = dense_operands(case, inp, &device);
+    sync(&device).context("creating the dense operands")?;
+    let (sparse, dense, dense_y) = time_pair(case, inp, out, &ops, &device, &cfg.timing)?;
+    let max_rel_err = compare(case, inp, out, &dense_y);
+    let nnz = inp.a.nnz();
+    let n = case.shape.n;
+    Ok(Row {
+        suite: case.suite.name().into(),
+        op: case.suite.op().into(),
+        format: case.format.name().into(),
+        dtype: "f32".into(),
+        device: dev.name().into(),
+        shape: case.shape,
+        sparsity: case.sparsity,
+        nnz,
+        samples: sparse.samples,
+        median_s: sparse.median_s,
+        min_s: sparse.min_s,
+        max_s: sparse.max_s,
+        baseline: "dense_matmul".into(),
+        baseline_median_s: dense.median_s,
+        speedup_vs_dense: dense.median_s / sparse.median_s,
+        gflops_effective: 2.0 * nnz as f64 * n as f64 / sparse.median_s / 1e9,
+        software_adapter: None,
+        max_rel_err: Some(max_rel_err),
+    })
+}

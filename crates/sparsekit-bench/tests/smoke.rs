@@ -1,0 +1,113 @@
+//! The runner binary end to end on a tiny problem (2 samples: a smoke test, not a benchmark).
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sparsekit-bench");
+
+#[test]
+fn run_emits_one_valid_row_per_suite_and_device() {
+    let out = std::env::temp_dir().join(format!(
+        "sparsekit-bench-smoke-{}.jsonl",
+        std::process::id()
+    ));
+    let st = Command::new(BIN)
+        .args([
+            "run",
+            "--suite",
+            "spmm,spmm_t,sddmm",
+            "--samples",
+            "2",
+            "--shape",
+            "64,48,16",
+            "--sparsity",
+            "0.9",
+        ])
+        .args(["--devices", "flex,ndarray,wgpu", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let notes: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.get("note").and_then(Value::as_str))
+        .collect();
+    let rows: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("note").is_none() && l["format"] == "csr")
+        .collect();
+    assert_eq!(
+        notes.iter().filter(|n| n.contains("wgpu")).count(),
+        1,
+        "one note for wgpu: {notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .all(|n| n.contains("wgpu") || n.contains("not yet implemented")),
+        "{notes:?}"
+    );
+    assert_eq!(rows.len(), 3 * 2, "{rows:?}");
+    for r in rows {
+        for key in [
+            "suite",
+            "op",
+            "format",
+            "dtype",
+            "device",
+            "shape",
+            "sparsity",
+            "nnz",
+            "samples",
+            "median_s",
+            "min_s",
+            "max_s",
+            "baseline",
+            "baseline_median_s",
+            "speedup_vs_dense",
+            "gflops_effective",
+        ] {
+            assert!(r.get(key).is_some(), "row lacks {key}: {r}");
+        }
+        assert_eq!(r["nnz"], 307); // round(0.1 · 64 · 48)
+        assert_eq!(r["samples"], 2);
+        assert!(r["median_s"].as_f64().unwrap() > 0.0);
+        assert!(r["min_s"].as_f64().unwrap() <= r["max_s"].as_f64().unwrap());
+        let err = r["max_rel_err"].as_f64().unwrap();
+        assert!(err < 1e-4, "sparse and dense results differ: {r}");
+    }
+}
+
+#[test]
+fn machine_json_has_the_schema_keys() {
+    let out = Command::new(BIN)
+        .args(["machine", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in ["cpu", "cores", "simd", "os", "adapters"] {
+        assert!(v.get(key).is_some(), "machine lacks {key}: {v}");
+    }
+}
+
+#[test]
+fn bad_arguments_fail_cleanly() {
+    let out = Command::new(BIN)
+        .args(["run", "--suite", "gemm"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let out = Command::new(BIN)
+        .args(["run", "--sparsity", "1.5", "--shape", "8,8,8"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

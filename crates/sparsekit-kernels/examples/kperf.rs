@@ -1,0 +1,256 @@
+//! Quick GFLOP/s probe for the CSR kernels (the criterion benches live in the root `benches/`).
+//! `cargo run --release -p sparsekit-kernels --example kperf [-- filter]`
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sparsekit_formats::Csr;
+use sparsekit_kernels::sddmm::sddmm_linear_isa;
+use sparsekit_kernels::spmm::{spmm_at_isa, spmm_at_scatter_isa, spmm_isa, spmm_t_isa};
+use sparsekit_kernels::*;
+
+fn csr(r: &mut StdRng, m: usize, k: usize, sparsity: f64) -> Csr<f32> {
+    let mut rp = vec![0u32];
+    let (mut c, mut v) = (vec![], vec![]);
+    for _ in 0..m {
+        for j in 0..k {
+            if r.random_bool(1.0 - sparsity) {
+                c.push(j as u32);
+                v.push(r.random_range(-1.0..1.0));
+            }
+        }
+        rp.push(c.len() as u32);
+    }
+    Csr::try_new(m, k, rp, c, v).unwrap()
+}
+
+fn time(mut f: impl FnMut()) -> f64 {
+    f();
+    let mut t = vec![];
+    let start = Instant::now();
+    while t.len() < 7 || (t.len() < 50 && start.elapsed().as_secs_f64() < 1.0) {
+        let s = Instant::now();
+        f();
+        t.push(s.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    t[t.len() / 2]
+}
+
+/// BSR r×c at the given block sparsity and 2:4 N:M probes (raw arrays).
+fn structured(r: &mut StdRng, m: usize, k: usize, n: usize, threads: &[usize]) {
+    use sparsekit_kernels::blocked::raw;
+    for &(br, bc) in &[(16usize, 16usize), (4, 4)] {
+        let (nbr, nbc) = (m / br, k / bc);
+        let mut brp = vec![0u32];
+        let mut bci = vec![];
+        for _ in 0..nbr {
+            for j in 0..nbc {
+                if r.random_bool(0.1) {
+                    bci.push(j as u32);
+                }
+            }
+            brp.push(bci.len() as u32);
+        }
+        let vals: Vec<f32> = (0..bci.len() * br * bc)
+            .map(|_| r.random_range(-1.0..1.0))
+            .collect();
+        let x: Vec<f32> = (0..k * n).map(|_| r.random_range(-1.0..1.0)).collect();
+        let mut y = vec![0.0f32; m * n];
+        let flops = 2.0 * vals.len() as f64 * n as f64;
+        for &th in threads {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(th)
+                .build()
+                .unwrap();
+            let s = pool.install(|| {
+                time(|| unsafe {
+                    raw::bsr_spmm(
+                        &brp,
+                        &bci,
+                        &vals,
+                        (br, bc),
+                        MatRef::new(&x, k, n).unwrap(),
+                        MatMut::new(&mut y, m, n).unwrap(),
+                    )
+                })
+            });
+            println!(
+                "bsr{br}x{bc}  sp=0.90 n={n} thr={th}: {:8.3} ms {:7.1} GFLOP/s",
+                s * 1e3,
+                flops / s / 1e9
+            );
+        }
+    }
+    for &(nn, mm) in &[(2usize, 4usize), (1, 4)] {
+        let groups = k / mm;
+        let mut vals = vec![];
+        let mut offs = vec![];
+        for _ in 0..m * groups {
+            let mut pos: Vec<u8> = (0..mm as u8).collect();
+            for t in (1..pos.len()).rev() {
+                pos.swap(t, r.random_range(0..=t));
+            }
+            let mut c = pos[..nn].to_vec();
+            c.sort();
+            for o in c {
+                offs.push(o);
+                vals.push(r.random_range(-1.0f32..1.0));
+            }
+        }
+        let x: Vec<f32> = (0..n * k).map(|_| r.random_range(-1.0..1.0)).collect();
+        let mut y = vec![0.0f32; n * m];
+        let flops = 2.0 * vals.len() as f64 * n as f64;
+        for &th in threads {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(th)
+                .build()
+                .unwrap();
+            let s = pool.install(|| {
+                time(|| unsafe {
+                    raw::nm_spmm_t(
+                        &vals,
+                        &offs,
+                        m,
+                        (nn, mm),
+                        MatRef::new(&x, n, k).unwrap(),
+                        MatMut::new(&mut y, n, m).unwrap(),
+                    )
+                })
+            });
+            println!(
+                "nm{nn}:{mm}_t   n={n} thr={th}: {:8.3} ms {:7.1} GFLOP/s",
+                s * 1e3,
+                flops / s / 1e9
+            );
+        }
+    }
+}
+
+fn main() {
+    let filter = std::env::args().nth(1).unwrap_or_default();
+    if filter == "structured" {
+        let threads: Vec<usize> = std::env::var("KPERF_THREADS")
+            .map(|s| s.split(',').map(|t| t.parse().unwrap()).collect())
+            .unwrap_or(vec![1, 2]);
+        structured(&mut StdRng::seed_from_u64(1), 4096, 4096, 64, &threads);
+        return;
+    }
+    let threads: Vec<usize> = std::env::var("KPERF_THREADS")
+        .map(|s| s.split(',').map(|t| t.parse().unwrap()).collect())
+        .unwrap_or(vec![1, 2]);
+    let mut r = StdRng::seed_from_u64(0);
+    let m: usize = std::env::var("KM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4096);
+    let k: usize = std::env::var("KK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4096);
+    let n: usize = std::env::var("KN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let sps: Vec<f64> = std::env::var("KSP")
+        .map(|s| s.split(',').map(|t| t.parse().unwrap()).collect())
+        .unwrap_or(vec![0.7, 0.9, 0.98]);
+    {
+        let x: Vec<f32> = (0..m.max(k) * n)
+            .map(|_| r.random_range(-1.0..1.0))
+            .collect();
+        let mut y = vec![0.0f32; m.max(k) * n];
+        for &sp in &sps {
+            let a = csr(&mut r, m, k, sp);
+            let t = CsrTranspose::new(a.pattern().view());
+            let flops = 2.0 * a.nnz() as f64 * n as f64;
+            for isa in Isa::available()
+                .into_iter()
+                .rev()
+                .filter(|i| std::env::var("KISA").map_or(true, |w| w.contains(i.name())))
+            {
+                for &th in &threads {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(th)
+                        .build()
+                        .unwrap();
+                    let run = |name: &str, f: &mut (dyn FnMut() + Send)| {
+                        if !name.contains(&filter) {
+                            return;
+                        }
+                        let s = pool.install(|| time(&mut *f));
+                        println!(
+                            "{name:8} sp={sp:.2} n={n} {:7} thr={th}: {:8.3} ms {:7.1} GFLOP/s",
+                            isa.name(),
+                            s * 1e3,
+                            flops / s / 1e9
+                        );
+                    };
+                    run("spmm", &mut || {
+                        spmm_isa(
+                            isa,
+                            1.0,
+                            a.view(),
+                            MatRef::new(&x, k, n).unwrap(),
+                            0.0,
+                            MatMut::new(&mut y, m, n).unwrap(),
+                        )
+                        .unwrap()
+                    });
+                    let ah = a.cast::<half::f16>();
+                    run("spmm_f16", &mut || {
+                        spmm_isa(
+                            isa,
+                            1.0,
+                            ah.view(),
+                            MatRef::new(&x, k, n).unwrap(),
+                            0.0,
+                            MatMut::new(&mut y, m, n).unwrap(),
+                        )
+                        .unwrap()
+                    });
+                    run("spmm_t", &mut || {
+                        spmm_t_isa(
+                            isa,
+                            MatRef::new(&x, n, k).unwrap(),
+                            a.view(),
+                            None,
+                            MatMut::new(&mut y, n, m).unwrap(),
+                        )
+                        .unwrap()
+                    });
+                    run("spmm_at", &mut || {
+                        spmm_at_isa(
+                            isa,
+                            &t,
+                            a.view(),
+                            MatRef::new(&x, m, n).unwrap(),
+                            MatMut::new(&mut y, k, n).unwrap(),
+                        )
+                        .unwrap()
+                    });
+                    run("spmm_atsc", &mut || {
+                        spmm_at_scatter_isa(
+                            isa,
+                            a.view(),
+                            MatRef::new(&x, m, n).unwrap(),
+                            MatMut::new(&mut y, k, n).unwrap(),
+                        )
+                        .unwrap()
+                    });
+                    let mut out = vec![0.0f32; a.nnz()];
+                    run("sddmm_l", &mut || {
+                        sddmm_linear_isa(
+                            isa,
+                            MatRef::new(&x, n, m).unwrap(),
+                            MatRef::new(&y, n, k).unwrap(),
+                            a.pattern().view(),
+                            &mut out,
+                        )
+                        .unwrap()
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! Sampled dense-dense products: [`sddmm`] (`out = (A·Bᵀ) ⊙ pattern`) and [`sddmm_linear`]
+//! (the weight gradient of a sparse linear layer, `dW = (dYᵀ·X) ⊙ pattern(W)`).
+
+use rayon::prelude::*;
+use sparsekit_formats::{CsrPatternView, SpIndex};
+
+use crate::dense::MatRef;
+use crate::error::KernelError;
+use crate::partition::{num_chunks, row_bounds};
+use crate::scratch::{transpose_into, with_scratch};
+use crate::simd::{dispatch, Isa, Kernel, Simd};
+
+/// `out[p] = Σ_t A[i,t]·B[j,t]` for each stored `(i, j)` at position `p` of `pattern`
+/// (`A·Bᵀ` sampled at the pattern). `A` is m × d, `B` is k × d, the pattern m × k,
+/// `out.len() == nnz`.
+pub fn sddmm<I: SpIndex>(
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    pattern: CsrPatternView<'_, I>,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    sddmm_isa(Isa::detect(), a, b, pattern, out)
+}
+
+/// [`sddmm`] on an explicit instruction set.
+pub fn sddmm_isa<I: SpIndex>(
+    isa: Isa,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    pattern: CsrPatternView<'_, I>,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    const OP: &str = "sddmm";
+    let (m, k) = pattern.shape();
+    if a.nrows() != m || b.nrows() != k || a.ncols() != b.ncols() {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "pattern is {m}×{k} but A is {}×{} and B is {}×{} (need A m×d, B k×d)",
+                a.nrows(),
+                a.ncols(),
+                b.nrows(),
+                b.ncols()
+            ),
+        ));
+    }
+    if out.len() != pattern.nnz() {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "out has {} elements but the pattern has {} non-zeros",
+                out.len(),
+                pattern.nnz()
+            ),
+        ));
+    }
+    run(isa, a, b, pattern, out);
+    Ok(())
+}
+
+fn run<I: SpIndex>(
+    isa: Isa,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    pattern: CsrPatternView<'_, I>,
+    out: &mut [f32],
+) {
+    let m = pattern.nrows();
+    let d = a.ncols();
+    if m == 0 || pattern.nnz() == 0 {
+        return;
+    }
+    if d == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let rp = pattern.row_ptr();
+    let chunks = num_chunks(pattern.nnz().saturating_mul(d.max(1)), m);
+    let bounds = row_bounds(rp, 0, chunks);
+    let task = |r0: usize, r1: usize, o: &mut [f32]| {
+        let (p0, p_end) = (rp[r0].index(), rp[r1].index());
+        dispatch(
+            isa,
+            SddmmRows {
+                rp,
+                ci: pattern.col_idx(),
+                a,
+                b,
+                r0,
+                r1,
+                p0,
+                p_end,
+                out: o,
+            },
+        );
+    };
+    if bounds.len() <= 2 {
+        task(0, m, out);
+    } else {
+        let mut parts = Vec::with_capacity(bounds.len() - 1);
+        let mut rest = out;
+        for w in bounds.windows(2) {
+            let len = rp[w[1]].index() - rp[w[0]].index();
+            let (head, tail) = rest.split_at_mut(len);
+            parts.push((w[0], w[1], head));
+            rest = tail;
+        }
+        parts
+            .into_par_iter()
+            .for_each(|(r0, r1, o)| task(r0, r1, o));
+    }
+}
+
+struct SddmmRows<'a, 'o, I> {
+    rp: &'a [I],
+    ci: &'a [I],
+    a: MatRef<'a, f32>,
+    b: MatRef<'a, f32>,
+    r0: usize,
+    r1: usize,
+    /// Entry position of `out[0]`.
+    p0: usize,
+    /// One past the last entry position of this task.
+    p_end: usize,
+    out: &'o mut [f32],
+}
+
+impl<I: SpIndex> Kernel for SddmmRows<'_, '_, I> {
+    type Output = ();
+    #[inline(always)]
+    #[allow(clippy::needless_range_loop)]
+    fn run<S: Simd>(self) {
+        let l = S::LANES;
+        let d = self.a.ncols();
+        let (dv, tail) = (d / l, d % l);
+        let (ap, bp) = (self.a.as_ptr(), self.b.as_ptr());
+        let (as_, bs) = (self.a.row_stride(), self.b.row_stride());
+        let ci = self.ci.as_ptr();
+        let o = self.out.as_mut_ptr();
+        let lines = d.div_ceil(16).min(8);
+        // SAFETY (whole block): rows i < m = A rows, columns j = col_idx[p] < k = B rows
+        // (pattern invariant + shape check); vector offsets stay below d (= ncols of A and B,
+        // tail handled by partial loads); out positions p - p0 lie in this task's slice
+        // (bounds come from row_ptr).
+        unsafe {
+            for i in self.r0..self.r1 {
+                let ar = ap.add(i * as_);
+                let (s, e) = (
+                    (*self.rp.get_unchecked(i)).index(),
+                    (*self.rp.get_unchecked(i + 1)).index(),
+                );
+                let mut p = s;
+                // Four entries at a time, two accumulators each (8 independent FMA chains);
+                // the A row is loaded once per group.
+                while p + 4 <= e {
+                    // Prefetch the B rows of the group after next (entries < nnz_end of this
+                    // task's rows; B rows are valid, prefetch never faults).
+                    if p + 12 <= self.p_end {
+                        for t in 8..12 {
+                            let bn = bp.add((*ci.add(p + t)).index() * bs);
+                            for ln in 0..lines {
+                                S::prefetch(bn.add(ln * 16));
+                            }
+                        }
+                    }
+                    let br = [0, 1, 2, 3].map(|t| bp.add((*ci.add(p + t)).index() * bs));
+                    let mut acc = [[S::zero(); 2]; 4];
+                    let mut v = 0;
+                    while v + 2 <= dv {
+                        let a0 = S::load(ar.add(v * l));
+                        let a1 = S::load(ar.add((v + 1) * l));
+                        for t in 0..4 {
+                            acc[t][0] = S::fma(a0, S::load(br[t].add(v * l)), acc[t][0]);
+                            acc[t][1] = S::fma(a1, S::load(br[t].add((v + 1) * l)), acc[t][1]);
+                        }
+                        v += 2;
+                    }
+                    if v < dv {
+                        let a0 = S::load(ar.add(v * l));
+                        for t in 0..4 {
+                            acc[t][0] = S::fma(a0, S::load(br[t].add(v * l)), acc[t][0]);
+                        }
+                    }
+                    if tail != 0 {
+                        let a0 = S::load_part(ar.add(dv * l), tail);
+                        for t in 0..4 {
+                            acc[t][1] =
+                                S::fma(a0, S::load_part(br[t].add(dv * l), tail), acc[t][1]);
+                        }
+                    }
+                    for t in 0..4 {
+                        *o.add(p + t - self.p0) = S::hsum(S::add(acc[t][0], acc[t][1]));
+                    }
+                    p += 4;
+                }
+                while p < e {
+                    let br = bp.add((*ci.add(p)).index() * bs);
+                    let mut acc = [S::zero(); 2];
+                    let mut v = 0;
+                    while v + 2 <= dv {
+                        acc[0] = S::fma(S::load(ar.add(v * l)), S::load(br.add(v * l)), acc[0]);
+                        acc[1] = S::fma(
+                            S::load(ar.add((v + 1) * l)),
+                            S::load(br.add((v + 1) * l)),
+                            acc[1],
+                        );
+                        v += 2;
+                    }
+                    if v < dv {
+                        acc[0] = S::fma(S::load(ar.add(v * l)), S::load(br.add(v * l)), acc[0]);
+                    }
+                    if tail != 0 {
+                        acc[1] = S::fma(
+                            S::load_part(ar.add(dv * l), tail),
+                            S::load_part(br.add(dv * l), tail),
+                            acc[1],
+                        );
+                    }
+                    *o.add(p - self.p0) = S::hsum(S::add(acc[0], acc[1]));
+                    p += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The weight gradient of `Y = X·Wᵀ` at `W`'s pattern: `dW[i,j] = Σ_b dY[b,i]·X[b,j]` for each
+/// stored `(i, j)` at position `p` (`out[p]`). `dY` is batch × m, `X` batch × k (batch-major, as
+/// they come from the forward), the pattern m × k.
+///
+/// `dY` and `X` are transposed once into reused scratch (m × batch, k × batch), so each stored
+/// entry becomes one contiguous length-`batch` dot product ([`sddmm`]).
+pub fn sddmm_linear<I: SpIndex>(
+    dy: MatRef<'_, f32>,
+    x: MatRef<'_, f32>,
+    pattern: CsrPatternView<'_, I>,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    sddmm_linear_isa(Isa::detect(), dy, x, pattern, out)
+}
+
+/// [`sddmm_linear`] on an explicit instruction set.
+pub fn sddmm_linear_isa<I: SpIndex>(
+    isa: Isa,
+    dy: MatRef<'_, f32>,
+    x: MatRef<'_, f32>,
+    pattern: CsrPatternView<'_, I>,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    const OP: &str = "sddmm_linear";
+    let (m, k) = pattern.shape();
+    let nb = dy.nrows();
+    if x.nrows() != nb || dy.ncols() != m || x.ncols() != k {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "pattern is {m}×{k} but dY is {}×{} and X is {}×{} (need dY batch×m, X batch×k)",
+                dy.nrows(),
+                dy.ncols(),
+                x.nrows(),
+                x.ncols()
+            ),
+        ));
+    }
+    if out.len() != pattern.nnz() {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "out has {} elements but the pattern has {} non-zeros",
+                out.len(),
+                pattern.nnz()
+            ),
+        ));
+    }
+    if pattern.nnz() == 0 {
+        return Ok(());
+    }
+    with_scratch(m * nb, |dyt| {
+        transpose_into(dy, dyt);
+        with_scratch(k * nb, |xt| {
+            transpose_into(x, xt);
+            let a = MatRef::new(&*dyt, m, nb).expect("scratch sized m × batch");
+            let b = MatRef::new(&*xt, k, nb).expect("scratch sized k × batch");
+            run(isa, a, b, pattern, out);
+        })
+    });
+    Ok(())
+}

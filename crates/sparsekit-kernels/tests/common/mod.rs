@@ -1,0 +1,103 @@
+//! Shared test helpers: seeded random inputs and dense f64 references.
+#![allow(dead_code)]
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sparsekit_formats::Csr;
+
+pub fn rng(seed: u64) -> StdRng {
+    StdRng::seed_from_u64(seed)
+}
+
+/// Values of mixed magnitude: normal-ish, scaled by 10^[-3, 3], random sign.
+pub fn mixed(r: &mut StdRng) -> f32 {
+    let mag = 10f32.powf(r.random_range(-3.0..3.0));
+    let v: f32 = r.random_range(0.1..1.0) * mag;
+    if r.random_bool(0.5) {
+        v
+    } else {
+        -v
+    }
+}
+
+pub fn dense_vec(r: &mut StdRng, len: usize) -> Vec<f32> {
+    (0..len).map(|_| mixed(r)).collect()
+}
+
+/// Random m×k CSR with the given density; row 0 is empty and (when m > 2) row 1 is fully dense.
+pub fn random_csr(r: &mut StdRng, m: usize, k: usize, density: f64) -> Csr<f32> {
+    let mut row_ptr = vec![0u32];
+    let mut col = Vec::new();
+    let mut val = Vec::new();
+    for i in 0..m {
+        for j in 0..k {
+            let keep = if i == 0 && m > 1 {
+                false
+            } else if i == 1 && m > 2 {
+                true
+            } else {
+                r.random_bool(density)
+            };
+            if keep {
+                col.push(j as u32);
+                val.push(mixed(r));
+            }
+        }
+        row_ptr.push(col.len() as u32);
+    }
+    Csr::try_new(m, k, row_ptr, col, val).unwrap()
+}
+
+/// Dense f64 copy of a CSR matrix (row-major m×k).
+pub fn to_dense_f64(a: &Csr<f32>) -> Vec<f64> {
+    a.to_dense().iter().map(|&v| v as f64).collect()
+}
+
+/// C = A·B for row-major dense f64 (A m×k, B k×n), plus |A|·|B| for the tolerance.
+pub fn matmul_f64(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut c = vec![0.0; m * n];
+    let mut s = vec![0.0; m * n];
+    for i in 0..m {
+        for t in 0..k {
+            let av = a[i * k + t];
+            if av == 0.0 {
+                continue;
+            }
+            for j in 0..n {
+                c[i * n + j] += av * b[t * n + j];
+                s[i * n + j] += (av * b[t * n + j]).abs();
+            }
+        }
+    }
+    (c, s)
+}
+
+pub fn transpose<T: Copy>(a: &[T], m: usize, n: usize) -> Vec<T> {
+    let mut t = Vec::with_capacity(m * n);
+    for j in 0..n {
+        for i in 0..m {
+            t.push(a[i * n + j]);
+        }
+    }
+    t
+}
+
+pub fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// |got − want| ≤ 1e-5·scale + tiny, element-wise (scale = Σ|a||x| for that element).
+#[track_caller]
+pub fn assert_close(got: &[f32], want: &[f64], scale: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (e, ((&g, &w), &s)) in got.iter().zip(want).zip(scale).enumerate() {
+        let err = (g as f64 - w).abs();
+        assert!(
+            err <= 1e-5 * s + 1e-30,
+            "{what}: element {e}: got {g}, want {w} (scale {s}, err {err})"
+        );
+    }
+}
+
+/// Shapes that exercise every remainder path (n not a multiple of 8/16, panels of 64/128).
+pub const NS: &[usize] = &[0, 1, 7, 8, 9, 16, 17, 63, 64, 65, 129, 200];

@@ -1,0 +1,376 @@
+//! LeNet-300-100 (784-300-100-10) on Fashion-MNIST: dense `Linear` layers vs `SparseLinear` at
+//! 90 % and 98 % sparsity (random ERK masks), same epochs, batch and Adam.
+//!
+//! ```text
+//! cargo run --release -p sparsekit-tensor --example fashion_mnist_sparse -- --device flex --epochs 3
+//! ```
+//!
+//! Data: the four `*-idx?-ubyte.gz` files of Fashion-MNIST (Debian package
+//! `dataset-fashion-mnist`, in `/usr/share/datasets/fashion-mnist/`; `--data DIR` to override).
+#![allow(deprecated)]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::{Device, DeviceKind, Int, Tensor, TensorData};
+use burn_optim::{AdamConfig, GradientsParams};
+use clap::Parser;
+use sparsekit_tensor::{random_pattern, SparseLinear, SparseLinearConfig};
+
+#[derive(Parser, Debug)]
+#[command(about = "Dense vs SparseLinear LeNet-300-100 on Fashion-MNIST")]
+struct Args {
+    /// Directory with the Fashion-MNIST idx .gz files.
+    #[arg(long, default_value = "/usr/share/datasets/fashion-mnist")]
+    data: PathBuf,
+    /// flex | ndarray | wgpu
+    #[arg(long, default_value = "flex")]
+    device: String,
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Comma-separated sparsities; 0 means the dense `Linear` model.
+    #[arg(long, default_value = "0,0.9,0.98")]
+    sparsities: String,
+    /// Use only the first N training images (0 = all).
+    #[arg(long, default_value_t = 0)]
+    train_limit: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+struct Split {
+    images: Vec<f32>, // n × 784, normalized
+    labels: Vec<i64>,
+}
+
+fn gunzip(path: &Path) -> std::io::Result<Vec<u8>> {
+    let f = std::fs::File::open(path)?;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(f).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+fn load(dir: &Path, prefix: &str, limit: usize) -> Result<Split, String> {
+    let img = dir.join(format!("{prefix}-images-idx3-ubyte.gz"));
+    let lab = dir.join(format!("{prefix}-labels-idx1-ubyte.gz"));
+    let img = gunzip(&img).map_err(|e| format!("{}: {e}", img.display()))?;
+    let lab = gunzip(&lab).map_err(|e| format!("{}: {e}", lab.display()))?;
+    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    if img.len() < 16 || be(&img[0..4]) != 2051 || lab.len() < 8 || be(&lab[0..4]) != 2049 {
+        return Err("not idx files".into());
+    }
+    let mut n = be(&img[4..8]).min(be(&lab[4..8]));
+    if limit > 0 {
+        n = n.min(limit);
+    }
+    let images = img[16..16 + n * 784]
+        .iter()
+        .map(|&p| (p as f32 / 255.0 - 0.2860) / 0.3530)
+        .collect();
+    let labels = lab[8..8 + n].iter().map(|&l| l as i64).collect();
+    Ok(Split { images, labels })
+}
+
+/// A 784-300-100-10 MLP.
+trait Net: Module + Clone {
+    fn forward(&self, x: Tensor<2>) -> Tensor<2>;
+    fn num_weights(&self) -> usize;
+}
+
+#[derive(Module, Debug)]
+struct DenseMlp {
+    l1: Linear,
+    l2: Linear,
+    l3: Linear,
+}
+
+impl Net for DenseMlp {
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.l3
+            .forward(relu(self.l2.forward(relu(self.l1.forward(x)))))
+    }
+    fn num_weights(&self) -> usize {
+        [&self.l1, &self.l2, &self.l3]
+            .iter()
+            .map(|l| {
+                l.weight.shape().num_elements()
+                    + l.bias.as_ref().map_or(0, |b| b.shape().num_elements())
+            })
+            .sum()
+    }
+}
+
+#[derive(Module, Debug)]
+struct SparseMlp {
+    l1: SparseLinear,
+    l2: SparseLinear,
+    l3: SparseLinear,
+}
+
+impl Net for SparseMlp {
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.l3
+            .forward(relu(self.l2.forward(relu(self.l1.forward(x)))))
+    }
+    fn num_weights(&self) -> usize {
+        [&self.l1, &self.l2, &self.l3]
+            .iter()
+            .map(|l| l.nnz() + l.d_output)
+            .sum()
+    }
+}
+
+const LAYERS: [(usize, usize); 3] = [(784, 300), (300, 100), (100, 10)];
+
+/// Erdős–Rényi-Kernel densities: density ∝ (fan_in + fan_out) / (fan_in · fan_out), scaled so
+/// that the total number of weights kept is (1 - sparsity) of all, layers capped at dense.
+fn erk_densities(sparsity: f64) -> Vec<f64> {
+    let total: f64 = LAYERS.iter().map(|&(i, o)| (i * o) as f64).sum();
+    let budget = (1.0 - sparsity) * total;
+    let mut dense = [false; 3];
+    loop {
+        let fixed: f64 = LAYERS
+            .iter()
+            .zip(&dense)
+            .filter(|(_, &d)| d)
+            .map(|(&(i, o), _)| (i * o) as f64)
+            .sum();
+        let raw: f64 = LAYERS
+            .iter()
+            .zip(&dense)
+            .filter(|(_, &d)| !d)
+            .map(|(&(i, o), _)| (i + o) as f64)
+            .sum();
+        let eps = (budget - fixed) / raw;
+        let dens: Vec<f64> = LAYERS
+            .iter()
+            .zip(&dense)
+            .map(|(&(i, o), &d)| {
+                if d {
+                    1.0
+                } else {
+                    eps * (i + o) as f64 / (i * o) as f64
+                }
+            })
+            .collect();
+        match dens.iter().position(|&x| x > 1.0) {
+            Some(p) => dense[p] = true,
+            None => return dens,
+        }
+    }
+}
+
+fn batch_tensors(split: &Split, idx: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+    let mut x = Vec::with_capacity(idx.len() * 784);
+    let mut y = Vec::with_capacity(idx.len());
+    for &i in idx {
+        x.extend_from_slice(&split.images[i * 784..(i + 1) * 784]);
+        y.push(split.labels[i]);
+    }
+    let n = idx.len();
+    (
+        Tensor::from_data(TensorData::new(x, [n, 784]), device),
+        Tensor::from_data(TensorData::new(y, [n]), device),
+    )
+}
+
+fn loss(logits: Tensor<2>, y: Tensor<1, Int>) -> Tensor<1> {
+    let n = y.dims()[0];
+    -log_softmax(logits, 1).gather(1, y.reshape([n, 1])).mean()
+}
+
+fn accuracy<N: Net>(net: &N, test: &Split, device: &Device) -> f64 {
+    let net = net.valid();
+    let mut correct = 0usize;
+    let idx: Vec<usize> = (0..test.labels.len()).collect();
+    for chunk in idx.chunks(1000) {
+        let (x, y) = batch_tensors(test, chunk, device);
+        let pred = net.forward(x).argmax(1).reshape([chunk.len()]);
+        correct += pred
+            .equal(y)
+            .int()
+            .sum()
+            .into_data()
+            .iter::<i64>()
+            .next()
+            .unwrap() as usize;
+    }
+    correct as f64 / test.labels.len() as f64
+}
+
+struct Row {
+    name: String,
+    acc: f64,
+    weights: usize,
+    sparsity: f64,
+    epoch_s: f64,
+}
+
+fn train<N: Net>(
+    mut net: N,
+    name: &str,
+    args: &Args,
+    train: &Split,
+    test: &Split,
+    device: &Device,
+) -> (N, f64) {
+    let ad = device.clone().autodiff();
+    let mut optim = AdamConfig::new().init();
+    let n = train.labels.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = args.seed;
+    let mut times = Vec::new();
+    for epoch in 0..args.epochs {
+        // Fisher-Yates with a small LCG (deterministic, no extra dependency)
+        for i in (1..n).rev() {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            order.swap(i, (rng >> 33) as usize % (i + 1));
+        }
+        let steps = n.div_ceil(args.batch);
+        let start = Instant::now();
+        let mut last = 0.0f32;
+        for (s, chunk) in order.chunks(args.batch).enumerate() {
+            let (x, y) = batch_tensors(train, chunk, &ad);
+            let l = loss(net.forward(x), y);
+            if s % 50 == 0 || s + 1 == steps {
+                last = l.clone().into_data().iter::<f32>().next().unwrap();
+                let done = (s + 1) * 30 / steps;
+                eprint!(
+                    "\r{name:>12} epoch {}/{} [{}{}] {}/{} loss {last:.4}",
+                    epoch + 1,
+                    args.epochs,
+                    "#".repeat(done),
+                    " ".repeat(30 - done),
+                    s + 1,
+                    steps
+                );
+                let _ = std::io::stderr().flush();
+            }
+            let grads = GradientsParams::from_grads(l.backward(), &net);
+            net = optim.step(args.lr, net, grads);
+        }
+        let secs = start.elapsed().as_secs_f64();
+        times.push(secs);
+        let acc = accuracy(&net, test, device);
+        eprintln!(
+            "\r{name:>12} epoch {}/{} loss {last:.4} test acc {:.2} % ({secs:.1} s){}",
+            epoch + 1,
+            args.epochs,
+            acc * 100.0,
+            " ".repeat(20)
+        );
+    }
+    let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+    (net, mean)
+}
+
+fn main() {
+    let args = Args::parse();
+    let device = match args.device.as_str() {
+        "flex" => Device::flex(),
+        "ndarray" => Device::ndarray(),
+        "wgpu" => Device::wgpu(DeviceKind::default()),
+        other => {
+            eprintln!("unknown --device {other}: use flex, ndarray or wgpu");
+            std::process::exit(2);
+        }
+    };
+    let (train_set, test_set) = match (
+        load(&args.data, "train", args.train_limit),
+        load(&args.data, "t10k", 0),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!(
+                "Fashion-MNIST not found or unreadable ({e}).\nInstall the Debian package `dataset-fashion-mnist` or pass --data DIR \
+                 holding train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz."
+            );
+            std::process::exit(1);
+        }
+    };
+    eprintln!(
+        "train {} images, test {} images, device {}",
+        train_set.labels.len(),
+        test_set.labels.len(),
+        args.device
+    );
+    let ad = device.clone().autodiff();
+    let mut rows = Vec::new();
+    for s in args
+        .sparsities
+        .split(',')
+        .map(|s| s.trim().parse::<f64>().expect("sparsity"))
+    {
+        ad.seed(args.seed);
+        if s == 0.0 {
+            let net = DenseMlp {
+                l1: LinearConfig::new(784, 300).init(&ad),
+                l2: LinearConfig::new(300, 100).init(&ad),
+                l3: LinearConfig::new(100, 10).init(&ad),
+            };
+            let weights = net.num_weights();
+            let (net, epoch_s) = train(net, "dense", &args, &train_set, &test_set, &device);
+            rows.push(Row {
+                name: "dense".into(),
+                acc: accuracy(&net, &test_set, &device),
+                weights,
+                sparsity: 0.0,
+                epoch_s,
+            });
+        } else {
+            let dens = erk_densities(s);
+            let layer = |i: usize| {
+                let (d_in, d_out) = LAYERS[i];
+                let p =
+                    random_pattern(d_out, d_in, 1.0 - dens[i], Some(args.seed + i as u64)).unwrap();
+                SparseLinearConfig::new(d_in, d_out).init_with_pattern(&p, &ad)
+            };
+            let net = SparseMlp {
+                l1: layer(0),
+                l2: layer(1),
+                l3: layer(2),
+            };
+            let weights = net.num_weights();
+            let name = format!("sparse {:.0}%", s * 100.0);
+            eprintln!(
+                "{name}: ERK densities {:?}",
+                dens.iter().map(|d| format!("{:.3}", d)).collect::<Vec<_>>()
+            );
+            let (net, epoch_s) = train(net, &name, &args, &train_set, &test_set, &device);
+            rows.push(Row {
+                name,
+                acc: accuracy(&net, &test_set, &device),
+                weights,
+                sparsity: s,
+                epoch_s,
+            });
+        }
+    }
+    let dense_time = rows.iter().find(|r| r.sparsity == 0.0).map(|r| r.epoch_s);
+    println!(
+        "\n| model | test acc | weights (incl. bias) | sparsity | s / epoch | speedup vs dense |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        let speed = dense_time.map_or("-".to_string(), |d| format!("{:.2}×", d / r.epoch_s));
+        println!(
+            "| {} | {:.2} % | {} | {:.0} % | {:.2} | {} |",
+            r.name,
+            r.acc * 100.0,
+            r.weights,
+            r.sparsity * 100.0,
+            r.epoch_s,
+            speed
+        );
+    }
+}

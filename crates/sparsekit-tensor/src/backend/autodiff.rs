@@ -1,0 +1,230 @@
+//! `Autodiff<B, C>`: hand-written backward passes that stay sparse.
+//!
+//! | op | forward | gradient of the values (at the pattern) | gradient of the dense operand |
+//! |---|---|---|---|
+//! | `csr_spmm`   | `Y = A·X`   | `sddmm(dY, X)`            | `Aᵀ·dY` (`csr_spmm_at`) |
+//! | `csr_spmm_t` | `Y = X·Wᵀ`  | `sddmm_linear(dY, X)`     | `dY·W` (`csr_spmm_xa`)  |
+//! | `csr_sddmm`  | `o = (L·Rᵀ)∘P` | —                      | `dL = S·R`, `dR = Sᵀ·L` with `S = (P, do)` |
+//! | `csr_to_dense` | `D = A`   | `gather(dD, P)`           | — |
+//! | `csr_gather` | `o = D∘P`   | —                         | `dD = to_dense(P, do)` |
+//!
+//! No dense `m × k` gradient is materialized except by `csr_gather`'s backward, whose input is
+//! dense. `csr_spmm_at`, `csr_spmm_xa` and `csr_sddmm_linear` use the trait's default bodies,
+//! which are compositions of the ops above (plus `float_select` / `float_transpose`), so they are
+//! differentiable too.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::backend::{Autodiff, Backend};
+
+use super::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
+
+type Pat<B> = (IntTensor<B>, IntTensor<B>, usize);
+
+fn pat_of<B: Backend>(p: &Pat<B>) -> CsrPatternPrimitive<B> {
+    CsrPatternPrimitive {
+        row_ptr: p.0.clone(),
+        col_idx: p.1.clone(),
+        cols: p.2,
+    }
+}
+
+fn inner_csr<B: Backend, C: CheckpointStrategy>(
+    a: CsrPrimitive<Autodiff<B, C>>,
+) -> (CsrPrimitive<B>, Pat<B>) {
+    let pat = (a.row_ptr.clone(), a.col_idx.clone(), a.cols);
+    let inner = CsrPrimitive {
+        row_ptr: a.row_ptr,
+        col_idx: a.col_idx,
+        values: a.values.into_primitive(),
+        cols: a.cols,
+    };
+    (inner, pat)
+}
+
+fn inner_pat<B: Backend, C: CheckpointStrategy>(
+    p: CsrPatternPrimitive<Autodiff<B, C>>,
+) -> (CsrPatternPrimitive<B>, Pat<B>) {
+    let pat = (p.row_ptr.clone(), p.col_idx.clone(), p.cols);
+    (
+        CsrPatternPrimitive {
+            row_ptr: p.row_ptr,
+            col_idx: p.col_idx,
+            cols: p.cols,
+        },
+        pat,
+    )
+}
+
+#[derive(Debug)]
+struct SpmmBackward;
+
+impl<B: Backend + SparseBackend> Backward<B, 2> for SpmmBackward {
+    // (pattern, A's values, X)
+    type State = (Pat<B>, FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (pat, values, x) = ops.state;
+        let dy = grads.consume::<B>(&ops.node);
+        let [na, nx] = ops.parents;
+        if let Some(n) = na {
+            grads.register::<B>(n.id, B::csr_sddmm(dy.clone(), x, pat_of(&pat)));
+        }
+        if let Some(n) = nx {
+            grads.register::<B>(n.id, B::csr_spmm_at(pat_of(&pat).with_values(values), dy));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SpmmTBackward;
+
+impl<B: Backend + SparseBackend> Backward<B, 2> for SpmmTBackward {
+    // (pattern, W's values, X); parents [X, W.values]
+    type State = (Pat<B>, FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (pat, values, x) = ops.state;
+        let dy = grads.consume::<B>(&ops.node);
+        let [nx, nw] = ops.parents;
+        if let Some(n) = nw {
+            grads.register::<B>(n.id, B::csr_sddmm_linear(dy.clone(), x, pat_of(&pat)));
+        }
+        if let Some(n) = nx {
+            grads.register::<B>(n.id, B::csr_spmm_xa(dy, pat_of(&pat).with_values(values)));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SddmmBackward;
+
+impl<B: Backend + SparseBackend> Backward<B, 2> for SddmmBackward {
+    // (pattern, L, R); parents [L, R]
+    type State = (Pat<B>, FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (pat, l, r) = ops.state;
+        let dout = grads.consume::<B>(&ops.node);
+        let s = pat_of(&pat).with_values(dout);
+        let [nl, nr] = ops.parents;
+        if let Some(n) = nl {
+            grads.register::<B>(n.id, B::csr_spmm(s.clone(), r));
+        }
+        if let Some(n) = nr {
+            grads.register::<B>(n.id, B::csr_spmm_at(s, l));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ToDenseBackward;
+
+impl<B: Backend + SparseBackend> Backward<B, 1> for ToDenseBackward {
+    type State = Pat<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dd = grads.consume::<B>(&ops.node);
+        let [nv] = ops.parents;
+        if let Some(n) = nv {
+            grads.register::<B>(n.id, B::csr_gather(dd, pat_of(&ops.state)));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct GatherBackward;
+
+impl<B: Backend + SparseBackend> Backward<B, 1> for GatherBackward {
+    type State = Pat<B>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dout = grads.consume::<B>(&ops.node);
+        let [nd] = ops.parents;
+        if let Some(n) = nd {
+            grads.register::<B>(n.id, B::csr_to_dense(pat_of(&ops.state).with_values(dout)));
+        }
+    }
+}
+
+impl<B: Backend + SparseBackend, C: CheckpointStrategy> SparseBackend for Autodiff<B, C> {
+    fn csr_spmm(a: CsrPrimitive<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let prep = SpmmBackward
+            .prepare::<C>([a.values.node(), x.node()])
+            .compute_bound()
+            .stateful();
+        let (a, pat) = inner_csr(a);
+        let x = x.into_primitive();
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let state = (pat, a.values.clone(), x.clone());
+                prep.finish(state, B::csr_spmm(a, x))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::csr_spmm(a, x)),
+        }
+    }
+
+    fn csr_spmm_t(x: FloatTensor<Self>, a: CsrPrimitive<Self>) -> FloatTensor<Self> {
+        let prep = SpmmTBackward
+            .prepare::<C>([x.node(), a.values.node()])
+            .compute_bound()
+            .stateful();
+        let (a, pat) = inner_csr(a);
+        let x = x.into_primitive();
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let state = (pat, a.values.clone(), x.clone());
+                prep.finish(state, B::csr_spmm_t(x, a))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::csr_spmm_t(x, a)),
+        }
+    }
+
+    fn csr_sddmm(
+        l: FloatTensor<Self>,
+        r: FloatTensor<Self>,
+        pattern: CsrPatternPrimitive<Self>,
+    ) -> FloatTensor<Self> {
+        let prep = SddmmBackward
+            .prepare::<C>([l.node(), r.node()])
+            .compute_bound()
+            .stateful();
+        let (p, pat) = inner_pat(pattern);
+        let (l, r) = (l.into_primitive(), r.into_primitive());
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let state = (pat, l.clone(), r.clone());
+                prep.finish(state, B::csr_sddmm(l, r, p))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::csr_sddmm(l, r, p)),
+        }
+    }
+
+    fn csr_to_dense(a: CsrPrimitive<Self>) -> FloatTensor<Self> {
+        let prep = ToDenseBackward
+            .prepare::<C>([a.values.node()])
+            .compute_bound()
+            .stateful();
+        let (a, pat) = inner_csr(a);
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish(pat, B::csr_to_dense(a)),
+            OpsKind::UnTracked(prep) => prep.finish(B::csr_to_dense(a)),
+        }
+    }
+
+    fn csr_gather(d: FloatTensor<Self>, pattern: CsrPatternPrimitive<Self>) -> FloatTensor<Self> {
+        let prep = GatherBackward
+            .prepare::<C>([d.node()])
+            .compute_bound()
+            .stateful();
+        let (p, pat) = inner_pat(pattern);
+        let d = d.into_primitive();
+        match prep {
+            OpsKind::Tracked(prep) => prep.finish(pat, B::csr_gather(d, p)),
+            OpsKind::UnTracked(prep) => prep.finish(B::csr_gather(d, p)),
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! Flex and NdArray: the `sparsekit-kernels` CPU functions on the tensors' host data.
+//!
+//! Flex: f32 and index data are borrowed from the tensor's buffer when it is contiguous (no copy);
+//! NdArray: one copy through `into_data` per input (the NdArray primitive does not expose its
+//! buffer through a stable API). Outputs are built from a `Vec` moved into the tensor.
+
+use std::borrow::Cow;
+
+use burn::backend::ops::FloatTensorOps;
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::backend::{try_read_sync, Backend, Flex, NdArray, TensorMetadata};
+use burn::tensor::{DType, TensorData};
+use sparsekit_formats::{CsrPatternView, CsrView};
+use sparsekit_kernels::{CsrTranspose, MatMut, MatRef};
+
+use super::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
+
+/// Host access to a CPU backend's primitives.
+pub(crate) trait CpuHost: Backend {
+    /// The f32 elements in row-major order (borrowed when possible).
+    fn f32_host(t: &FloatTensor<Self>) -> Cow<'_, [f32]>;
+    /// The indices as u32 (borrowed when possible).
+    fn idx_host(t: &IntTensor<Self>) -> Cow<'_, [u32]>;
+}
+
+fn data_f32(data: TensorData) -> Vec<f32> {
+    data.try_into_vec_as::<f32>()
+        .expect("sparsekit-tensor: float tensor is not convertible to f32")
+}
+
+fn data_u32(data: TensorData) -> Vec<u32> {
+    data.try_into_vec_as::<u32>()
+        .expect("sparsekit-tensor: index tensor is not convertible to u32")
+}
+
+impl CpuHost for Flex {
+    fn f32_host(t: &FloatTensor<Self>) -> Cow<'_, [f32]> {
+        if t.dtype() == DType::F32 {
+            if let Some(s) = t.as_slice::<f32>() {
+                return Cow::Borrowed(s);
+            }
+        }
+        Cow::Owned(data_f32(t.clone().into_data()))
+    }
+    fn idx_host(t: &IntTensor<Self>) -> Cow<'_, [u32]> {
+        match t.dtype() {
+            DType::I32 => {
+                if let Some(s) = t.as_slice::<i32>() {
+                    // Indices are non-negative (checked by the pattern validation that follows).
+                    return Cow::Borrowed(bytemuck::cast_slice::<i32, u32>(s));
+                }
+            }
+            DType::U32 => {
+                if let Some(s) = t.as_slice::<u32>() {
+                    return Cow::Borrowed(s);
+                }
+            }
+            _ => {}
+        }
+        Cow::Owned(data_u32(t.clone().into_data()))
+    }
+}
+
+fn read<B: Backend>(
+    f: impl std::future::Future<Output = Result<TensorData, burn::backend::ExecutionError>>,
+) -> TensorData {
+    let _ = std::marker::PhantomData::<B>;
+    try_read_sync(f)
+        .expect("sparsekit-tensor: cannot block on a tensor read")
+        .expect("sparsekit-tensor: tensor read failed")
+}
+
+impl CpuHost for NdArray {
+    fn f32_host(t: &FloatTensor<Self>) -> Cow<'_, [f32]> {
+        Cow::Owned(data_f32(read::<Self>(NdArray::float_into_data(t.clone()))))
+    }
+    fn idx_host(t: &IntTensor<Self>) -> Cow<'_, [u32]> {
+        use burn::backend::ops::IntTensorOps;
+        Cow::Owned(data_u32(read::<Self>(NdArray::int_into_data(t.clone()))))
+    }
+}
+
+fn out<B: CpuHost>(v: Vec<f32>, shape: &[usize], device: &B::Device) -> FloatTensor<B> {
+    B::float_from_data(TensorData::new(v, shape.to_vec()), device)
+}
+
+fn dims2<B: Backend>(t: &FloatTensor<B>, what: &str) -> (usize, usize) {
+    let s = t.shape();
+    assert_eq!(
+        s.num_dims(),
+        2,
+        "sparsekit-tensor: {what} must be 2-D, got {s:?}"
+    );
+    (s[0], s[1])
+}
+
+fn pattern_view<'a>(
+    rows: usize,
+    cols: usize,
+    rp: &'a [u32],
+    ci: &'a [u32],
+) -> CsrPatternView<'a, u32> {
+    CsrPatternView::try_new(rows, cols, rp, ci)
+        .unwrap_or_else(|e| panic!("sparsekit-tensor: invalid CSR pattern: {e}"))
+}
+
+fn csr_view<'a>(
+    rows: usize,
+    cols: usize,
+    rp: &'a [u32],
+    ci: &'a [u32],
+    v: &'a [f32],
+) -> CsrView<'a, f32, u32> {
+    CsrView::from_pattern(pattern_view(rows, cols, rp, ci), v)
+        .unwrap_or_else(|e| panic!("sparsekit-tensor: invalid CSR values: {e}"))
+}
+
+fn kernel<E: std::fmt::Display>(r: Result<(), E>) {
+    if let Err(e) = r {
+        panic!("sparsekit-tensor: kernel error: {e}");
+    }
+}
+
+fn mat<'a>(d: &'a [f32], r: usize, c: usize) -> MatRef<'a, f32> {
+    MatRef::new(d, r, c).unwrap_or_else(|e| panic!("sparsekit-tensor: {e}"))
+}
+
+fn mat_mut<'a>(d: &'a mut [f32], r: usize, c: usize) -> MatMut<'a, f32> {
+    MatMut::new(d, r, c).unwrap_or_else(|e| panic!("sparsekit-tensor: {e}"))
+}
+
+pub(crate) fn spmm<B: CpuHost>(a: CsrPrimitive<B>, x: FloatTensor<B>) -> FloatTensor<B> {
+    let (m, k) = (a.rows(), a.cols);
+    let (kx, n) = dims2::<B>(&x, "X");
+    assert_eq!(kx, k, "sparsekit-tensor: spmm: A is {m}×{k}, X is {kx}×{n}");
+    let device = x.device();
+    let (rp, ci, v, xs) = (
+        B::idx_host(&a.row_ptr),
+        B::idx_host(&a.col_idx),
+        B::f32_host(&a.values),
+        B::f32_host(&x),
+    );
+    let mut y = vec![0.0f32; m * n];
+    kernel(sparsekit_kernels::spmm(
+        csr_view(m, k, &rp, &ci, &v),
+        mat(&xs, k, n),
+        mat_mut(&mut y, m, n),
+    ));
+    out::<B>(y, &[m, n], &device)
+}
+
+pub(crate) fn spmm_t<B: CpuHost>(x: FloatTensor<B>, a: CsrPrimitive<B>) -> FloatTensor<B> {
+    let (m, k) = (a.rows(), a.cols);
+    let (b, kx) = dims2::<B>(&x, "X");
+    assert_eq!(
+        kx, k,
+        "sparsekit-tensor: spmm_t: X is {b}×{kx}, W is {m}×{k}"
+    );
+    let device = x.device();
+    let (rp, ci, v, xs) = (
+        B::idx_host(&a.row_ptr),
+        B::idx_host(&a.col_idx),
+        B::f32_host(&a.values),
+        B::f32_host(&x),
+    );
+    let mut y = vec![0.0f32; b * m];
+    kernel(sparsekit_kernels::spmm_t(
+        mat(&xs, b, k),
+        csr_view(m, k, &rp, &ci, &v),
+        mat_mut(&mut y, b, m),
+    ));
+    out::<B>(y, &[b, m], &device)
+}
+
+pub(crate) fn spmm_at<B: CpuHost>(a: CsrPrimitive<B>, x: FloatTensor<B>) -> FloatTensor<B> {
+    let (m, k) = (a.rows(), a.cols);
+    let (mx, n) = dims2::<B>(&x, "X");
+    assert_eq!(
+        mx, m,
+        "sparsekit-tensor: spmm_at: A is {m}×{k}, X is {mx}×{n}"
+    );
+    let device = x.device();
+    let (rp, ci, v, xs) = (
+        B::idx_host(&a.row_ptr),
+        B::idx_host(&a.col_idx),
+        B::f32_host(&a.values),
+        B::f32_host(&x),
+    );
+    let mut y = vec![0.0f32; k * n];
+    kernel(sparsekit_kernels::spmm_at(
+        csr_view(m, k, &rp, &ci, &v),
+        mat(&xs, m, n),
+        mat_mut(&mut y, k, n),
+    ));
+    out::<B>(y, &[k, n], &device)
+}
+
+pub(crate) fn spmm_xa<B: CpuHost>(x: FloatTensor<B>, a: CsrPrimitive<B>) -> FloatTensor<B> {
+    let (m, k) = (a.rows(), a.cols);
+    let (b, mx) = dims2::<B>(&x, "X");
+    assert_eq!(
+        mx, m,
+        "sparsekit-tensor: spmm_xa: X is {b}×{mx}, A is {m}×{k}"
+    );
+    let device = x.device();
+    let (rp, ci, v, xs) = (
+        B::idx_host(&a.row_ptr),
+        B::idx_host(&a.col_idx),
+        B::f32_host(&a.values),
+        B::f32_host(&x),
+    );
+    // X·A = X·(Aᵀ)ᵀ: transpose the pattern on the host, then the spmm_t kernel.
+    let t = CsrTranspose::new(pattern_view(m, k, &rp, &ci));
+    let vt = t.gather_values(&v);
+    let at = csr_view(k, m, t.row_ptr(), t.col_idx(), &vt);
+    let mut y = vec![0.0f32; b * k];
+    kernel(sparsekit_kernels::spmm_t(
+        mat(&xs, b, m),
+        at,
+        mat_mut(&mut y, b, k),
+    ));
+    out::<B>(y, &[b, k], &device)
+}
+
+pub(crate) fn sddmm<B: CpuHost>(
+    l: FloatTensor<B>,
+    r: FloatTensor<B>,
+    p: CsrPatternPrimitive<B>,
+) -> FloatTensor<B> {
+    let (m, k) = (p.rows(), p.cols);
+    let (ml, d) = dims2::<B>(&l, "L");
+    let (kr, dr) = dims2::<B>(&r, "R");
+    assert!(
+        ml == m && kr == k && dr == d,
+        "sparsekit-tensor: sddmm: pattern {m}×{k}, L {ml}×{d}, R {kr}×{dr}"
+    );
+    let device = l.device();
+    let (rp, ci, ls, rs) = (
+        B::idx_host(&p.row_ptr),
+        B::idx_host(&p.col_idx),
+        B::f32_host(&l),
+        B::f32_host(&r),
+    );
+    let mut o = vec![0.0f32; ci.len()];
+    kernel(sparsekit_kernels::sddmm(
+        mat(&ls, m, d),
+        mat(&rs, k, d),
+        pattern_view(m, k, &rp, &ci),
+        &mut o,
+    ));
+    let nnz = o.len();
+    out::<B>(o, &[nnz], &device)
+}
+
+pub(crate) fn sddmm_linear<B: CpuHost>(
+    dy: FloatTensor<B>,
+    x: FloatTensor<B>,
+    p: CsrPatternPrimitive<B>,
+) -> FloatTensor<B> {
+    let (m, k) = (p.rows(), p.cols);
+    let (b, my) = dims2::<B>(&dy, "dY");
+    let (bx, kx) = dims2::<B>(&x, "X");
+    assert!(
+        my == m && kx == k && bx == b,
+        "sparsekit-tensor: sddmm_linear: pattern {m}×{k}, dY {b}×{my}, X {bx}×{kx}"
+    );
+    let device = x.device();
+    let (rp, ci, dys, xs) = (
+        B::idx_host(&p.row_ptr),
+        B::idx_host(&p.col_idx),
+        B::f32_host(&dy),
+        B::f32_host(&x),
+    );
+    let mut o = vec![0.0f32; ci.len()];
+    kernel(sparsekit_kernels::sddmm_linear(
+        mat(&dys, b, m),
+        mat(&xs, b, k),
+        pattern_view(m, k, &rp, &ci),
+        &mut o,
+    ));
+    let nnz = o.len();
+    out::<B>(o, &[nnz], &device)
+}
+
+pub(crate) fn to_dense<B: CpuHost>(a: CsrPrimitive<B>) -> FloatTensor<B> {
+    let (m, k) = (a.rows(), a.cols);
+    let device = a.values.device();
+    let (rp, ci, v) = (
+        B::idx_host(&a.row_ptr),
+        B::idx_host(&a.col_idx),
+        B::f32_host(&a.values),
+    );
+    let d = csr_view(m, k, &rp, &ci, &v).to_dense();
+    out::<B>(d, &[m, k], &device)
+}
+
+pub(crate) fn gather<B: CpuHost>(d: FloatTensor<B>, p: CsrPatternPrimitive<B>) -> FloatTensor<B> {
+    let (m, k) = (p.rows(), p.cols);
+    let (md, kd) = dims2::<B>(&d, "D");
+    assert!(
+        md == m && kd == k,
+        "sparsekit-tensor: gather: pattern {m}×{k}, D {md}×{kd}"
+    );
+    let device = d.device();
+    let (rp, ci, ds) = (
+        B::idx_host(&p.row_ptr),
+        B::idx_host(&p.col_idx),
+        B::f32_host(&d),
+    );
+    let pv = pattern_view(m, k, &rp, &ci);
+    let mut o = Vec::with_capacity(pv.nnz());
+    for i in 0..m {
+        for q in rp[i] as usize..rp[i + 1] as usize {
+            o.push(ds[i * k + ci[q] as usize]);
+        }
+    }
+    let nnz = o.len();
+    out::<B>(o, &[nnz], &device)
+}
+
+macro_rules! cpu_sparse_backend {
+    ($b:ty) => {
+        impl SparseBackend for $b {
+            fn csr_spmm(a: CsrPrimitive<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
+                spmm::<Self>(a, x)
+            }
+            fn csr_spmm_t(x: FloatTensor<Self>, a: CsrPrimitive<Self>) -> FloatTensor<Self> {
+                spmm_t::<Self>(x, a)
+            }
+            fn csr_sddmm(
+                l: FloatTensor<Self>,
+                r: FloatTensor<Self>,
+                pattern: CsrPatternPrimitive<Self>,
+            ) -> FloatTensor<Self> {
+                sddmm::<Self>(l, r, pattern)
+            }
+            fn csr_to_dense(a: CsrPrimitive<Self>) -> FloatTensor<Self> {
+                to_dense::<Self>(a)
+            }
+            fn csr_gather(
+                d: FloatTensor<Self>,
+                pattern: CsrPatternPrimitive<Self>,
+            ) -> FloatTensor<Self> {
+                gather::<Self>(d, pattern)
+            }
+            fn csr_spmm_at(a: CsrPrimitive<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
+                spmm_at::<Self>(a, x)
+            }
+            fn csr_spmm_xa(x: FloatTensor<Self>, a: CsrPrimitive<Self>) -> FloatTensor<Self> {
+                spmm_xa::<Self>(x, a)
+            }
+            fn csr_sddmm_linear(
+                dy: FloatTensor<Self>,
+                x: FloatTensor<Self>,
+                pattern: CsrPatternPrimitive<Self>,
+            ) -> FloatTensor<Self> {
+                sddmm_linear::<Self>(dy, x, pattern)
+            }
+        }
+    };
+}
+
+cpu_sparse_backend!(Flex);
+cpu_sparse_backend!(NdArray);

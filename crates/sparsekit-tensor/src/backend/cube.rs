@@ -1,0 +1,391 @@
+//! Cube (wgpu, CUDA, ...): straightforward CubeCL kernels, one thread per output element.
+//!
+//! Correct first, not fast (the fast shaders are their own issue):
+//! - `spmm` / `spmm_t`: one thread per output entry walks one CSR row;
+//! - `sddmm` / `gather`: one thread per stored entry (its row comes from a `row_of` array
+//!   expanded from `row_ptr` by a one-thread-per-row kernel);
+//! - `to_dense`: zero fill, then one thread per stored entry scatters (the pattern is canonical,
+//!   so no two threads write the same place; no atomics, so it runs on lavapipe).
+//! - `spmm_at` / `spmm_xa` use the trait defaults: the pattern is transposed on the host (one
+//!   read-back of the index arrays per call), values are permuted on the device, then the
+//!   `spmm` / `spmm_t` kernels run. Float atomics are avoided on purpose (lavapipe has none).
+//!
+//! Dense operands are read through their strides, so transposed views need no copy.
+
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::backend::{Cube, TensorMetadata};
+use burn_backend::cubecl::dtype_to_storage_type;
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, zeros_client};
+use burn_cubecl::tensor::CubeTensor;
+use cubecl::prelude::*;
+use cubecl::{calculate_cube_count_elemwise, CubeDim};
+
+use super::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
+
+mod kernels {
+    use cubecl::prelude::*;
+
+    /// `out[r, j] = Σ_{e ∈ row r} v[e] · x[col[e], j]`; `out` contiguous `m × n`.
+    #[cube(launch)]
+    pub fn spmm<F: Float, I: Int>(
+        row_ptr: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        values: &Tensor<F>,
+        x: &Tensor<F>,
+        out: &mut Tensor<F>,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        let n = out.shape(1);
+        if ABSOLUTE_POS >= out.shape(0) * n {
+            terminate!();
+        }
+        let r = ABSOLUTE_POS / n;
+        let j = ABSOLUTE_POS % n;
+        let start = usize::cast_from(row_ptr[r]);
+        let end = usize::cast_from(row_ptr[r + 1]);
+        let mut acc = F::new(0.0_f32);
+        for e in start..end {
+            let c = usize::cast_from(col_idx[e]);
+            acc += values[e] * x[c * x.stride(0) + j * x.stride(1)];
+        }
+        out[ABSOLUTE_POS] = acc;
+    }
+
+    /// `out[b, r] = Σ_{e ∈ row r} v[e] · x[b, col[e]]`; `out` contiguous `batch × m`.
+    #[cube(launch)]
+    pub fn spmm_t<F: Float, I: Int>(
+        row_ptr: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        values: &Tensor<F>,
+        x: &Tensor<F>,
+        out: &mut Tensor<F>,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        let m = out.shape(1);
+        if ABSOLUTE_POS >= out.shape(0) * m {
+            terminate!();
+        }
+        let b = ABSOLUTE_POS / m;
+        let r = ABSOLUTE_POS % m;
+        let start = usize::cast_from(row_ptr[r]);
+        let end = usize::cast_from(row_ptr[r + 1]);
+        let mut acc = F::new(0.0_f32);
+        for e in start..end {
+            let c = usize::cast_from(col_idx[e]);
+            acc += values[e] * x[b * x.stride(0) + c * x.stride(1)];
+        }
+        out[ABSOLUTE_POS] = acc;
+    }
+
+    /// `row_of[e] = r` for every stored entry `e` of row `r`; one thread per row.
+    #[cube(launch)]
+    pub fn row_of<I: Int>(
+        row_ptr: &Tensor<I>,
+        row_of: &mut Tensor<I>,
+        rows: usize,
+        #[define(I)] _dtype: ElemType,
+    ) {
+        if ABSOLUTE_POS >= rows {
+            terminate!();
+        }
+        let start = usize::cast_from(row_ptr[ABSOLUTE_POS]);
+        let end = usize::cast_from(row_ptr[ABSOLUTE_POS + 1]);
+        for e in start..end {
+            row_of[e] = I::cast_from(ABSOLUTE_POS);
+        }
+    }
+
+    /// `out[e] = Σ_t l[row[e], t] · r[col[e], t]`; one thread per stored entry.
+    #[cube(launch)]
+    pub fn sddmm<F: Float, I: Int>(
+        row_of: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        l: &Tensor<F>,
+        r: &Tensor<F>,
+        out: &mut Tensor<F>,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        if ABSOLUTE_POS >= out.shape(0) {
+            terminate!();
+        }
+        let i = usize::cast_from(row_of[ABSOLUTE_POS]);
+        let j = usize::cast_from(col_idx[ABSOLUTE_POS]);
+        let d = l.shape(1);
+        let mut acc = F::new(0.0_f32);
+        for t in 0..d {
+            acc += l[i * l.stride(0) + t * l.stride(1)] * r[j * r.stride(0) + t * r.stride(1)];
+        }
+        out[ABSOLUTE_POS] = acc;
+    }
+
+    /// `out[e] = d[row[e], col[e]]`; one thread per stored entry.
+    #[cube(launch)]
+    pub fn gather<F: Float, I: Int>(
+        row_of: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        d: &Tensor<F>,
+        out: &mut Tensor<F>,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        if ABSOLUTE_POS >= out.shape(0) {
+            terminate!();
+        }
+        let i = usize::cast_from(row_of[ABSOLUTE_POS]);
+        let j = usize::cast_from(col_idx[ABSOLUTE_POS]);
+        out[ABSOLUTE_POS] = d[i * d.stride(0) + j * d.stride(1)];
+    }
+
+    /// `out[row[e], col[e]] = v[e]` into a zeroed contiguous `out`; one thread per stored entry.
+    #[cube(launch)]
+    pub fn scatter<F: Float, I: Int>(
+        row_of: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        values: &Tensor<F>,
+        out: &mut Tensor<F>,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        if ABSOLUTE_POS >= values.shape(0) {
+            terminate!();
+        }
+        let i = usize::cast_from(row_of[ABSOLUTE_POS]);
+        let j = usize::cast_from(col_idx[ABSOLUTE_POS]);
+        let k = out.shape(1);
+        out[i * k + j] = values[ABSOLUTE_POS];
+    }
+}
+
+fn dims2(t: &CubeTensor, what: &str) -> (usize, usize) {
+    let s = t.shape();
+    assert_eq!(
+        s.num_dims(),
+        2,
+        "sparsekit-tensor: {what} must be 2-D, got {s:?}"
+    );
+    (s[0], s[1])
+}
+
+fn launch_dims(t: &CubeTensor, n: usize) -> (CubeCount, CubeDim) {
+    let dim = CubeDim::new(&t.client, n);
+    let count = calculate_cube_count_elemwise(&t.client, n, dim);
+    (count, dim)
+}
+
+fn empty(like: &CubeTensor, shape: Vec<usize>) -> CubeTensor {
+    empty_device_contiguous_dtype(
+        like.client.clone(),
+        like.device.clone(),
+        shape.into(),
+        like.dtype,
+    )
+}
+
+fn zeros(like: &CubeTensor, shape: Vec<usize>) -> CubeTensor {
+    zeros_client(
+        like.client.clone(),
+        like.device.clone(),
+        shape.into(),
+        like.dtype,
+    )
+}
+
+/// `row_of` for a pattern (contiguous, dtype of `col_idx`).
+fn row_of(row_ptr: &CubeTensor, col_idx: &CubeTensor, rows: usize) -> CubeTensor {
+    let out = empty(col_idx, vec![col_idx.shape()[0]]);
+    if rows > 0 && col_idx.shape()[0] > 0 {
+        let (count, dim) = launch_dims(&out, rows);
+        kernels::row_of::launch(
+            &out.client,
+            count,
+            dim,
+            row_ptr.clone().into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            rows,
+            dtype_to_storage_type(out.dtype),
+        );
+    }
+    out
+}
+
+fn spmm_like(a: CsrPrimitive<Cube>, x: CubeTensor, transposed: bool) -> CubeTensor {
+    let (m, k) = (a.rows(), a.cols);
+    let (r0, r1) = dims2(&x, "X");
+    let shape = if transposed {
+        assert_eq!(
+            r1, k,
+            "sparsekit-tensor: spmm_t: X is {r0}×{r1}, W is {m}×{k}"
+        );
+        vec![r0, m]
+    } else {
+        assert_eq!(
+            r0, k,
+            "sparsekit-tensor: spmm: A is {m}×{k}, X is {r0}×{r1}"
+        );
+        vec![m, r1]
+    };
+    let n_out = shape[0] * shape[1];
+    if a.nnz() == 0 || n_out == 0 {
+        return zeros(&x, shape);
+    }
+    let out = empty(&x, shape);
+    let (rp, ci, v) = (
+        into_contiguous(a.row_ptr),
+        into_contiguous(a.col_idx),
+        into_contiguous(a.values),
+    );
+    let dtypes = [
+        dtype_to_storage_type(out.dtype),
+        dtype_to_storage_type(ci.dtype),
+    ];
+    let (count, dim) = launch_dims(&out, n_out);
+    let args = (
+        rp.into_tensor_arg(),
+        ci.into_tensor_arg(),
+        v.into_tensor_arg(),
+        x.into_tensor_arg(),
+        out.clone().into_tensor_arg(),
+    );
+    if transposed {
+        kernels::spmm_t::launch(
+            &out.client,
+            count,
+            dim,
+            args.0,
+            args.1,
+            args.2,
+            args.3,
+            args.4,
+            dtypes,
+        );
+    } else {
+        kernels::spmm::launch(
+            &out.client,
+            count,
+            dim,
+            args.0,
+            args.1,
+            args.2,
+            args.3,
+            args.4,
+            dtypes,
+        );
+    }
+    out
+}
+
+impl SparseBackend for Cube {
+    fn csr_spmm(a: CsrPrimitive<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
+        spmm_like(a, x, false)
+    }
+
+    fn csr_spmm_t(x: FloatTensor<Self>, a: CsrPrimitive<Self>) -> FloatTensor<Self> {
+        spmm_like(a, x, true)
+    }
+
+    fn csr_sddmm(
+        l: FloatTensor<Self>,
+        r: FloatTensor<Self>,
+        pattern: CsrPatternPrimitive<Self>,
+    ) -> FloatTensor<Self> {
+        let (m, k, nnz) = (pattern.rows(), pattern.cols, pattern.nnz());
+        let (ml, d) = dims2(&l, "L");
+        let (kr, dr) = dims2(&r, "R");
+        assert!(
+            ml == m && kr == k && dr == d,
+            "sparsekit-tensor: sddmm: pattern {m}×{k}, L {ml}×{d}, R {kr}×{dr}"
+        );
+        if nnz == 0 || d == 0 {
+            return zeros(&l, vec![nnz]);
+        }
+        let (rp, ci) = (
+            into_contiguous(pattern.row_ptr),
+            into_contiguous(pattern.col_idx),
+        );
+        let rows = row_of(&rp, &ci, m);
+        let out = empty(&l, vec![nnz]);
+        let dtypes = [
+            dtype_to_storage_type(out.dtype),
+            dtype_to_storage_type(ci.dtype),
+        ];
+        let (count, dim) = launch_dims(&out, nnz);
+        kernels::sddmm::launch(
+            &out.client,
+            count,
+            dim,
+            rows.into_tensor_arg(),
+            ci.into_tensor_arg(),
+            l.into_tensor_arg(),
+            r.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            dtypes,
+        );
+        out
+    }
+
+    fn csr_to_dense(a: CsrPrimitive<Self>) -> FloatTensor<Self> {
+        let (m, k, nnz) = (a.rows(), a.cols, a.nnz());
+        let out = zeros(&a.values, vec![m, k]);
+        if nnz == 0 {
+            return out;
+        }
+        let (rp, ci, v) = (
+            into_contiguous(a.row_ptr),
+            into_contiguous(a.col_idx),
+            into_contiguous(a.values),
+        );
+        let rows = row_of(&rp, &ci, m);
+        let dtypes = [
+            dtype_to_storage_type(out.dtype),
+            dtype_to_storage_type(ci.dtype),
+        ];
+        let (count, dim) = launch_dims(&out, nnz);
+        kernels::scatter::launch(
+            &out.client,
+            count,
+            dim,
+            rows.into_tensor_arg(),
+            ci.into_tensor_arg(),
+            v.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            dtypes,
+        );
+        out
+    }
+
+    fn csr_gather(d: FloatTensor<Self>, pattern: CsrPatternPrimitive<Self>) -> FloatTensor<Self> {
+        let (m, k, nnz) = (pattern.rows(), pattern.cols, pattern.nnz());
+        let (md, kd) = dims2(&d, "D");
+        assert!(
+            md == m && kd == k,
+            "sparsekit-tensor: gather: pattern {m}×{k}, D {md}×{kd}"
+        );
+        if nnz == 0 {
+            return zeros(&d, vec![0]);
+        }
+        let (rp, ci) = (
+            into_contiguous(pattern.row_ptr),
+            into_contiguous(pattern.col_idx),
+        );
+        let rows = row_of(&rp, &ci, m);
+        let out = empty(&d, vec![nnz]);
+        let dtypes = [
+            dtype_to_storage_type(out.dtype),
+            dtype_to_storage_type(ci.dtype),
+        ];
+        let (count, dim) = launch_dims(&out, nnz);
+        kernels::gather::launch(
+            &out.client,
+            count,
+            dim,
+            rows.into_tensor_arg(),
+            ci.into_tensor_arg(),
+            d.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            dtypes,
+        );
+        out
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_types(_: IntTensor<Cube>) {}

@@ -1,0 +1,36 @@
+//! Errors of the constructors.
+
+use sparsekit_formats::FormatError;
+
+/// Why a [`SparseTensor`](crate::SparseTensor) or a layer could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SparseError {
+    /// The pattern is not a valid canonical CSR pattern.
+    #[error("invalid sparse pattern: {0}")]
+    Format(#[from] FormatError),
+    /// `values` has the wrong length.
+    #[error("values has {got} entries, the pattern has {expected}")]
+    ValuesLength {
+        /// nnz of the pattern.
+        expected: usize,
+        /// Length given.
+        got: usize,
+    },
+    /// A shape does not match.
+    #[error("shape mismatch: expected {expected:?}, got {got:?}")]
+    Shape {
+        /// Expected `[rows, cols]`.
+        expected: [usize; 2],
+        /// Given `[rows, cols]`.
+        got: [usize; 2],
+    },
+    /// Indices do not fit the i32 index tensors.
+    #[error("the matrix has more than i32::MAX entries or columns")]
+    TooLarge,
+    /// An index tensor holds a negative or out-of-range entry.
+    #[error("an index tensor holds a negative or out-of-range entry")]
+    Index,
+    /// `sparsity` is outside `[0, 1]`.
+    #[error("sparsity must be in [0, 1], got {0}")]
+    Sparsity(f64),
+}

@@ -1,0 +1,311 @@
+//! [`SparseLinear`] (trainable non-zero values over a fixed CSR pattern) and [`MaskedLinear`]
+//! (dense weights times a fixed mask).
+//!
+//! Orientation: both layers compute `Y = X·Wᵀ + b` with `W` of shape `d_output × d_input` (one row
+//! per output feature, as the CSR pattern and the mask are stored). burn's `Linear` stores
+//! `weight = Wᵀ` (`d_input × d_output`); the conversions transpose.
+
+use burn::config::Config;
+use burn::module::{Module, Param, ParamId};
+use burn::nn::{Initializer, Linear};
+use burn::tensor::{Bool, Device, Int, Tensor};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sparsekit_formats::CsrPattern;
+
+use crate::error::SparseError;
+use crate::tensor::{spmm_t, SparseTensor};
+
+/// Configuration of a [`SparseLinear`] layer.
+#[derive(Config, Debug)]
+pub struct SparseLinearConfig {
+    /// Input features.
+    pub d_input: usize,
+    /// Output features.
+    pub d_output: usize,
+    /// Fraction of zero weights, in `[0, 1]`; nnz = `round((1 - sparsity) · d_output · d_input)`,
+    /// placed uniformly at random.
+    #[config(default = 0.9)]
+    pub sparsity: f64,
+    /// Whether the layer has a bias.
+    #[config(default = true)]
+    pub bias: bool,
+    /// Initializer of the non-zero values and the bias (fan-in `d_input`, fan-out `d_output`,
+    /// as for a dense `Linear`).
+    #[config(
+        default = "Initializer::KaimingUniform{gain:1.0/num_traits::Float::sqrt(3.0), fan_out_only:false}"
+    )]
+    pub init: Initializer,
+    /// Seed of the random pattern; `None` draws one from the thread RNG.
+    #[config(default = "None")]
+    pub seed: Option<u64>,
+}
+
+/// A uniformly random `rows × cols` pattern with `round((1 - sparsity) · rows · cols)` entries.
+pub fn random_pattern(
+    rows: usize,
+    cols: usize,
+    sparsity: f64,
+    seed: Option<u64>,
+) -> Result<CsrPattern, SparseError> {
+    if !(0.0..=1.0).contains(&sparsity) {
+        return Err(SparseError::Sparsity(sparsity));
+    }
+    let total = rows * cols;
+    let nnz = ((1.0 - sparsity) * total as f64).round() as usize;
+    let mut rng = match seed {
+        Some(s) => StdRng::seed_from_u64(s),
+        None => StdRng::seed_from_u64(rand::rng().random()),
+    };
+    let mut picked = rand::seq::index::sample(&mut rng, total, nnz.min(total)).into_vec();
+    picked.sort_unstable();
+    let mut row_ptr = vec![0u32; rows + 1];
+    let mut col_idx = Vec::with_capacity(picked.len());
+    for p in picked {
+        row_ptr[p / cols + 1] += 1;
+        col_idx.push((p % cols) as u32);
+    }
+    for i in 0..rows {
+        row_ptr[i + 1] += row_ptr[i];
+    }
+    Ok(CsrPattern::try_new(rows, cols, row_ptr, col_idx)?)
+}
+
+fn int_param(v: &[u32], device: &Device) -> Param<Tensor<1, Int>> {
+    Param::initialized(ParamId::new(), crate::tensor::int_tensor(v, device))
+}
+
+/// `Y = X·Wᵀ + b` with a sparse `W` (`d_output × d_input`, CSR).
+///
+/// The only trainable parameter besides the bias is `values` (1-D, length nnz): gradients,
+/// optimizer state and updates are proportional to nnz. The pattern (`row_ptr`, `col_idx`) is
+/// stored as Int parameters, which burn never differentiates and never updates, but saves and
+/// loads with the rest of the record.
+#[derive(Module, Debug)]
+pub struct SparseLinear {
+    /// The non-zero values of `W`, in CSR order.
+    pub values: Param<Tensor<1>>,
+    /// CSR row pointers of `W` (`d_output + 1`), non-trainable.
+    pub row_ptr: Param<Tensor<1, Int>>,
+    /// CSR column indices of `W` (nnz), non-trainable.
+    pub col_idx: Param<Tensor<1, Int>>,
+    /// Bias (`d_output`).
+    pub bias: Option<Param<Tensor<1>>>,
+    /// Input features.
+    pub d_input: usize,
+    /// Output features.
+    pub d_output: usize,
+}
+
+impl SparseLinearConfig {
+    /// A layer with a random pattern (see [`random_pattern`]) and values drawn from `init`.
+    ///
+    /// Panics if `sparsity` is not in `[0, 1]` (use [`SparseLinearConfig::try_init`] to get an
+    /// error instead).
+    pub fn init(&self, device: &Device) -> SparseLinear {
+        self.try_init(device)
+            .unwrap_or_else(|e| panic!("SparseLinearConfig::init: {e}"))
+    }
+
+    /// As [`init`](Self::init), returning an error for an invalid configuration.
+    pub fn try_init(&self, device: &Device) -> Result<SparseLinear, SparseError> {
+        let pattern = random_pattern(self.d_output, self.d_input, self.sparsity, self.seed)?;
+        Ok(self.init_with_pattern(&pattern, device))
+    }
+
+    /// A layer over a given `d_output × d_input` pattern, values drawn from `init`.
+    pub fn init_with_pattern(&self, pattern: &CsrPattern, device: &Device) -> SparseLinear {
+        assert_eq!(
+            pattern.shape(),
+            (self.d_output, self.d_input),
+            "pattern must be d_output × d_input"
+        );
+        let values = self.init.init_with(
+            [pattern.nnz()],
+            Some(self.d_input),
+            Some(self.d_output),
+            device,
+        );
+        let bias = self.bias.then(|| {
+            self.init.init_with(
+                [self.d_output],
+                Some(self.d_input),
+                Some(self.d_output),
+                device,
+            )
+        });
+        SparseLinear {
+            values,
+            row_ptr: int_param(pattern.row_ptr(), device),
+            col_idx: int_param(pattern.col_idx(), device),
+            bias,
+            d_input: self.d_input,
+            d_output: self.d_output,
+        }
+    }
+}
+
+impl SparseLinear {
+    /// From a sparse weight `W` (`d_output × d_input`) and an optional bias.
+    pub fn from_sparse(weight: &SparseTensor, bias: Option<Tensor<1>>) -> Self {
+        let [d_output, d_input] = weight.shape();
+        SparseLinear {
+            values: Param::from_tensor(weight.values().clone().detach()),
+            row_ptr: Param::initialized(ParamId::new(), weight.row_ptr().clone()),
+            col_idx: Param::initialized(ParamId::new(), weight.col_idx().clone()),
+            bias: bias.map(|b| Param::from_tensor(b.detach())),
+            d_input,
+            d_output,
+        }
+    }
+
+    /// The entries of a dense `Linear` at `pattern` (`d_output × d_input`).
+    pub fn from_linear_pattern(linear: &Linear, pattern: &CsrPattern) -> Result<Self, SparseError> {
+        let w = linear.weight.val().detach().transpose();
+        let w = SparseTensor::from_dense_pattern(w, pattern)?;
+        Ok(Self::from_sparse(&w, linear.bias.as_ref().map(|b| b.val())))
+    }
+
+    /// The sparse weight `W` (`d_output × d_input`); its values are the trainable parameter.
+    pub fn weight(&self) -> SparseTensor {
+        SparseTensor::from_parts_unchecked(
+            self.row_ptr.val(),
+            self.col_idx.val(),
+            self.values.val(),
+            [self.d_output, self.d_input],
+        )
+    }
+
+    /// The pattern of `W`, read back to the host.
+    pub fn pattern(&self) -> CsrPattern {
+        self.weight().pattern()
+    }
+
+    /// Number of stored weights.
+    pub fn nnz(&self) -> usize {
+        self.values.lazy_shape()[0]
+    }
+
+    /// `Y = X·Wᵀ + b` over the last dimension of `input` (`[..., d_input]` → `[..., d_output]`).
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        let dims = input.dims();
+        assert_eq!(
+            dims[D - 1],
+            self.d_input,
+            "SparseLinear: input's last dimension must be d_input"
+        );
+        let batch: usize = dims[..D - 1].iter().product();
+        let x = input.reshape([batch, self.d_input]);
+        let mut y = spmm_t(x, &self.weight());
+        if let Some(b) = &self.bias {
+            y = y + b.val().unsqueeze::<2>();
+        }
+        let mut out = dims;
+        out[D - 1] = self.d_output;
+        y.reshape(out)
+    }
+
+    /// The dense equivalent (`weight = Wᵀ`, zeros off the pattern).
+    pub fn to_linear(&self) -> Linear {
+        let w = self.weight().to_dense().detach().transpose();
+        Linear {
+            weight: Param::from_tensor(w),
+            bias: self
+                .bias
+                .as_ref()
+                .map(|b| Param::from_tensor(b.val().detach())),
+        }
+    }
+
+    /// The dense-weight, fixed-mask equivalent.
+    pub fn to_masked(&self) -> MaskedLinear {
+        let weight = self.weight();
+        let ones = SparseTensor::from_parts_unchecked(
+            weight.row_ptr().clone(),
+            weight.col_idx().clone(),
+            Tensor::ones([weight.nnz()], &weight.device()),
+            weight.shape(),
+        );
+        let mask = ones.to_dense().detach().greater_elem(0.5);
+        MaskedLinear {
+            weight: Param::from_tensor(weight.to_dense().detach()),
+            mask: Param::initialized(ParamId::new(), mask),
+            bias: self
+                .bias
+                .as_ref()
+                .map(|b| Param::from_tensor(b.val().detach())),
+        }
+    }
+}
+
+/// `Y = X·(W ∘ M)ᵀ + b`: a dense weight `W` (`d_output × d_input`) times a fixed boolean mask
+/// `M` (same shape). The gradient of `W` is zero off the mask, so optimizers that map zero
+/// gradients to zero updates (SGD, Adam without weight decay) never move masked weights.
+#[derive(Module, Debug)]
+pub struct MaskedLinear {
+    /// Dense weight `W`, `d_output × d_input`.
+    pub weight: Param<Tensor<2>>,
+    /// The mask (`true` = kept), non-trainable.
+    pub mask: Param<Tensor<2, Bool>>,
+    /// Bias (`d_output`).
+    pub bias: Option<Param<Tensor<1>>>,
+}
+
+impl MaskedLinear {
+    /// From a dense `Linear` and a pattern (`d_output × d_input`) of the kept weights.
+    pub fn from_linear_pattern(linear: &Linear, pattern: &CsrPattern) -> Result<Self, SparseError> {
+        SparseLinear::from_linear_pattern(linear, pattern).map(|s| s.to_masked())
+    }
+
+    /// The effective weight `W ∘ M`.
+    pub fn masked_weight(&self) -> Tensor<2> {
+        let w = self.weight.val();
+        w.clone() * self.mask.val().float()
+    }
+
+    /// `Y = X·(W ∘ M)ᵀ + b` over the last dimension of `input`.
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        let w = self.masked_weight();
+        burn::tensor::module::linear(input, w.transpose(), self.bias.as_ref().map(|b| b.val()))
+    }
+
+    /// The pattern of the mask, read back to the host.
+    pub fn pattern(&self) -> CsrPattern {
+        let [m, k] = self.mask.val().dims();
+        let host = self
+            .mask
+            .val()
+            .into_data()
+            .try_into_vec_as::<bool>()
+            .expect("bool data");
+        let mut row_ptr = vec![0u32];
+        let mut col_idx = Vec::new();
+        for i in 0..m {
+            for j in 0..k {
+                if host[i * k + j] {
+                    col_idx.push(j as u32);
+                }
+            }
+            row_ptr.push(col_idx.len() as u32);
+        }
+        CsrPattern::try_new(m, k, row_ptr, col_idx).expect("a mask always gives a valid pattern")
+    }
+
+    /// The sparse equivalent (values of `W` at the mask).
+    pub fn to_sparse(&self) -> SparseLinear {
+        let w = SparseTensor::from_dense_pattern(self.weight.val().detach(), &self.pattern())
+            .expect("mask and weight have the same shape");
+        SparseLinear::from_sparse(&w, self.bias.as_ref().map(|b| b.val()))
+    }
+
+    /// The dense equivalent (`weight = (W ∘ M)ᵀ`).
+    pub fn to_linear(&self) -> Linear {
+        Linear {
+            weight: Param::from_tensor(self.masked_weight().detach().transpose()),
+            bias: self
+                .bias
+                .as_ref()
+                .map(|b| Param::from_tensor(b.val().detach())),
+        }
+    }
+}

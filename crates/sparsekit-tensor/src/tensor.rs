@@ -1,0 +1,367 @@
+//! [`SparseTensor`]: a CSR matrix whose arrays are burn tensors on any [`Device`].
+
+use burn::backend::Dispatch;
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
+use sparsekit_formats::{Csr, CsrPattern, CsrPatternView};
+
+use crate::backend::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
+use crate::error::SparseError;
+
+/// A sparse `rows × cols` matrix in CSR form on a burn [`Device`].
+///
+/// Invariants (always checked by every constructor): `row_ptr` has `rows + 1` non-decreasing
+/// entries starting at 0 and ending at nnz; within each row the column indices are strictly
+/// increasing and `< cols`; `values` has nnz entries. The pattern (`row_ptr`, `col_idx`) is Int
+/// tensors and is never differentiated; `values` is a Float tensor and carries gradients when it
+/// lives on an autodiff device.
+#[derive(Clone, Debug)]
+pub struct SparseTensor {
+    row_ptr: Tensor<1, Int>,
+    col_idx: Tensor<1, Int>,
+    values: Tensor<1>,
+    shape: [usize; 2],
+}
+
+pub(crate) fn int_tensor(v: &[u32], device: &Device) -> Tensor<1, Int> {
+    let v: Vec<i32> = v.iter().map(|&i| i as i32).collect();
+    let n = v.len();
+    // i32 explicitly (not the device's default int dtype): the CPU kernels then borrow the
+    // indices without conversion.
+    Tensor::from_data(TensorData::new(v, [n]), (device, DType::I32))
+}
+
+fn host_u32(t: &Tensor<1, Int>) -> Vec<u32> {
+    host_indices(t).expect("sparsekit-tensor: SparseTensor invariant broken")
+}
+
+/// Index tensor to host `u32`, rejecting negative or too large entries.
+fn host_indices(t: &Tensor<1, Int>) -> Result<Vec<u32>, SparseError> {
+    let v = t
+        .clone()
+        .into_data()
+        .try_into_vec_as::<i64>()
+        .map_err(|_| SparseError::Index)?;
+    v.into_iter()
+        .map(|i| u32::try_from(i).map_err(|_| SparseError::Index))
+        .collect()
+}
+
+fn check_index_range(v: &[u32]) -> Result<(), SparseError> {
+    if v.iter().any(|&i| i > i32::MAX as u32) {
+        return Err(SparseError::TooLarge);
+    }
+    Ok(())
+}
+
+impl SparseTensor {
+    /// Uploads a host CSR matrix to `device`.
+    pub fn from_csr(csr: &Csr<f32>, device: &Device) -> Result<Self, SparseError> {
+        let values =
+            Tensor::<1>::from_data(TensorData::new(csr.values().to_vec(), [csr.nnz()]), device);
+        Self::from_pattern(csr.pattern(), values)
+    }
+
+    /// A pattern (uploaded to `values`' device) with the given values (length nnz).
+    pub fn from_pattern(pattern: &CsrPattern, values: Tensor<1>) -> Result<Self, SparseError> {
+        check_index_range(pattern.row_ptr())?;
+        let nnz = pattern.nnz();
+        let got = values.dims()[0];
+        if got != nnz {
+            return Err(SparseError::ValuesLength { expected: nnz, got });
+        }
+        let device = values.device();
+        Ok(SparseTensor {
+            row_ptr: int_tensor(pattern.row_ptr(), &device),
+            col_idx: int_tensor(pattern.col_idx(), &device),
+            values,
+            shape: [pattern.nrows(), pattern.ncols()],
+        })
+    }
+
+    /// From raw tensors: `row_ptr` (`rows + 1`), `col_idx` (nnz), `values` (nnz). The pattern is
+    /// read back and validated (O(rows + nnz)).
+    pub fn from_parts(
+        row_ptr: Tensor<1, Int>,
+        col_idx: Tensor<1, Int>,
+        values: Tensor<1>,
+        shape: [usize; 2],
+    ) -> Result<Self, SparseError> {
+        let rp = host_indices(&row_ptr)?;
+        let ci = host_indices(&col_idx)?;
+        CsrPatternView::try_new(shape[0], shape[1], &rp, &ci)?;
+        let got = values.dims()[0];
+        if got != ci.len() {
+            return Err(SparseError::ValuesLength {
+                expected: ci.len(),
+                got,
+            });
+        }
+        Ok(SparseTensor {
+            row_ptr,
+            col_idx,
+            values,
+            shape,
+        })
+    }
+
+    /// Without checks, for values known to come from a valid pattern on the same device.
+    pub(crate) fn from_parts_unchecked(
+        row_ptr: Tensor<1, Int>,
+        col_idx: Tensor<1, Int>,
+        values: Tensor<1>,
+        shape: [usize; 2],
+    ) -> Self {
+        SparseTensor {
+            row_ptr,
+            col_idx,
+            values,
+            shape,
+        }
+    }
+
+    /// The entries of `dense` at `pattern` (differentiable with respect to `dense`).
+    pub fn from_dense_pattern(dense: Tensor<2>, pattern: &CsrPattern) -> Result<Self, SparseError> {
+        let [m, k] = dense.dims();
+        if pattern.shape() != (m, k) {
+            return Err(SparseError::Shape {
+                expected: [m, k],
+                got: [pattern.nrows(), pattern.ncols()],
+            });
+        }
+        check_index_range(pattern.row_ptr())?;
+        let device = dense.device();
+        let row_ptr = int_tensor(pattern.row_ptr(), &device);
+        let col_idx = int_tensor(pattern.col_idx(), &device);
+        let p = CsrPatternPrimitive::<Dispatch> {
+            row_ptr: row_ptr.clone().into_dispatch(),
+            col_idx: col_idx.clone().into_dispatch(),
+            cols: k,
+        };
+        let values = Tensor::from_dispatch(<Dispatch as SparseBackend>::csr_gather(
+            dense.into_dispatch(),
+            p,
+        ));
+        Ok(SparseTensor {
+            row_ptr,
+            col_idx,
+            values,
+            shape: [m, k],
+        })
+    }
+
+    /// The entries of `dense` with `|x| > threshold` (the pattern is computed on the host).
+    pub fn from_dense_threshold(dense: Tensor<2>, threshold: f32) -> Result<Self, SparseError> {
+        let [m, k] = dense.dims();
+        let host = dense
+            .clone()
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("f32 data");
+        let pattern = pattern_where(m, k, |i, j| host[i * k + j].abs() > threshold)?;
+        Self::from_dense_pattern(dense, &pattern)
+    }
+
+    /// The `count` entries of `dense` of largest magnitude (ties broken by position; the pattern
+    /// is computed on the host).
+    pub fn from_dense_topk(dense: Tensor<2>, count: usize) -> Result<Self, SparseError> {
+        let [m, k] = dense.dims();
+        let host = dense
+            .clone()
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("f32 data");
+        let keep = topk_positions(&host, count);
+        let pattern = pattern_where(m, k, |i, j| keep[i * k + j])?;
+        Self::from_dense_pattern(dense, &pattern)
+    }
+
+    /// Shape `[rows, cols]`.
+    pub fn shape(&self) -> [usize; 2] {
+        self.shape
+    }
+    /// Number of stored entries.
+    pub fn nnz(&self) -> usize {
+        self.values.dims()[0]
+    }
+    /// The device of the values.
+    pub fn device(&self) -> Device {
+        self.values.device()
+    }
+    /// The stored values (nnz).
+    pub fn values(&self) -> &Tensor<1> {
+        &self.values
+    }
+    /// Row pointers (`rows + 1`).
+    pub fn row_ptr(&self) -> &Tensor<1, Int> {
+        &self.row_ptr
+    }
+    /// Column indices (nnz).
+    pub fn col_idx(&self) -> &Tensor<1, Int> {
+        &self.col_idx
+    }
+    /// The same pattern with other values (length nnz, same device).
+    pub fn with_values(&self, values: Tensor<1>) -> Self {
+        assert_eq!(
+            values.dims()[0],
+            self.nnz(),
+            "sparsekit-tensor: with_values: wrong length"
+        );
+        SparseTensor {
+            values,
+            ..self.clone()
+        }
+    }
+    /// Moves the arrays to `device`.
+    pub fn to_device(self, device: &Device) -> Self {
+        SparseTensor {
+            row_ptr: self.row_ptr.to_device(device),
+            col_idx: self.col_idx.to_device(device),
+            values: self.values.to_device(device),
+            shape: self.shape,
+        }
+    }
+    /// The pattern, read back to the host.
+    pub fn pattern(&self) -> CsrPattern {
+        CsrPattern::try_new(
+            self.shape[0],
+            self.shape[1],
+            host_u32(&self.row_ptr),
+            host_u32(&self.col_idx),
+        )
+        .expect("sparsekit-tensor: SparseTensor invariant broken")
+    }
+    /// The matrix, read back to the host.
+    pub fn to_csr(&self) -> Csr<f32> {
+        let values = self
+            .values
+            .clone()
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("f32 data");
+        Csr::from_pattern(std::sync::Arc::new(self.pattern()), values)
+            .expect("sparsekit-tensor: invariant")
+    }
+
+    pub(crate) fn primitive(&self) -> CsrPrimitive<Dispatch> {
+        CsrPrimitive {
+            row_ptr: self.row_ptr.clone().into_dispatch(),
+            col_idx: self.col_idx.clone().into_dispatch(),
+            values: self.values.clone().into_dispatch(),
+            cols: self.shape[1],
+        }
+    }
+
+    pub(crate) fn pattern_primitive(&self) -> CsrPatternPrimitive<Dispatch> {
+        CsrPatternPrimitive {
+            row_ptr: self.row_ptr.clone().into_dispatch(),
+            col_idx: self.col_idx.clone().into_dispatch(),
+            cols: self.shape[1],
+        }
+    }
+
+    /// The dense matrix (differentiable with respect to the values).
+    pub fn to_dense(&self) -> Tensor<2> {
+        Tensor::from_dispatch(<Dispatch as SparseBackend>::csr_to_dense(self.primitive()))
+    }
+
+    /// `Aᵀ` (`cols × rows`). The pattern is transposed on the host; the values are permuted on
+    /// the device (differentiable with respect to the values).
+    pub fn transpose(&self) -> Self {
+        let t = crate::backend::csr_transpose::<Dispatch>(self.primitive());
+        SparseTensor {
+            row_ptr: Tensor::from_dispatch(t.row_ptr),
+            col_idx: Tensor::from_dispatch(t.col_idx),
+            values: Tensor::from_dispatch(t.values),
+            shape: [self.shape[1], self.shape[0]],
+        }
+    }
+
+    /// `A·X` (see [`spmm`]).
+    pub fn spmm(&self, x: Tensor<2>) -> Tensor<2> {
+        spmm(self, x)
+    }
+}
+
+/// `Y = A·X`: `A` sparse `m × k`, `X` dense `k × n`. Differentiable in `A`'s values
+/// (`sddmm(dY, X)` at `A`'s pattern) and in `X` (`Aᵀ·dY`).
+pub fn spmm(a: &SparseTensor, x: Tensor<2>) -> Tensor<2> {
+    let [k, n] = x.dims();
+    assert_eq!(
+        k, a.shape[1],
+        "sparsekit-tensor: spmm: A is {:?}, X is [{k}, {n}]",
+        a.shape
+    );
+    Tensor::from_dispatch(<Dispatch as SparseBackend>::csr_spmm(
+        a.primitive(),
+        x.into_dispatch(),
+    ))
+}
+
+/// `Y = X·Wᵀ` (the linear layer): `X` dense `b × k`, `W` sparse `m × k`, `Y` is `b × m`.
+/// Differentiable in `X` (`dY·W`, sparse) and in `W`'s values (`sddmm(dY, X)` at `W`'s
+/// pattern); no dense `m × k` gradient is formed.
+pub fn spmm_t(x: Tensor<2>, w: &SparseTensor) -> Tensor<2> {
+    let [b, k] = x.dims();
+    assert_eq!(
+        k, w.shape[1],
+        "sparsekit-tensor: spmm_t: X is [{b}, {k}], W is {:?}",
+        w.shape
+    );
+    Tensor::from_dispatch(<Dispatch as SparseBackend>::csr_spmm_t(
+        x.into_dispatch(),
+        w.primitive(),
+    ))
+}
+
+/// `(L·Rᵀ)` sampled at `pattern`'s pattern: `L` is `m × d`, `R` is `k × d`; returns a
+/// [`SparseTensor`] with `pattern`'s pattern. Differentiable in `L` and `R`.
+pub fn sddmm(l: Tensor<2>, r: Tensor<2>, pattern: &SparseTensor) -> SparseTensor {
+    let [m, d] = l.dims();
+    let [k, dr] = r.dims();
+    assert!(
+        [m, k] == pattern.shape && d == dr,
+        "sparsekit-tensor: sddmm: pattern {:?}, L [{m}, {d}], R [{k}, {dr}]",
+        pattern.shape
+    );
+    let values = Tensor::from_dispatch(<Dispatch as SparseBackend>::csr_sddmm(
+        l.into_dispatch(),
+        r.into_dispatch(),
+        pattern.pattern_primitive(),
+    ));
+    pattern.with_values(values)
+}
+
+fn pattern_where(
+    m: usize,
+    k: usize,
+    keep: impl Fn(usize, usize) -> bool,
+) -> Result<CsrPattern, SparseError> {
+    let mut row_ptr = Vec::with_capacity(m + 1);
+    let mut col_idx = Vec::new();
+    row_ptr.push(0u32);
+    for i in 0..m {
+        for j in 0..k {
+            if keep(i, j) {
+                col_idx.push(j as u32);
+            }
+        }
+        row_ptr.push(col_idx.len() as u32);
+    }
+    Ok(CsrPattern::try_new(m, k, row_ptr, col_idx)?)
+}
+
+/// `keep[p]` for the `count` largest `|x[p]|` (ties by position, NaN never kept first).
+pub(crate) fn topk_positions(x: &[f32], count: usize) -> Vec<bool> {
+    let mut idx: Vec<usize> = (0..x.len()).collect();
+    idx.sort_by(|&a, &b| {
+        let (fa, fb) = (x[a].abs(), x[b].abs());
+        fb.partial_cmp(&fa)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(&b))
+    });
+    let mut keep = vec![false; x.len()];
+    for &p in idx.iter().take(count) {
+        keep[p] = true;
+    }
+    keep
+}

@@ -1,0 +1,599 @@
+//! The bench report: `report.json` (BENCH.md's schema, `sparsekit-bench/1`) and its Markdown
+//! rendering `report.md`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const SCHEMA: &str = "sparsekit-bench/1";
+
+/// Problem shape (see BENCH.md for what m, k, n mean per suite).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Shape {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}×{}×{}", self.m, self.k, self.n)
+    }
+}
+
+/// A result row (in `results` or `peers`). Fields beyond the schema's are kept in `extra`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    pub suite: String,
+    pub op: String,
+    pub format: String,
+    pub dtype: String,
+    pub device: String,
+    pub shape: Shape,
+    pub sparsity: f64,
+    pub nnz: usize,
+    pub samples: usize,
+    pub median_s: f64,
+    pub min_s: f64,
+    pub max_s: f64,
+    pub baseline: String,
+    pub baseline_median_s: f64,
+    pub speedup_vs_dense: f64,
+    pub gflops_effective: f64,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Row {
+    /// Rows measured on a software wgpu adapter prove correctness only, never speed.
+    pub fn is_software_adapter(&self) -> bool {
+        self.extra
+            .get("software_adapter")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    /// UTC, RFC 3339.
+    pub created: String,
+    pub git_commit: String,
+    /// The command that produced the report (an addition to BENCH.md's schema).
+    #[serde(default)]
+    pub command: String,
+    pub machine: Value,
+    pub results: Vec<Row>,
+    /// Rows of peers measured outside Rust (`device: "peer:<name>"`); empty when not run.
+    #[serde(default)]
+    pub peers: Vec<Row>,
+    /// Rows left out and why (formats not yet implemented, failures, peers unavailable).
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// UTC RFC 3339 (`2026-01-01T00:00:00Z`) for seconds since the Unix epoch.
+pub fn rfc3339_utc(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let secs = unix_secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339_utc(secs)
+}
+
+fn suite_title(suite: &str) -> &'static str {
+    match suite {
+        "spmm" => "`Y = A·X`, A sparse m×k, X dense k×n",
+        "spmm_t" => "`Y = X·Wᵀ` (linear layer forward), W sparse m×k, X dense n×k",
+        "sddmm" => "`dW = (dYᵀ·X) ⊙ pattern(W)` (linear layer weight gradient), W m×k, batch n",
+        _ => "",
+    }
+}
+
+/// Seconds as a short human unit.
+pub fn fmt_time(s: f64) -> String {
+    if !s.is_finite() {
+        "–".into()
+    } else if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 1e-3 {
+        format!("{:.3} ms", s * 1e3)
+    } else {
+        format!("{:.1} µs", s * 1e6)
+    }
+}
+
+/// Suites in the order of BENCH.md's matrix, then any others alphabetically.
+pub fn suites_in_order(rows: &[Row]) -> Vec<String> {
+    let known = ["spmm", "spmm_t", "sddmm", "train", "sae", "attention"];
+    let mut seen: Vec<String> = Vec::new();
+    for r in rows {
+        if !seen.contains(&r.suite) {
+            seen.push(r.suite.clone());
+        }
+    }
+    seen.sort_by_key(|s| {
+        (
+            known.iter().position(|k| k == s).unwrap_or(known.len()),
+            s.clone(),
+        )
+    });
+    seen
+}
+
+/// Rows of one suite sorted by shape (as first seen), format, device, sparsity.
+fn suite_rows<'a>(rows: &'a [Row], suite: &str) -> Vec<&'a Row> {
+    let mut shape_order: Vec<Shape> = Vec::new();
+    let mut out: Vec<&Row> = rows.iter().filter(|r| r.suite == suite).collect();
+    for r in &out {
+        if !shape_order.contains(&r.shape) {
+            shape_order.push(r.shape);
+        }
+    }
+    out.sort_by(|a, b| {
+        let pa = shape_order.iter().position(|s| *s == a.shape);
+        let pb = shape_order.iter().position(|s| *s == b.shape);
+        pa.cmp(&pb)
+            .then_with(|| a.format.cmp(&b.format))
+            .then_with(|| a.device.cmp(&b.device))
+            .then_with(|| a.sparsity.total_cmp(&b.sparsity))
+    });
+    out
+}
+
+/// The lowest sparsity from which every measured sparsity is faster than dense, per
+/// (shape, format, device); software adapters are left out.
+fn break_even(rows: &[&Row]) -> Vec<String> {
+    let mut groups: BTreeMap<(Shape, String, String), Vec<&Row>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| !r.is_software_adapter()) {
+        groups
+            .entry((r.shape, r.format.clone(), r.device.clone()))
+            .or_default()
+            .push(r);
+    }
+    let mut lines = Vec::new();
+    for ((shape, format, device), mut g) in groups {
+        g.sort_by(|a, b| a.sparsity.total_cmp(&b.sparsity));
+        let best = g
+            .iter()
+            .max_by(|a, b| a.speedup_vs_dense.total_cmp(&b.speedup_vs_dense))
+            .expect("non-empty group");
+        let from = g
+            .iter()
+            .rposition(|r| r.speedup_vs_dense <= 1.0)
+            .map_or(Some(0), |i| (i + 1 < g.len()).then_some(i + 1));
+        let claim = match from {
+            Some(0) => format!(
+                "faster than dense at every measured sparsity (from {})",
+                g[0].sparsity
+            ),
+            Some(i) => format!("faster than dense from sparsity {}", g[i].sparsity),
+            None => "not faster than dense at any measured sparsity".into(),
+        };
+        lines.push(format!(
+            "- {format} {shape} on {device}: {claim}; best {:.2}× at sparsity {}",
+            best.speedup_vs_dense, best.sparsity
+        ));
+    }
+    lines
+}
+
+/// Largest relative error of the sparse results against the dense baseline's (checked by the
+/// runner once per row, outside the timed loop), and a warning above `1e-4`.
+fn check_line(rows: &[&Row]) -> Option<String> {
+    let errs: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| r.extra.get("max_rel_err").and_then(Value::as_f64))
+        .collect();
+    let worst = errs
+        .iter()
+        .copied()
+        .fold(None, |a: Option<f64>, e| Some(a.map_or(e, |a| a.max(e))))?;
+    Some(if worst <= 1e-4 {
+        format!("- results checked against the dense product: max relative error {worst:.1e} over {} rows", errs.len())
+    } else {
+        format!("- **WARNING: a sparse result differs from the dense product (max relative error {worst:.1e}); its timing is suspect**")
+    })
+}
+
+/// The peer table: sparsekit's csr spmm against the peers' rows at the same shape and sparsity.
+fn peer_table(report: &Report, out: &mut String) {
+    const PEERS: [(&str, &str); 5] = [
+        ("peer:mkl_csr", "MKL csr"),
+        ("peer:scipy_csr", "scipy csr"),
+        ("peer:torch_sparse_csr", "torch.sparse csr"),
+        ("peer:numpy_dense_sgemm", "numpy dense"),
+        ("peer:torch_dense_mm", "torch dense"),
+    ];
+    let mut keys: Vec<(Shape, f64)> = Vec::new();
+    for p in report.peers.iter().filter(|p| p.suite == "spmm") {
+        if !keys
+            .iter()
+            .any(|(s, sp)| *s == p.shape && *sp == p.sparsity)
+        {
+            keys.push((p.shape, p.sparsity));
+        }
+    }
+    let present: Vec<(&str, &str)> = PEERS
+        .into_iter()
+        .filter(|(dev, _)| report.peers.iter().any(|p| p.device == *dev))
+        .collect();
+    let _ = writeln!(
+        out,
+        "## Peers: spmm (`Y = A·X`) against other libraries on this machine\n"
+    );
+    let _ = writeln!(
+        out,
+        "Median times; \"sparsekit vs X\" is X's median / sparsekit's median (above 1: sparsekit is faster). \
+         sparsekit is its csr kernel on the flex row; peers draw their own random matrices at the same \
+         shape and sparsity (nnz may differ by a fraction of a percent). scipy's CSR product is single-threaded; the other peers, like sparsekit, use every core.\n"
+    );
+    let mut header = String::from("| shape (m×k×n) | sparsity | sparsekit csr |");
+    let mut rule = String::from("|---|---:|---:|");
+    for (_, name) in &present {
+        let _ = write!(header, " {name} |");
+        rule.push_str("---:|");
+    }
+    for (_, name) in &present {
+        let _ = write!(header, " sparsekit vs {name} |");
+        rule.push_str("---:|");
+    }
+    let _ = writeln!(out, "{header}\n{rule}");
+    for (shape, sparsity) in keys {
+        let sk = report
+            .results
+            .iter()
+            .filter(|r| {
+                r.suite == "spmm" && r.format == "csr" && r.shape == shape && r.sparsity == sparsity
+            })
+            .min_by_key(|r| if r.device == "flex" { 0 } else { 1 });
+        let mut line = format!(
+            "| {shape} | {sparsity} | {} |",
+            sk.map_or("–".into(), |r| fmt_time(r.median_s))
+        );
+        let medians: Vec<Option<f64>> = present
+            .iter()
+            .map(|(dev, _)| {
+                report
+                    .peers
+                    .iter()
+                    .find(|p| p.device == *dev && p.shape == shape && p.sparsity == sparsity)
+                    .map(|p| p.median_s)
+            })
+            .collect();
+        for m in &medians {
+            let _ = write!(line, " {} |", m.map_or("–".into(), fmt_time));
+        }
+        for m in &medians {
+            let ratio = match (m, sk) {
+                (Some(m), Some(r)) => format!("{:.2}×", m / r.median_s),
+                _ => "–".into(),
+            };
+            let _ = write!(line, " {ratio} |");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out);
+}
+
+fn machine_line(machine: &Value) -> String {
+    let s = |k: &str| {
+        machine
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string()
+    };
+    let cores = machine
+        .get("cores")
+        .and_then(Value::as_u64)
+        .map_or("?".into(), |c| c.to_string());
+    let simd: Vec<&str> = machine
+        .get("simd")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let adapters: Vec<String> = machine
+        .get("adapters")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|ad| {
+                    let f = |k: &str| ad.get(k).and_then(Value::as_str).unwrap_or("?");
+                    let sw = if ad.get("kind").and_then(Value::as_str) == Some("cpu") {
+                        ", software"
+                    } else {
+                        ""
+                    };
+                    format!("{} ({}, {}{sw})", f("name"), f("kind"), f("api"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "{} · {cores} cores · SIMD: {} · {} · wgpu adapters: {}",
+        s("cpu"),
+        if simd.is_empty() {
+            "none detected".into()
+        } else {
+            simd.join(", ")
+        },
+        s("os"),
+        if adapters.is_empty() {
+            "none".into()
+        } else {
+            adapters.join("; ")
+        }
+    )
+}
+
+/// `report.md`: a header, one table per suite (rows = shape × format × sparsity), the peer
+/// table when peers ran, and the notes.
+pub fn render_markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# sparsekit bench report\n");
+    let _ = writeln!(
+        out,
+        "- created: {} · commit: `{}`",
+        report.created, report.git_commit
+    );
+    if !report.command.is_empty() {
+        let _ = writeln!(out, "- command: `{}`", report.command);
+    }
+    let _ = writeln!(out, "- machine: {}", machine_line(&report.machine));
+    let _ = writeln!(
+        out,
+        "- method: median of the timed samples after warm-up; the dense baseline is burn's dense `matmul` \
+         of the same product on the same device and inputs, timed in the same run. Speedup = dense median / \
+         sparse median; GFLOP/s counts useful work only (2·nnz·n / median).\n"
+    );
+    let software = report.results.iter().any(Row::is_software_adapter);
+    for suite in suites_in_order(&report.results) {
+        let rows = suite_rows(&report.results, &suite);
+        let _ = writeln!(out, "## {suite}: {}\n", suite_title(&suite));
+        let _ = writeln!(
+            out,
+            "| shape (m×k×n) | format | sparsity | device | nnz | sparse median | dense median | speedup | GFLOP/s |"
+        );
+        let _ = writeln!(out, "|---|---|---:|---|---:|---:|---:|---:|---:|");
+        for r in &rows {
+            let mark = if r.is_software_adapter() { " †" } else { "" };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {}{mark} | {} | {} | {} | {:.2}× | {:.1} |",
+                r.shape,
+                r.format,
+                r.sparsity,
+                r.device,
+                r.nnz,
+                fmt_time(r.median_s),
+                fmt_time(r.baseline_median_s),
+                r.speedup_vs_dense,
+                r.gflops_effective
+            );
+        }
+        let _ = writeln!(out);
+        for line in break_even(&rows) {
+            let _ = writeln!(out, "{line}");
+        }
+        if let Some(line) = check_line(&rows) {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(out);
+    }
+    if report.results.is_empty() {
+        let _ = writeln!(out, "No results.\n");
+    }
+    if software {
+        let _ = writeln!(
+            out,
+            "† software wgpu adapter (e.g. lavapipe): correctness only, excluded from every speed claim above.\n"
+        );
+    }
+    if !report.peers.is_empty() {
+        peer_table(report, &mut out);
+    }
+    if !report.notes.is_empty() {
+        let _ = writeln!(out, "## Notes\n");
+        for n in &report.notes {
+            let _ = writeln!(out, "- {n}");
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(crate) fn row(
+        suite: &str,
+        device: &str,
+        sparsity: f64,
+        median_s: f64,
+        dense_s: f64,
+    ) -> Row {
+        let (m, k, n) = (4096, 4096, 64);
+        let nnz = ((1.0 - sparsity) * (m * k) as f64).round() as usize;
+        Row {
+            suite: suite.into(),
+            op: suite.into(),
+            format: if device.contains("dense") {
+                "dense".into()
+            } else {
+                "csr".into()
+            },
+            dtype: "f32".into(),
+            device: device.into(),
+            shape: Shape { m, k, n },
+            sparsity,
+            nnz,
+            samples: 10,
+            median_s,
+            min_s: median_s * 0.9,
+            max_s: median_s * 1.2,
+            baseline: "dense_matmul".into(),
+            baseline_median_s: dense_s,
+            speedup_vs_dense: dense_s / median_s,
+            gflops_effective: 2.0 * nnz as f64 * n as f64 / median_s / 1e9,
+            extra: Map::new(),
+        }
+    }
+
+    pub(crate) fn sample_report() -> Report {
+        let mut sw = row("spmm", "wgpu:llvmpipe", 0.9, 0.5, 0.1);
+        sw.extra.insert("software_adapter".into(), json!(true));
+        Report {
+            schema: SCHEMA.into(),
+            created: rfc3339_utc(1_767_225_600),
+            git_commit: "abc123".into(),
+            command: "cargo xtask bench --quick".into(),
+            machine: json!({"cpu": "Test CPU", "cores": 2, "simd": ["avx2", "fma"], "os": "linux", "adapters": []}),
+            results: vec![
+                row("spmm", "flex", 0.98, 0.001, 0.020),
+                row("spmm", "flex", 0.7, 0.030, 0.020),
+                row("spmm", "flex", 0.9, 0.004, 0.021),
+                sw,
+                row("sddmm", "flex", 0.9, 0.005, 0.02),
+            ],
+            peers: vec![
+                row("spmm", "peer:mkl_csr", 0.9, 0.002, 0.02),
+                row("spmm", "peer:scipy_csr", 0.9, 0.008, 0.02),
+                row("spmm", "peer:numpy_dense_sgemm", 0.9, 0.02, 0.02),
+            ],
+            notes: vec!["spmm: format bsr4x4 not yet implemented; no rows".into()],
+        }
+    }
+
+    #[test]
+    fn rfc3339() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_767_225_600), "2026-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_827_696), "2000-02-29T12:34:56Z");
+        let now = now_rfc3339();
+        assert_eq!(now.len(), 20);
+        assert!(now.ends_with('Z'));
+    }
+
+    #[test]
+    fn report_json_has_the_schema_keys_and_round_trips() {
+        let report = sample_report();
+        let v = serde_json::to_value(&report).unwrap();
+        for key in [
+            "schema",
+            "created",
+            "git_commit",
+            "machine",
+            "results",
+            "peers",
+        ] {
+            assert!(v.get(key).is_some(), "report lacks {key}");
+        }
+        assert_eq!(v["schema"], SCHEMA);
+        for key in ["cpu", "cores", "simd", "os", "adapters"] {
+            assert!(v["machine"].get(key).is_some(), "machine lacks {key}");
+        }
+        let r = &v["results"][0];
+        for key in [
+            "suite",
+            "op",
+            "format",
+            "dtype",
+            "device",
+            "shape",
+            "sparsity",
+            "nnz",
+            "samples",
+            "median_s",
+            "min_s",
+            "max_s",
+            "baseline",
+            "baseline_median_s",
+            "speedup_vs_dense",
+            "gflops_effective",
+        ] {
+            assert!(r.get(key).is_some(), "row lacks {key}");
+        }
+        for key in ["m", "k", "n"] {
+            assert!(r["shape"][key].is_u64());
+        }
+        assert!(r.get("extra").is_none(), "extras are flattened");
+        assert_eq!(v["results"][3]["software_adapter"], json!(true));
+        let back: Report = serde_json::from_value(v).unwrap();
+        assert_eq!(back.results, report.results);
+        assert_eq!(back.peers, report.peers);
+    }
+
+    #[test]
+    fn markdown_of_a_fixed_row_set() {
+        let md = render_markdown(&sample_report());
+        assert!(md.contains("## spmm:"));
+        assert!(md.contains("## sddmm:"));
+        assert!(md.find("## spmm:").unwrap() < md.find("## sddmm:").unwrap());
+        // Sorted by sparsity within a (shape, format, device) group.
+        let (a, b, c) = (
+            md.find("| 4096×4096×64 | csr | 0.7 | flex |").unwrap(),
+            md.find("| 4096×4096×64 | csr | 0.9 | flex |").unwrap(),
+            md.find("| 4096×4096×64 | csr | 0.98 | flex |").unwrap(),
+        );
+        assert!(a < b && b < c);
+        assert!(md.contains(
+            "| 4096×4096×64 | csr | 0.9 | flex | 1677722 | 4.000 ms | 21.000 ms | 5.25× | 53.7 |"
+        ));
+        assert!(md.contains("faster than dense from sparsity 0.9"), "{md}");
+        // Software adapter rows are marked and excluded from claims.
+        assert!(md.contains("| wgpu:llvmpipe † |"));
+        assert!(md.contains("correctness only"));
+        assert!(!md.contains("on wgpu:llvmpipe:"));
+        // Peer table with ratios.
+        assert!(md.contains("sparsekit vs MKL csr"));
+        assert!(md.contains("| 4096×4096×64 | 0.9 | 4.000 ms | 2.000 ms | 8.000 ms | 20.000 ms | 0.50× | 2.00× | 5.00× |"), "{md}");
+        assert!(md.contains("bsr4x4 not yet implemented"));
+    }
+
+    #[test]
+    fn markdown_reports_the_correctness_check() {
+        let mut r = sample_report();
+        r.results[0].extra.insert("max_rel_err".into(), json!(3e-7));
+        r.results[1].extra.insert("max_rel_err".into(), json!(1e-6));
+        let md = render_markdown(&r);
+        assert!(md.contains("max relative error 1.0e-6 over 2 rows"), "{md}");
+        r.results[1].extra.insert("max_rel_err".into(), json!(0.5));
+        assert!(render_markdown(&r).contains("WARNING"));
+    }
+
+    #[test]
+    fn markdown_without_peers_or_rows() {
+        let mut r = sample_report();
+        r.peers.clear();
+        assert!(!render_markdown(&r).contains("## Peers"));
+        r.results.clear();
+        assert!(render_markdown(&r).contains("No results."));
+    }
+}
