@@ -603,6 +603,7 @@ pub(crate) fn write_scalars<W: Write, T: Scalar>(
 }
 
 /// Writes integers as `<i4` (when `wide` is false; caller checked they fit) or `<i8`.
+#[allow(dead_code)] // for the .npz writer, next
 pub(crate) fn write_ints<W: Write>(
     w: &mut W,
     shape: &[usize],
@@ -627,6 +628,7 @@ pub(crate) fn write_ints<W: Write>(
 }
 
 /// Writes a 0-d byte-string array (`|S<n>`), as `np.save(b"csr")` does.
+#[allow(dead_code)] // for the .npz writer, next
 pub(crate) fn write_bytes_scalar<W: Write>(w: &mut W, s: &str) -> Result<()> {
     write_header(w, &format!("|S{}", s.len().max(1)), &[])?;
     w.write_all(s.as_bytes())?;
