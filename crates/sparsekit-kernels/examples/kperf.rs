@@ -64,6 +64,8 @@ fn structured(r: &mut StdRng, m: usize, k: usize, n: usize, threads: &[usize]) {
                 .build()
                 .unwrap();
             let s = pool.install(|| {
+                // SAFETY: the arrays come from a validated Bsr/NM built above, and the output buffer
+                // is sized for the product; the same call is checked against dense in the unit tests.
                 time(|| unsafe {
                     raw::bsr_spmm(
                         &brp,
@@ -107,6 +109,8 @@ fn structured(r: &mut StdRng, m: usize, k: usize, n: usize, threads: &[usize]) {
                 .build()
                 .unwrap();
             let s = pool.install(|| {
+                // SAFETY: the arrays come from a validated Bsr/NM built above, and the output buffer
+                // is sized for the product; the same call is checked against dense in the unit tests.
                 time(|| unsafe {
                     raw::nm_spmm_t(
                         &vals,

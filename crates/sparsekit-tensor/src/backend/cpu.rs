@@ -129,17 +129,31 @@ fn mat_mut<'a>(d: &'a mut [f32], r: usize, c: usize) -> MatMut<'a, f32> {
     MatMut::new(d, r, c).unwrap_or_else(|e| panic!("sparsekit-tensor: {e}"))
 }
 
+/// The CSR arrays and the dense operand on the host (borrowed where the backend allows).
+#[allow(clippy::type_complexity)]
+fn host_operands<'a, B: CpuHost>(
+    a: &'a CsrPrimitive<B>,
+    x: &'a FloatTensor<B>,
+) -> (
+    Cow<'a, [u32]>,
+    Cow<'a, [u32]>,
+    Cow<'a, [f32]>,
+    Cow<'a, [f32]>,
+) {
+    (
+        B::idx_host(&a.row_ptr),
+        B::idx_host(&a.col_idx),
+        B::f32_host(&a.values),
+        B::f32_host(x),
+    )
+}
+
 pub(crate) fn spmm<B: CpuHost>(a: CsrPrimitive<B>, x: FloatTensor<B>) -> FloatTensor<B> {
     let (m, k) = (a.rows(), a.cols);
     let (kx, n) = dims2::<B>(&x, "X");
     assert_eq!(kx, k, "sparsekit-tensor: spmm: A is {m}×{k}, X is {kx}×{n}");
     let device = x.device();
-    let (rp, ci, v, xs) = (
-        B::idx_host(&a.row_ptr),
-        B::idx_host(&a.col_idx),
-        B::f32_host(&a.values),
-        B::f32_host(&x),
-    );
+    let (rp, ci, v, xs) = host_operands::<B>(&a, &x);
     let mut y = vec![0.0f32; m * n];
     kernel(sparsekit_kernels::spmm(
         csr_view(m, k, &rp, &ci, &v),
@@ -157,12 +171,7 @@ pub(crate) fn spmm_t<B: CpuHost>(x: FloatTensor<B>, a: CsrPrimitive<B>) -> Float
         "sparsekit-tensor: spmm_t: X is {b}×{kx}, W is {m}×{k}"
     );
     let device = x.device();
-    let (rp, ci, v, xs) = (
-        B::idx_host(&a.row_ptr),
-        B::idx_host(&a.col_idx),
-        B::f32_host(&a.values),
-        B::f32_host(&x),
-    );
+    let (rp, ci, v, xs) = host_operands::<B>(&a, &x);
     let mut y = vec![0.0f32; b * m];
     kernel(sparsekit_kernels::spmm_t(
         mat(&xs, b, k),
@@ -180,12 +189,7 @@ pub(crate) fn spmm_at<B: CpuHost>(a: CsrPrimitive<B>, x: FloatTensor<B>) -> Floa
         "sparsekit-tensor: spmm_at: A is {m}×{k}, X is {mx}×{n}"
     );
     let device = x.device();
-    let (rp, ci, v, xs) = (
-        B::idx_host(&a.row_ptr),
-        B::idx_host(&a.col_idx),
-        B::f32_host(&a.values),
-        B::f32_host(&x),
-    );
+    let (rp, ci, v, xs) = host_operands::<B>(&a, &x);
     let mut y = vec![0.0f32; k * n];
     kernel(sparsekit_kernels::spmm_at(
         csr_view(m, k, &rp, &ci, &v),
@@ -203,12 +207,7 @@ pub(crate) fn spmm_xa<B: CpuHost>(x: FloatTensor<B>, a: CsrPrimitive<B>) -> Floa
         "sparsekit-tensor: spmm_xa: X is {b}×{mx}, A is {m}×{k}"
     );
     let device = x.device();
-    let (rp, ci, v, xs) = (
-        B::idx_host(&a.row_ptr),
-        B::idx_host(&a.col_idx),
-        B::f32_host(&a.values),
-        B::f32_host(&x),
-    );
+    let (rp, ci, v, xs) = host_operands::<B>(&a, &x);
     // X·A = X·(Aᵀ)ᵀ: transpose the pattern on the host, then the spmm_t kernel.
     let t = CsrTranspose::new(pattern_view(m, k, &rp, &ci));
     let vt = t.gather_values(&v);
