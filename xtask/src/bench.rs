@@ -17,8 +17,8 @@ pub struct BenchArgs {
     /// Run only the rows marked `q` in BENCH.md (plus sparsity 0.7).
     #[arg(long)]
     pub quick: bool,
-    /// Comma-separated suites (spmm, spmm_t, sddmm); all by default.
-    #[arg(long, default_value = "spmm,spmm_t,sddmm")]
+    /// Comma-separated suites (spmm, spmm_t, sddmm, train); all by default.
+    #[arg(long, default_value = "spmm,spmm_t,sddmm,train")]
     pub suite: String,
     /// Also run the Python peers (`peers/spmm_peers.py`: MKL, scipy, torch.sparse, numpy dense).
     /// Needs `PEERS_PY` or `~/.cache/sparsekit-peers/bin/python`.
@@ -143,7 +143,7 @@ fn command_line(args: &BenchArgs) -> String {
     if args.quick {
         c.push_str(" --quick");
     }
-    if args.suite != "spmm,spmm_t,sddmm" {
+    if args.suite != "spmm,spmm_t,sddmm,train" {
         c.push_str(&format!(" --suite {}", args.suite));
     }
     if args.devices != "flex,ndarray" {

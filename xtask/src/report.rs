@@ -110,6 +110,7 @@ fn suite_title(suite: &str) -> &'static str {
         "spmm" => "`Y = A·X`, A sparse m×k, X dense k×n",
         "spmm_t" => "`Y = X·Wᵀ` (linear layer forward), W sparse m×k, X dense n×k",
         "sddmm" => "`dW = (dYᵀ·X) ⊙ pattern(W)` (linear layer weight gradient), W m×k, batch n",
+        "train" => "one training step (forward + backward + Adam) of `SparseLinear` vs dense `Linear`, W m×k, batch n",
         _ => "",
     }
 }
@@ -351,6 +352,55 @@ fn machine_line(machine: &Value) -> String {
     )
 }
 
+/// Heap bytes of the `train` rows (model state between steps, and the peak during a step),
+/// sparse beside dense; nothing when no row carries them.
+fn memory_table(rows: &[&Row], out: &mut String) {
+    let get = |r: &Row, k: &str| r.extra.get(k).and_then(Value::as_u64);
+    let with: Vec<&&Row> = rows
+        .iter()
+        .filter(|r| get(r, "state_bytes").is_some() && get(r, "baseline_state_bytes").is_some())
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    let mib = |b: Option<u64>| {
+        b.map_or("–".to_string(), |b| {
+            format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+        })
+    };
+    let _ = writeln!(
+        out,
+        "Heap memory (counted by the runner's allocator): *state* = parameters + Adam moments held between steps, \
+         *peak* = high-water mark during a step (adds gradients and activations).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| op | shape (m×k×n) | sparsity | device | nnz | sparse state | dense state | state ratio | sparse peak | dense peak |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    for r in with {
+        let ratio = match (get(r, "state_bytes"), get(r, "baseline_state_bytes")) {
+            (Some(s), Some(d)) if s > 0 => format!("{:.1}× smaller", d as f64 / s as f64),
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.op,
+            r.shape,
+            r.sparsity,
+            r.device,
+            r.nnz,
+            mib(get(r, "state_bytes")),
+            mib(get(r, "baseline_state_bytes")),
+            ratio,
+            mib(get(r, "peak_bytes")),
+            mib(get(r, "baseline_peak_bytes")),
+        );
+    }
+    let _ = writeln!(out);
+}
+
 /// `report.md`: a header, one table per suite (rows = shape × format × sparsity), the peer
 /// table when peers ran, and the notes.
 pub fn render_markdown(report: &Report) -> String {
@@ -404,6 +454,7 @@ pub fn render_markdown(report: &Report) -> String {
             let _ = writeln!(out, "{line}");
         }
         let _ = writeln!(out);
+        memory_table(&rows, &mut out);
     }
     if report.results.is_empty() {
         let _ = writeln!(out, "No results.\n");
@@ -575,6 +626,31 @@ pub(crate) mod tests {
         assert!(md.contains("sparsekit vs MKL csr"));
         assert!(md.contains("| 4096×4096×64 | 0.9 | 4.000 ms | 2.000 ms | 8.000 ms | 20.000 ms | 0.50× | 2.00× | 5.00× |"), "{md}");
         assert!(md.contains("bsr4x4 not yet implemented"));
+    }
+
+    #[test]
+    fn markdown_shows_train_memory_beside_dense() {
+        let mut r = sample_report();
+        let mut row = r.results[0].clone();
+        row.suite = "train".into();
+        row.op = "linear_step".into();
+        for (k, v) in [
+            ("state_bytes", 10u64 << 20),
+            ("baseline_state_bytes", 200 << 20),
+            ("peak_bytes", 20 << 20),
+            ("baseline_peak_bytes", 330 << 20),
+        ] {
+            row.extra.insert(k.into(), json!(v));
+        }
+        r.results.push(row);
+        let md = render_markdown(&r);
+        assert!(md.contains("## train:"), "{md}");
+        assert!(
+            md.contains("| 10.0 MiB | 200.0 MiB | 20.0× smaller | 20.0 MiB | 330.0 MiB |"),
+            "{md}"
+        );
+        // Suites without memory figures get no memory table.
+        assert_eq!(md.matches("sparse state").count(), 1);
     }
 
     #[test]

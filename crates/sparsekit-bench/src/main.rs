@@ -11,9 +11,15 @@
 mod input;
 mod machine;
 mod matrix;
+mod memory;
 mod row;
 mod runner;
 mod timing;
+mod train;
+
+/// Counts heap bytes for the `train` suite's memory columns (forwards to the system allocator).
+#[global_allocator]
+static ALLOC: memory::Counting = memory::Counting;
 
 use std::io::Write;
 
@@ -47,9 +53,9 @@ enum Command {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Comma-separated suites: spmm, spmm_t, sddmm.
-    #[arg(long, default_value = "spmm,spmm_t,sddmm", value_delimiter = ',')]
-    suite: Vec<Suite>,
+    /// Comma-separated suites: spmm, spmm_t, sddmm, train.
+    #[arg(long, default_value = "spmm,spmm_t,sddmm,train", value_delimiter = ',')]
+    suite: Vec<String>,
     /// Only the rows marked `q` in BENCH.md (plus sparsity 0.7).
     #[arg(long)]
     quick: bool,
@@ -121,7 +127,19 @@ fn run(args: RunArgs) -> Result<()> {
     if let Some(bad) = args.sparsity.iter().find(|s| !(0.0..=1.0).contains(*s)) {
         anyhow::bail!("sparsity {bad} is outside [0, 1]");
     }
-    let (cases, matrix_notes) = matrix::matrix(args.quick, &args.suite, shapes, sparsities);
+    let train = args.suite.iter().any(|s| s.trim() == "train");
+    let kernel_suites = args
+        .suite
+        .iter()
+        .filter(|s| s.trim() != "train")
+        .map(|s| s.parse::<Suite>().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    let (cases, matrix_notes) = matrix::matrix(args.quick, &kernel_suites, shapes, sparsities);
+    let train_cases = if train {
+        train::cases(args.quick, sparsities)
+    } else {
+        Vec::new()
+    };
     notes.extend(matrix_notes);
     let cfg = runner::RunConfig {
         timing: runner::RunConfig::timing_for(samples),
@@ -176,11 +194,22 @@ fn run(args: RunArgs) -> Result<()> {
     }
     eprintln!(
         "sparsekit-bench: {} cases × {} device(s), {samples} samples each",
-        cases.len(),
+        cases.len() + train_cases.len(),
         cfg.devices.len()
     );
     for case in &cases {
         runner::run_case(case, &cfg, &mut emit);
+    }
+    for case in &train_cases {
+        for &device in &cfg.devices {
+            eprintln!(
+                "  train  {} s={} on {} …",
+                case.model,
+                case.sparsity,
+                device.name()
+            );
+            train::run_case(case, device, &cfg.timing, cfg.seed, &mut emit);
+        }
     }
     match write_err {
         Some(e) => Err(e).context("writing rows"),

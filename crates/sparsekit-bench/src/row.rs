@@ -45,6 +45,9 @@ pub struct Row {
     /// result, checked once per row outside the timed loop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rel_err: Option<f64>,
+    /// Suite-specific numbers (the `train` suite's heap bytes); flattened into the row.
+    #[serde(flatten, default)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A line of the runner's output: a measured row or a note (a row left out, and why).

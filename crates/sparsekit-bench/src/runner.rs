@@ -30,7 +30,7 @@ impl DenseDevice {
     }
 
     #[allow(deprecated)] // burn-ndarray is deprecated upstream but still supported by sparsekit
-    fn device(self) -> Device {
+    pub(crate) fn device(self) -> Device {
         match self {
             DenseDevice::Flex => Device::flex(),
             DenseDevice::NdArray => Device::ndarray(),
@@ -325,5 +325,6 @@ fn measure_pair(
         gflops_effective: 2.0 * nnz as f64 * n as f64 / sparse.median_s / 1e9,
         software_adapter: None,
         max_rel_err: Some(max_rel_err),
+        extra: Default::default(),
     })
 }

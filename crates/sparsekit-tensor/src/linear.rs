@@ -11,7 +11,7 @@ use burn::nn::{Initializer, Linear};
 use burn::tensor::{Bool, Device, Int, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sparsekit_formats::CsrPattern;
+use sparsekit_formats::{CsrPattern, Mask};
 
 use crate::error::SparseError;
 use crate::tensor::{spmm_t, SparseTensor};
@@ -114,12 +114,44 @@ impl SparseLinearConfig {
     }
 
     /// A layer over a given `d_output × d_input` pattern, values drawn from `init`.
+    ///
+    /// Panics if the pattern's shape is not `d_output × d_input` (use
+    /// [`try_init_with_pattern`](Self::try_init_with_pattern) to get an error instead).
     pub fn init_with_pattern(&self, pattern: &CsrPattern, device: &Device) -> SparseLinear {
-        assert_eq!(
-            pattern.shape(),
-            (self.d_output, self.d_input),
-            "pattern must be d_output × d_input"
-        );
+        self.try_init_with_pattern(pattern, device)
+            .unwrap_or_else(|e| panic!("SparseLinearConfig::init_with_pattern: {e}"))
+    }
+
+    /// A layer whose non-zeros are the `true` entries of `mask` (`d_output × d_input`), values
+    /// drawn from `init`.
+    ///
+    /// ```
+    /// use burn::tensor::Device;
+    /// use sparsekit_formats::Mask;
+    /// use sparsekit_tensor::SparseLinearConfig;
+    /// let mut mask = Mask::new(2, 3)?; // d_output × d_input
+    /// mask.set(0, 1, true);
+    /// mask.set(1, 2, true);
+    /// let layer = SparseLinearConfig::new(3, 2).init_with_mask(&mask, &Device::flex())?;
+    /// assert_eq!(layer.nnz(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn init_with_mask(
+        &self,
+        mask: &Mask,
+        device: &Device,
+    ) -> Result<SparseLinear, SparseError> {
+        self.try_init_with_pattern(&mask.to_csr_pattern()?, device)
+    }
+
+    /// As [`init_with_pattern`](Self::init_with_pattern), returning
+    /// [`SparseError::Shape`] when the pattern is not `d_output × d_input`.
+    pub fn try_init_with_pattern(
+        &self,
+        pattern: &CsrPattern,
+        device: &Device,
+    ) -> Result<SparseLinear, SparseError> {
+        check_shape(pattern.shape(), (self.d_output, self.d_input))?;
         let values = self.init.init_with(
             [pattern.nnz()],
             Some(self.d_input),
@@ -134,15 +166,32 @@ impl SparseLinearConfig {
                 device,
             )
         });
-        SparseLinear {
+        Ok(SparseLinear {
             values,
             row_ptr: int_param(pattern.row_ptr(), device),
             col_idx: int_param(pattern.col_idx(), device),
             bias,
             d_input: self.d_input,
             d_output: self.d_output,
-        }
+        })
     }
+}
+
+fn check_shape(got: (usize, usize), expected: (usize, usize)) -> Result<(), SparseError> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(SparseError::Shape {
+            expected: [expected.0, expected.1],
+            got: [got.0, got.1],
+        })
+    }
+}
+
+/// The `d_output × d_input` shape of a dense `Linear` (whose weight is stored `d_input × d_output`).
+fn linear_shape(linear: &Linear) -> (usize, usize) {
+    let [d_input, d_output] = linear.weight.dims();
+    (d_output, d_input)
 }
 
 impl SparseLinear {
@@ -159,8 +208,33 @@ impl SparseLinear {
         }
     }
 
+    /// The entries of a dense `Linear` kept by `mask` (`d_output × d_input`, i.e. the shape of
+    /// `W`, the transpose of burn's `Linear::weight`). The bias is copied.
+    ///
+    /// ```
+    /// use burn::nn::LinearConfig;
+    /// use burn::tensor::Device;
+    /// use sparsekit_formats::Mask;
+    /// use sparsekit_tensor::SparseLinear;
+    /// let device = Device::flex();
+    /// let dense = LinearConfig::new(4, 3).init(&device); // 4 inputs, 3 outputs
+    /// let mut mask = Mask::new(3, 4)?;
+    /// mask.set(2, 0, true);
+    /// let sparse = SparseLinear::from_linear(&dense, &mask)?;
+    /// assert_eq!(sparse.nnz(), 1);
+    /// assert_eq!(sparse.mask(), mask);
+    /// // A mask of the wrong shape is an error, not a panic.
+    /// assert!(SparseLinear::from_linear(&dense, &Mask::new(4, 3)?).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_linear(linear: &Linear, mask: &Mask) -> Result<Self, SparseError> {
+        check_shape(mask.shape(), linear_shape(linear))?;
+        Self::from_linear_pattern(linear, &mask.to_csr_pattern()?)
+    }
+
     /// The entries of a dense `Linear` at `pattern` (`d_output × d_input`).
     pub fn from_linear_pattern(linear: &Linear, pattern: &CsrPattern) -> Result<Self, SparseError> {
+        check_shape(pattern.shape(), linear_shape(linear))?;
         let w = linear.weight.val().detach().transpose();
         let w = SparseTensor::from_dense_pattern(w, pattern)?;
         Ok(Self::from_sparse(&w, linear.bias.as_ref().map(|b| b.val())))
@@ -179,6 +253,11 @@ impl SparseLinear {
     /// The pattern of `W`, read back to the host.
     pub fn pattern(&self) -> CsrPattern {
         self.weight().pattern()
+    }
+
+    /// The pattern of `W` as a bit mask (`d_output × d_input`), read back to the host.
+    pub fn mask(&self) -> Mask {
+        Mask::from_pattern(&self.pattern()).expect("a valid pattern always gives a mask")
     }
 
     /// Number of stored weights.
@@ -252,9 +331,20 @@ pub struct MaskedLinear {
 }
 
 impl MaskedLinear {
+    /// From a dense `Linear` and a mask (`d_output × d_input`) of the kept weights; the dense
+    /// weights off the mask are zeroed.
+    pub fn from_linear(linear: &Linear, mask: &Mask) -> Result<Self, SparseError> {
+        SparseLinear::from_linear(linear, mask).map(|s| s.to_masked())
+    }
+
     /// From a dense `Linear` and a pattern (`d_output × d_input`) of the kept weights.
     pub fn from_linear_pattern(linear: &Linear, pattern: &CsrPattern) -> Result<Self, SparseError> {
         SparseLinear::from_linear_pattern(linear, pattern).map(|s| s.to_masked())
+    }
+
+    /// The mask as a bit mask (`d_output × d_input`), read back to the host.
+    pub fn mask(&self) -> Mask {
+        Mask::from_pattern(&self.pattern()).expect("a valid pattern always gives a mask")
     }
 
     /// The effective weight `W ∘ M`.

@@ -10,6 +10,7 @@ use burn::store::ModuleRecord;
 use burn::tensor::{Device, Tensor};
 use burn_optim::{AdamConfig, GradientsParams};
 use common::*;
+use sparsekit_formats::{CsrPattern, Mask};
 use sparsekit_tensor::{MaskedLinear, SparseError, SparseLinear, SparseLinearConfig};
 
 fn rand_t2(shape: [usize; 2], seed: u64, device: &Device) -> Tensor<2> {
@@ -66,6 +67,73 @@ pub fn config_errors(device: &Device, _tol: f64) {
         .with_sparsity(1.5)
         .try_init(device);
     assert!(matches!(r, Err(SparseError::Sparsity(_))));
+    // Patterns and masks of the wrong shape (W is d_output × d_input = 3 × 4 here).
+    let cfg = SparseLinearConfig::new(4, 3);
+    let wrong = CsrPattern::try_new(4, 3, vec![0; 5], vec![]).unwrap();
+    let shape_err = |r: Result<SparseLinear, SparseError>| {
+        matches!(
+            r,
+            Err(SparseError::Shape {
+                expected: [3, 4],
+                got: [4, 3]
+            })
+        )
+    };
+    assert!(shape_err(cfg.try_init_with_pattern(&wrong, device)));
+    assert!(shape_err(
+        cfg.init_with_mask(&Mask::new(4, 3).unwrap(), device)
+    ));
+    let dense = LinearConfig::new(4, 3).init(device);
+    assert!(shape_err(SparseLinear::from_linear(
+        &dense,
+        &Mask::new(4, 3).unwrap()
+    )));
+    assert!(shape_err(SparseLinear::from_linear_pattern(&dense, &wrong)));
+    assert!(MaskedLinear::from_linear(&dense, &Mask::new(4, 3).unwrap()).is_err());
+}
+
+/// `from_linear(&Linear, &Mask)` keeps exactly the masked weights of the dense layer, and both
+/// layers give the mask back.
+pub fn mask_constructors(device: &Device, tol: f64) {
+    let (d_in, d_out) = (19, 6);
+    let dense = LinearConfig::new(d_in, d_out).init(device);
+    let mut r = rng(11);
+    let bools: Vec<bool> = random_vec(d_out * d_in, &mut r)
+        .iter()
+        .map(|v| *v > 0.3)
+        .collect();
+    let mask = Mask::from_bools(&bools, d_out, d_in).unwrap();
+    let sparse = SparseLinear::from_linear(&dense, &mask).unwrap();
+    let masked = MaskedLinear::from_linear(&dense, &mask).unwrap();
+    assert_eq!(sparse.nnz(), mask.count_ones());
+    assert_eq!(sparse.mask(), mask);
+    assert_eq!(masked.mask(), mask);
+    // Reference: the dense weight (stored d_in × d_out) with the mask applied by hand.
+    let w = host(dense.weight.val());
+    let mut wm = vec![0.0f32; d_in * d_out];
+    for i in 0..d_out {
+        for j in 0..d_in {
+            if mask.get(i, j) {
+                wm[j * d_out + i] = w[j * d_out + i];
+            }
+        }
+    }
+    let mut reference = dense.clone();
+    reference.weight = burn::module::Param::from_tensor(t2(&wm, [d_in, d_out], device));
+    let x = rand_t2([4, d_in], 2, device);
+    let want = to64(&host(reference.forward(x.clone())));
+    assert_close(
+        &host(sparse.forward(x.clone())),
+        &want,
+        tol,
+        "from_linear (sparse)",
+    );
+    assert_close(&host(masked.forward(x)), &want, tol, "from_linear (masked)");
+    // init_with_mask puts its non-zeros exactly on the mask.
+    let fresh = SparseLinearConfig::new(d_in, d_out)
+        .init_with_mask(&mask, device)
+        .unwrap();
+    assert_eq!(fresh.mask(), mask);
 }
 
 fn train<M: Module>(
@@ -204,6 +272,7 @@ macro_rules! suite {
             fn device() -> Device { $device }
             #[test] fn forward_matches_dense() { super::forward_matches_dense(&device(), $tol) }
             #[test] fn config_errors() { super::config_errors(&device(), $tol) }
+            #[test] fn mask_constructors() { super::mask_constructors(&device(), $tol) }
             #[test] fn training_equivalence() { super::training_equivalence(&device(), $tol) }
             #[test] fn gradient_is_nnz_sized() { super::gradient_is_nnz_sized(&device(), $tol) }
             #[test] fn large_layer_matches_masked() { super::large_layer_matches_masked(&device(), $tol) }

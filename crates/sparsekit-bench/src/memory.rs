@@ -1,0 +1,115 @@
+//! Heap accounting for the `train` suite: a global allocator that forwards to the system
+//! allocator and counts live bytes and their high-water mark.
+//!
+//! burn's CPU backends (Flex, NdArray) keep tensors in ordinary heap allocations, so the bytes a
+//! layer's parameters, gradients and optimizer state hold show up here exactly; a GPU backend's
+//! device memory would not (no GPU rows use it).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts live heap bytes and the peak since the last [`reset_peak`].
+pub struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+fn shrank(by: usize) {
+    LIVE.fetch_sub(by, Ordering::Relaxed);
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so `System`'s
+// guarantees (alignment, size, ownership) carry over; the counters are only arithmetic on the
+// sizes of successful calls and never touch the memory.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is (see the impl's comment).
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is; `ptr` was allocated by `System` through this allocator.
+        unsafe { System.dealloc(ptr, layout) };
+        shrank(layout.size());
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded as is.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            if new_size >= layout.size() {
+                grew(new_size - layout.size());
+            } else {
+                shrank(layout.size() - new_size);
+            }
+        }
+        p
+    }
+}
+
+/// Live heap bytes now.
+pub fn live() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// The highest [`live`] value since the last [`reset_peak`].
+pub fn peak() -> usize {
+    PEAK.load(Ordering::Relaxed)
+}
+
+/// Starts a new high-water mark at the current live bytes.
+pub fn reset_peak() {
+    PEAK.store(live(), Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // `main.rs` installs `Counting` as the global allocator of this crate's binary and its unit
+    // tests alike, so the counters see this test's allocations.
+    #[test]
+    fn counts_live_and_peak_bytes_through_alloc_realloc_and_free() {
+        // Other test threads allocate too; a 64 MiB buffer dwarfs their noise.
+        const N: usize = 64 << 20;
+        let before = live();
+        reset_peak();
+        let mut v: Vec<u8> = Vec::with_capacity(N);
+        v.push(1);
+        assert!(live() >= before + N - (1 << 20), "allocation counted");
+        v.reserve_exact(2 * N); // realloc grows
+        assert!(live() >= before + 2 * N);
+        v.shrink_to_fit(); // realloc shrinks to 1 byte
+        assert!(live() < before + N);
+        let zeroed = vec![0u8; N]; // alloc_zeroed
+        assert!(live() >= before + N - (1 << 20));
+        drop(zeroed);
+        drop(v);
+        assert!(
+            peak() >= before + 2 * N,
+            "peak remembers the largest live size"
+        );
+        assert!(
+            live() < before + (1 << 20),
+            "freed memory is no longer live"
+        );
+    }
+}
