@@ -1,13 +1,15 @@
 //! # sparsekit
 //!
 //! Real sparsity for deep learning on [burn](https://burn.dev): sparse formats, fast CPU kernels
-//! and (soon) sparse tensors with autodiff, regularizers, pruning, sparse autoencoders and sparse
-//! attention. This crate is the facade: it re-exports the layer crates behind features.
+//! and sparse tensors with sparse autodiff (regularizers, pruning, sparse autoencoders and sparse
+//! attention are to come). This crate is the facade: it re-exports the layer crates behind
+//! features.
 //!
 //! | feature | crate | what |
 //! |---|---|---|
 //! | `formats` (default) | [`sparsekit_formats`] | CSR, CSC, COO, BSR, N:M, masks; `.npz` / `.mtx` / safetensors I/O |
 //! | `kernels` (default) | [`sparsekit_kernels`] | SpMM, SpMMᵀ, SDDMM, SpMV, top-k on CPU (SIMD + rayon) |
+//! | `tensor` (default) | [`sparsekit_tensor`] | `SparseTensor` on any burn device, sparse autodiff, `SparseLinear`, `MaskedLinear` |
 //!
 //! ```
 //! use sparsekit::formats::Csr;
@@ -21,3 +23,6 @@ pub use sparsekit_formats as formats;
 
 #[cfg(feature = "kernels")]
 pub use sparsekit_kernels as kernels;
+
+#[cfg(feature = "tensor")]
+pub use sparsekit_tensor as tensor;

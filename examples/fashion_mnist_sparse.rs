@@ -2,14 +2,14 @@
 //! 90 % and 98 % sparsity (random ERK masks), same epochs, batch and Adam.
 //!
 //! ```text
-//! cargo run --release -p sparsekit-tensor --example fashion_mnist_sparse -- --device flex --epochs 3
+//! cargo run --release --example fashion_mnist_sparse -- --device flex --epochs 5
 //! ```
 //!
 //! Data: the four `*-idx?-ubyte.gz` files of Fashion-MNIST (Debian package
 //! `dataset-fashion-mnist`, in `/usr/share/datasets/fashion-mnist/`; `--data DIR` to override).
 #![allow(deprecated)]
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -19,7 +19,11 @@ use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, DeviceKind, Int, Tensor, TensorData};
 use burn_optim::{AdamConfig, GradientsParams};
 use clap::Parser;
-use sparsekit_tensor::{random_pattern, SparseLinear, SparseLinearConfig};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use sparsekit::tensor::{random_pattern, SparseLinear, SparseLinearConfig};
 
 #[derive(Parser, Debug)]
 #[command(about = "Dense vs SparseLinear LeNet-300-100 on Fashion-MNIST")]
@@ -226,48 +230,53 @@ fn train<N: Net>(
     let mut optim = AdamConfig::new().init();
     let n = train.labels.len();
     let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = args.seed;
+    // The same shuffles for every model: seeded per run, not per model.
+    let mut rng = StdRng::seed_from_u64(args.seed);
     let mut times = Vec::new();
     for epoch in 0..args.epochs {
-        // Fisher-Yates with a small LCG (deterministic, no extra dependency)
-        for i in (1..n).rev() {
-            rng = rng
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            order.swap(i, (rng >> 33) as usize % (i + 1));
-        }
+        order.shuffle(&mut rng);
         let steps = n.div_ceil(args.batch);
+        let bar = ProgressBar::new(steps as u64).with_style(
+            ProgressStyle::with_template(
+                "{prefix:>12} {msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(name.to_string());
+        bar.set_message(format!("epoch {}/{}", epoch + 1, args.epochs));
         let start = Instant::now();
-        let mut last = 0.0f32;
+        let mut last = f32::NAN;
         for (s, chunk) in order.chunks(args.batch).enumerate() {
             let (x, y) = batch_tensors(train, chunk, &ad);
             let l = loss(net.forward(x), y);
             if s % 50 == 0 || s + 1 == steps {
-                last = l.clone().into_data().iter::<f32>().next().unwrap();
-                let done = (s + 1) * 30 / steps;
-                eprint!(
-                    "\r{name:>12} epoch {}/{} [{}{}] {}/{} loss {last:.4}",
+                // Reading the loss back waits for the device; only every 50 steps.
+                last = l
+                    .clone()
+                    .into_data()
+                    .iter::<f32>()
+                    .next()
+                    .unwrap_or(f32::NAN);
+                bar.set_message(format!(
+                    "epoch {}/{} loss {last:.4}",
                     epoch + 1,
-                    args.epochs,
-                    "#".repeat(done),
-                    " ".repeat(30 - done),
-                    s + 1,
-                    steps
-                );
-                let _ = std::io::stderr().flush();
+                    args.epochs
+                ));
             }
             let grads = GradientsParams::from_grads(l.backward(), &net);
             net = optim.step(args.lr, net, grads);
+            bar.inc(1);
         }
         let secs = start.elapsed().as_secs_f64();
         times.push(secs);
+        bar.finish_and_clear();
         let acc = accuracy(&net, test, device);
         eprintln!(
-            "\r{name:>12} epoch {}/{} loss {last:.4} test acc {:.2} % ({secs:.1} s){}",
+            "{name:>12} epoch {}/{} loss {last:.4} test acc {:.2} % ({secs:.2} s)",
             epoch + 1,
             args.epochs,
             acc * 100.0,
-            " ".repeat(20)
         );
     }
     let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
