@@ -58,6 +58,37 @@ pub fn spmm_t_forward(device: &Device, tol: f64) {
     }
 }
 
+/// Dense operands that are views (a transpose, a column slice) rather than contiguous buffers:
+/// the CPU backends borrow contiguous data and must fall back to a copy for these.
+pub fn non_contiguous_operands(device: &Device, tol: f64) {
+    let mut r = rng(21);
+    let case = Case {
+        m: 9,
+        k: 13,
+        n: 6,
+        density: 0.4,
+        empty_rows: true,
+    };
+    let w = random_csr(case, &mut r);
+    let ws = SparseTensor::from_csr(&w, device).unwrap();
+    let wt = transpose64(&dense64(&w), case.m, case.k);
+    // X (n × k) given as the transpose of a k × n tensor.
+    let xt = random_vec(case.k * case.n, &mut r);
+    let x = t2(&xt, [case.k, case.n], device).transpose();
+    let x64 = transpose64(&to64(&xt), case.k, case.n);
+    let want = matmul64(&x64, &wt, case.n, case.k, case.m);
+    assert_close(&host(spmm_t(x, &ws)), &want, tol, "spmm_t, transposed X");
+    // X (k × n) as a column slice of a wider k × (n + 3) tensor.
+    let wide = random_vec(case.k * (case.n + 3), &mut r);
+    let x = t2(&wide, [case.k, case.n + 3], device).slice([0..case.k, 1..case.n + 1]);
+    let x64: Vec<f64> = (0..case.k)
+        .flat_map(|i| (1..case.n + 1).map(move |j| (i, j)))
+        .map(|(i, j)| wide[i * (case.n + 3) + j] as f64)
+        .collect();
+    let want = matmul64(&dense64(&w), &x64, case.m, case.k, case.n);
+    assert_close(&host(spmm(&ws, x)), &want, tol, "spmm, sliced X");
+}
+
 fn sddmm64(a: &Csr<f32>, l: &[f64], rr: &[f64], d: usize) -> Vec<f64> {
     let mut out = Vec::new();
     for i in 0..a.nrows() {
@@ -545,6 +576,7 @@ macro_rules! suite {
             #[test] fn to_dense_transpose_gather_grad() { super::to_dense_transpose_gather_grad(&device(), $tol) }
             #[test] fn chained_grad() { super::chained_grad(&device(), $tol) }
             #[test] fn untracked() { super::untracked(&device(), $tol) }
+            #[test] fn non_contiguous_operands() { super::non_contiguous_operands(&device(), $tol) }
         }
     )*};
 }

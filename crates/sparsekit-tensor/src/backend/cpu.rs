@@ -1,8 +1,8 @@
 //! Flex and NdArray: the `sparsekit-kernels` CPU functions on the tensors' host data.
 //!
-//! Flex: f32 and index data are borrowed from the tensor's buffer when it is contiguous (no copy);
-//! NdArray: one copy through `into_data` per input (the NdArray primitive does not expose its
-//! buffer through a stable API). Outputs are built from a `Vec` moved into the tensor.
+//! Flex and NdArray: f32 and i32/u32 index data are borrowed from the tensor's buffer when it is
+//! contiguous (no copy); i64 indices (NdArray's default int type) take one narrowing pass, and
+//! anything else goes through `into_data`. Outputs are built from a `Vec` moved into the tensor.
 
 use std::borrow::Cow;
 
@@ -72,10 +72,43 @@ fn read<B: Backend>(
 
 impl CpuHost for NdArray {
     fn f32_host(t: &FloatTensor<Self>) -> Cow<'_, [f32]> {
+        use burn::backend::ndarray::NdArrayTensor;
+        if let NdArrayTensor::F32(storage) = t {
+            // Borrowed when the array is in standard (row-major, contiguous) layout.
+            if let Some(s) = storage.view().to_slice() {
+                return Cow::Borrowed(s);
+            }
+        }
         Cow::Owned(data_f32(read::<Self>(NdArray::float_into_data(t.clone()))))
     }
     fn idx_host(t: &IntTensor<Self>) -> Cow<'_, [u32]> {
+        use burn::backend::ndarray::NdArrayTensor;
         use burn::backend::ops::IntTensorOps;
+        match t {
+            NdArrayTensor::U32(storage) => {
+                if let Some(s) = storage.view().to_slice() {
+                    return Cow::Borrowed(s);
+                }
+            }
+            NdArrayTensor::I32(storage) => {
+                if let Some(s) = storage.view().to_slice() {
+                    // Indices are non-negative (checked by the pattern validation that follows).
+                    return Cow::Borrowed(bytemuck::cast_slice::<i32, u32>(s));
+                }
+            }
+            NdArrayTensor::I64(storage) => {
+                if let Some(s) = storage.view().to_slice() {
+                    // NdArray's default int type: one narrowing pass. A negative or too-large
+                    // index becomes u32::MAX, which the pattern validation rejects.
+                    return Cow::Owned(
+                        s.iter()
+                            .map(|&v| u32::try_from(v).unwrap_or(u32::MAX))
+                            .collect(),
+                    );
+                }
+            }
+            _ => {}
+        }
         Cow::Owned(data_u32(read::<Self>(NdArray::int_into_data(t.clone()))))
     }
 }
