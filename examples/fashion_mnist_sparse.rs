@@ -89,27 +89,41 @@ trait Net: Module + Clone {
     fn num_weights(&self) -> usize;
 }
 
+/// A linear layer of either kind: its forward pass and its stored weight count (incl. bias).
+trait Layer {
+    fn apply(&self, x: Tensor<2>) -> Tensor<2>;
+    fn stored(&self) -> usize;
+}
+
+impl Layer for Linear {
+    fn apply(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward(x)
+    }
+    fn stored(&self) -> usize {
+        self.weight.shape().num_elements()
+            + self.bias.as_ref().map_or(0, |b| b.shape().num_elements())
+    }
+}
+
+impl Layer for SparseLinear {
+    fn apply(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward(x)
+    }
+    fn stored(&self) -> usize {
+        self.nnz() + self.bias.as_ref().map_or(0, |_| self.d_output)
+    }
+}
+
+/// l3(relu(l2(relu(l1(x))))).
+fn mlp<L: Layer>(layers: [&L; 3], x: Tensor<2>) -> Tensor<2> {
+    layers[2].apply(relu(layers[1].apply(relu(layers[0].apply(x)))))
+}
+
 #[derive(Module, Debug)]
 struct DenseMlp {
     l1: Linear,
     l2: Linear,
     l3: Linear,
-}
-
-impl Net for DenseMlp {
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.l3
-            .forward(relu(self.l2.forward(relu(self.l1.forward(x)))))
-    }
-    fn num_weights(&self) -> usize {
-        [&self.l1, &self.l2, &self.l3]
-            .iter()
-            .map(|l| {
-                l.weight.shape().num_elements()
-                    + l.bias.as_ref().map_or(0, |b| b.shape().num_elements())
-            })
-            .sum()
-    }
 }
 
 #[derive(Module, Debug)]
@@ -119,15 +133,26 @@ struct SparseMlp {
     l3: SparseLinear,
 }
 
-impl Net for SparseMlp {
+impl Net for DenseMlp {
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.l3
-            .forward(relu(self.l2.forward(relu(self.l1.forward(x)))))
+        mlp([&self.l1, &self.l2, &self.l3], x)
     }
     fn num_weights(&self) -> usize {
         [&self.l1, &self.l2, &self.l3]
+            .map(Layer::stored)
             .iter()
-            .map(|l| l.nnz() + l.d_output)
+            .sum()
+    }
+}
+
+impl Net for SparseMlp {
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        mlp([&self.l1, &self.l2, &self.l3], x)
+    }
+    fn num_weights(&self) -> usize {
+        [&self.l1, &self.l2, &self.l3]
+            .map(Layer::stored)
+            .iter()
             .sum()
     }
 }
