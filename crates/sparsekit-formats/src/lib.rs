@@ -38,6 +38,7 @@ pub use csc::{Csc, CscPattern, CscPatternView, CscView};
 pub use csr::{Csr, CsrPattern, CsrPatternView, CsrView};
 pub use dense::Select;
 pub use error::{Axis, FormatError, Result};
+pub use io::SparseMatrix;
 pub use index::SpIndex;
 pub use mask::Mask;
 pub use nm::{satisfies_nm, NMView, NM};
