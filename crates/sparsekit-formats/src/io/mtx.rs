@@ -182,7 +182,9 @@ fn read_header_lines<R: BufRead>(lines: &mut Lines<R>) -> Result<MtxHeader> {
     let banner = lines.buf.trim().to_ascii_lowercase();
     let mut tok = banner.split_whitespace();
     if tok.next() != Some("%%matrixmarket") {
-        return Err(lines.err("not a Matrix Market file: first line must start with %%MatrixMarket"));
+        return Err(
+            lines.err("not a Matrix Market file: first line must start with %%MatrixMarket")
+        );
     }
     let object = tok.next().unwrap_or("");
     if object != "matrix" {
@@ -205,12 +207,7 @@ fn read_header_lines<R: BufRead>(lines: &mut Lines<R>) -> Result<MtxHeader> {
         Some("real") | Some("double") => MtxField::Real,
         Some("integer") => MtxField::Integer,
         Some("pattern") if format == MtxFormat::Coordinate => MtxField::Pattern,
-        Some("complex") => {
-            return Err(FormatError::unsupported(
-                KIND,
-                "line 1: complex values",
-            ))
-        }
+        Some("complex") => return Err(FormatError::unsupported(KIND, "line 1: complex values")),
         other => {
             return Err(lines.err(format!(
                 "field '{}' (expected real, integer or pattern)",
@@ -231,7 +228,11 @@ fn read_header_lines<R: BufRead>(lines: &mut Lines<R>) -> Result<MtxHeader> {
         }
     };
     if !lines.next_data()? {
-        return Err(FormatError::parse(KIND, lines.line + 1, "missing size line"));
+        return Err(FormatError::parse(
+            KIND,
+            lines.line + 1,
+            "missing size line",
+        ));
     }
     let size = lines.text().to_owned();
     let line = lines.line;
@@ -243,11 +244,18 @@ fn read_header_lines<R: BufRead>(lines: &mut Lines<R>) -> Result<MtxHeader> {
         MtxFormat::Coordinate => parse_usize(t.next(), "entry count", line)?,
         MtxFormat::Array => match symmetry {
             MtxSymmetry::General => nrows.checked_mul(ncols).ok_or_else(overflow)?,
-            MtxSymmetry::Symmetric => nrows
-                .checked_mul(nrows.saturating_add(1))
-                .ok_or_else(overflow)?
-                / 2,
-            MtxSymmetry::SkewSymmetric => nrows.checked_mul(nrows.saturating_sub(1)).ok_or_else(overflow)? / 2,
+            MtxSymmetry::Symmetric => {
+                nrows
+                    .checked_mul(nrows.saturating_add(1))
+                    .ok_or_else(overflow)?
+                    / 2
+            }
+            MtxSymmetry::SkewSymmetric => {
+                nrows
+                    .checked_mul(nrows.saturating_sub(1))
+                    .ok_or_else(overflow)?
+                    / 2
+            }
         },
     };
     if let Some(extra) = t.next() {
@@ -261,7 +269,10 @@ fn read_header_lines<R: BufRead>(lines: &mut Lines<R>) -> Result<MtxHeader> {
         return Err(FormatError::parse(
             KIND,
             line,
-            format!("{} matrix must be square, is {nrows} \u{d7} {ncols}", symmetry.name()),
+            format!(
+                "{} matrix must be square, is {nrows} \u{d7} {ncols}",
+                symmetry.name()
+            ),
         ));
     }
     Ok(MtxHeader {
@@ -345,10 +356,7 @@ pub fn read<T: Scalar, I: SpIndex>(r: impl BufRead) -> Result<Coo<T, I>> {
         FormatError::parse(
             KIND,
             line + 1,
-            format!(
-                "file ends after {k} of the {} declared entries",
-                h.nnz
-            ),
+            format!("file ends after {k} of the {} declared entries", h.nnz),
         )
     };
     match h.format {
@@ -395,7 +403,11 @@ pub fn read<T: Scalar, I: SpIndex>(r: impl BufRead) -> Result<Coo<T, I>> {
         MtxFormat::Array => {
             // Column-major; (skew-)symmetric files store the lower triangle of each column.
             let (mut i, mut j) = (
-                if h.symmetry == MtxSymmetry::SkewSymmetric { 1 } else { 0 },
+                if h.symmetry == MtxSymmetry::SkewSymmetric {
+                    1
+                } else {
+                    0
+                },
                 0,
             );
             for k in 0..h.nnz {
@@ -472,8 +484,7 @@ pub fn write<T: Scalar, I: SpIndex, M: AsCoo<T, I> + ?Sized>(
             let csc = coo.to_csc();
             let skew = sym == MtxSymmetry::SkewSymmetric;
             // A is symmetric iff its CSR and CSC arrays coincide (CSC of A = CSR of A^T).
-            let same_pattern =
-                csr.row_ptr() == csc.col_ptr() && csr.col_idx() == csc.row_idx();
+            let same_pattern = csr.row_ptr() == csc.col_ptr() && csr.col_idx() == csc.row_idx();
             let mismatch = if !same_pattern {
                 Some("its sparsity pattern is not symmetric".to_string())
             } else {
@@ -493,10 +504,7 @@ pub fn write<T: Scalar, I: SpIndex, M: AsCoo<T, I> + ?Sized>(
                             a == b
                         };
                         if !ok {
-                            bad = Some(format!(
-                                "a[{i}][{j}] = {:?} but a[{j}][{i}] = {:?}",
-                                a, b
-                            ));
+                            bad = Some(format!("a[{i}][{j}] = {:?} but a[{j}][{i}] = {:?}", a, b));
                             break 'rows;
                         }
                     }
@@ -539,7 +547,9 @@ pub fn write<T: Scalar, I: SpIndex, M: AsCoo<T, I> + ?Sized>(
             }
             match opts.field {
                 MtxField::Pattern => writeln!(w, "{} {}", i + 1, j + 1)?,
-                MtxField::Real => writeln!(w, "{} {} {}", i + 1, j + 1, fmt_float(v.to_f64(), as_f32))?,
+                MtxField::Real => {
+                    writeln!(w, "{} {} {}", i + 1, j + 1, fmt_float(v.to_f64(), as_f32))?
+                }
                 MtxField::Integer => {
                     let x = v.to_f64();
                     if x.fract() != 0.0 || !x.is_finite() || x.abs() >= 9.2e18 {

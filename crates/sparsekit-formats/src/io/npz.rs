@@ -155,7 +155,9 @@ impl<R: Read + Seek> Archive<R> {
             Ok(f) => Ok(f),
             Err(ZipError::FileNotFound) => Err(FormatError::malformed(
                 KIND,
-                format!("archive has no '{name}.npy' member (not written by scipy.sparse.save_npz?)"),
+                format!(
+                    "archive has no '{name}.npy' member (not written by scipy.sparse.save_npz?)"
+                ),
             )),
             Err(e) => Err(zip_err(e)),
         }
@@ -169,7 +171,10 @@ impl<R: Read + Seek> Archive<R> {
                 KIND,
                 format!("sparse format '{f}'; convert with .tocsr() before save_npz"),
             )),
-            _ => Err(FormatError::malformed(KIND, format!("unknown format '{f}'"))),
+            _ => Err(FormatError::malformed(
+                KIND,
+                format!("unknown format '{f}'"),
+            )),
         }
     }
 
@@ -180,7 +185,10 @@ impl<R: Read + Seek> Archive<R> {
             [m, n] => Ok((m, n)),
             _ => Err(FormatError::malformed(
                 KIND,
-                format!("shape holds {} values, expected 2 (only 2-D matrices)", v.len()),
+                format!(
+                    "shape holds {} values, expected 2 (only 2-D matrices)",
+                    v.len()
+                ),
             )),
         }
     }
@@ -188,7 +196,13 @@ impl<R: Read + Seek> Archive<R> {
 
 fn descr(h: &NpyHeader) -> String {
     let order = match h.dtype.itemsize() {
-        _ if matches!(h.dtype, NpyDtype::Bytes(_) | NpyDtype::Bool | NpyDtype::I8 | NpyDtype::U8) => '|',
+        _ if matches!(
+            h.dtype,
+            NpyDtype::Bytes(_) | NpyDtype::Bool | NpyDtype::I8 | NpyDtype::U8
+        ) =>
+        {
+            '|'
+        }
         _ if h.little_endian => '<',
         _ => '>',
     };
@@ -216,7 +230,10 @@ fn one_d(a: &NpyArray, name: &str) -> Result<usize> {
         [n] => Ok(n),
         _ => Err(FormatError::malformed(
             KIND,
-            format!("member '{name}.npy' has shape {:?}, expected 1-D", a.header.shape),
+            format!(
+                "member '{name}.npy' has shape {:?}, expected 1-D",
+                a.header.shape
+            ),
         )),
     }
 }
@@ -233,7 +250,8 @@ fn values<T: Scalar>(a: &NpyArray) -> Result<Vec<T>> {
             "member 'data.npy' is Fortran-ordered",
         ));
     }
-    a.to_scalar_vec::<T>("data").map_err(|e| in_member("data", e))
+    a.to_scalar_vec::<T>("data")
+        .map_err(|e| in_member("data", e))
 }
 
 /// Reads a sparse matrix from a SciPy `.npz` archive (see the module docs).
@@ -315,7 +333,7 @@ pub fn read<T: Scalar, I: SpIndex>(r: impl Read + Seek) -> Result<SparseMatrix<T
 }
 
 /// [`Bsr::try_new`], canonicalising unsorted / duplicated block columns first (blocks summed).
-fn bsr_from_unsorted<T: Scalar, I: SpIndex>(
+pub(crate) fn bsr_from_unsorted<T: Scalar, I: SpIndex>(
     nrows: usize,
     ncols: usize,
     bs: (usize, usize),
