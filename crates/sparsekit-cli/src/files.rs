@@ -86,8 +86,8 @@ pub fn npy_header(path: &Path) -> Result<npy::NpyHeader> {
 /// The value precision `convert` keeps for an input file.
 pub fn precision(path: &Path, kind: Kind) -> Result<Precision> {
     Ok(match kind {
-        Kind::Npz => match npz::info_path(path)?.value_dtype.as_str() {
-            "float64" | "f64" | "<f8" | "int64" | "uint64" | "int32" | "uint32" => Precision::F64,
+        Kind::Npz => match dtype_name(&npz::info_path(path)?.value_dtype).as_str() {
+            "float64" | "int64" | "uint64" | "int32" | "uint32" => Precision::F64,
             _ => Precision::F32,
         },
         Kind::Npy => match npy_header(path)?.dtype {
@@ -98,6 +98,27 @@ pub fn precision(path: &Path, kind: Kind) -> Result<Precision> {
         Kind::Mtx => Precision::F64,
         Kind::Safetensors => Precision::F32,
     })
+}
+
+/// NumPy's name for a `descr` such as `"<f4"` (`"float32"`); unknown ones are returned as given.
+pub fn dtype_name(descr: &str) -> String {
+    let code = descr.trim_start_matches(['<', '>', '|', '=']);
+    match code {
+        "f2" => "float16",
+        "f4" => "float32",
+        "f8" => "float64",
+        "i1" => "int8",
+        "i2" => "int16",
+        "i4" => "int32",
+        "i8" => "int64",
+        "u1" => "uint8",
+        "u2" => "uint16",
+        "u4" => "uint32",
+        "u8" => "uint64",
+        "b1" | "?" => "bool",
+        _ => return descr.to_string(),
+    }
+    .to_string()
 }
 
 /// Reads the one matrix of an `.npz`, `.mtx` or `.npy` file.

@@ -74,8 +74,8 @@ pub fn inspect(path: &Path, kind: Kind) -> Result<Report> {
             vec![sparse_entry(
                 "matrix".into(),
                 &m,
-                info.value_dtype,
-                Some(info.index_dtype),
+                files::dtype_name(&info.value_dtype),
+                Some(files::dtype_name(&info.index_dtype)),
             )?]
         }
         Kind::Mtx => {
