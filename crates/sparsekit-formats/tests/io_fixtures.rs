@@ -50,7 +50,11 @@ fn check_npz<T: Scalar, I: sparsekit_formats::SpIndex>(file: &Path, exp: &str, f
     };
     assert_eq!(bits(&dense), bits(&want), "{file:?} as {}", T::NAME);
     // and through CSR
-    assert_eq!(bits(&got.to_csr().unwrap().to_dense()), bits(&want), "{file:?}");
+    assert_eq!(
+        bits(&got.to_csr().unwrap().to_dense()),
+        bits(&want),
+        "{file:?}"
+    );
 }
 
 #[test]
@@ -94,10 +98,17 @@ fn every_scipy_npz_fixture_reads_exactly() {
         );
         assert_eq!(info.nnz as u64, e["nnz"].as_u64().unwrap(), "{file:?}");
         assert_eq!(info.value_dtype, vdt, "{file:?}");
-        assert_eq!(info.index_dtype, e["index_dtype"].as_str().unwrap(), "{file:?}");
-        let bs = e["block_shape"]
-            .as_array()
-            .map(|b| (b[0].as_u64().unwrap() as usize, b[1].as_u64().unwrap() as usize));
+        assert_eq!(
+            info.index_dtype,
+            e["index_dtype"].as_str().unwrap(),
+            "{file:?}"
+        );
+        let bs = e["block_shape"].as_array().map(|b| {
+            (
+                b[0].as_u64().unwrap() as usize,
+                b[1].as_u64().unwrap() as usize,
+            )
+        });
         assert_eq!(info.block_shape, bs, "{file:?}");
     }
 }

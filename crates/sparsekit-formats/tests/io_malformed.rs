@@ -76,7 +76,8 @@ fn read_npz64(bytes: &[u8]) -> Result<SparseMatrix<f64, u64>, FormatError> {
 }
 
 fn valid_npz() -> Vec<u8> {
-    let a = Csr::<f64>::try_new(3, 4, vec![0, 2, 2, 3], vec![0, 3, 1], vec![1.0, 2.0, 3.0]).unwrap();
+    let a =
+        Csr::<f64>::try_new(3, 4, vec![0, 2, 2, 3], vec![0, 3, 1], vec![1.0, 2.0, 3.0]).unwrap();
     let mut c = Cursor::new(Vec::new());
     npz::write(&mut c, &SparseMatrix::from(a), &npz::NpzOptions::default()).unwrap();
     c.into_inner()
@@ -93,18 +94,27 @@ fn npz_truncated() {
     let b = valid_npz();
     for cut in [0, 10, b.len() / 2, b.len() - 1] {
         let e = read_npz(&b[..cut]).unwrap_err();
-        assert!(matches!(e, FormatError::Malformed { kind: "npz", .. }), "cut {cut}: {e:?}");
+        assert!(
+            matches!(e, FormatError::Malformed { kind: "npz", .. }),
+            "cut {cut}: {e:?}"
+        );
     }
 }
 
 #[test]
 fn npz_wrong_magic() {
     let e = read_npz(b"this is not a zip archive at all, just some text...").unwrap_err();
-    assert!(matches!(e, FormatError::Malformed { kind: "npz", .. }), "{e:?}");
+    assert!(
+        matches!(e, FormatError::Malformed { kind: "npz", .. }),
+        "{e:?}"
+    );
     // a zip whose members are not .npy
     let b = zip_of(&[("format", b"hello world, not numpy".to_vec())]);
     let e = read_npz(&b).unwrap_err();
-    assert!(matches!(e, FormatError::Malformed { kind: "npz", .. }), "{e:?}");
+    assert!(
+        matches!(e, FormatError::Malformed { kind: "npz", .. }),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("format.npy"), "{e}");
 }
 
@@ -113,13 +123,23 @@ fn npz_index_out_of_range() {
     let b = csr_npz([3, 4], &[0, 2, 2, 3], &[0, 4, 1], &[1.0, 2.0, 3.0]);
     let e = read_npz(&b).unwrap_err();
     assert!(
-        matches!(e, FormatError::IndexOutOfBounds { index: 4, bound: 4, .. }),
+        matches!(
+            e,
+            FormatError::IndexOutOfBounds {
+                index: 4,
+                bound: 4,
+                ..
+            }
+        ),
         "{e:?}"
     );
     // also when the row is unsorted (canonicalisation path)
     let b = csr_npz([3, 4], &[0, 2, 2, 3], &[3, 0, 9], &[1.0, 2.0, 3.0]);
     let e = read_npz(&b).unwrap_err();
-    assert!(matches!(e, FormatError::IndexOutOfBounds { index: 9, .. }), "{e:?}");
+    assert!(
+        matches!(e, FormatError::IndexOutOfBounds { index: 9, .. }),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -131,7 +151,10 @@ fn npz_lengths_disagree() {
     // data shorter than indices
     let b = csr_npz([3, 4], &[0, 2, 2, 3], &[0, 3, 1], &[1.0, 2.0]);
     let e = read_npz(&b).unwrap_err();
-    assert!(matches!(e, FormatError::LengthMismatch { what: "values", .. }), "{e:?}");
+    assert!(
+        matches!(e, FormatError::LengthMismatch { what: "values", .. }),
+        "{e:?}"
+    );
     // indptr ends beyond indices
     let b = csr_npz([3, 4], &[0, 2, 2, 5], &[0, 3, 1], &[1.0, 2.0, 3.0]);
     let e = read_npz(&b).unwrap_err();
@@ -153,7 +176,14 @@ fn npz_negative_index() {
     let b = csr_npz([3, 4], &[0, 2, 2, 3], &[0, -1, 1], &[1.0, 2.0, 3.0]);
     let e = read_npz(&b).unwrap_err();
     assert!(
-        matches!(e, FormatError::NegativeIndex { what: "indices", position: 1, value: -1 }),
+        matches!(
+            e,
+            FormatError::NegativeIndex {
+                what: "indices",
+                position: 1,
+                value: -1
+            }
+        ),
         "{e:?}"
     );
     let b = zip_of(&[
@@ -164,7 +194,17 @@ fn npz_negative_index() {
         ("data", npy_f64(&[1.0, 2.0])),
     ]);
     let e = read_npz(&b).unwrap_err();
-    assert!(matches!(e, FormatError::NegativeIndex { what: "row", value: -7, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            FormatError::NegativeIndex {
+                what: "row",
+                value: -7,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     // negative shape
     let b = csr_npz([-3, 4], &[0], &[], &[]);
     let e = read_npz(&b).unwrap_err();
@@ -184,7 +224,16 @@ fn npz_huge_shape_with_tiny_arrays() {
     let e = read_npz(&b).unwrap_err();
     assert!(matches!(e, FormatError::IndexTypeOverflow { .. }), "{e:?}");
     let e = read_npz64(&b).unwrap_err();
-    assert!(matches!(e, FormatError::LengthMismatch { what: "row_ptr", .. } | FormatError::LengthMismatch { .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            FormatError::LengthMismatch {
+                what: "row_ptr",
+                ..
+            } | FormatError::LengthMismatch { .. }
+        ),
+        "{e:?}"
+    );
     // coo with a huge shape and nothing stored is a valid (empty) matrix that allocates nothing
     let b = zip_of(&[
         ("row", npy_i64(&[])),
@@ -207,7 +256,10 @@ fn npz_huge_shape_with_tiny_arrays() {
         ("data", data),
     ]);
     let e = read_npz(&b).unwrap_err();
-    assert!(matches!(e, FormatError::Malformed { kind: "npz", .. }), "{e:?}");
+    assert!(
+        matches!(e, FormatError::Malformed { kind: "npz", .. }),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("data.npy"), "{e}");
     assert!(t.elapsed().as_secs() < 2, "took {:?}", t.elapsed());
 }
@@ -284,28 +336,46 @@ fn mtx_bad_header() {
         ("%%MatrixMarket matrix coordinate reel general\n1 1 0\n", 1),
         ("%%MatrixMarket matrix coordinate real diagonal\n1 1 0\n", 1),
         ("%%MatrixMarket matrix sparse real general\n1 1 0\n", 1),
-        ("%%MatrixMarket matrix coordinate real general\n% only a comment\n", 3),
+        (
+            "%%MatrixMarket matrix coordinate real general\n% only a comment\n",
+            3,
+        ),
         ("%%MatrixMarket matrix coordinate real general\n2 x 1\n", 2),
         ("%%MatrixMarket matrix coordinate real general\n2 2\n", 2),
-        ("%%MatrixMarket matrix coordinate real general\n2 2 1 7\n", 2),
-        ("%%MatrixMarket matrix coordinate real symmetric\n2 3 0\n", 2),
+        (
+            "%%MatrixMarket matrix coordinate real general\n2 2 1 7\n",
+            2,
+        ),
+        (
+            "%%MatrixMarket matrix coordinate real symmetric\n2 3 0\n",
+            2,
+        ),
         ("%%MatrixMarket matrix array pattern general\n2 3\n", 1),
     ] {
         let e = read_mtx(text).unwrap_err();
         assert_eq!(parse_line(&e), line, "{text:?}: {e}");
     }
-    let e = read_mtx("%%MatrixMarket matrix coordinate complex general\n1 1 1\n1 1 1 0\n").unwrap_err();
-    assert!(matches!(e, FormatError::Unsupported { kind: "mtx", .. }), "{e:?}");
+    let e =
+        read_mtx("%%MatrixMarket matrix coordinate complex general\n1 1 1\n1 1 1 0\n").unwrap_err();
+    assert!(
+        matches!(e, FormatError::Unsupported { kind: "mtx", .. }),
+        "{e:?}"
+    );
     let e = read_mtx("%%MatrixMarket vector coordinate real general\n1 1 0\n").unwrap_err();
-    assert!(matches!(e, FormatError::Unsupported { kind: "mtx", .. }), "{e:?}");
+    assert!(
+        matches!(e, FormatError::Unsupported { kind: "mtx", .. }),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn mtx_entry_count_mismatch() {
-    let e = read_mtx("%%MatrixMarket matrix coordinate real general\n3 3 3\n1 1 1.0\n2 2 2.0\n").unwrap_err();
+    let e = read_mtx("%%MatrixMarket matrix coordinate real general\n3 3 3\n1 1 1.0\n2 2 2.0\n")
+        .unwrap_err();
     assert_eq!(parse_line(&e), 5, "{e}");
     assert!(e.to_string().contains("2 of the 3 declared"), "{e}");
-    let e = read_mtx("%%MatrixMarket matrix coordinate real general\n3 3 1\n1 1 1.0\n2 2 2.0\n").unwrap_err();
+    let e = read_mtx("%%MatrixMarket matrix coordinate real general\n3 3 1\n1 1 1.0\n2 2 2.0\n")
+        .unwrap_err();
     assert_eq!(parse_line(&e), 4, "{e}");
     assert!(e.to_string().contains("more entries"), "{e}");
     let e = read_mtx("%%MatrixMarket matrix array real general\n2 2\n1\n2\n3\n").unwrap_err();
@@ -314,7 +384,8 @@ fn mtx_entry_count_mismatch() {
 
 #[test]
 fn mtx_entry_errors_name_the_line() {
-    let head = "%%MatrixMarket matrix coordinate real general\n% comment\n%\n10 10 4\n1 1 1\n2 2 2\n";
+    let head =
+        "%%MatrixMarket matrix coordinate real general\n% comment\n%\n10 10 4\n1 1 1\n2 2 2\n";
     let e = read_mtx(&format!("{head}12 1 3\n4 4 4\n")).unwrap_err();
     assert_eq!(e.to_string(), "mtx line 7: row 12 > nrows 10");
     let e = read_mtx(&format!("{head}1 11 3\n4 4 4\n")).unwrap_err();
@@ -327,12 +398,17 @@ fn mtx_entry_errors_name_the_line() {
     assert_eq!(e.to_string(), "mtx line 7: value 'abc' is not a number");
     let e = read_mtx(&format!("{head}3 3\n4 4 4\n")).unwrap_err();
     assert_eq!(parse_line(&e), 7);
-    let e = read_mtx("%%MatrixMarket matrix coordinate pattern general\n2 2 1\n1 1 5\n").unwrap_err();
+    let e =
+        read_mtx("%%MatrixMarket matrix coordinate pattern general\n2 2 1\n1 1 5\n").unwrap_err();
     assert_eq!(parse_line(&e), 3);
-    let e = read_mtx("%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 \u{ff}\n").unwrap_err();
+    let e =
+        read_mtx("%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 \u{ff}\n").unwrap_err();
     assert_eq!(parse_line(&e), 3);
     // invalid UTF-8
-    let e = mtx::read::<f64, u32>(&b"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 \xff\n"[..]).unwrap_err();
+    let e = mtx::read::<f64, u32>(
+        &b"%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 \xff\n"[..],
+    )
+    .unwrap_err();
     assert_eq!(parse_line(&e), 3);
 }
 
@@ -340,27 +416,37 @@ fn mtx_entry_errors_name_the_line() {
 fn mtx_declared_sizes_are_not_trusted() {
     let t = Instant::now();
     // a trillion entries declared, one present: error, no huge allocation
-    let e = read_mtx("%%MatrixMarket matrix coordinate real general\n3 3 1000000000000\n1 1 1\n").unwrap_err();
+    let e = read_mtx("%%MatrixMarket matrix coordinate real general\n3 3 1000000000000\n1 1 1\n")
+        .unwrap_err();
     assert_eq!(parse_line(&e), 4);
     // shape overflowing usize
-    let e = read_mtx("%%MatrixMarket matrix coordinate real general\n1099511627776 1099511627776 0\n").unwrap_err();
+    let e =
+        read_mtx("%%MatrixMarket matrix coordinate real general\n1099511627776 1099511627776 0\n")
+            .unwrap_err();
     assert!(matches!(e, FormatError::ShapeOverflow(_)), "{e:?}");
-    let e = read_mtx("%%MatrixMarket matrix array real general\n1099511627776 1099511627776\n").unwrap_err();
+    let e = read_mtx("%%MatrixMarket matrix array real general\n1099511627776 1099511627776\n")
+        .unwrap_err();
     assert!(matches!(e, FormatError::ShapeOverflow(_)), "{e:?}");
     // too large for u32, fine for u64 (an empty matrix)
     let text = "%%MatrixMarket matrix coordinate real general\n8589934592 3 0\n";
     let e = mtx::read::<f32, u32>(text.as_bytes()).unwrap_err();
     assert!(matches!(e, FormatError::IndexTypeOverflow { .. }), "{e:?}");
-    assert_eq!(mtx::read::<f32, u64>(text.as_bytes()).unwrap().nrows(), 8589934592);
+    assert_eq!(
+        mtx::read::<f32, u64>(text.as_bytes()).unwrap().nrows(),
+        8589934592
+    );
     // number that does not fit usize
-    let e = read_mtx("%%MatrixMarket matrix coordinate real general\n99999999999999999999999 3 0\n").unwrap_err();
+    let e =
+        read_mtx("%%MatrixMarket matrix coordinate real general\n99999999999999999999999 3 0\n")
+            .unwrap_err();
     assert_eq!(parse_line(&e), 2);
     assert!(t.elapsed().as_secs() < 2);
 }
 
 #[test]
 fn mtx_write_refuses_wrong_symmetry_or_field() {
-    let a = sparsekit_formats::Coo::<f64>::try_new(2, 2, vec![0, 1], vec![1, 0], vec![1.0, 2.0]).unwrap();
+    let a = sparsekit_formats::Coo::<f64>::try_new(2, 2, vec![0, 1], vec![1, 0], vec![1.0, 2.0])
+        .unwrap();
     let opts = mtx::MtxOptions {
         field: mtx::MtxField::Real,
         symmetry: mtx::MtxSymmetry::Symmetric,
@@ -368,17 +454,24 @@ fn mtx_write_refuses_wrong_symmetry_or_field() {
     let e = mtx::write(Vec::new(), &a, &opts).unwrap_err();
     assert!(matches!(e, FormatError::InvalidArgument(_)), "{e:?}");
     assert!(e.to_string().contains("not symmetric"), "{e}");
-    let pattern_only = sparsekit_formats::Coo::<f64>::try_new(2, 2, vec![0], vec![1], vec![1.0]).unwrap();
+    let pattern_only =
+        sparsekit_formats::Coo::<f64>::try_new(2, 2, vec![0], vec![1], vec![1.0]).unwrap();
     let e = mtx::write(Vec::new(), &pattern_only, &opts).unwrap_err();
     assert!(matches!(e, FormatError::InvalidArgument(_)), "{e:?}");
     let rect = sparsekit_formats::Coo::<f64>::zeros(2, 3).unwrap();
-    assert!(matches!(mtx::write(Vec::new(), &rect, &opts), Err(FormatError::InvalidArgument(_))));
+    assert!(matches!(
+        mtx::write(Vec::new(), &rect, &opts),
+        Err(FormatError::InvalidArgument(_))
+    ));
     let skew = mtx::MtxOptions {
         field: mtx::MtxField::Real,
         symmetry: mtx::MtxSymmetry::SkewSymmetric,
     };
     let diag = sparsekit_formats::Coo::<f64>::try_new(2, 2, vec![0], vec![0], vec![1.0]).unwrap();
-    assert!(matches!(mtx::write(Vec::new(), &diag, &skew), Err(FormatError::InvalidArgument(_))));
+    assert!(matches!(
+        mtx::write(Vec::new(), &diag, &skew),
+        Err(FormatError::InvalidArgument(_))
+    ));
     let int = mtx::MtxOptions {
         field: mtx::MtxField::Integer,
         symmetry: mtx::MtxSymmetry::General,
@@ -441,9 +534,27 @@ fn safetensors_handmade_is_valid() {
 fn safetensors_garbage_and_truncated() {
     for bytes in [&b""[..], b"garbage!", b"\xff\xff\xff\xff\xff\xff\xff\xff{}"] {
         let e = st::read_dense_info(bytes).unwrap_err();
-        assert!(matches!(e, FormatError::Malformed { kind: "safetensors", .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                FormatError::Malformed {
+                    kind: "safetensors",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         let e = st::read_sparse::<f32, u32>(bytes).unwrap_err();
-        assert!(matches!(e, FormatError::Malformed { kind: "safetensors", .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                FormatError::Malformed {
+                    kind: "safetensors",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
     let b = sparse_file(&[0, 1, 1], &[1], &[2.5], [2, 2]);
     for cut in [4, 20, b.len() - 1] {
@@ -464,17 +575,30 @@ fn safetensors_dense_errors() {
 
 #[test]
 fn safetensors_sparse_errors() {
-    let e = st::read_sparse::<f32, u32>(&sparse_file(&[0, 1, 1], &[5], &[2.5], [2, 2])).unwrap_err();
-    assert!(matches!(e, FormatError::IndexOutOfBounds { index: 5, .. }), "{e:?}");
-    let e = st::read_sparse::<f32, u32>(&sparse_file(&[0, 1, 1], &[-1], &[2.5], [2, 2])).unwrap_err();
-    assert!(matches!(e, FormatError::NegativeIndex { value: -1, .. }), "{e:?}");
+    let e =
+        st::read_sparse::<f32, u32>(&sparse_file(&[0, 1, 1], &[5], &[2.5], [2, 2])).unwrap_err();
+    assert!(
+        matches!(e, FormatError::IndexOutOfBounds { index: 5, .. }),
+        "{e:?}"
+    );
+    let e =
+        st::read_sparse::<f32, u32>(&sparse_file(&[0, 1, 1], &[-1], &[2.5], [2, 2])).unwrap_err();
+    assert!(
+        matches!(e, FormatError::NegativeIndex { value: -1, .. }),
+        "{e:?}"
+    );
     let e = st::read_sparse::<f32, u32>(&sparse_file(&[0, 1], &[1], &[2.5], [2, 2])).unwrap_err();
     assert!(matches!(e, FormatError::LengthMismatch { .. }), "{e:?}");
     let big = 1 << 40;
-    let e = st::read_sparse::<f32, u64>(&sparse_file(&[0, 1, 1], &[1], &[2.5], [big, big])).unwrap_err();
+    let e = st::read_sparse::<f32, u64>(&sparse_file(&[0, 1, 1], &[1], &[2.5], [big, big]))
+        .unwrap_err();
     assert!(matches!(e, FormatError::ShapeOverflow(_)), "{e:?}");
-    let e = st::read_sparse::<f32, u64>(&sparse_file(&[0, 1, 1], &[1], &[2.5], [-2, 2])).unwrap_err();
-    assert!(matches!(e, FormatError::NegativeIndex { what: "shape", .. }), "{e:?}");
+    let e =
+        st::read_sparse::<f32, u64>(&sparse_file(&[0, 1, 1], &[1], &[2.5], [-2, 2])).unwrap_err();
+    assert!(
+        matches!(e, FormatError::NegativeIndex { what: "shape", .. }),
+        "{e:?}"
+    );
     // metadata announces a matrix whose arrays are missing
     let b = st_file(&[], "{\"v\":\"sparsekit:coo\"}");
     let e = st::read_sparse::<f32, u32>(&b).unwrap_err();

@@ -140,7 +140,12 @@ fn write_all(dir: &Path) -> String {
             }
         }
     }
-    npz::write_path(dir.join("csr_f32.npz"), &SparseMatrix::from(csr32.clone()), &NpzOptions::default()).unwrap();
+    npz::write_path(
+        dir.join("csr_f32.npz"),
+        &SparseMatrix::from(csr32.clone()),
+        &NpzOptions::default(),
+    )
+    .unwrap();
     npz_spec.push(serde_json::json!({"file": "csr_f32.npz", "format": "csr", "dtype": "float32", "index": "int32"}));
     npz::write_path(
         dir.join("bsr_f32.npz"),
@@ -172,8 +177,16 @@ fn write_all(dir: &Path) -> String {
         symmetry: MtxSymmetry::Symmetric,
     };
     mtx::write_path(dir.join("symmetric.mtx"), &s, &opts).unwrap();
-    mtx_spec.push(serde_json::json!({"file": "symmetric.mtx", "dense": s.to_dense(), "shape": [4, 4]}));
-    let k = Coo::<f64>::try_new(3, 3, vec![1, 0, 2, 0], vec![0, 1, 0, 2], vec![1.5, -1.5, -0.25, 0.25]).unwrap();
+    mtx_spec
+        .push(serde_json::json!({"file": "symmetric.mtx", "dense": s.to_dense(), "shape": [4, 4]}));
+    let k = Coo::<f64>::try_new(
+        3,
+        3,
+        vec![1, 0, 2, 0],
+        vec![0, 1, 0, 2],
+        vec![1.5, -1.5, -0.25, 0.25],
+    )
+    .unwrap();
     let opts = MtxOptions {
         field: MtxField::Real,
         symmetry: MtxSymmetry::SkewSymmetric,
@@ -186,35 +199,53 @@ fn write_all(dir: &Path) -> String {
         symmetry: MtxSymmetry::General,
     };
     mtx::write_path(dir.join("integer.mtx"), &ints, &opts).unwrap();
-    mtx_spec.push(serde_json::json!({"file": "integer.mtx", "dense": ints.to_dense(), "shape": [2, 3]}));
+    mtx_spec.push(
+        serde_json::json!({"file": "integer.mtx", "dense": ints.to_dense(), "shape": [2, 3]}),
+    );
     let opts = MtxOptions {
         field: MtxField::Pattern,
         symmetry: MtxSymmetry::General,
     };
     mtx::write_path(dir.join("pattern.mtx"), &ints, &opts).unwrap();
-    mtx_spec.push(serde_json::json!({"file": "pattern.mtx", "dense": [0, 0, 1, 1, 0, 0], "shape": [2, 3]}));
+    mtx_spec.push(
+        serde_json::json!({"file": "pattern.mtx", "dense": [0, 0, 1, 1, 0, 0], "shape": [2, 3]}),
+    );
 
     // safetensors: the four formats side by side
     let named: Vec<(String, &SparseMatrix<f64>)> = formats
         .iter()
         .map(|(f, m)| (format!("model.{f}.weight"), m))
         .collect();
-    let refs: Vec<(&str, &SparseMatrix<f64>)> = named.iter().map(|(n, m)| (n.as_str(), *m)).collect();
-    std::fs::write(dir.join("sparse.safetensors"), st::write_sparse(&refs).unwrap()).unwrap();
+    let refs: Vec<(&str, &SparseMatrix<f64>)> =
+        named.iter().map(|(n, m)| (n.as_str(), *m)).collect();
+    std::fs::write(
+        dir.join("sparse.safetensors"),
+        st::write_sparse(&refs).unwrap(),
+    )
+    .unwrap();
     let st_spec: serde_json::Map<String, serde_json::Value> = named
         .iter()
         .map(|(n, m)| (n.clone(), serde_json::Value::from(m.format_name())))
         .collect();
 
     let h = SparseMatrix::from(csr.cast::<half::f16>());
-    std::fs::write(dir.join("sparse_f16.safetensors"), st::write_sparse(&[("half.w", &h)]).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("sparse_f16.safetensors"),
+        st::write_sparse(&[("half.w", &h)]).unwrap(),
+    )
+    .unwrap();
 
     let spec = serde_json::json!({
         "dense": d, "shape": [m, n], "npz": npz_spec, "mtx": mtx_spec, "safetensors": st_spec,
         "safetensors_f16": {"half.w": "csr"},
     });
     std::fs::write(dir.join("spec.json"), spec.to_string()).unwrap();
-    format!("{} npz, {} mtx, {} safetensors matrices", npz_spec.len(), mtx_spec.len(), named.len())
+    format!(
+        "{} npz, {} mtx, {} safetensors matrices",
+        npz_spec.len(),
+        mtx_spec.len(),
+        named.len()
+    )
 }
 
 #[test]

@@ -24,14 +24,15 @@ struct Gen {
 fn gen() -> impl Strategy<Value = Gen> {
     (1usize..3, 1usize..3, 0usize..4, 0usize..4).prop_flat_map(|(r, c, nbr, nbc)| {
         let n = r * c * nbr * nbc;
-        proptest::collection::vec(proptest::option::weighted(0.4, any::<u64>()), n)
-            .prop_map(move |cells| Gen {
+        proptest::collection::vec(proptest::option::weighted(0.4, any::<u64>()), n).prop_map(
+            move |cells| Gen {
                 r,
                 c,
                 nbr,
                 nbc,
                 cells,
-            })
+            },
+        )
     })
 }
 
@@ -112,7 +113,11 @@ fn npz_roundtrip<T: FromBits, I: SpIndex>(g: &Gen) {
                 assert_eq!(info.format, m.format_name());
                 assert_eq!(info.shape, m.shape());
                 assert_eq!(info.nnz, m.nnz());
-                let want_idx = if index == IndexWidth::I64 { "<i8" } else { "<i4" };
+                let want_idx = if index == IndexWidth::I64 {
+                    "<i8"
+                } else {
+                    "<i4"
+                };
                 assert_eq!(info.index_dtype, want_idx);
                 let want_val = match T::NAME {
                     "f64" => "<f8",
@@ -162,7 +167,11 @@ fn mtx_roundtrip<T: FromBits, I: SpIndex>(g: &Gen) {
         let (i, j) = (i.index(), j.index());
         if i < k && j < k {
             let f = v.to_f64();
-            let x = T::from_f64(if f.is_finite() { (f.abs() % 1000.0).floor() } else { 7.0 });
+            let x = T::from_f64(if f.is_finite() {
+                (f.abs() % 1000.0).floor()
+            } else {
+                7.0
+            });
             if i != j {
                 r.extend([i, j]);
                 c.extend([j, i]);
@@ -279,8 +288,14 @@ fn npz_files_on_disk_and_index_widths() {
 
 #[test]
 fn mtx_shortest_float_text() {
-    let a = Coo::<f64>::try_new(1, 4, vec![0; 4], vec![0, 1, 2, 3], vec![0.1, 1e300, -5e-324, 1.0 / 3.0])
-        .unwrap();
+    let a = Coo::<f64>::try_new(
+        1,
+        4,
+        vec![0; 4],
+        vec![0, 1, 2, 3],
+        vec![0.1, 1e300, -5e-324, 1.0 / 3.0],
+    )
+    .unwrap();
     let mut buf = Vec::new();
     mtx::write(&mut buf, &a, &MtxOptions::default()).unwrap();
     let text = String::from_utf8(buf).unwrap();

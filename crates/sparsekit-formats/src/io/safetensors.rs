@@ -232,35 +232,28 @@ pub fn write_sparse<T: Scalar, I: SpIndex>(
                 data,
             })
         };
-        let ints =
-            |suffix: &str, v: &[I], push: &mut dyn FnMut(&str, Dtype, Vec<usize>, Vec<u8>)| {
-                push(
-                    suffix,
-                    idt,
-                    vec![v.len()],
-                    ints_le(v.iter().map(|i| i.index()), wide),
-                )
-            };
+        let ints = |v: &[I]| ints_le(v.iter().map(|i| i.index()), wide);
         match m {
             SparseMatrix::Csr(a) => {
-                ints("indptr", a.row_ptr(), &mut push);
-                ints("indices", a.col_idx(), &mut push);
+                push("indptr", idt, vec![a.row_ptr().len()], ints(a.row_ptr()));
+                push("indices", idt, vec![a.nnz()], ints(a.col_idx()));
                 push("data", vdt, vec![a.nnz()], scalars_le(a.values()));
             }
             SparseMatrix::Csc(a) => {
-                ints("indptr", a.col_ptr(), &mut push);
-                ints("indices", a.row_idx(), &mut push);
+                push("indptr", idt, vec![a.col_ptr().len()], ints(a.col_ptr()));
+                push("indices", idt, vec![a.nnz()], ints(a.row_idx()));
                 push("data", vdt, vec![a.nnz()], scalars_le(a.values()));
             }
             SparseMatrix::Coo(a) => {
-                ints("row", a.rows(), &mut push);
-                ints("col", a.cols(), &mut push);
+                push("row", idt, vec![a.nnz()], ints(a.rows()));
+                push("col", idt, vec![a.nnz()], ints(a.cols()));
                 push("data", vdt, vec![a.nnz()], scalars_le(a.values()));
             }
             SparseMatrix::Bsr(a) => {
                 let (r, c) = a.block_shape();
-                ints("indptr", a.block_row_ptr(), &mut push);
-                ints("indices", a.block_col_idx(), &mut push);
+                let p = a.block_row_ptr();
+                push("indptr", idt, vec![p.len()], ints(p));
+                push("indices", idt, vec![a.nblocks()], ints(a.block_col_idx()));
                 push("data", vdt, vec![a.nblocks(), r, c], scalars_le(a.values()));
                 push(
                     "blocksize",
@@ -349,7 +342,7 @@ fn index_array<I: SpIndex>(st: &SafeTensors<'_>, name: &str, what: &'static str)
     }
 }
 
-fn pair<I: SpIndex>(st: &SafeTensors<'_>, name: &str) -> Result<(usize, usize)> {
+fn pair(st: &SafeTensors<'_>, name: &str) -> Result<(usize, usize)> {
     let v = index_array::<u64>(st, name, "shape")?;
     match v[..] {
         [a, b] => {
@@ -388,7 +381,7 @@ pub fn read_sparse<T: Scalar, I: SpIndex>(
     entries.sort();
     let mut out = Vec::with_capacity(entries.len());
     for (name, format) in entries {
-        let (nrows, ncols) = pair::<I>(&st, &format!("{name}.shape"))?;
+        let (nrows, ncols) = pair(&st, &format!("{name}.shape"))?;
         crate::compressed::check_dims::<I>(nrows, ncols, "safetensors matrix shape")?;
         let data_name = format!("{name}.data");
         let data_t = tensor(&st, &data_name)?;
@@ -417,7 +410,7 @@ pub fn read_sparse<T: Scalar, I: SpIndex>(
                         Csc::try_from_unsorted(nrows, ncols, indptr, indices, data)?.into()
                     }
                     _ => {
-                        let bs = pair::<I>(&st, &format!("{name}.blocksize"))?;
+                        let bs = pair(&st, &format!("{name}.blocksize"))?;
                         if data_t.shape() != [indices.len(), bs.0, bs.1] {
                             return Err(FormatError::malformed(
                                 KIND,
