@@ -108,7 +108,7 @@ pub struct MtxHeader {
     pub nnz: usize,
 }
 
-/// Options of [`write`].
+/// Options of [`write()`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MtxOptions {
     pub field: MtxField,
@@ -318,7 +318,7 @@ pub fn info(r: impl BufRead) -> Result<MtxHeader> {
     read_header_lines(&mut lines)
 }
 
-/// [`info`] of a file.
+/// [`info()`] of a file.
 pub fn info_path(path: impl AsRef<Path>) -> Result<MtxHeader> {
     info(BufReader::new(File::open(path)?))
 }
@@ -442,7 +442,7 @@ pub fn read<T: Scalar, I: SpIndex>(r: impl BufRead) -> Result<Coo<T, I>> {
     Coo::try_new(h.nrows, h.ncols, rows, cols, vals)
 }
 
-/// Reads a Matrix Market file; see [`read`].
+/// Reads a Matrix Market file; see [`read()`].
 pub fn read_path<T: Scalar, I: SpIndex>(path: impl AsRef<Path>) -> Result<Coo<T, I>> {
     read(BufReader::new(File::open(path)?))
 }
@@ -566,7 +566,7 @@ pub fn write<T: Scalar, I: SpIndex, M: AsCoo<T, I> + ?Sized>(
     Ok(())
 }
 
-/// Writes a Matrix Market file; see [`write`].
+/// Writes a Matrix Market file; see [`write()`].
 pub fn write_path<T: Scalar, I: SpIndex, M: AsCoo<T, I> + ?Sized>(
     path: impl AsRef<Path>,
     m: &M,

@@ -81,7 +81,7 @@ pub enum IndexWidth {
     I64,
 }
 
-/// Options of [`write`].
+/// Options of [`write()`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NpzOptions {
     pub index: IndexWidth,
@@ -381,7 +381,7 @@ pub(crate) fn bsr_from_unsorted<T: Scalar, I: SpIndex>(
     Bsr::try_new(nrows, ncols, bs, ptr, idx, vals)
 }
 
-/// Reads a `.npz` file; see [`read`].
+/// Reads a `.npz` file; see [`read()`].
 pub fn read_path<T: Scalar, I: SpIndex>(path: impl AsRef<Path>) -> Result<SparseMatrix<T, I>> {
     read(BufReader::new(File::open(path)?))
 }
@@ -419,7 +419,7 @@ pub fn info(r: impl Read + Seek) -> Result<NpzInfo> {
     })
 }
 
-/// [`info`] of a file.
+/// [`info()`] of a file.
 pub fn info_path(path: impl AsRef<Path>) -> Result<NpzInfo> {
     info(BufReader::new(File::open(path)?))
 }
@@ -528,7 +528,7 @@ impl<W: Write + Seek> Members<'_, W> {
     }
 }
 
-/// Writes a `.npz` file; see [`write`].
+/// Writes a `.npz` file; see [`write()`].
 pub fn write_path<T: Scalar, I: SpIndex>(
     path: impl AsRef<Path>,
     m: &SparseMatrix<T, I>,
