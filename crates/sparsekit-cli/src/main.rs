@@ -1,1 +1,66 @@
-fn main() {}
+//! `sparsekit`: inspect and convert sparse matrix files (SciPy `.npz`, Matrix Market `.mtx`,
+//! `.safetensors`, dense NumPy `.npy`).
+//!
+//! Errors print one line on stderr (`error: reading a.npz: …`) and exit with status 1; usage
+//! errors exit with status 2 (clap's convention).
+
+mod convert;
+mod files;
+mod inspect;
+mod structure;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "sparsekit", version, about = "Inspect and convert sparse matrix files")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Shape, dtype, nnz, sparsity and structure (2:4, 1:4, 4×4 blocks, empty rows) of every
+    /// matrix or tensor in a .npz, .mtx, .safetensors or .npy file.
+    Inspect(inspect::Args),
+    /// Convert between .npz (csr/csc/coo/bsr), .mtx and dense .npy, by file extension.
+    Convert(convert::Args),
+}
+
+fn main() -> ExitCode {
+    // A panic is a bug, but the user still gets one line, not a backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error (a sparsekit bug, please report it): {msg}{at}");
+    }));
+    let cli = Cli::parse();
+    let result = std::panic::catch_unwind(|| match cli.command {
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Convert(args) => convert::run(&args),
+    });
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            // `{:#}` joins the context chain on one line: "reading a.npz: malformed npz …".
+            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            ExitCode::from(1)
+        }
+        Err(_) => ExitCode::from(1),
+    }
+}
+
+/// Error messages from the readers are single lines already; make sure of it.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

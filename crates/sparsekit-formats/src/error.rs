@@ -112,6 +112,22 @@ pub enum FormatError {
     #[error("unsupported {kind} content: {message}")]
     Unsupported { kind: &'static str, message: String },
 
+    /// A text file (Matrix Market) has a syntax or content error at a known line (1-based).
+    #[error("{kind} line {line}: {message}")]
+    Parse {
+        kind: &'static str,
+        line: usize,
+        message: String,
+    },
+
+    /// An index array read from a file holds a negative value.
+    #[error("{what}[{position}] = {value} is negative")]
+    NegativeIndex {
+        what: &'static str,
+        position: usize,
+        value: i128,
+    },
+
     /// Underlying I/O failure.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -127,6 +143,13 @@ impl FormatError {
     pub(crate) fn unsupported(kind: &'static str, message: impl Into<String>) -> Self {
         FormatError::Unsupported {
             kind,
+            message: message.into(),
+        }
+    }
+    pub(crate) fn parse(kind: &'static str, line: usize, message: impl Into<String>) -> Self {
+        FormatError::Parse {
+            kind,
+            line,
             message: message.into(),
         }
     }

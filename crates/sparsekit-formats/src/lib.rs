@@ -9,6 +9,9 @@
 //! - Every constructor from outside data returns `Result<_, FormatError>`; canonical form (sorted,
 //!   duplicate-free indices) is an invariant of every compressed type.
 //! - Borrowed views ([`CsrView`], …) are what `sparsekit-kernels` take.
+//! - [`io`]: files the real tools write and read — SciPy `.npz` ([`io::npz`]), Matrix Market
+//!   ([`io::mtx`]) and safetensors ([`io::safetensors`]), returning a [`SparseMatrix`]; every
+//!   reader validates and bounds its allocations by the bytes present.
 //!
 //! ```
 //! use sparsekit_formats::Csr;
@@ -39,6 +42,7 @@ pub use csr::{Csr, CsrPattern, CsrPatternView, CsrView};
 pub use dense::Select;
 pub use error::{Axis, FormatError, Result};
 pub use index::SpIndex;
+pub use io::SparseMatrix;
 pub use mask::Mask;
 pub use nm::{satisfies_nm, NMView, NM};
 pub use scalar::Scalar;

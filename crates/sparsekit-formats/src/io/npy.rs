@@ -450,21 +450,34 @@ impl NpyArray {
     /// Elements as the sparse index type `I` (negative or too large values are errors).
     pub fn to_index_vec<I: SpIndex>(&self, what: &'static str) -> Result<Vec<I>> {
         let le = self.header.little_endian;
-        let conv = |v: i128| -> Result<I> {
-            let u = usize::try_from(v).map_err(|_| {
-                FormatError::malformed(KIND, format!("{what} holds {v}, negative or too large"))
+        let conv = |(position, v): (usize, i128)| -> Result<I> {
+            if v < 0 {
+                return Err(FormatError::NegativeIndex {
+                    what,
+                    position,
+                    value: v,
+                });
+            }
+            let u = usize::try_from(v).map_err(|_| FormatError::IndexTypeOverflow {
+                what,
+                value: v as u128,
+                index_type: "usize",
             })?;
             I::try_from_usize(u, what)
         };
         // Fast paths for the two common cases avoid the i128 detour.
         match self.header.dtype {
             NpyDtype::I32 => chunks!(self.data, 4, i32, le)
-                .map(|v| conv(v as i128))
+                .map(|v| v as i128)
+                .enumerate()
+                .map(conv)
                 .collect(),
             NpyDtype::I64 => chunks!(self.data, 8, i64, le)
-                .map(|v| conv(v as i128))
+                .map(|v| v as i128)
+                .enumerate()
+                .map(conv)
                 .collect(),
-            _ => self.ints(what)?.into_iter().map(conv).collect(),
+            _ => self.ints(what)?.into_iter().enumerate().map(conv).collect(),
         }
     }
 
@@ -603,7 +616,6 @@ pub(crate) fn write_scalars<W: Write, T: Scalar>(
 }
 
 /// Writes integers as `<i4` (when `wide` is false; caller checked they fit) or `<i8`.
-#[allow(dead_code)] // for the .npz writer, next
 pub(crate) fn write_ints<W: Write>(
     w: &mut W,
     shape: &[usize],
@@ -628,7 +640,6 @@ pub(crate) fn write_ints<W: Write>(
 }
 
 /// Writes a 0-d byte-string array (`|S<n>`), as `np.save(b"csr")` does.
-#[allow(dead_code)] // for the .npz writer, next
 pub(crate) fn write_bytes_scalar<W: Write>(w: &mut W, s: &str) -> Result<()> {
     write_header(w, &format!("|S{}", s.len().max(1)), &[])?;
     w.write_all(s.as_bytes())?;
