@@ -163,10 +163,7 @@ fn to_sparse<T: Scalar>(
         (Format::Csc, m) => SparseMatrix::Csc(m.to_csr()?.to_csc()),
         (Format::Coo, m) => SparseMatrix::Coo(m.to_csr()?.to_coo()),
         (Format::Bsr, m) => {
-            let csr = m.to_csr()?;
-            SparseMatrix::Bsr(Bsr::from_csr(&csr, block).with_context(|| {
-                format!("{}x{} blocks for shape {:?}", block.0, block.1, csr.shape())
-            })?)
+            SparseMatrix::Bsr(Bsr::from_csr(&m.to_csr()?, block)?)
         }
     })
 }

@@ -276,3 +276,27 @@ fn usage_errors_exit_2() {
     assert!(o.status.success());
     assert!(stdout(&o).contains("inspect") && stdout(&o).contains("convert"));
 }
+
+#[test]
+fn inspect_sparse_safetensors() {
+    use sparsekit_formats::io::safetensors as st;
+    let dir = tempfile::tempdir().unwrap();
+    let a: SparseMatrix<f32> = two_four().into();
+    let b: SparseMatrix<f32> = SparseMatrix::Coo(two_four().to_coo());
+    let bytes = st::write_sparse(&[("enc.w", &a), ("dec.w", &b)]).unwrap();
+    let f = dir.path().join("sparse.safetensors");
+    std::fs::write(&f, bytes).unwrap();
+    let o = sparsekit(&["inspect", "--json", p(&f)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let ms = v["matrices"].as_array().unwrap();
+    // Two matrices, their component arrays not listed as dense tensors.
+    assert_eq!(ms.len(), 2, "{v}");
+    let enc = ms.iter().find(|m| m["name"] == "enc.w").unwrap();
+    assert_eq!(enc["format"], "csr");
+    assert_eq!(enc["dtype"], "F32");
+    assert_eq!(enc["nm"][0]["satisfied"], true);
+    let dec = ms.iter().find(|m| m["name"] == "dec.w").unwrap();
+    assert_eq!(dec["format"], "coo");
+    assert_eq!(dec["nnz"], two_four().nnz());
+}
