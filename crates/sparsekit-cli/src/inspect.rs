@@ -175,7 +175,15 @@ fn safetensors_entries(path: &Path) -> Result<Vec<Entry>> {
         out.push(sparse_entry(name.clone(), m, dtype, index)?);
     }
     // The arrays of a stored sparse matrix (`w.data`, `w.indptr`, …) are reported with it.
-    const PARTS: [&str; 7] = ["indptr", "indices", "row", "col", "data", "shape", "blocksize"];
+    const PARTS: [&str; 7] = [
+        "indptr",
+        "indices",
+        "row",
+        "col",
+        "data",
+        "shape",
+        "blocksize",
+    ];
     let is_component = |t: &str| {
         t.rsplit_once('.').is_some_and(|(base, part)| {
             PARTS.contains(&part) && sparse.iter().any(|(n, _)| n == base)
@@ -257,7 +265,9 @@ pub fn table(report: &Report) -> String {
         "BSR 4x4",
     ];
     // Right-aligned numeric columns.
-    let right = [false, false, false, false, true, true, true, false, false, true, false];
+    let right = [
+        false, false, false, false, true, true, true, false, false, true, false,
+    ];
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut notes = Vec::new();
     for e in &report.matrices {
@@ -341,7 +351,11 @@ pub fn table(report: &Report) -> String {
         report.file,
         report.kind,
         report.matrices.len(),
-        if report.matrices.len() == 1 { "x" } else { "ces" }
+        if report.matrices.len() == 1 {
+            "x"
+        } else {
+            "ces"
+        }
     );
     out += &fmt_row(&header.map(String::from));
     for row in &rows {

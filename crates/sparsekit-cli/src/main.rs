@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sparsekit", version, about = "Inspect and convert sparse matrix files")]
+#[command(
+    name = "sparsekit",
+    version,
+    about = "Inspect and convert sparse matrix files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
