@@ -38,7 +38,7 @@ pub struct BlockReport {
     pub fill: f64,
     /// Whether both dimensions are multiples of 4 (BSR 4×4 possible without padding).
     pub divisible: bool,
-    /// `divisible` and `bsr_stored_values ≤ 1.25 · nnz`: BSR 4×4 costs about as much as nnz.
+    /// `divisible`, `nnz > 0` and `bsr_stored_values ≤ 1.25 · nnz`: BSR 4×4 costs about nnz.
     pub bsr_compact: bool,
 }
 
@@ -123,7 +123,7 @@ fn blocks<I: SpIndex>(p: &CsrPattern<I>, b: usize) -> BlockReport {
             0.0
         },
         divisible,
-        bsr_compact: divisible && stored as f64 <= BSR_MAX_OVERHEAD * nnz as f64,
+        bsr_compact: divisible && nnz > 0 && stored as f64 <= BSR_MAX_OVERHEAD * nnz as f64,
     }
 }
 
