@@ -162,12 +162,7 @@ fn to_sparse<T: Scalar>(
         (Format::Csr, m) => SparseMatrix::Csr(m.to_csr()?),
         (Format::Csc, m) => SparseMatrix::Csc(m.to_csr()?.to_csc()),
         (Format::Coo, m) => SparseMatrix::Coo(m.to_csr()?.to_coo()),
-        (Format::Bsr, m) => {
-            let csr = m.to_csr()?;
-            SparseMatrix::Bsr(Bsr::from_csr(&csr, block).with_context(|| {
-                format!("{}x{} blocks for shape {:?}", block.0, block.1, csr.shape())
-            })?)
-        }
+        (Format::Bsr, m) => SparseMatrix::Bsr(Bsr::from_csr(&m.to_csr()?, block)?),
     })
 }
 

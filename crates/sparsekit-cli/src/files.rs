@@ -134,9 +134,9 @@ pub fn load<T: Scalar>(path: &Path, kind: Kind) -> Result<Loaded<T>> {
                 ncols,
             }
         }
-        Kind::Safetensors => bail!(
-            "convert does not handle .safetensors (it may hold many tensors); use inspect"
-        ),
+        Kind::Safetensors => {
+            bail!("convert does not handle .safetensors (it may hold many tensors); use inspect")
+        }
     })
 }
 
@@ -152,7 +152,5 @@ pub fn writing(path: &Path) -> String {
 
 /// Fails early, with the OS message, when a path cannot be opened.
 pub fn check_readable(path: &Path) -> Result<()> {
-    File::open(path)
-        .map(drop)
-        .with_context(|| reading(path))
+    File::open(path).map(drop).with_context(|| reading(path))
 }

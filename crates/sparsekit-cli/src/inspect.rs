@@ -167,15 +167,27 @@ fn safetensors_entries(path: &Path) -> Result<Vec<Entry>> {
     let bytes = std::fs::read(path)?;
     let infos = safetensors::read_dense_info(&bytes)?;
     let sparse = safetensors::read_sparse::<f64, Idx>(&bytes)?;
+    let dtype_of = |t: String| infos.iter().find(|i| i.name == t).map(|i| i.dtype.clone());
     let mut out = Vec::new();
     for (name, m) in &sparse {
-        out.push(sparse_entry(name.clone(), m, "sparse".into(), None)?);
+        let dtype = dtype_of(format!("{name}.data")).unwrap_or_else(|| "?".into());
+        let index = dtype_of(format!("{name}.indices")).or_else(|| dtype_of(format!("{name}.row")));
+        out.push(sparse_entry(name.clone(), m, dtype, index)?);
     }
-    // Tensors that are components of a stored sparse matrix are reported with it.
+    // The arrays of a stored sparse matrix (`w.data`, `w.indptr`, …) are reported with it.
+    const PARTS: [&str; 7] = [
+        "indptr",
+        "indices",
+        "row",
+        "col",
+        "data",
+        "shape",
+        "blocksize",
+    ];
     let is_component = |t: &str| {
-        sparse
-            .iter()
-            .any(|(n, _)| t == n || t.strip_prefix(n.as_str()).is_some_and(|r| r.starts_with(['.', '/', ':'])))
+        t.rsplit_once('.').is_some_and(|(base, part)| {
+            PARTS.contains(&part) && sparse.iter().any(|(n, _)| n == base)
+        })
     };
     for info in infos.iter().filter(|i| !is_component(&i.name)) {
         let (nrows, ncols) = as_matrix(&info.shape).unwrap_or((0, 0));
@@ -253,16 +265,21 @@ pub fn table(report: &Report) -> String {
         "BSR 4x4",
     ];
     // Right-aligned numeric columns.
-    let right = [false, false, false, false, true, true, true, false, false, true, false];
+    let right = [
+        false, false, false, false, true, true, true, false, false, true, false,
+    ];
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut notes = Vec::new();
     for e in &report.matrices {
-        let shape = e
-            .shape
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("x");
+        let shape = if e.shape.is_empty() {
+            "scalar".to_string()
+        } else {
+            e.shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("x")
+        };
         let format = match e.block_shape {
             Some([r, c]) => format!("{} {r}x{c}", e.format),
             None => e.format.clone(),
@@ -334,7 +351,11 @@ pub fn table(report: &Report) -> String {
         report.file,
         report.kind,
         report.matrices.len(),
-        if report.matrices.len() == 1 { "x" } else { "ces" }
+        if report.matrices.len() == 1 {
+            "x"
+        } else {
+            "ces"
+        }
     );
     out += &fmt_row(&header.map(String::from));
     for row in &rows {

@@ -14,7 +14,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "sparsekit", version, about = "Inspect and convert sparse matrix files")]
+#[command(
+    name = "sparsekit",
+    version,
+    about = "Inspect and convert sparse matrix files"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -52,15 +56,28 @@ fn main() -> ExitCode {
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
-            // `{:#}` joins the context chain on one line: "reading a.npz: malformed npz …".
-            eprintln!("error: {}", one_line(&format!("{e:#}")));
+            eprintln!("error: {}", message(&e));
             ExitCode::from(1)
         }
         Err(_) => ExitCode::from(1),
     }
 }
 
-/// Error messages from the readers are single lines already; make sure of it.
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// The context chain on one line ("reading a.npz: malformed npz file: …"), skipping a cause
+/// that its parent's message already includes (I/O errors print their source).
+fn message(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if parts.last().is_some_and(|p| p.contains(&s)) {
+            continue;
+        }
+        parts.push(s);
+    }
+    // Reader messages are single lines already; make sure of it.
+    parts
+        .join(": ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

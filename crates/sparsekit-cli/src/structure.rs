@@ -38,7 +38,7 @@ pub struct BlockReport {
     pub fill: f64,
     /// Whether both dimensions are multiples of 4 (BSR 4×4 possible without padding).
     pub divisible: bool,
-    /// `divisible` and `bsr_stored_values ≤ 1.25 · nnz`: BSR 4×4 costs about as much as nnz.
+    /// `divisible`, `nnz > 0` and `bsr_stored_values ≤ 1.25 · nnz`: BSR 4×4 costs about nnz.
     pub bsr_compact: bool,
 }
 
@@ -58,9 +58,7 @@ pub struct Structure {
 impl Structure {
     /// Whether the N:M pattern `"n:m"` is satisfied (false if it was not checked).
     pub fn nm_ok(&self, pattern: &str) -> bool {
-        self.nm
-            .iter()
-            .any(|r| r.pattern == pattern && r.satisfied)
+        self.nm.iter().any(|r| r.pattern == pattern && r.satisfied)
     }
 }
 
@@ -70,11 +68,7 @@ pub fn analyze<I: SpIndex>(p: &CsrPattern<I>) -> Structure {
     let nnz = p.nnz();
     let cells = nrows as f64 * ncols as f64;
     let density = if cells > 0.0 { nnz as f64 / cells } else { 0.0 };
-    let empty_rows = p
-        .row_ptr()
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .count();
+    let empty_rows = p.row_ptr().windows(2).filter(|w| w[0] == w[1]).count();
     let nm = [(2, 4), (1, 4)]
         .into_iter()
         .map(|(n, m)| NmReport {
@@ -129,7 +123,7 @@ fn blocks<I: SpIndex>(p: &CsrPattern<I>, b: usize) -> BlockReport {
             0.0
         },
         divisible,
-        bsr_compact: divisible && stored as f64 <= BSR_MAX_OVERHEAD * nnz as f64,
+        bsr_compact: divisible && nnz > 0 && stored as f64 <= BSR_MAX_OVERHEAD * nnz as f64,
     }
 }
 
@@ -140,13 +134,8 @@ mod tests {
     #[test]
     fn two_four_and_blocks() {
         // 4×8: rows 0..3 have 2 entries in each group of 4 within block column 0 only.
-        let p = CsrPattern::<u32>::try_new(
-            4,
-            8,
-            vec![0, 2, 4, 4, 6],
-            vec![0, 1, 2, 3, 0, 3],
-        )
-        .unwrap();
+        let p =
+            CsrPattern::<u32>::try_new(4, 8, vec![0, 2, 4, 4, 6], vec![0, 1, 2, 3, 0, 3]).unwrap();
         let s = analyze(&p);
         assert_eq!(s.nnz, 6);
         assert_eq!(s.empty_rows, 1);

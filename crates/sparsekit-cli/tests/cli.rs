@@ -31,7 +31,12 @@ fn assert_clean_error(o: &Output, must_contain: &[&str]) -> String {
     assert_eq!(o.status.code(), Some(1), "stderr: {err}");
     assert_eq!(err.lines().count(), 1, "one line expected: {err}");
     assert!(err.starts_with("error: "), "{err}");
-    for bad in ["panicked", "internal error", "RUST_BACKTRACE", "stack backtrace"] {
+    for bad in [
+        "panicked",
+        "internal error",
+        "RUST_BACKTRACE",
+        "stack backtrace",
+    ] {
         assert!(!err.contains(bad), "{err}");
     }
     for s in must_contain {
@@ -48,7 +53,8 @@ fn two_four() -> Csr<f32> {
             continue;
         }
         for (k, j) in [(i % 3), 4 + (i % 4)].into_iter().enumerate() {
-            coo.push(i, j, (i * 8 + j) as f32 * 0.5 + 1.0 + k as f32).unwrap();
+            coo.push(i, j, (i * 8 + j) as f32 * 0.5 + 1.0 + k as f32)
+                .unwrap();
         }
         if i % 2 == 0 {
             coo.push(i, 3, -1.25).unwrap();
@@ -71,8 +77,14 @@ fn inspect_table() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].contains("a.npz") && lines[0].contains("npz"), "{out}");
-    assert!(lines[1].starts_with("NAME") && lines[1].contains("2:4"), "{out}");
+    assert!(
+        lines[0].contains("a.npz") && lines[0].contains("npz"),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with("NAME") && lines[1].contains("2:4"),
+        "{out}"
+    );
     let row = lines[2];
     for s in ["csr", "8x8", "float32", "yes", "no"] {
         assert!(row.contains(s), "'{s}' not in row: {row}");
@@ -119,7 +131,15 @@ fn convert_round_trip_npz_mtx_npz_npy() {
     );
     for args in [
         vec!["convert", p(&src), p(&mtx)],
-        vec!["convert", p(&mtx), p(&npz2), "--format", "csc", "--index", "i64"],
+        vec![
+            "convert",
+            p(&mtx),
+            p(&npz2),
+            "--format",
+            "csc",
+            "--index",
+            "i64",
+        ],
         vec!["convert", p(&npz2), p(&npy2)],
     ] {
         let o = sparsekit(&args);
@@ -145,7 +165,15 @@ fn convert_dense_to_bsr_keeps_exact_nonzeros() {
         dir.path().join("e.npy"),
     );
     npy::write_npy_dense(&src, &dense, 8, 8).unwrap();
-    let o = sparsekit(&["convert", p(&src), p(&bsr), "--format", "bsr", "--block", "2x4"]);
+    let o = sparsekit(&[
+        "convert",
+        p(&src),
+        p(&bsr),
+        "--format",
+        "bsr",
+        "--block",
+        "2x4",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let m = npz::read_path::<f32, u32>(&bsr).unwrap();
     assert_eq!(m.format_name(), "bsr");
@@ -154,7 +182,15 @@ fn convert_dense_to_bsr_keeps_exact_nonzeros() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(npy::read_npy_dense::<f32>(&back).unwrap().0, dense);
     // A block shape that does not divide the matrix is a clean error.
-    let o = sparsekit(&["convert", p(&src), p(&bsr), "--format", "bsr", "--block", "3x3"]);
+    let o = sparsekit(&[
+        "convert",
+        p(&src),
+        p(&bsr),
+        "--format",
+        "bsr",
+        "--block",
+        "3x3",
+    ]);
     assert_clean_error(&o, &["writing", "d.npz"]);
 }
 
@@ -175,9 +211,7 @@ fn inspect_dense_npy_and_safetensors() {
     let mut data: Vec<u8> = bytemuck_f32(&dense);
     let bias = [0.0f32, 1.0, 0.0, 0.0];
     data.extend(bytemuck_f32(&bias));
-    let header = format!(
-        r#"{{"layer.weight":{{"dtype":"F32","shape":[8,8],"data_offsets":[0,256]}},"layer.bias":{{"dtype":"F32","shape":[4],"data_offsets":[256,272]}}}}"#
-    );
+    let header = r#"{"layer.weight":{"dtype":"F32","shape":[8,8],"data_offsets":[0,256]},"layer.bias":{"dtype":"F32","shape":[4],"data_offsets":[256,272]}}"#;
     let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
     bytes.extend(header.as_bytes());
     bytes.extend(data);
@@ -233,7 +267,10 @@ fn corrupt_files_are_one_line_errors() {
     assert_clean_error(&sparsekit(&["inspect", p(&npy)]), &["reading", "bad.npy"]);
     let st = dir.path().join("bad.safetensors");
     std::fs::write(&st, b"\xff\xff\xff\xff\xff\xff\xff\x7f{}").unwrap();
-    assert_clean_error(&sparsekit(&["inspect", p(&st)]), &["reading", "bad.safetensors"]);
+    assert_clean_error(
+        &sparsekit(&["inspect", p(&st)]),
+        &["reading", "bad.safetensors"],
+    );
 }
 
 #[test]
@@ -251,7 +288,10 @@ fn missing_file_and_unknown_extension() {
     );
     let txt = dir.path().join("m.txt");
     std::fs::write(&txt, "1 2 3").unwrap();
-    assert_clean_error(&sparsekit(&["inspect", p(&txt)]), &["unknown extension", ".txt"]);
+    assert_clean_error(
+        &sparsekit(&["inspect", p(&txt)]),
+        &["unknown extension", ".txt"],
+    );
     let good = write_npz(dir.path(), "g.npz", two_four().into());
     assert_clean_error(
         &sparsekit(&["convert", p(&good), p(&dir.path().join("g.csv"))]),
@@ -269,10 +309,36 @@ fn usage_errors_exit_2() {
     assert_eq!(sparsekit(&[]).status.code(), Some(2));
     assert_eq!(sparsekit(&["inspect"]).status.code(), Some(2));
     assert_eq!(
-        sparsekit(&["convert", "a.npz", "b.npz", "--block", "4"]).status.code(),
+        sparsekit(&["convert", "a.npz", "b.npz", "--block", "4"])
+            .status
+            .code(),
         Some(2)
     );
     let o = sparsekit(&["--help"]);
     assert!(o.status.success());
     assert!(stdout(&o).contains("inspect") && stdout(&o).contains("convert"));
+}
+
+#[test]
+fn inspect_sparse_safetensors() {
+    use sparsekit_formats::io::safetensors as st;
+    let dir = tempfile::tempdir().unwrap();
+    let a: SparseMatrix<f32> = two_four().into();
+    let b: SparseMatrix<f32> = SparseMatrix::Coo(two_four().to_coo());
+    let bytes = st::write_sparse(&[("enc.w", &a), ("dec.w", &b)]).unwrap();
+    let f = dir.path().join("sparse.safetensors");
+    std::fs::write(&f, bytes).unwrap();
+    let o = sparsekit(&["inspect", "--json", p(&f)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let ms = v["matrices"].as_array().unwrap();
+    // Two matrices, their component arrays not listed as dense tensors.
+    assert_eq!(ms.len(), 2, "{v}");
+    let enc = ms.iter().find(|m| m["name"] == "enc.w").unwrap();
+    assert_eq!(enc["format"], "csr");
+    assert_eq!(enc["dtype"], "F32");
+    assert_eq!(enc["nm"][0]["satisfied"], true);
+    let dec = ms.iter().find(|m| m["name"] == "dec.w").unwrap();
+    assert_eq!(dec["format"], "coo");
+    assert_eq!(dec["nnz"], two_four().nnz());
 }
