@@ -220,7 +220,12 @@ pub(crate) fn transpose<I: SpIndex, T: Copy + Default>(
 /// Stable two-pass counting sort of coordinate entries by `(outer, inner)`: returns the pointer
 /// array over `outer` (length `nouter + 1`) and the permutation `order` such that
 /// `order[ptr[o]..ptr[o + 1]]` lists the entries of outer slice `o` by increasing inner index
-/// (equal indices in input order). O(n + nouter + ninner). Indices must be in bounds.
+/// (equal indices in input order). O(n + nouter + min(ninner, n log n)). Indices must be in
+/// bounds.
+///
+/// The inner pass is a counting sort when there are at least as many entries as inner indices,
+/// else a stable comparison sort: memory never grows with a declared `ninner` that the entries
+/// do not fill (a 3-line file may declare 4·10⁸ columns).
 pub(crate) fn sort_coo<I: SpIndex>(
     nouter: usize,
     ninner: usize,
@@ -228,20 +233,26 @@ pub(crate) fn sort_coo<I: SpIndex>(
     inner: &[I],
 ) -> (Vec<usize>, Vec<usize>) {
     let n = outer.len();
-    let mut next = vec![0usize; ninner + 1];
-    for &j in inner {
-        next[j.index() + 1] += 1;
-    }
-    for k in 0..ninner {
-        next[k + 1] += next[k];
-    }
-    let mut by_inner = vec![0usize; n];
-    for (p, &j) in inner.iter().enumerate() {
-        let j = j.index();
-        by_inner[next[j]] = p;
-        next[j] += 1;
-    }
-    drop(next);
+    let by_inner = if ninner <= n {
+        let mut next = vec![0usize; ninner + 1];
+        for &j in inner {
+            next[j.index() + 1] += 1;
+        }
+        for k in 0..ninner {
+            next[k + 1] += next[k];
+        }
+        let mut by_inner = vec![0usize; n];
+        for (p, &j) in inner.iter().enumerate() {
+            let j = j.index();
+            by_inner[next[j]] = p;
+            next[j] += 1;
+        }
+        by_inner
+    } else {
+        let mut by_inner: Vec<usize> = (0..n).collect();
+        by_inner.sort_by_key(|&p| inner[p].index()); // stable
+        by_inner
+    };
     let mut ptr = vec![0usize; nouter + 1];
     for &i in outer {
         ptr[i.index() + 1] += 1;

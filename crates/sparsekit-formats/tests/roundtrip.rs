@@ -452,3 +452,26 @@ fn select_nan_is_largest_and_kept() {
         2
     );
 }
+
+/// COO → CSR/CSC with far more columns (rows) than entries takes the comparison-sort path of the
+/// compressor; it must agree with the counting-sort path (same entries, small shape) and must not
+/// allocate per declared column (a file may declare 4·10⁸ columns with no entries: found by
+/// fuzzing `mtx_read`).
+#[test]
+fn coo_compression_with_huge_declared_inner_dimension() {
+    let (rows, cols, vals) = (
+        vec![2u32, 0, 2, 1, 2, 0],
+        vec![7u32, 3, 1, 3, 7, 0],
+        vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0],
+    );
+    let small = Coo::try_new(3, 8, rows.clone(), cols.clone(), vals.clone()).unwrap();
+    let huge = Coo::try_new(3, 400_000_000, rows, cols, vals).unwrap();
+    let (a, b) = (small.to_csr(), huge.to_csr());
+    assert_eq!(a.row_ptr(), b.row_ptr());
+    assert_eq!(a.col_idx(), b.col_idx());
+    assert_eq!(a.values(), b.values());
+    assert_eq!(a.col_idx(), &[0, 3, 3, 1, 7]); // duplicates (2, 7) summed
+    assert_eq!(a.values(), &[6.0, 2.0, 4.0, 3.0, 6.0]);
+    let empty = Coo::<f32>::try_new(0, 444_444_440, vec![], vec![], vec![]).unwrap();
+    assert_eq!(empty.to_csr().nnz(), 0);
+}
