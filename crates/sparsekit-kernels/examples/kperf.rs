@@ -228,6 +228,15 @@ fn main() {
                         )
                         .unwrap()
                     });
+                    run("spmm_atu", &mut || {
+                        // Uncached (transpose built per call; always the detected ISA).
+                        spmm_at(
+                            a.view(),
+                            MatRef::new(&x, m, n).unwrap(),
+                            MatMut::new(&mut y, k, n).unwrap(),
+                        )
+                        .unwrap()
+                    });
                     run("spmm_atsc", &mut || {
                         spmm_at_scatter_isa(
                             isa,
