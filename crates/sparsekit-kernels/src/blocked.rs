@@ -545,6 +545,8 @@ unsafe fn emit_block<S: Simd, const NV: usize, const PART: bool>(
 /// Rows per block and groups per column block of the buffered N:M schedule.
 const NM_ROW_BLOCK: usize = 8;
 const NM_GROUP_BLOCK_ROWS: usize = 64;
+/// How many group blocks ahead `nm_panel` prefetches each row's values and offsets.
+const NM_PREFETCH_BLOCKS: usize = 2;
 
 struct NmJob<T> {
     src: NmSrc<T>,
@@ -639,6 +641,27 @@ unsafe fn nm_panel<S: Simd, T: Scalar, const NV: usize, const PART: bool>(
                     S::zero()
                 };
                 let base = (i0 + ii) * per_row;
+                // Software prefetch of this row's values and offsets NM_PREFETCH_BLOCKS group
+                // blocks ahead: with 8 rows interleaved by group block, W is 16 short strided
+                // streams the hardware prefetcher does not follow (2:4 `nm_spmm_t`, 1 thread:
+                // 40 → 44–55 GFLOP/s; docs/kernels.md). Prefetch never faults; addresses past
+                // the end are only formed with wrapping arithmetic and never dereferenced.
+                let ahead = g0 + NM_PREFETCH_BLOCKS * gblock;
+                if ahead < src.groups {
+                    let pv = src.vals.wrapping_add(base + ahead * src.n) as *const u8;
+                    let po = src.offs.wrapping_add(base + ahead * src.n);
+                    let vbytes = (g1 - g0) * src.n * std::mem::size_of::<T>();
+                    let mut b = 0;
+                    while b < vbytes {
+                        S::prefetch(pv.wrapping_add(b) as *const f32);
+                        b += 64;
+                    }
+                    let mut b = 0;
+                    while b < (g1 - g0) * src.n {
+                        S::prefetch(po.wrapping_add(b) as *const f32);
+                        b += 64;
+                    }
+                }
                 for g in g0..g1 {
                     let xg = x.add(g * src.m * jb.xs);
                     for t in 0..src.n {
