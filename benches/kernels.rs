@@ -162,15 +162,20 @@ fn topk_benches(c: &mut Criterion) {
     g.finish();
 }
 
-/// BSR 16×16 / 4×4 @ 90 % (`Y = A·X`) and 2:4 / 1:4 (`Y = X·Wᵀ`), 4096² × 64.
-/// Uses the raw-array entry points until `sparsekit-formats` ships `BsrView` / `NMView`; then
-/// these become `bsr_spmm(a.view(), ..)` / `nm_spmm_t(x, w.view(), ..)`.
+/// BSR 16×16 / 4×4 @ 90 % (`Y = A·X` and `Y = X·Wᵀ`) and 2:4 / 1:4 (`Y = X·Wᵀ`, `Y = A·X` and
+/// the weight gradient `nm_sddmm`), 4096² × 64, through the public `BsrView` / `NMView` API.
 fn structured_benches(c: &mut Criterion) {
-    use sparsekit_kernels::blocked::raw;
+    use sparsekit_formats::{Bsr, NM};
     let mut r = StdRng::seed_from_u64(9);
     let (m, k, n) = (4096usize, 4096usize, 64usize);
     let x = dense(&mut r, k * n);
+    let dy = dense(&mut r, n * m);
     let mut y = vec![0.0f32; m * n];
+    let cfg = |g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>| {
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(300))
+            .measurement_time(Duration::from_secs(1));
+    };
     for &(br, bc) in &[(16usize, 16usize), (4, 4)] {
         let mut brp = vec![0u32];
         let mut bci = vec![];
@@ -183,27 +188,37 @@ fn structured_benches(c: &mut Criterion) {
             brp.push(bci.len() as u32);
         }
         let vals = dense(&mut r, bci.len() * br * bc);
+        let a = Bsr::<f32>::try_new(m, k, (br, bc), brp, bci, vals).unwrap();
+        let flops = 2 * a.values().len() as u64 * n as u64;
+        let id = format!("{m}x{k}x{n}/b{br}x{bc}/sp0.9");
         let mut g = c.benchmark_group("spmm/bsr");
-        g.sample_size(10)
-            .warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_secs(1));
-        g.throughput(Throughput::Elements(2 * vals.len() as u64 * n as u64));
-        g.bench_function(
-            BenchmarkId::from_parameter(format!("{m}x{k}x{n}/b{br}x{bc}/sp0.9")),
-            |b| {
-                // SAFETY: the arrays above form a valid BSR matrix of m × k with br × bc blocks.
-                b.iter(|| unsafe {
-                    raw::bsr_spmm(
-                        &brp,
-                        &bci,
-                        &vals,
-                        (br, bc),
-                        MatRef::new(&x, k, n).unwrap(),
-                        MatMut::new(&mut y, m, n).unwrap(),
-                    )
-                })
-            },
-        );
+        cfg(&mut g);
+        g.throughput(Throughput::Elements(flops));
+        g.bench_function(BenchmarkId::from_parameter(&id), |b| {
+            b.iter(|| {
+                bsr_spmm(
+                    a.view(),
+                    MatRef::new(&x, k, n).unwrap(),
+                    MatMut::new(&mut y, m, n).unwrap(),
+                )
+                .unwrap()
+            })
+        });
+        g.finish();
+        let mut g = c.benchmark_group("spmm_t/bsr");
+        cfg(&mut g);
+        g.throughput(Throughput::Elements(flops));
+        g.bench_function(BenchmarkId::from_parameter(&id), |b| {
+            b.iter(|| {
+                bsr_spmm_t(
+                    MatRef::new(&x, n, k).unwrap(),
+                    a.view(),
+                    None,
+                    MatMut::new(&mut y, n, m).unwrap(),
+                )
+                .unwrap()
+            })
+        });
         g.finish();
     }
     for &(nn, mm) in &[(2usize, 4usize), (1, 4)] {
@@ -219,27 +234,53 @@ fn structured_benches(c: &mut Criterion) {
             offs.extend(chosen);
         }
         let vals = dense(&mut r, offs.len());
+        let w = NM::<f32>::try_new(m, k, nn, mm, vals, offs).unwrap();
+        let flops = 2 * w.values().len() as u64 * n as u64;
+        let id = format!("{m}x{k}x{n}/{nn}:{mm}");
         let mut g = c.benchmark_group("spmm_t/nm");
-        g.sample_size(10)
-            .warm_up_time(Duration::from_millis(300))
-            .measurement_time(Duration::from_secs(1));
-        g.throughput(Throughput::Elements(2 * vals.len() as u64 * n as u64));
-        g.bench_function(
-            BenchmarkId::from_parameter(format!("{m}x{k}x{n}/{nn}:{mm}")),
-            |b| {
-                // SAFETY: nn offsets < mm per group of every row: a valid N:M matrix of m × k.
-                b.iter(|| unsafe {
-                    raw::nm_spmm_t(
-                        &vals,
-                        &offs,
-                        m,
-                        (nn, mm),
-                        MatRef::new(&x, n, k).unwrap(),
-                        MatMut::new(&mut y, n, m).unwrap(),
-                    )
-                })
-            },
-        );
+        cfg(&mut g);
+        g.throughput(Throughput::Elements(flops));
+        g.bench_function(BenchmarkId::from_parameter(&id), |b| {
+            b.iter(|| {
+                nm_spmm_t(
+                    MatRef::new(&x, n, k).unwrap(),
+                    w.view(),
+                    None,
+                    MatMut::new(&mut y, n, m).unwrap(),
+                )
+                .unwrap()
+            })
+        });
+        g.finish();
+        let mut g = c.benchmark_group("spmm/nm");
+        cfg(&mut g);
+        g.throughput(Throughput::Elements(flops));
+        g.bench_function(BenchmarkId::from_parameter(&id), |b| {
+            b.iter(|| {
+                nm_spmm(
+                    w.view(),
+                    MatRef::new(&x, k, n).unwrap(),
+                    MatMut::new(&mut y, m, n).unwrap(),
+                )
+                .unwrap()
+            })
+        });
+        g.finish();
+        let mut gw = vec![0.0f32; w.values().len()];
+        let mut g = c.benchmark_group("sddmm/nm");
+        cfg(&mut g);
+        g.throughput(Throughput::Elements(flops));
+        g.bench_function(BenchmarkId::from_parameter(&id), |b| {
+            b.iter(|| {
+                nm_sddmm(
+                    MatRef::new(&dy, n, m).unwrap(),
+                    MatRef::new(&x, n, k).unwrap(),
+                    w.view(),
+                    &mut gw,
+                )
+                .unwrap()
+            })
+        });
         g.finish();
     }
 }

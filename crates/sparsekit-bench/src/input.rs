@@ -4,7 +4,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
-use sparsekit_formats::Csr;
+use sparsekit_formats::{Bsr, Csr, NM};
 
 /// `round((1 - sparsity) · m · k)`, the number of non-zeros of an m×k matrix at `sparsity`.
 pub fn target_nnz(m: usize, k: usize, sparsity: f64) -> usize {
@@ -78,6 +78,42 @@ pub fn random_csr(rng: &mut StdRng, m: usize, k: usize, nnz: usize) -> Csr<f32> 
     debug_assert_eq!(col_idx.len(), nnz);
     let values = normal(rng, nnz);
     Csr::try_new(m, k, row_ptr, col_idx, values).expect("generated CSR is canonical")
+}
+
+/// An m×k BSR with `r × c` blocks: exactly `round((1 - sparsity)·nblocks_total)` stored blocks
+/// at uniformly random block positions (the block pattern is a [`random_csr`] over the block
+/// grid), standard normal values in every stored block.
+pub fn random_bsr(
+    rng: &mut StdRng,
+    m: usize,
+    k: usize,
+    (r, c): (usize, usize),
+    sparsity: f64,
+) -> Bsr<f32> {
+    let (nbr, nbc) = (m / r, k / c);
+    let blocks = random_csr(rng, nbr, nbc, target_nnz(nbr, nbc, sparsity));
+    let (brp, bci) = (blocks.row_ptr().to_vec(), blocks.col_idx().to_vec());
+    let values = normal(rng, bci.len() * r * c);
+    Bsr::try_new(m, k, (r, c), brp, bci, values).expect("generated BSR is valid")
+}
+
+/// An m×k N:M matrix: in every group of `mm` columns of every row, `nn` uniformly random
+/// positions with standard normal values.
+pub fn random_nm(rng: &mut StdRng, m: usize, k: usize, nn: usize, mm: usize) -> NM<f32> {
+    let groups = k / mm;
+    let mut offsets = Vec::with_capacity(m * groups * nn);
+    let mut pos: Vec<u8> = (0..mm as u8).collect();
+    for _ in 0..m * groups {
+        for t in 0..nn {
+            let j = rng.random_range(t..mm);
+            pos.swap(t, j);
+        }
+        let start = offsets.len();
+        offsets.extend_from_slice(&pos[..nn]);
+        offsets[start..].sort_unstable();
+    }
+    let values = normal(rng, offsets.len());
+    NM::try_new(m, k, nn, mm, values, offsets).expect("generated N:M is valid")
 }
 
 #[cfg(test)]

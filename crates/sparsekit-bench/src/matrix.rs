@@ -53,13 +53,55 @@ impl FromStr for Suite {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
     Csr,
+    /// BSR with `r × c` blocks; the sparsity is the fraction of zero blocks.
+    Bsr(usize, usize),
+    /// N:M along rows (at its own sparsity `1 - N/M`).
+    Nm(usize, usize),
 }
 
 impl Format {
     pub fn name(self) -> &'static str {
         match self {
             Format::Csr => "csr",
+            Format::Bsr(4, 4) => "bsr4x4",
+            Format::Bsr(16, 16) => "bsr16x16",
+            Format::Bsr(..) => "bsr",
+            Format::Nm(2, 4) => "2:4",
+            Format::Nm(1, 4) => "1:4",
+            Format::Nm(..) => "nm",
         }
+    }
+
+    /// Whether an m × k matrix can be stored in this format.
+    pub fn fits(self, m: usize, k: usize) -> bool {
+        match self {
+            Format::Csr => true,
+            Format::Bsr(r, c) => m % r == 0 && k % c == 0,
+            Format::Nm(_, mm) => k % mm == 0,
+        }
+    }
+
+    /// The sparsity of an N:M format (`None` for formats timed at the matrix's sparsities).
+    pub fn own_sparsity(self) -> Option<f64> {
+        match self {
+            Format::Nm(n, m) => Some(1.0 - n as f64 / m as f64),
+            _ => None,
+        }
+    }
+}
+
+/// The structured formats of BENCH.md's matrix per suite: (quick run, full run).
+fn structured_formats(suite: Suite, quick: bool) -> &'static [Format] {
+    match (suite, quick) {
+        (Suite::Spmm, true) => &[Format::Bsr(16, 16), Format::Bsr(4, 4)],
+        (Suite::SpmmT, true) => &[Format::Nm(2, 4)],
+        (Suite::Spmm | Suite::SpmmT, false) => &[
+            Format::Bsr(16, 16),
+            Format::Bsr(4, 4),
+            Format::Nm(2, 4),
+            Format::Nm(1, 4),
+        ],
+        (Suite::Sddmm, _) => &[],
     }
 }
 
@@ -98,18 +140,10 @@ pub const FULL_SHAPES: [Shape; 3] = [
 pub const QUICK_SPARSITIES: [f64; 3] = [0.7, 0.9, 0.98];
 pub const FULL_SPARSITIES: [f64; 6] = [0.5, 0.7, 0.8, 0.9, 0.95, 0.98];
 
-/// Formats of BENCH.md's matrix that the kernels crate does not provide yet. Each becomes a note
-/// in the report ("not yet implemented") instead of a row; never a made-up number.
-pub const PENDING_FORMATS: [(&str, &str); 4] = [
-    ("bsr4x4", "bsr_spmm / bsr_spmm_t over Bsr (4×4 blocks)"),
-    ("bsr16x16", "bsr_spmm / bsr_spmm_t over Bsr (16×16 blocks)"),
-    ("2:4", "nm_spmm / nm_spmm_t over NM (2:4)"),
-    ("1:4", "nm_spmm / nm_spmm_t over NM (1:4)"),
-];
-
 /// The cases of a run, in order, and notes about the cases of BENCH.md's matrix it leaves out.
 ///
-/// `shapes` / `sparsities` override the matrix's (used for custom and smoke runs).
+/// `shapes` / `sparsities` override the matrix's (used for custom and smoke runs). BSR rows use
+/// the run's sparsities (fraction of zero blocks); N:M rows run once per shape at `1 - N/M`.
 pub fn matrix(
     quick: bool,
     suites: &[Suite],
@@ -134,22 +168,37 @@ pub fn matrix(
                     sparsity,
                 });
             }
-        }
-        if !quick && suite != Suite::Sddmm {
-            for (format, what) in PENDING_FORMATS {
-                notes.push(format!(
-                    "{suite}: format {format} not yet implemented ({what}); no rows"
-                ));
+            for &format in structured_formats(suite, quick) {
+                if !format.fits(shape.m, shape.k) {
+                    notes.push(format!(
+                        "{suite}: format {} does not fit shape {shape}; no rows",
+                        format.name()
+                    ));
+                    continue;
+                }
+                match format.own_sparsity() {
+                    Some(sparsity) => cases.push(Case {
+                        suite,
+                        format,
+                        shape,
+                        sparsity,
+                    }),
+                    None => cases.extend(sparsities.iter().map(|&sparsity| Case {
+                        suite,
+                        format,
+                        shape,
+                        sparsity,
+                    })),
+                }
             }
         }
     }
-    if quick && suites.iter().any(|s| *s != Suite::Sddmm) {
-        let formats: Vec<&str> = PENDING_FORMATS.iter().map(|(f, _)| *f).collect();
-        notes.push(format!(
-            "formats {} are not yet implemented (no Bsr/NM types or kernels yet); the quick matrix is \
-             csr only, the full run lists them per suite",
-            formats.join(", ")
-        ));
+    if suites.contains(&Suite::Sddmm) && !quick {
+        notes.push(
+            "sddmm: formats bsr / N:M not yet implemented in the runner (nm_sddmm exists in \
+             sparsekit-kernels; bench it with `cargo bench --bench kernels -- sddmm/nm`); csr rows only"
+                .into(),
+        );
     }
     (cases, notes)
 }
@@ -171,32 +220,43 @@ mod tests {
     #[test]
     fn quick_matrix_has_the_q_rows_of_bench_md() {
         let (cases, notes) = matrix(true, &Suite::ALL, None, None);
-        assert_eq!(cases.len(), 3 * 3);
+        let q = Shape {
+            m: 4096,
+            k: 4096,
+            n: 64,
+        };
+        // csr × 3 suites × 3 sparsities, bsr16x16 + bsr4x4 spmm × 3 sparsities, 2:4 spmm_t once.
+        assert_eq!(cases.len(), 3 * 3 + 2 * 3 + 1);
         for suite in Suite::ALL {
             for s in [0.7, 0.9, 0.98] {
                 assert!(
                     cases.iter().any(|c| c.suite == suite
                         && c.format == Format::Csr
-                        && c.shape
-                            == Shape {
-                                m: 4096,
-                                k: 4096,
-                                n: 64
-                            }
+                        && c.shape == q
                         && c.sparsity == s),
                     "missing {suite} at {s}"
                 );
             }
         }
-        assert_eq!(notes.len(), 1);
-        assert!(notes[0].contains("not yet implemented"));
+        for f in [Format::Bsr(16, 16), Format::Bsr(4, 4)] {
+            for s in [0.7, 0.9, 0.98] {
+                assert!(cases
+                    .iter()
+                    .any(|c| c.suite == Suite::Spmm && c.format == f && c.sparsity == s));
+            }
+        }
+        assert!(cases
+            .iter()
+            .any(|c| c.suite == Suite::SpmmT && c.format == Format::Nm(2, 4) && c.sparsity == 0.5));
+        assert!(notes.is_empty(), "{notes:?}");
     }
 
     #[test]
-    fn full_matrix_covers_every_shape_and_sparsity_and_notes_pending_formats() {
+    fn full_matrix_covers_every_shape_and_sparsity_and_structured_formats() {
         let (cases, notes) = matrix(false, &Suite::ALL, None, None);
-        assert_eq!(cases.len(), 3 * 3 * 6);
-        assert_eq!(notes.len(), 2 * PENDING_FORMATS.len());
+        // csr: 3 suites × 3 shapes × 6; spmm, spmm_t: 2 bsr × 3 × 6 + 2 N:M × 3.
+        assert_eq!(cases.len(), 3 * 3 * 6 + 2 * (2 * 3 * 6 + 2 * 3));
+        assert_eq!(notes.len(), 1);
         assert!(notes.iter().all(|n| n.contains("not yet implemented")));
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use burn::tensor::{DType, Device, Tensor, TensorData};
-use sparsekit_formats::Csr;
+use sparsekit_formats::{Bsr, Csr, NM};
 use sparsekit_kernels::{MatMut, MatRef};
 
 use crate::input;
@@ -75,10 +75,35 @@ impl RunConfig {
     }
 }
 
+/// The sparse operand of a case in its storage format.
+enum Sparse {
+    Csr(Csr<f32>),
+    Bsr(Bsr<f32>),
+    Nm(NM<f32>),
+}
+
+impl Sparse {
+    fn to_dense(&self) -> Vec<f32> {
+        match self {
+            Sparse::Csr(a) => a.to_dense(),
+            Sparse::Bsr(a) => a.to_dense(),
+            Sparse::Nm(a) => a.to_dense(),
+        }
+    }
+    /// Stored values (BSR: every entry of every stored block).
+    fn nnz(&self) -> usize {
+        match self {
+            Sparse::Csr(a) => a.nnz(),
+            Sparse::Bsr(a) => a.values().len(),
+            Sparse::Nm(a) => a.values().len(),
+        }
+    }
+}
+
 /// Host-side inputs of one case.
 struct Inputs {
     /// The sparse operand: A (spmm), W (spmm_t), or the pattern carrier of dW (sddmm).
-    a: Csr<f32>,
+    a: Sparse,
     /// spmm: X k×n. spmm_t / sddmm: X n×k.
     x: Vec<f32>,
     /// sddmm: dY n×m.
@@ -88,13 +113,27 @@ struct Inputs {
 fn make_inputs(case: &Case, seed: u64) -> Inputs {
     let s = case.shape;
     // A distinct, repeatable stream per case.
+    let fmix = match case.format {
+        Format::Csr => 0u64,
+        Format::Bsr(r, c) => 0x1000 + (r * 64 + c) as u64,
+        Format::Nm(n, m) => 0x2000 + (n * 64 + m) as u64,
+    };
     let mix = ((s.m as u64) << 40)
         ^ ((s.k as u64) << 20)
         ^ (s.n as u64)
-        ^ (((case.sparsity * 1e6) as u64) << 7);
+        ^ (((case.sparsity * 1e6) as u64) << 7)
+        ^ fmix.rotate_left(29);
     let mut rng = input::rng(seed ^ mix.rotate_left(case.suite as u32 * 11));
-    let nnz = input::target_nnz(s.m, s.k, case.sparsity);
-    let a = input::random_csr(&mut rng, s.m, s.k, nnz);
+    let a = match case.format {
+        Format::Csr => {
+            let nnz = input::target_nnz(s.m, s.k, case.sparsity);
+            Sparse::Csr(input::random_csr(&mut rng, s.m, s.k, nnz))
+        }
+        Format::Bsr(r, c) => {
+            Sparse::Bsr(input::random_bsr(&mut rng, s.m, s.k, (r, c), case.sparsity))
+        }
+        Format::Nm(n, m) => Sparse::Nm(input::random_nm(&mut rng, s.m, s.k, n, m)),
+    };
     let x = input::normal(&mut rng, s.k * s.n);
     let dy = if case.suite == Suite::Sddmm {
         input::normal(&mut rng, s.n * s.m)
@@ -107,25 +146,48 @@ fn make_inputs(case: &Case, seed: u64) -> Inputs {
 /// The sparse kernel of `case` on `inp`, writing into `out`.
 fn sparse_call(case: &Case, inp: &Inputs, out: &mut [f32]) -> Result<()> {
     let s = case.shape;
-    let r = match (case.suite, case.format) {
-        (Suite::Spmm, Format::Csr) => sparsekit_kernels::spmm(
-            inp.a.view(),
+    let r = match (case.suite, &inp.a) {
+        (Suite::Spmm, Sparse::Csr(a)) => sparsekit_kernels::spmm(
+            a.view(),
             MatRef::new(&inp.x, s.k, s.n)?,
             MatMut::new(out, s.m, s.n)?,
         ),
-        (Suite::SpmmT, Format::Csr) => sparsekit_kernels::spmm_t(
+        (Suite::Spmm, Sparse::Bsr(a)) => sparsekit_kernels::bsr_spmm(
+            a.view(),
+            MatRef::new(&inp.x, s.k, s.n)?,
+            MatMut::new(out, s.m, s.n)?,
+        ),
+        (Suite::Spmm, Sparse::Nm(a)) => sparsekit_kernels::nm_spmm(
+            a.view(),
+            MatRef::new(&inp.x, s.k, s.n)?,
+            MatMut::new(out, s.m, s.n)?,
+        ),
+        (Suite::SpmmT, Sparse::Csr(a)) => sparsekit_kernels::spmm_t(
             MatRef::new(&inp.x, s.n, s.k)?,
-            inp.a.view(),
+            a.view(),
             MatMut::new(out, s.n, s.m)?,
         ),
-        (Suite::Sddmm, Format::Csr) => sparsekit_kernels::sddmm_linear(
+        (Suite::SpmmT, Sparse::Bsr(a)) => sparsekit_kernels::bsr_spmm_t(
+            MatRef::new(&inp.x, s.n, s.k)?,
+            a.view(),
+            None,
+            MatMut::new(out, s.n, s.m)?,
+        ),
+        (Suite::SpmmT, Sparse::Nm(a)) => sparsekit_kernels::nm_spmm_t(
+            MatRef::new(&inp.x, s.n, s.k)?,
+            a.view(),
+            None,
+            MatMut::new(out, s.n, s.m)?,
+        ),
+        (Suite::Sddmm, Sparse::Csr(a)) => sparsekit_kernels::sddmm_linear(
             MatRef::new(&inp.dy, s.n, s.m)?,
             MatRef::new(&inp.x, s.n, s.k)?,
-            inp.a.pattern().view(),
+            a.pattern().view(),
             out,
         ),
+        (Suite::Sddmm, _) => bail!("sddmm: only csr is wired into the runner"),
     };
-    r.map_err(|e| anyhow!("{}: {e}", case.suite))
+    r.map_err(|e| anyhow!("{} {}: {e}", case.suite, case.format.name()))
 }
 
 fn sparse_out_len(case: &Case, inp: &Inputs) -> usize {
@@ -205,10 +267,13 @@ fn compare(case: &Case, inp: &Inputs, sparse: &[f32], dense: &[f32]) -> f64 {
             .fold(0f64, |a, (s, d)| a.max((*s as f64 - *d as f64).abs())),
         Suite::Sddmm => {
             let k = case.shape.k;
+            let Sparse::Csr(a) = &inp.a else {
+                return f64::NAN;
+            };
             let mut e = 0f64;
             for i in 0..case.shape.m {
-                let (cols, _) = inp.a.row(i);
-                let start = inp.a.row_ptr()[i] as usize;
+                let (cols, _) = a.row(i);
+                let start = a.row_ptr()[i] as usize;
                 for (p, &j) in cols.iter().enumerate() {
                     e = e.max((sparse[start + p] as f64 - dense[i * k + j as usize] as f64).abs());
                 }

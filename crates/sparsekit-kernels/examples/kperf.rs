@@ -37,9 +37,9 @@ fn time(mut f: impl FnMut()) -> f64 {
     t[t.len() / 2]
 }
 
-/// BSR r×c at the given block sparsity and 2:4 N:M probes (raw arrays).
+/// BSR r×c at 90 % block sparsity and 2:4 / 1:4 N:M probes (public `BsrView` / `NMView` API).
 fn structured(r: &mut StdRng, m: usize, k: usize, n: usize, threads: &[usize]) {
-    use sparsekit_kernels::blocked::raw;
+    use sparsekit_formats::{Bsr, NM};
     for &(br, bc) in &[(16usize, 16usize), (4, 4)] {
         let (nbr, nbc) = (m / br, k / bc);
         let mut brp = vec![0u32];
@@ -55,26 +55,23 @@ fn structured(r: &mut StdRng, m: usize, k: usize, n: usize, threads: &[usize]) {
         let vals: Vec<f32> = (0..bci.len() * br * bc)
             .map(|_| r.random_range(-1.0..1.0))
             .collect();
+        let flops = 2.0 * vals.len() as f64 * n as f64;
+        let a = Bsr::<f32>::try_new(m, k, (br, bc), brp, bci, vals).unwrap();
         let x: Vec<f32> = (0..k * n).map(|_| r.random_range(-1.0..1.0)).collect();
         let mut y = vec![0.0f32; m * n];
-        let flops = 2.0 * vals.len() as f64 * n as f64;
         for &th in threads {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(th)
                 .build()
                 .unwrap();
             let s = pool.install(|| {
-                // SAFETY: the arrays come from a validated Bsr/NM built above, and the output buffer
-                // is sized for the product; the same call is checked against dense in the unit tests.
-                time(|| unsafe {
-                    raw::bsr_spmm(
-                        &brp,
-                        &bci,
-                        &vals,
-                        (br, bc),
+                time(|| {
+                    bsr_spmm(
+                        a.view(),
                         MatRef::new(&x, k, n).unwrap(),
                         MatMut::new(&mut y, m, n).unwrap(),
                     )
+                    .unwrap()
                 })
             });
             println!(
@@ -100,26 +97,24 @@ fn structured(r: &mut StdRng, m: usize, k: usize, n: usize, threads: &[usize]) {
                 vals.push(r.random_range(-1.0f32..1.0));
             }
         }
+        let flops = 2.0 * vals.len() as f64 * n as f64;
+        let w = NM::<f32>::try_new(m, k, nn, mm, vals, offs).unwrap();
         let x: Vec<f32> = (0..n * k).map(|_| r.random_range(-1.0..1.0)).collect();
         let mut y = vec![0.0f32; n * m];
-        let flops = 2.0 * vals.len() as f64 * n as f64;
         for &th in threads {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(th)
                 .build()
                 .unwrap();
             let s = pool.install(|| {
-                // SAFETY: the arrays come from a validated Bsr/NM built above, and the output buffer
-                // is sized for the product; the same call is checked against dense in the unit tests.
-                time(|| unsafe {
-                    raw::nm_spmm_t(
-                        &vals,
-                        &offs,
-                        m,
-                        (nn, mm),
+                time(|| {
+                    nm_spmm_t(
                         MatRef::new(&x, n, k).unwrap(),
+                        w.view(),
+                        None,
                         MatMut::new(&mut y, n, m).unwrap(),
                     )
+                    .unwrap()
                 })
             });
             println!(
@@ -227,6 +222,15 @@ fn main() {
                         spmm_at_isa(
                             isa,
                             &t,
+                            a.view(),
+                            MatRef::new(&x, m, n).unwrap(),
+                            MatMut::new(&mut y, k, n).unwrap(),
+                        )
+                        .unwrap()
+                    });
+                    run("spmm_atu", &mut || {
+                        // Uncached (transpose built per call; always the detected ISA).
+                        spmm_at(
                             a.view(),
                             MatRef::new(&x, m, n).unwrap(),
                             MatMut::new(&mut y, k, n).unwrap(),

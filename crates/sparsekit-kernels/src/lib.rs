@@ -12,8 +12,9 @@
 //! | [`sddmm`](fn@sddmm), [`sddmm_linear`] | `A·Bᵀ` / `dYᵀ·X` sampled at a pattern (weight gradient) |
 //! | [`spmv`](fn@spmv) | `y = A·x` |
 //! | [`topk_rows`], [`topk_rows_abs`] | row-wise top-k |
-//! | `bsr_spmm`, `bsr_spmm_t` | BSR forms of `spmm` / `spmm_t` (cores in `blocked`; public wrappers land with `BsrView`) |
-//! | `nm_spmm`, `nm_spmm_t` | N:M forms of `spmm` / `spmm_t` (cores in `blocked`; wrappers land with `NMView`) |
+//! | [`bsr_spmm`], [`bsr_spmm_t`] | BSR (`r × c` blocks) forms of `spmm` / `spmm_t` (+ bias) |
+//! | [`nm_spmm`], [`nm_spmm_t`] | N:M forms of `spmm` / `spmm_t` (+ bias) |
+//! | [`nm_sddmm`] | `dYᵀ·X` sampled at an N:M pattern (N:M weight gradient) |
 //!
 //! Guarantees:
 //! - every public kernel returns `Result<(), KernelError>` and never panics on mismatched inputs;
@@ -23,8 +24,6 @@
 //! - [`reference`](mod@reference) holds a plain scalar twin of every kernel, and the `*_isa` variants run a
 //!   kernel on an explicit [`Isa`] — tests and benches compare them.
 
-#[doc(hidden)]
-pub mod blocked;
 pub mod dense;
 pub mod error;
 pub mod reference;
@@ -32,8 +31,10 @@ pub mod sddmm;
 pub mod simd;
 pub mod spmm;
 pub mod spmv;
+pub mod structured;
 pub mod topk;
 
+mod blocked;
 mod partition;
 mod scratch;
 
@@ -43,4 +44,8 @@ pub use sddmm::{sddmm, sddmm_linear};
 pub use simd::Isa;
 pub use spmm::{spmm, spmm_at, spmm_at_cached, spmm_t, spmm_t_bias, spmm_with, CsrTranspose};
 pub use spmv::spmv;
+pub use structured::{
+    bsr_spmm, bsr_spmm_isa, bsr_spmm_t, bsr_spmm_t_isa, nm_sddmm, nm_sddmm_isa, nm_spmm,
+    nm_spmm_isa, nm_spmm_t, nm_spmm_t_isa,
+};
 pub use topk::{topk_rows, topk_rows_abs};

@@ -272,8 +272,23 @@ pub fn sddmm_linear_isa<I: SpIndex>(
             ),
         ));
     }
+    sddmm_linear_unchecked(isa, dy, x, pattern, out);
+    Ok(())
+}
+
+/// [`sddmm_linear_isa`] after its shape checks (`dY` batch × m, `X` batch × k, pattern m × k,
+/// `out.len() == nnz`); shared with `nm_sddmm`.
+pub(crate) fn sddmm_linear_unchecked<I: SpIndex>(
+    isa: Isa,
+    dy: MatRef<'_, f32>,
+    x: MatRef<'_, f32>,
+    pattern: CsrPatternView<'_, I>,
+    out: &mut [f32],
+) {
+    let (m, k) = pattern.shape();
+    let nb = dy.nrows();
     if pattern.nnz() == 0 {
-        return Ok(());
+        return;
     }
     with_scratch(m * nb, |dyt| {
         transpose_into(dy, dyt);
@@ -284,5 +299,4 @@ pub fn sddmm_linear_isa<I: SpIndex>(
             run(isa, a, b, pattern, out);
         })
     });
-    Ok(())
 }

@@ -697,16 +697,58 @@ impl<I: SpIndex> CsrTranspose<I> {
 
 /// `Y = Aᵀ·X` (the input gradient of `Y = A·X`): `A` is m × k, `X` m × n, `Y` k × n.
 ///
-/// Builds a [`CsrTranspose`] for this call (O(nnz)); when the pattern is reused across calls,
-/// build it once and call [`spmm_at_cached`].
+/// Transposes `A` for this call (O(nnz)): one counting-sort pass writes `Aᵀ`'s column indices
+/// and values together (no permutation arrays, no separate value scatter), then the CSR kernel
+/// runs on `Aᵀ`. Bit-identical to [`spmm_at_cached`]. When the pattern is reused across calls,
+/// build a [`CsrTranspose`] once and call [`spmm_at_cached`].
 pub fn spmm_at<T: Scalar, I: SpIndex>(
     a: CsrView<'_, T, I>,
     x: MatRef<'_, f32>,
-    y: MatMut<'_, f32>,
+    mut y: MatMut<'_, f32>,
 ) -> Result<(), KernelError> {
     check_at(&a, &x, &y)?;
-    let t = CsrTranspose::new(a.pattern());
-    spmm_at_isa(Isa::detect(), &t, a, x, y)
+    let (m, k) = a.shape();
+    let nnz = a.nnz();
+    let mut counts = vec![0usize; k + 1];
+    for c in a.col_idx() {
+        counts[c.index() + 1] += 1;
+    }
+    for j in 0..k {
+        counts[j + 1] += counts[j];
+    }
+    let row_ptr: Vec<I> = counts.iter().map(|&c| I::from_usize(c)).collect();
+    let mut next = counts;
+    let mut row_idx = vec![I::default(); nnz];
+    let n = x.ncols();
+    let out = Out::Rows {
+        y: y.as_mut_ptr(),
+        ys: y.row_stride(),
+        alpha: 1.0,
+        beta: 0.0,
+    };
+    with_scratch(nnz, |vt| {
+        let (rp, ci, av) = (a.row_ptr(), a.col_idx(), a.values());
+        for i in 0..m {
+            let ii = I::from_usize(i);
+            for q in rp[i].index()..rp[i + 1].index() {
+                let j = ci[q].index();
+                let dst = next[j];
+                next[j] += 1;
+                row_idx[dst] = ii;
+                vt[dst] = av[q].to_f32();
+            }
+        }
+        run_csr_rows(
+            Isa::detect(),
+            &row_ptr,
+            &row_idx,
+            Direct(vt.as_ptr()),
+            x,
+            n,
+            out,
+        );
+    });
+    Ok(())
 }
 
 /// `Y = Aᵀ·X` through a cached transpose of `A`'s pattern. Each row of `Y` is produced by one

@@ -1,0 +1,383 @@
+//! Structured-sparsity kernels over [`BsrView`] (dense `r × c` blocks) and [`NMView`] (N:M along
+//! rows): [`bsr_spmm`], [`bsr_spmm_t`], [`nm_spmm`], [`nm_spmm_t`] and the N:M weight gradient
+//! [`nm_sddmm`]. The cores live in `blocked.rs` (BSR / N:M `RowSource`s of the CSR driver and
+//! their buffered schedules); this module checks shapes and dispatches.
+//!
+//! Like the CSR kernels: shape errors are [`KernelError`]s (never panics), results do not depend
+//! on the rayon thread count, values may be `f32`, `f64`, `f16` or `bf16` (arithmetic is f32).
+
+use sparsekit_formats::{BsrView, CsrPatternView, NMView, Scalar, SpIndex};
+
+use crate::blocked::{run_bsr, run_nm};
+use crate::dense::{MatMut, MatRef};
+use crate::error::KernelError;
+use crate::scratch::{transpose_into, with_scratch};
+use crate::simd::Isa;
+use crate::spmm::Out;
+
+fn check_y(
+    op: &'static str,
+    y: &MatMut<'_, f32>,
+    m: usize,
+    n: usize,
+    what: &str,
+) -> Result<(), KernelError> {
+    if y.nrows() != m || y.ncols() != n {
+        return Err(KernelError::shape(
+            op,
+            format!("Y is {}×{} but {what} is {m}×{n}", y.nrows(), y.ncols()),
+        ));
+    }
+    Ok(())
+}
+
+fn check_t(
+    op: &'static str,
+    x: &MatRef<'_, f32>,
+    (m, k): (usize, usize),
+    bias: Option<&[f32]>,
+    y: &MatMut<'_, f32>,
+) -> Result<(), KernelError> {
+    let nb = x.nrows();
+    if x.ncols() != k {
+        return Err(KernelError::shape(
+            op,
+            format!("X is {nb}×{} but W is {m}×{k}", x.ncols()),
+        ));
+    }
+    check_y(op, y, nb, m, "X·Wᵀ")?;
+    if let Some(b) = bias {
+        if b.len() != m {
+            return Err(KernelError::shape(
+                op,
+                format!("bias has {} elements but W has {m} rows", b.len()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `Y = A·X` for a BSR matrix `A` (m × k, `r × c` blocks), dense `X` (k × n) and `Y` (m × n,
+/// overwritten).
+///
+/// Blocks of 8 or more rows use a buffered block-row schedule (each `X` vector loaded once per
+/// block and reused by all `r` rows); smaller blocks use the register-blocked row driver.
+///
+/// ```
+/// use sparsekit_formats::Bsr;
+/// use sparsekit_kernels::{bsr_spmm, MatMut, MatRef};
+/// // 2×4 matrix, one 2×2 block at block column 0: [[1, 2, 0, 0], [3, 4, 0, 0]]
+/// let a = Bsr::<f32>::try_new(2, 4, (2, 2), vec![0, 1], vec![0], vec![1.0, 2.0, 3.0, 4.0])?;
+/// let x = [1.0f32, 2.0, 3.0, 4.0]; // 4×1
+/// let mut y = [0.0f32; 2];
+/// bsr_spmm(a.view(), MatRef::new(&x, 4, 1)?, MatMut::new(&mut y, 2, 1)?)?;
+/// assert_eq!(y, [5.0, 11.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn bsr_spmm<T: Scalar, I: SpIndex>(
+    a: BsrView<'_, T, I>,
+    x: MatRef<'_, f32>,
+    y: MatMut<'_, f32>,
+) -> Result<(), KernelError> {
+    bsr_spmm_isa(Isa::detect(), a, x, y)
+}
+
+/// [`bsr_spmm`] on an explicit instruction set.
+pub fn bsr_spmm_isa<T: Scalar, I: SpIndex>(
+    isa: Isa,
+    a: BsrView<'_, T, I>,
+    x: MatRef<'_, f32>,
+    mut y: MatMut<'_, f32>,
+) -> Result<(), KernelError> {
+    const OP: &str = "bsr_spmm";
+    let (m, k) = a.shape();
+    if x.nrows() != k {
+        return Err(KernelError::shape(
+            OP,
+            format!("A is {m}×{k} but X has {} rows", x.nrows()),
+        ));
+    }
+    let n = x.ncols();
+    check_y(OP, &y, m, n, "A·X")?;
+    let out = Out::Rows {
+        y: y.as_mut_ptr(),
+        ys: y.row_stride(),
+        alpha: 1.0,
+        beta: 0.0,
+    };
+    // SAFETY: a `BsrView` is validated on construction (block row pointers monotone and ending
+    // at nblocks, block columns < k / c, values = nblocks·r·c, m = nbrows·r); X has k rows and
+    // n columns and Y is m × n (checked above).
+    unsafe {
+        run_bsr(
+            isa,
+            a.block_row_ptr(),
+            a.block_col_idx(),
+            a.values(),
+            a.block_shape(),
+            x,
+            n,
+            out,
+        )
+    };
+    Ok(())
+}
+
+/// `Y = X·Wᵀ` for a BSR `W` (m × k, one row per output feature): `X` is batch × k, `Y` batch × m
+/// (overwritten) — the forward of a block-sparse linear layer.
+///
+/// ```
+/// use sparsekit_formats::Bsr;
+/// use sparsekit_kernels::{bsr_spmm_t, MatMut, MatRef};
+/// let w = Bsr::<f32>::try_new(2, 4, (2, 2), vec![0, 1], vec![1], vec![1.0, 2.0, 3.0, 4.0])?;
+/// let x = [0.0f32, 0.0, 1.0, 1.0]; // batch 1 × 4
+/// let mut y = [0.0f32; 2];
+/// bsr_spmm_t(MatRef::new(&x, 1, 4)?, w.view(), None, MatMut::new(&mut y, 1, 2)?)?;
+/// assert_eq!(y, [3.0, 7.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn bsr_spmm_t<T: Scalar, I: SpIndex>(
+    x: MatRef<'_, f32>,
+    w: BsrView<'_, T, I>,
+    bias: Option<&[f32]>,
+    y: MatMut<'_, f32>,
+) -> Result<(), KernelError> {
+    bsr_spmm_t_isa(Isa::detect(), x, w, bias, y)
+}
+
+/// [`bsr_spmm_t`] on an explicit instruction set.
+pub fn bsr_spmm_t_isa<T: Scalar, I: SpIndex>(
+    isa: Isa,
+    x: MatRef<'_, f32>,
+    w: BsrView<'_, T, I>,
+    bias: Option<&[f32]>,
+    mut y: MatMut<'_, f32>,
+) -> Result<(), KernelError> {
+    const OP: &str = "bsr_spmm_t";
+    let (m, k) = w.shape();
+    check_t(OP, &x, (m, k), bias, &y)?;
+    let nb = x.nrows();
+    if nb == 0 || m == 0 {
+        return Ok(());
+    }
+    let out = Out::Cols {
+        y: y.as_mut_ptr(),
+        ys: y.row_stride(),
+        bias: bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+    };
+    with_scratch(k * nb, |xt| {
+        transpose_into(x, xt);
+        let xt = MatRef::new(&*xt, k, nb).expect("scratch sized k × batch");
+        // SAFETY: as in `bsr_spmm_isa`; Xᵀ is k × batch, Y is batch × m so output column i < m
+        // and row t < batch exist; the bias (when given) has m elements (checked).
+        unsafe {
+            run_bsr(
+                isa,
+                w.block_row_ptr(),
+                w.block_col_idx(),
+                w.values(),
+                w.block_shape(),
+                xt,
+                nb,
+                out,
+            )
+        };
+    });
+    Ok(())
+}
+
+/// `Y = A·X` for an N:M matrix `A` (m × k; every group of `M` columns of a row stores `N`
+/// values), dense `X` (k × n) and `Y` (m × n, overwritten).
+///
+/// ```
+/// use sparsekit_formats::NM;
+/// use sparsekit_kernels::{nm_spmm, MatMut, MatRef};
+/// // 1×4 row [0, 2, 0, 3] at 2:4: values [2, 3] at offsets [1, 3].
+/// let a = NM::<f32>::try_new(1, 4, 2, 4, vec![2.0, 3.0], vec![1, 3])?;
+/// let x = [1.0f32, 1.0, 1.0, 2.0]; // 4×1
+/// let mut y = [0.0f32; 1];
+/// nm_spmm(a.view(), MatRef::new(&x, 4, 1)?, MatMut::new(&mut y, 1, 1)?)?;
+/// assert_eq!(y, [8.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn nm_spmm<T: Scalar>(
+    a: NMView<'_, T>,
+    x: MatRef<'_, f32>,
+    y: MatMut<'_, f32>,
+) -> Result<(), KernelError> {
+    nm_spmm_isa(Isa::detect(), a, x, y)
+}
+
+/// [`nm_spmm`] on an explicit instruction set.
+pub fn nm_spmm_isa<T: Scalar>(
+    isa: Isa,
+    a: NMView<'_, T>,
+    x: MatRef<'_, f32>,
+    mut y: MatMut<'_, f32>,
+) -> Result<(), KernelError> {
+    const OP: &str = "nm_spmm";
+    let (m, k) = a.shape();
+    if x.nrows() != k {
+        return Err(KernelError::shape(
+            OP,
+            format!("A is {m}×{k} but X has {} rows", x.nrows()),
+        ));
+    }
+    let n = x.ncols();
+    check_y(OP, &y, m, n, "A·X")?;
+    let out = Out::Rows {
+        y: y.as_mut_ptr(),
+        ys: y.row_stride(),
+        alpha: 1.0,
+        beta: 0.0,
+    };
+    // SAFETY: an `NMView` is validated on construction (values and offsets hold
+    // m·(k / M)·N entries, offsets < M, k % M == 0); X has k rows and n columns, Y is m × n.
+    unsafe { run_nm(isa, a.values(), a.offsets(), m, (a.n(), a.m()), x, n, out) };
+    Ok(())
+}
+
+/// `Y = X·Wᵀ + bias` for an N:M `W` (m × k): `X` batch × k, `Y` batch × m (overwritten) — the
+/// forward of a 2:4 (or any N:M) sparse linear layer. `bias`, when given, has m elements.
+///
+/// ```
+/// use sparsekit_formats::NM;
+/// use sparsekit_kernels::{nm_spmm_t, MatMut, MatRef};
+/// let w = NM::<f32>::try_new(1, 4, 2, 4, vec![2.0, 3.0], vec![1, 3])?;
+/// let x = [1.0f32, 1.0, 1.0, 2.0, 0.0, 1.0, 0.0, 0.0]; // batch 2 × 4
+/// let mut y = [0.0f32; 2];
+/// nm_spmm_t(MatRef::new(&x, 2, 4)?, w.view(), Some(&[0.5]), MatMut::new(&mut y, 2, 1)?)?;
+/// assert_eq!(y, [8.5, 2.5]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn nm_spmm_t<T: Scalar>(
+    x: MatRef<'_, f32>,
+    w: NMView<'_, T>,
+    bias: Option<&[f32]>,
+    y: MatMut<'_, f32>,
+) -> Result<(), KernelError> {
+    nm_spmm_t_isa(Isa::detect(), x, w, bias, y)
+}
+
+/// [`nm_spmm_t`] on an explicit instruction set.
+pub fn nm_spmm_t_isa<T: Scalar>(
+    isa: Isa,
+    x: MatRef<'_, f32>,
+    w: NMView<'_, T>,
+    bias: Option<&[f32]>,
+    mut y: MatMut<'_, f32>,
+) -> Result<(), KernelError> {
+    const OP: &str = "nm_spmm_t";
+    let (m, k) = w.shape();
+    check_t(OP, &x, (m, k), bias, &y)?;
+    let nb = x.nrows();
+    if nb == 0 || m == 0 {
+        return Ok(());
+    }
+    let out = Out::Cols {
+        y: y.as_mut_ptr(),
+        ys: y.row_stride(),
+        bias: bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+    };
+    with_scratch(k * nb, |xt| {
+        transpose_into(x, xt);
+        let xt = MatRef::new(&*xt, k, nb).expect("scratch sized k × batch");
+        // SAFETY: as in `nm_spmm_isa`; Xᵀ is k × batch, Y is batch × m, bias has m elements.
+        unsafe { run_nm(isa, w.values(), w.offsets(), m, (w.n(), w.m()), xt, nb, out) };
+    });
+    Ok(())
+}
+
+/// The weight gradient of `Y = X·Wᵀ` for an N:M `W` (m × k), sampled at `W`'s N:M pattern:
+/// `out[p] = Σ_b dY[b,i]·X[b,j]` for the `p`-th stored entry `(i, j)` of `W` (same layout as
+/// `W.values()`, so `out` can be used directly as the values of an N:M gradient). `dY` is
+/// batch × m, `X` batch × k; `out.len()` must equal `W.values().len()`.
+///
+/// ```
+/// use sparsekit_formats::NM;
+/// use sparsekit_kernels::{nm_sddmm, MatRef};
+/// let w = NM::<f32>::try_new(1, 4, 2, 4, vec![2.0, 3.0], vec![1, 3])?;
+/// let dy = [1.0f32, 2.0]; // batch 2 × 1
+/// let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]; // batch 2 × 4
+/// let mut dw = [0.0f32; 2];
+/// nm_sddmm(MatRef::new(&dy, 2, 1)?, MatRef::new(&x, 2, 4)?, w.view(), &mut dw)?;
+/// assert_eq!(dw, [2.0 + 12.0, 4.0 + 16.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn nm_sddmm<T: Scalar>(
+    dy: MatRef<'_, f32>,
+    x: MatRef<'_, f32>,
+    w: NMView<'_, T>,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    nm_sddmm_isa(Isa::detect(), dy, x, w, out)
+}
+
+/// [`nm_sddmm`] on an explicit instruction set.
+pub fn nm_sddmm_isa<T: Scalar>(
+    isa: Isa,
+    dy: MatRef<'_, f32>,
+    x: MatRef<'_, f32>,
+    w: NMView<'_, T>,
+    out: &mut [f32],
+) -> Result<(), KernelError> {
+    const OP: &str = "nm_sddmm";
+    let (m, k) = w.shape();
+    let nb = dy.nrows();
+    if x.nrows() != nb || dy.ncols() != m || x.ncols() != k {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "W is {m}×{k} but dY is {}×{} and X is {}×{} (need dY batch×m, X batch×k)",
+                dy.nrows(),
+                dy.ncols(),
+                x.nrows(),
+                x.ncols()
+            ),
+        ));
+    }
+    let nnz = w.values().len();
+    if out.len() != nnz {
+        return Err(KernelError::shape(
+            OP,
+            format!("out has {} elements but W stores {nnz} values", out.len()),
+        ));
+    }
+    if nnz == 0 {
+        return Ok(());
+    }
+    // The N:M pattern as an implicit CSR pattern (row i = entries i·per_row ..), then the CSR
+    // SDDMM core. u32 indices whenever they fit (always, in practice), u64 otherwise.
+    if nnz <= u32::MAX as usize && k <= u32::MAX as usize {
+        nm_sddmm_via::<u32, T>(isa, dy, x, w, out);
+    } else {
+        nm_sddmm_via::<u64, T>(isa, dy, x, w, out);
+    }
+    Ok(())
+}
+
+fn nm_sddmm_via<I: SpIndex, T: Scalar>(
+    isa: Isa,
+    dy: MatRef<'_, f32>,
+    x: MatRef<'_, f32>,
+    w: NMView<'_, T>,
+    out: &mut [f32],
+) {
+    let (m, k) = w.shape();
+    let (nn, mm) = (w.n(), w.m());
+    let groups = w.groups_per_row();
+    let per_row = groups * nn;
+    let row_ptr: Vec<I> = (0..=m).map(|i| I::from_usize(i * per_row)).collect();
+    let col_idx: Vec<I> = w
+        .offsets()
+        .iter()
+        .enumerate()
+        .map(|(p, &o)| I::from_usize((p % per_row) / nn * mm + o as usize))
+        .collect();
+    // SAFETY: row_ptr has m + 1 entries from 0 to m·per_row = nnz, non-decreasing; within a row
+    // the columns g·M + off are strictly increasing (offsets strictly increase inside a group,
+    // an `NMView` invariant, and groups are in order) and < groups·M = k; nnz and k fit in I
+    // (checked by the caller).
+    let pattern = unsafe { CsrPatternView::new_unchecked(m, k, &row_ptr, &col_idx) };
+    crate::sddmm::sddmm_linear_unchecked(isa, dy, x, pattern, out);
+}

@@ -1,0 +1,530 @@
+//! bsr_spmm / bsr_spmm_t / nm_spmm / nm_spmm_t / nm_sddmm against dense f64 references on fresh
+//! random inputs, every ISA against `Isa::Scalar`, error cases and thread-count independence.
+
+mod common;
+use common::*;
+
+use rand::rngs::StdRng;
+use rand::Rng;
+use sparsekit_formats::{Bsr, NM};
+use sparsekit_kernels::*;
+
+const BLOCKS: &[(usize, usize)] = &[(1, 1), (2, 3), (4, 4), (16, 16), (3, 5)];
+const NMS: &[(usize, usize)] = &[(1, 4), (2, 4), (2, 8), (4, 8)];
+const NSET: &[usize] = &[0, 1, 7, 8, 9, 16, 17, 63, 64, 65];
+/// Block grids (block rows, block columns, block density): m or k of 0 and of one block, empty
+/// block rows (block row 0 is always empty when there are 2+), nnz = 0 (density 0).
+const GRIDS: &[(usize, usize, f64)] = &[
+    (0, 3, 0.5),
+    (3, 0, 0.5),
+    (0, 0, 0.5),
+    (1, 1, 1.0),
+    (1, 4, 0.5),
+    (4, 1, 0.7),
+    (5, 6, 0.4),
+    (3, 4, 0.0),
+    (7, 9, 0.25),
+];
+
+/// A random BSR with `nbr × nbc` blocks of `r × c`; block row 0 is empty when `nbr > 1`.
+fn random_bsr(rg: &mut StdRng, nbr: usize, nbc: usize, (r, c): (usize, usize), d: f64) -> Bsr<f32> {
+    let mut brp = vec![0u32];
+    let mut bci = vec![];
+    for bi in 0..nbr {
+        for j in 0..nbc {
+            if !(bi == 0 && nbr > 1) && rg.random_bool(d) {
+                bci.push(j as u32);
+            }
+        }
+        brp.push(bci.len() as u32);
+    }
+    let vals = dense_vec(rg, bci.len() * r * c);
+    Bsr::try_new(nbr * r, nbc * c, (r, c), brp, bci, vals).unwrap()
+}
+
+/// A random N:M matrix with `groups` groups per row; one stored value in five is an explicit 0.
+fn random_nm(rg: &mut StdRng, m: usize, groups: usize, (nn, mm): (usize, usize)) -> NM<f32> {
+    let (mut vals, mut offs) = (vec![], vec![]);
+    for _ in 0..m * groups {
+        let mut pos: Vec<u8> = (0..mm as u8).collect();
+        for t in (1..pos.len()).rev() {
+            pos.swap(t, rg.random_range(0..=t));
+        }
+        let mut chosen = pos[..nn].to_vec();
+        chosen.sort();
+        for o in chosen {
+            offs.push(o);
+            vals.push(if rg.random_bool(0.2) { 0.0 } else { mixed(rg) });
+        }
+    }
+    NM::try_new(m, groups * mm, nn, mm, vals, offs).unwrap()
+}
+
+fn dense_of(d: Vec<f32>) -> Vec<f64> {
+    to_f64(&d)
+}
+
+/// `(X·Wᵀ + b)` reference: X n×k, W m×k → n×m, plus the scale for the tolerance.
+fn linear_ref(
+    w: &[f64],
+    x: &[f32],
+    bias: &[f32],
+    m: usize,
+    k: usize,
+    n: usize,
+) -> (Vec<f64>, Vec<f64>) {
+    let (wx, s) = matmul_f64(w, &to_f64(&transpose(x, n, k)), m, k, n); // m×n
+    let mut y = transpose(&wx, m, n);
+    let mut sc = transpose(&s, m, n);
+    for t in 0..n {
+        for i in 0..m {
+            y[t * m + i] += bias[i] as f64;
+            sc[t * m + i] += (bias[i] as f64).abs();
+        }
+    }
+    (y, sc)
+}
+
+#[test]
+fn bsr_spmm_and_spmm_t_match_dense_f64_on_every_isa() {
+    let mut rg = rng(101);
+    let mut cases = 0;
+    for &bs in BLOCKS {
+        for &(nbr, nbc, d) in GRIDS {
+            for &n in NSET {
+                let a = random_bsr(&mut rg, nbr, nbc, bs, d);
+                let (m, k) = a.shape();
+                let ad = dense_of(a.to_dense());
+                // spmm: X k×n.
+                let x = dense_vec(&mut rg, k * n);
+                let (want, scale) = matmul_f64(&ad, &to_f64(&x), m, k, n);
+                let mut scalar = vec![f32::NAN; m * n];
+                bsr_spmm_isa(
+                    Isa::Scalar,
+                    a.view(),
+                    MatRef::new(&x, k, n).unwrap(),
+                    MatMut::new(&mut scalar, m, n).unwrap(),
+                )
+                .unwrap();
+                for isa in Isa::available() {
+                    let mut y = vec![f32::NAN; m * n];
+                    bsr_spmm_isa(
+                        isa,
+                        a.view(),
+                        MatRef::new(&x, k, n).unwrap(),
+                        MatMut::new(&mut y, m, n).unwrap(),
+                    )
+                    .unwrap();
+                    let what = format!("bsr_spmm {isa:?} {bs:?} {m}×{k}×{n}");
+                    assert_close(&y, &want, &scale, &what);
+                    assert_close(&y, &to_f64(&scalar), &scale, &format!("{what} vs scalar"));
+                    cases += 1;
+                }
+                // spmm_t: X n×k, Y n×m, with and without bias.
+                let xt = dense_vec(&mut rg, n * k);
+                let bias = dense_vec(&mut rg, m);
+                let zero = vec![0.0f32; m];
+                for b in [None, Some(&bias[..])] {
+                    let (want, scale) = linear_ref(&ad, &xt, b.unwrap_or(&zero), m, k, n);
+                    let mut scalar = vec![f32::NAN; n * m];
+                    bsr_spmm_t_isa(
+                        Isa::Scalar,
+                        MatRef::new(&xt, n, k).unwrap(),
+                        a.view(),
+                        b,
+                        MatMut::new(&mut scalar, n, m).unwrap(),
+                    )
+                    .unwrap();
+                    for isa in Isa::available() {
+                        let mut y = vec![f32::NAN; n * m];
+                        bsr_spmm_t_isa(
+                            isa,
+                            MatRef::new(&xt, n, k).unwrap(),
+                            a.view(),
+                            b,
+                            MatMut::new(&mut y, n, m).unwrap(),
+                        )
+                        .unwrap();
+                        let what =
+                            format!("bsr_spmm_t {isa:?} {bs:?} {m}×{k}×{n} bias {}", b.is_some());
+                        assert_close(&y, &want, &scale, &what);
+                        assert_close(&y, &to_f64(&scalar), &scale, &format!("{what} vs scalar"));
+                        cases += 1;
+                    }
+                    let mut y = vec![f32::NAN; n * m];
+                    bsr_spmm_t(
+                        MatRef::new(&xt, n, k).unwrap(),
+                        a.view(),
+                        b,
+                        MatMut::new(&mut y, n, m).unwrap(),
+                    )
+                    .unwrap();
+                    assert_close(&y, &want, &scale, "bsr_spmm_t default");
+                }
+            }
+        }
+    }
+    assert!(cases > 1000, "{cases}");
+}
+
+#[test]
+fn bsr_f64_and_u64_index_views() {
+    let mut rg = rng(102);
+    let a = random_bsr(&mut rg, 6, 5, (4, 4), 0.5);
+    let (m, k) = a.shape();
+    let (_, _, bs, brp, bci, vals) = a.clone().into_parts();
+    let brp64: Vec<u64> = brp.iter().map(|&v| v as u64).collect();
+    let bci64: Vec<u64> = bci.iter().map(|&v| v as u64).collect();
+    let v64: Vec<f64> = vals.iter().map(|&v| v as f64).collect();
+    let a64 = Bsr::<f64, u64>::try_new(m, k, bs, brp64, bci64, v64).unwrap();
+    let n = 33;
+    let x = dense_vec(&mut rg, k * n);
+    let (want, scale) = matmul_f64(&dense_of(a.to_dense()), &to_f64(&x), m, k, n);
+    let mut y = vec![0.0; m * n];
+    bsr_spmm(
+        a64.view(),
+        MatRef::new(&x, k, n).unwrap(),
+        MatMut::new(&mut y, m, n).unwrap(),
+    )
+    .unwrap();
+    assert_close(&y, &want, &scale, "bsr f64/u64");
+}
+
+#[test]
+fn nm_spmm_and_spmm_t_match_dense_f64_on_every_isa() {
+    let mut rg = rng(103);
+    let mut cases = 0;
+    for &nm in NMS {
+        for &(m, groups) in &[
+            (0usize, 3usize),
+            (3, 0),
+            (0, 0),
+            (1, 1),
+            (5, 3),
+            (9, 1),
+            (33, 7),
+        ] {
+            for &n in NSET {
+                let a = random_nm(&mut rg, m, groups, nm);
+                let k = a.ncols();
+                let ad = dense_of(a.to_dense());
+                let x = dense_vec(&mut rg, k * n);
+                let (want, scale) = matmul_f64(&ad, &to_f64(&x), m, k, n);
+                let mut scalar = vec![f32::NAN; m * n];
+                nm_spmm_isa(
+                    Isa::Scalar,
+                    a.view(),
+                    MatRef::new(&x, k, n).unwrap(),
+                    MatMut::new(&mut scalar, m, n).unwrap(),
+                )
+                .unwrap();
+                for isa in Isa::available() {
+                    let mut y = vec![f32::NAN; m * n];
+                    nm_spmm_isa(
+                        isa,
+                        a.view(),
+                        MatRef::new(&x, k, n).unwrap(),
+                        MatMut::new(&mut y, m, n).unwrap(),
+                    )
+                    .unwrap();
+                    let what = format!("nm_spmm {isa:?} {nm:?} {m}×{k}×{n}");
+                    assert_close(&y, &want, &scale, &what);
+                    assert_close(&y, &to_f64(&scalar), &scale, &format!("{what} vs scalar"));
+                    cases += 1;
+                }
+                let xt = dense_vec(&mut rg, n * k);
+                let bias = dense_vec(&mut rg, m);
+                let zero = vec![0.0f32; m];
+                for b in [None, Some(&bias[..])] {
+                    let (want, scale) = linear_ref(&ad, &xt, b.unwrap_or(&zero), m, k, n);
+                    let mut scalar = vec![f32::NAN; n * m];
+                    nm_spmm_t_isa(
+                        Isa::Scalar,
+                        MatRef::new(&xt, n, k).unwrap(),
+                        a.view(),
+                        b,
+                        MatMut::new(&mut scalar, n, m).unwrap(),
+                    )
+                    .unwrap();
+                    for isa in Isa::available() {
+                        let mut y = vec![f32::NAN; n * m];
+                        nm_spmm_t_isa(
+                            isa,
+                            MatRef::new(&xt, n, k).unwrap(),
+                            a.view(),
+                            b,
+                            MatMut::new(&mut y, n, m).unwrap(),
+                        )
+                        .unwrap();
+                        let what =
+                            format!("nm_spmm_t {isa:?} {nm:?} {m}×{k}×{n} bias {}", b.is_some());
+                        assert_close(&y, &want, &scale, &what);
+                        assert_close(&y, &to_f64(&scalar), &scale, &format!("{what} vs scalar"));
+                        cases += 1;
+                    }
+                    let mut y = vec![f32::NAN; n * m];
+                    nm_spmm_t(
+                        MatRef::new(&xt, n, k).unwrap(),
+                        a.view(),
+                        b,
+                        MatMut::new(&mut y, n, m).unwrap(),
+                    )
+                    .unwrap();
+                    assert_close(&y, &want, &scale, "nm_spmm_t default");
+                }
+            }
+        }
+    }
+    assert!(cases > 500, "{cases}");
+}
+
+#[test]
+fn nm_sddmm_matches_dense_f64_on_every_isa() {
+    let mut rg = rng(104);
+    for &nm in NMS {
+        for &(m, groups) in &[(0usize, 3usize), (3, 0), (1, 1), (5, 3), (33, 7)] {
+            for &n in NSET {
+                let w = random_nm(&mut rg, m, groups, nm);
+                let k = w.ncols();
+                let dy = dense_vec(&mut rg, n * m);
+                let x = dense_vec(&mut rg, n * k);
+                // want[p] = Σ_b dY[b,i]·X[b,j] at stored (i, j).
+                let per_row = groups * nm.0;
+                let mut want = vec![0.0f64; w.values().len()];
+                let mut scale = vec![0.0f64; w.values().len()];
+                for (p, &o) in w.offsets().iter().enumerate() {
+                    let i = p / per_row.max(1);
+                    let j = (p % per_row) / nm.0 * nm.1 + o as usize;
+                    for b in 0..n {
+                        let t = dy[b * m + i] as f64 * x[b * k + j] as f64;
+                        want[p] += t;
+                        scale[p] += t.abs();
+                    }
+                }
+                let mut scalar = vec![f32::NAN; want.len()];
+                nm_sddmm_isa(
+                    Isa::Scalar,
+                    MatRef::new(&dy, n, m).unwrap(),
+                    MatRef::new(&x, n, k).unwrap(),
+                    w.view(),
+                    &mut scalar,
+                )
+                .unwrap();
+                for isa in Isa::available() {
+                    let mut got = vec![f32::NAN; want.len()];
+                    nm_sddmm_isa(
+                        isa,
+                        MatRef::new(&dy, n, m).unwrap(),
+                        MatRef::new(&x, n, k).unwrap(),
+                        w.view(),
+                        &mut got,
+                    )
+                    .unwrap();
+                    let what = format!("nm_sddmm {isa:?} {nm:?} {m}×{k} batch {n}");
+                    assert_close(&got, &want, &scale, &what);
+                    assert_close(&got, &to_f64(&scalar), &scale, &format!("{what} vs scalar"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn structured_shape_mismatches_are_errors() {
+    let mut rg = rng(105);
+    let a = random_bsr(&mut rg, 3, 2, (4, 4), 0.6); // 12×8
+    let w = random_nm(&mut rg, 6, 2, (2, 4)); // 6×8
+    let x = vec![0.0f32; 1000];
+    let mut y = vec![0.0f32; 1000];
+    let err = |r: Result<(), KernelError>| {
+        assert!(matches!(r, Err(KernelError::ShapeMismatch { .. })), "{r:?}")
+    };
+    // X rows ≠ k, Y shape wrong.
+    err(bsr_spmm(
+        a.view(),
+        MatRef::new(&x, 7, 2).unwrap(),
+        MatMut::new(&mut y, 12, 2).unwrap(),
+    ));
+    err(bsr_spmm(
+        a.view(),
+        MatRef::new(&x, 8, 2).unwrap(),
+        MatMut::new(&mut y, 12, 3).unwrap(),
+    ));
+    err(bsr_spmm(
+        a.view(),
+        MatRef::new(&x, 8, 2).unwrap(),
+        MatMut::new(&mut y, 11, 2).unwrap(),
+    ));
+    err(bsr_spmm_t(
+        MatRef::new(&x, 2, 7).unwrap(),
+        a.view(),
+        None,
+        MatMut::new(&mut y, 2, 12).unwrap(),
+    ));
+    err(bsr_spmm_t(
+        MatRef::new(&x, 2, 8).unwrap(),
+        a.view(),
+        None,
+        MatMut::new(&mut y, 2, 11).unwrap(),
+    ));
+    err(bsr_spmm_t(
+        MatRef::new(&x, 2, 8).unwrap(),
+        a.view(),
+        Some(&[0.0; 11]),
+        MatMut::new(&mut y, 2, 12).unwrap(),
+    ));
+    err(nm_spmm(
+        w.view(),
+        MatRef::new(&x, 9, 2).unwrap(),
+        MatMut::new(&mut y, 6, 2).unwrap(),
+    ));
+    err(nm_spmm(
+        w.view(),
+        MatRef::new(&x, 8, 2).unwrap(),
+        MatMut::new(&mut y, 6, 1).unwrap(),
+    ));
+    err(nm_spmm_t(
+        MatRef::new(&x, 2, 9).unwrap(),
+        w.view(),
+        None,
+        MatMut::new(&mut y, 2, 6).unwrap(),
+    ));
+    err(nm_spmm_t(
+        MatRef::new(&x, 2, 8).unwrap(),
+        w.view(),
+        None,
+        MatMut::new(&mut y, 3, 6).unwrap(),
+    ));
+    err(nm_spmm_t(
+        MatRef::new(&x, 2, 8).unwrap(),
+        w.view(),
+        Some(&[0.0; 7]),
+        MatMut::new(&mut y, 2, 6).unwrap(),
+    ));
+    let mut out = vec![0.0f32; w.values().len()];
+    err(nm_sddmm(
+        MatRef::new(&x, 2, 5).unwrap(),
+        MatRef::new(&x, 2, 8).unwrap(),
+        w.view(),
+        &mut out,
+    ));
+    err(nm_sddmm(
+        MatRef::new(&x, 2, 6).unwrap(),
+        MatRef::new(&x, 3, 8).unwrap(),
+        w.view(),
+        &mut out,
+    ));
+    err(nm_sddmm(
+        MatRef::new(&x, 2, 6).unwrap(),
+        MatRef::new(&x, 2, 4).unwrap(),
+        w.view(),
+        &mut out,
+    ));
+    let mut short = vec![0.0f32; out.len() - 1];
+    err(nm_sddmm(
+        MatRef::new(&x, 2, 6).unwrap(),
+        MatRef::new(&x, 2, 8).unwrap(),
+        w.view(),
+        &mut short,
+    ));
+    // The same calls with matching shapes succeed.
+    bsr_spmm(
+        a.view(),
+        MatRef::new(&x, 8, 2).unwrap(),
+        MatMut::new(&mut y, 12, 2).unwrap(),
+    )
+    .unwrap();
+    nm_sddmm(
+        MatRef::new(&x, 2, 6).unwrap(),
+        MatRef::new(&x, 2, 8).unwrap(),
+        w.view(),
+        &mut out,
+    )
+    .unwrap();
+}
+
+fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+#[test]
+fn structured_results_do_not_depend_on_thread_count() {
+    let mut rg = rng(106);
+    let n = 72;
+    let bsrs: Vec<Bsr<f32>> = [(16, 16), (4, 4), (3, 5)]
+        .iter()
+        .map(|&bs| random_bsr(&mut rg, 480 / bs.0, 480 / bs.1, bs, 0.3))
+        .collect();
+    let nms: Vec<NM<f32>> = NMS
+        .iter()
+        .map(|&nm| random_nm(&mut rg, 400, 480 / nm.1, nm))
+        .collect();
+    let x = dense_vec(&mut rg, 480 * n);
+    let dy = dense_vec(&mut rg, n * 400);
+    let bias = dense_vec(&mut rg, 480);
+    let run = || {
+        let mut outs: Vec<Vec<u32>> = vec![];
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        for a in &bsrs {
+            let (m, k) = a.shape();
+            let mut y = vec![0.0; m * n];
+            bsr_spmm(
+                a.view(),
+                MatRef::new(&x[..k * n], k, n).unwrap(),
+                MatMut::new(&mut y, m, n).unwrap(),
+            )
+            .unwrap();
+            outs.push(bits(&y));
+            let mut y = vec![0.0; n * m];
+            bsr_spmm_t(
+                MatRef::new(&x[..n * k], n, k).unwrap(),
+                a.view(),
+                Some(&bias[..m]),
+                MatMut::new(&mut y, n, m).unwrap(),
+            )
+            .unwrap();
+            outs.push(bits(&y));
+        }
+        for w in &nms {
+            let (m, k) = w.shape();
+            let mut y = vec![0.0; m * n];
+            nm_spmm(
+                w.view(),
+                MatRef::new(&x[..k * n], k, n).unwrap(),
+                MatMut::new(&mut y, m, n).unwrap(),
+            )
+            .unwrap();
+            outs.push(bits(&y));
+            let mut y = vec![0.0; n * m];
+            nm_spmm_t(
+                MatRef::new(&x[..n * k], n, k).unwrap(),
+                w.view(),
+                None,
+                MatMut::new(&mut y, n, m).unwrap(),
+            )
+            .unwrap();
+            outs.push(bits(&y));
+            let mut g = vec![0.0; w.values().len()];
+            nm_sddmm(
+                MatRef::new(&dy, n, m).unwrap(),
+                MatRef::new(&x[..n * k], n, k).unwrap(),
+                w.view(),
+                &mut g,
+            )
+            .unwrap();
+            outs.push(bits(&g));
+        }
+        outs
+    };
+    let one = in_pool(1, run);
+    for threads in [2, 3, 8] {
+        let many = in_pool(threads, run);
+        for (t, (a, b)) in one.iter().zip(&many).enumerate() {
+            assert!(a == b, "output {t} differs with {threads} threads");
+        }
+    }
+}
