@@ -26,7 +26,7 @@
 
 use std::borrow::Cow;
 
-use crate::error::Result;
+use crate::error::{FormatError, Result};
 use crate::{Bsr, Coo, Csc, Csr, Scalar, SpIndex};
 
 pub mod mtx;
@@ -159,4 +159,27 @@ impl<T: Scalar, I: SpIndex> AsCoo<T, I> for SparseMatrix<T, I> {
             SparseMatrix::Bsr(a) => a.as_coo(),
         }
     }
+}
+
+/// One index read from a file (any integer width, widened to `i128`) as the index type `I`:
+/// negative values and values beyond `usize` or `I` are errors naming `what` and the position.
+/// Shared by the `.npy`/`.npz` and safetensors readers.
+pub(crate) fn index_from_file<I: SpIndex>(
+    what: &'static str,
+    position: usize,
+    v: i128,
+) -> Result<I> {
+    if v < 0 {
+        return Err(FormatError::NegativeIndex {
+            what,
+            position,
+            value: v,
+        });
+    }
+    let u = usize::try_from(v).map_err(|_| FormatError::IndexTypeOverflow {
+        what,
+        value: v as u128,
+        index_type: "usize",
+    })?;
+    I::try_from_usize(u, what)
 }

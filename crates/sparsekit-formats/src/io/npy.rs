@@ -450,21 +450,7 @@ impl NpyArray {
     /// Elements as the sparse index type `I` (negative or too large values are errors).
     pub fn to_index_vec<I: SpIndex>(&self, what: &'static str) -> Result<Vec<I>> {
         let le = self.header.little_endian;
-        let conv = |(position, v): (usize, i128)| -> Result<I> {
-            if v < 0 {
-                return Err(FormatError::NegativeIndex {
-                    what,
-                    position,
-                    value: v,
-                });
-            }
-            let u = usize::try_from(v).map_err(|_| FormatError::IndexTypeOverflow {
-                what,
-                value: v as u128,
-                index_type: "usize",
-            })?;
-            I::try_from_usize(u, what)
-        };
+        let conv = |(position, v)| super::index_from_file(what, position, v);
         // Fast paths for the two common cases avoid the i128 detour.
         match self.header.dtype {
             NpyDtype::I32 => chunks!(self.data, 4, i32, le)

@@ -298,21 +298,7 @@ fn index_array<I: SpIndex>(st: &SafeTensors<'_>, name: &str, what: &'static str)
             format!("tensor '{name}' has shape {:?}, expected 1-D", t.shape()),
         ));
     }
-    let conv = |(position, v): (usize, i128)| -> Result<I> {
-        if v < 0 {
-            return Err(FormatError::NegativeIndex {
-                what,
-                position,
-                value: v,
-            });
-        }
-        let u = usize::try_from(v).map_err(|_| FormatError::IndexTypeOverflow {
-            what,
-            value: v as u128,
-            index_type: "usize",
-        })?;
-        I::try_from_usize(u, what)
-    };
+    let conv = |(position, v)| super::index_from_file(what, position, v);
     let d = t.data();
     match t.dtype() {
         Dtype::I32 => le_chunks::<4>(d)
