@@ -133,29 +133,21 @@ struct SparseMlp {
     l3: SparseLinear,
 }
 
-impl Net for DenseMlp {
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        mlp([&self.l1, &self.l2, &self.l3], x)
-    }
-    fn num_weights(&self) -> usize {
-        [&self.l1, &self.l2, &self.l3]
-            .map(Layer::stored)
-            .iter()
-            .sum()
-    }
+/// The same `Net` for both MLPs (their layers differ only in type).
+macro_rules! impl_net {
+    ($($mlp:ty),*) => {$(
+        impl Net for $mlp {
+            fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+                mlp([&self.l1, &self.l2, &self.l3], x)
+            }
+            fn num_weights(&self) -> usize {
+                [&self.l1, &self.l2, &self.l3].map(Layer::stored).iter().sum()
+            }
+        }
+    )*};
 }
 
-impl Net for SparseMlp {
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        mlp([&self.l1, &self.l2, &self.l3], x)
-    }
-    fn num_weights(&self) -> usize {
-        [&self.l1, &self.l2, &self.l3]
-            .map(Layer::stored)
-            .iter()
-            .sum()
-    }
-}
+impl_net!(DenseMlp, SparseMlp);
 
 const LAYERS: [(usize, usize); 3] = [(784, 300), (300, 100), (100, 10)];
 
