@@ -585,6 +585,21 @@ pub fn spmm_t_isa<T: Scalar, I: SpIndex>(
     Ok(())
 }
 
+/// Counting-sort start of a CSR transpose: `Aᵀ`'s row pointers (prefix sums of `A`'s column
+/// counts, `k + 1` entries) and a copy as per-column insertion cursors. Shared by
+/// [`CsrTranspose::new`] and [`spmm_at`], which both scatter `A`'s entries by column.
+fn transposed_row_ptr<I: SpIndex>(col_idx: &[I], k: usize) -> (Vec<I>, Vec<usize>) {
+    let mut counts = vec![0usize; k + 1];
+    for c in col_idx {
+        counts[c.index() + 1] += 1;
+    }
+    for j in 0..k {
+        counts[j + 1] += counts[j];
+    }
+    let row_ptr = counts.iter().map(|&c| I::from_usize(c)).collect();
+    (row_ptr, counts)
+}
+
 /// The transposed structure of a CSR pattern, built once and reused while values change:
 /// `Aᵀ` in CSR form (= `A` in CSC form) plus, for each transposed entry, its position in `A`'s
 /// value array.
@@ -608,15 +623,7 @@ impl<I: SpIndex> CsrTranspose<I> {
     pub fn new(p: CsrPatternView<'_, I>) -> Self {
         let (m, k) = p.shape();
         let nnz = p.nnz();
-        let mut counts = vec![0usize; k + 1];
-        for c in p.col_idx() {
-            counts[c.index() + 1] += 1;
-        }
-        for j in 0..k {
-            counts[j + 1] += counts[j];
-        }
-        let row_ptr: Vec<I> = counts.iter().map(|&c| I::from_usize(c)).collect();
-        let mut next = counts;
+        let (row_ptr, mut next) = transposed_row_ptr(p.col_idx(), k);
         let mut row_idx = vec![I::default(); nnz];
         let mut perm = vec![I::default(); nnz];
         let mut dest = vec![I::default(); nnz];
@@ -680,15 +687,7 @@ pub fn spmm_at<T: Scalar, I: SpIndex>(
     check_at(&a, &x, &y)?;
     let (m, k) = a.shape();
     let nnz = a.nnz();
-    let mut counts = vec![0usize; k + 1];
-    for c in a.col_idx() {
-        counts[c.index() + 1] += 1;
-    }
-    for j in 0..k {
-        counts[j + 1] += counts[j];
-    }
-    let row_ptr: Vec<I> = counts.iter().map(|&c| I::from_usize(c)).collect();
-    let mut next = counts;
+    let (row_ptr, mut next) = transposed_row_ptr(a.col_idx(), k);
     let mut row_idx = vec![I::default(); nnz];
     let n = x.ncols();
     let out = Out::rows(&mut y, 1.0, 0.0);
