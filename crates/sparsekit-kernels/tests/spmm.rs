@@ -276,10 +276,7 @@ fn spmm_at_matches_dense_f64_and_cache_survives_value_changes() {
                         MatMut::new(&mut y2, k, n).unwrap(),
                     )
                     .unwrap();
-                    assert_eq!(
-                        y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        y2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-                    );
+                    assert_eq!(bits(&y), bits(&y2));
                 }
                 let mut y = vec![f32::NAN; k * n];
                 spmm_at(
@@ -394,14 +391,6 @@ fn dimension_mismatches_are_errors() {
     ));
 }
 
-fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
-}
-
 #[test]
 fn results_do_not_depend_on_thread_count() {
     let mut r = rng(7);
@@ -449,7 +438,6 @@ fn results_do_not_depend_on_thread_count() {
     let one = in_pool(1, run);
     for threads in [2, 3, 8] {
         let many = in_pool(threads, run);
-        let bits = |v: &Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&one.0), bits(&many.0), "spmm, {threads} threads");
         assert_eq!(bits(&one.1), bits(&many.1), "spmm_t, {threads} threads");
         assert_eq!(bits(&one.2), bits(&many.2), "spmm_at, {threads} threads");

@@ -438,14 +438,6 @@ fn structured_shape_mismatches_are_errors() {
     .unwrap();
 }
 
-fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
-}
-
 #[test]
 fn structured_results_do_not_depend_on_thread_count() {
     let mut rg = rng(106);
@@ -463,7 +455,6 @@ fn structured_results_do_not_depend_on_thread_count() {
     let bias = dense_vec(&mut rg, 480);
     let run = || {
         let mut outs: Vec<Vec<u32>> = vec![];
-        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         for a in &bsrs {
             let (m, k) = a.shape();
             let mut y = vec![0.0; m * n];

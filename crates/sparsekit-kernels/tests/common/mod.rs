@@ -99,5 +99,20 @@ pub fn assert_close(got: &[f32], want: &[f64], scale: &[f64], what: &str) {
     }
 }
 
+/// Runs `f` in a fresh rayon pool of `threads` threads; shared by the thread-count independence
+/// tests of every test file.
+pub fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+/// Bit patterns of `v`, so that the determinism tests compare results exactly (not by value).
+pub fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|f| f.to_bits()).collect()
+}
+
 /// Shapes that exercise every remainder path (n not a multiple of 8/16, panels of 64/128).
 pub const NS: &[usize] = &[0, 1, 7, 8, 9, 16, 17, 63, 64, 65, 129, 200];
