@@ -177,13 +177,7 @@ fn check_spmm_t_every_isa(
                 .unwrap()
             },
         );
-        let mut y = vec![f32::NAN; n * m];
-        spmm_t(
-            MatRef::new(&xt, n, k).unwrap(),
-            b,
-            MatMut::new(&mut y, n, m).unwrap(),
-        )
-        .unwrap();
+        let y = run_dense(&xt, (n, k), (n, m), f32::NAN, |x, y| spmm_t(x, b, y));
         assert_close(&y, &want, &scale, &format!("{op} default"));
     }
     cases
@@ -232,13 +226,7 @@ fn bsr_f64_and_u64_index_views() {
     let n = 33;
     let x = dense_vec(&mut rg, k * n);
     let (want, scale) = matmul_f64(&dense_of(a.to_dense()), &to_f64(&x), m, k, n);
-    let mut y = vec![0.0; m * n];
-    bsr_spmm(
-        a64.view(),
-        MatRef::new(&x, k, n).unwrap(),
-        MatMut::new(&mut y, m, n).unwrap(),
-    )
-    .unwrap();
+    let y = run_dense(&x, (k, n), (m, n), 0.0, |x, y| bsr_spmm(a64.view(), x, y));
     assert_close(&y, &want, &scale, "bsr f64/u64");
 }
 
@@ -457,42 +445,24 @@ fn structured_results_do_not_depend_on_thread_count() {
         let mut outs: Vec<Vec<u32>> = vec![];
         for a in &bsrs {
             let (m, k) = a.shape();
-            let mut y = vec![0.0; m * n];
-            bsr_spmm(
-                a.view(),
-                MatRef::new(&x[..k * n], k, n).unwrap(),
-                MatMut::new(&mut y, m, n).unwrap(),
-            )
-            .unwrap();
+            let y = run_dense(&x[..k * n], (k, n), (m, n), 0.0, |x, y| {
+                bsr_spmm(a.view(), x, y)
+            });
             outs.push(bits(&y));
-            let mut y = vec![0.0; n * m];
-            bsr_spmm_t(
-                MatRef::new(&x[..n * k], n, k).unwrap(),
-                a.view(),
-                Some(&bias[..m]),
-                MatMut::new(&mut y, n, m).unwrap(),
-            )
-            .unwrap();
+            let y = run_dense(&x[..n * k], (n, k), (n, m), 0.0, |x, y| {
+                bsr_spmm_t(x, a.view(), Some(&bias[..m]), y)
+            });
             outs.push(bits(&y));
         }
         for w in &nms {
             let (m, k) = w.shape();
-            let mut y = vec![0.0; m * n];
-            nm_spmm(
-                w.view(),
-                MatRef::new(&x[..k * n], k, n).unwrap(),
-                MatMut::new(&mut y, m, n).unwrap(),
-            )
-            .unwrap();
+            let y = run_dense(&x[..k * n], (k, n), (m, n), 0.0, |x, y| {
+                nm_spmm(w.view(), x, y)
+            });
             outs.push(bits(&y));
-            let mut y = vec![0.0; n * m];
-            nm_spmm_t(
-                MatRef::new(&x[..n * k], n, k).unwrap(),
-                w.view(),
-                None,
-                MatMut::new(&mut y, n, m).unwrap(),
-            )
-            .unwrap();
+            let y = run_dense(&x[..n * k], (n, k), (n, m), 0.0, |x, y| {
+                nm_spmm_t(x, w.view(), None, y)
+            });
             outs.push(bits(&y));
             let mut g = vec![0.0; w.values().len()];
             nm_sddmm(
