@@ -37,6 +37,7 @@ pub mod topk;
 mod blocked;
 mod partition;
 mod scratch;
+mod shape;
 
 pub use dense::{MatMut, MatRef};
 pub use error::KernelError;

@@ -25,6 +25,16 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
     r
 }
 
+/// Runs `f` on `srcᵀ` (ncols × nrows) held in thread-local scratch: the `X·Wᵀ` kernels (CSR,
+/// BSR, N:M) all run their row drivers over the transposed batch.
+pub(crate) fn with_transposed<R>(src: MatRef<'_, f32>, f: impl FnOnce(MatRef<'_, f32>) -> R) -> R {
+    let (r, c) = (src.nrows(), src.ncols());
+    with_scratch(r * c, |t| {
+        transpose_into(src, t);
+        f(MatRef::new(&*t, c, r).expect("scratch sized ncols × nrows"))
+    })
+}
+
 /// Writes `srcᵀ` (ncols × nrows, contiguous, row stride `nrows`) into `dst`.
 /// `dst.len() >= src.nrows() * src.ncols()` (checked by assertion).
 pub(crate) fn transpose_into(src: MatRef<'_, f32>, dst: &mut [f32]) {

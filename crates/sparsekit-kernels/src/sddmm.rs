@@ -8,6 +8,7 @@ use crate::dense::MatRef;
 use crate::error::KernelError;
 use crate::partition::{num_chunks, row_bounds};
 use crate::scratch::{transpose_into, with_scratch};
+use crate::shape::{check_linear_grad, check_pattern_out};
 use crate::simd::{dispatch, Isa, Kernel, Simd};
 
 /// `out[p] = Σ_t A[i,t]·B[j,t]` for each stored `(i, j)` at position `p` of `pattern`
@@ -44,16 +45,7 @@ pub fn sddmm_isa<I: SpIndex>(
             ),
         ));
     }
-    if out.len() != pattern.nnz() {
-        return Err(KernelError::shape(
-            OP,
-            format!(
-                "out has {} elements but the pattern has {} non-zeros",
-                out.len(),
-                pattern.nnz()
-            ),
-        ));
-    }
+    check_pattern_out(OP, out, pattern.nnz())?;
     run(isa, a, b, pattern, out);
     Ok(())
 }
@@ -249,29 +241,8 @@ pub fn sddmm_linear_isa<I: SpIndex>(
 ) -> Result<(), KernelError> {
     const OP: &str = "sddmm_linear";
     let (m, k) = pattern.shape();
-    let nb = dy.nrows();
-    if x.nrows() != nb || dy.ncols() != m || x.ncols() != k {
-        return Err(KernelError::shape(
-            OP,
-            format!(
-                "pattern is {m}×{k} but dY is {}×{} and X is {}×{} (need dY batch×m, X batch×k)",
-                dy.nrows(),
-                dy.ncols(),
-                x.nrows(),
-                x.ncols()
-            ),
-        ));
-    }
-    if out.len() != pattern.nnz() {
-        return Err(KernelError::shape(
-            OP,
-            format!(
-                "out has {} elements but the pattern has {} non-zeros",
-                out.len(),
-                pattern.nnz()
-            ),
-        ));
-    }
+    check_linear_grad(OP, "pattern", (m, k), &dy, &x)?;
+    check_pattern_out(OP, out, pattern.nnz())?;
     sddmm_linear_unchecked(isa, dy, x, pattern, out);
     Ok(())
 }

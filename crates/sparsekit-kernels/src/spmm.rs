@@ -14,7 +14,8 @@ use sparsekit_formats::{CsrPatternView, CsrView, Scalar, SpIndex};
 use crate::dense::{MatMut, MatRef};
 use crate::error::KernelError;
 use crate::partition::{num_chunks, row_bounds, SyncPtr};
-use crate::scratch::{transpose_into, with_scratch};
+use crate::scratch::{with_scratch, with_transposed};
+use crate::shape::{check_spmm, check_spmm_t, check_y};
 use crate::simd::{dispatch, value_to_f32, Isa, Kernel, Simd};
 
 /// Where the value of stored entry `p` comes from.
@@ -51,6 +52,27 @@ pub(crate) enum Out {
         ys: usize,
         bias: *const f32,
     },
+}
+
+impl Out {
+    /// [`Out::Rows`] into `y`: one constructor for every wrapper that writes `α·A·X + β·Y`.
+    pub(crate) fn rows(y: &mut MatMut<'_, f32>, alpha: f32, beta: f32) -> Self {
+        Out::Rows {
+            y: y.as_mut_ptr(),
+            ys: y.row_stride(),
+            alpha,
+            beta,
+        }
+    }
+
+    /// [`Out::Cols`] into `y` (+ `bias`): one constructor for every `X·Wᵀ + bias` wrapper.
+    pub(crate) fn cols(y: &mut MatMut<'_, f32>, bias: Option<&[f32]>) -> Self {
+        Out::Cols {
+            y: y.as_mut_ptr(),
+            ys: y.row_stride(),
+            bias: bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+        }
+    }
 }
 
 /// A sparse operand seen row by row: adds row `i`'s contribution to one output panel.
@@ -453,22 +475,6 @@ impl<R: RowSource> Job<R> {
     }
 }
 
-fn check_y(
-    op: &'static str,
-    y: &MatMut<'_, f32>,
-    m: usize,
-    n: usize,
-    what: &str,
-) -> Result<(), KernelError> {
-    if y.nrows() != m || y.ncols() != n {
-        return Err(KernelError::shape(
-            op,
-            format!("Y is {}×{} but {what} is {m}×{n}", y.nrows(), y.ncols()),
-        ));
-    }
-    Ok(())
-}
-
 /// `Y = A·X` for sparse `A` (m × k), dense `X` (k × n) and `Y` (m × n, overwritten).
 ///
 /// Values may be `f32`, `f16`, `bf16` or `f64` (converted to f32 per non-zero; arithmetic is f32).
@@ -511,22 +517,9 @@ pub fn spmm_isa<T: Scalar, I: SpIndex>(
     beta: f32,
     mut y: MatMut<'_, f32>,
 ) -> Result<(), KernelError> {
-    const OP: &str = "spmm";
     let (m, k) = a.shape();
-    if x.nrows() != k {
-        return Err(KernelError::shape(
-            OP,
-            format!("A is {m}×{k} but X has {} rows", x.nrows()),
-        ));
-    }
-    let n = x.ncols();
-    check_y(OP, &y, m, n, "A·X")?;
-    let out = Out::Rows {
-        y: y.as_mut_ptr(),
-        ys: y.row_stride(),
-        alpha,
-        beta,
-    };
+    let n = check_spmm("spmm", (m, k), &x, &y)?;
+    let out = Out::rows(&mut y, alpha, beta);
     run_csr_rows(
         isa,
         a.row_ptr(),
@@ -571,36 +564,14 @@ pub fn spmm_t_isa<T: Scalar, I: SpIndex>(
     bias: Option<&[f32]>,
     mut y: MatMut<'_, f32>,
 ) -> Result<(), KernelError> {
-    const OP: &str = "spmm_t";
     let (m, k) = w.shape();
+    check_spmm_t("spmm_t", &x, (m, k), bias, &y)?;
     let nb = x.nrows();
-    if x.ncols() != k {
-        return Err(KernelError::shape(
-            OP,
-            format!("X is {nb}×{} but W is {m}×{k}", x.ncols()),
-        ));
-    }
-    check_y(OP, &y, nb, m, "X·Wᵀ")?;
-    if let Some(b) = bias {
-        if b.len() != m {
-            return Err(KernelError::shape(
-                OP,
-                format!("bias has {} elements but W has {m} rows", b.len()),
-            ));
-        }
-    }
     if nb == 0 || m == 0 {
         return Ok(());
     }
-    let bias_ptr = bias.map_or(std::ptr::null(), |b| b.as_ptr());
-    let out = Out::Cols {
-        y: y.as_mut_ptr(),
-        ys: y.row_stride(),
-        bias: bias_ptr,
-    };
-    with_scratch(k * nb, |xt| {
-        transpose_into(x, xt);
-        let xt = MatRef::new(&*xt, k, nb).expect("scratch sized k × batch");
+    let out = Out::cols(&mut y, bias);
+    with_transposed(x, |xt| {
         run_csr_rows(
             isa,
             w.row_ptr(),
@@ -612,6 +583,21 @@ pub fn spmm_t_isa<T: Scalar, I: SpIndex>(
         );
     });
     Ok(())
+}
+
+/// Counting-sort start of a CSR transpose: `Aᵀ`'s row pointers (prefix sums of `A`'s column
+/// counts, `k + 1` entries) and a copy as per-column insertion cursors. Shared by
+/// [`CsrTranspose::new`] and [`spmm_at`], which both scatter `A`'s entries by column.
+fn transposed_row_ptr<I: SpIndex>(col_idx: &[I], k: usize) -> (Vec<I>, Vec<usize>) {
+    let mut counts = vec![0usize; k + 1];
+    for c in col_idx {
+        counts[c.index() + 1] += 1;
+    }
+    for j in 0..k {
+        counts[j + 1] += counts[j];
+    }
+    let row_ptr = counts.iter().map(|&c| I::from_usize(c)).collect();
+    (row_ptr, counts)
 }
 
 /// The transposed structure of a CSR pattern, built once and reused while values change:
@@ -637,15 +623,7 @@ impl<I: SpIndex> CsrTranspose<I> {
     pub fn new(p: CsrPatternView<'_, I>) -> Self {
         let (m, k) = p.shape();
         let nnz = p.nnz();
-        let mut counts = vec![0usize; k + 1];
-        for c in p.col_idx() {
-            counts[c.index() + 1] += 1;
-        }
-        for j in 0..k {
-            counts[j + 1] += counts[j];
-        }
-        let row_ptr: Vec<I> = counts.iter().map(|&c| I::from_usize(c)).collect();
-        let mut next = counts;
+        let (row_ptr, mut next) = transposed_row_ptr(p.col_idx(), k);
         let mut row_idx = vec![I::default(); nnz];
         let mut perm = vec![I::default(); nnz];
         let mut dest = vec![I::default(); nnz];
@@ -709,23 +687,10 @@ pub fn spmm_at<T: Scalar, I: SpIndex>(
     check_at(&a, &x, &y)?;
     let (m, k) = a.shape();
     let nnz = a.nnz();
-    let mut counts = vec![0usize; k + 1];
-    for c in a.col_idx() {
-        counts[c.index() + 1] += 1;
-    }
-    for j in 0..k {
-        counts[j + 1] += counts[j];
-    }
-    let row_ptr: Vec<I> = counts.iter().map(|&c| I::from_usize(c)).collect();
-    let mut next = counts;
+    let (row_ptr, mut next) = transposed_row_ptr(a.col_idx(), k);
     let mut row_idx = vec![I::default(); nnz];
     let n = x.ncols();
-    let out = Out::Rows {
-        y: y.as_mut_ptr(),
-        ys: y.row_stride(),
-        alpha: 1.0,
-        beta: 0.0,
-    };
+    let out = Out::rows(&mut y, 1.0, 0.0);
     with_scratch(nnz, |vt| {
         let (rp, ci, av) = (a.row_ptr(), a.col_idx(), a.values());
         for i in 0..m {
@@ -805,12 +770,7 @@ pub fn spmm_at_isa<T: Scalar, I: SpIndex>(
         });
     }
     let n = x.ncols();
-    let out = Out::Rows {
-        y: y.as_mut_ptr(),
-        ys: y.row_stride(),
-        alpha: 1.0,
-        beta: 0.0,
-    };
+    let out = Out::rows(&mut y, 1.0, 0.0);
     // Put Aᵀ's values in transposed order once, then run the plain kernel on them. Scattering
     // (sequential reads, random writes through `dest`) measured 1.15–1.3× faster than gathering
     // through `perm`, which in turn is 1.5× faster than reading through `perm` inside the FMA

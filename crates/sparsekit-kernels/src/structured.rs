@@ -11,51 +11,10 @@ use sparsekit_formats::{BsrView, CsrPatternView, NMView, Scalar, SpIndex};
 use crate::blocked::{run_bsr, run_nm};
 use crate::dense::{MatMut, MatRef};
 use crate::error::KernelError;
-use crate::scratch::{transpose_into, with_scratch};
+use crate::scratch::with_transposed;
+use crate::shape::{check_linear_grad, check_spmm, check_spmm_t};
 use crate::simd::Isa;
 use crate::spmm::Out;
-
-fn check_y(
-    op: &'static str,
-    y: &MatMut<'_, f32>,
-    m: usize,
-    n: usize,
-    what: &str,
-) -> Result<(), KernelError> {
-    if y.nrows() != m || y.ncols() != n {
-        return Err(KernelError::shape(
-            op,
-            format!("Y is {}×{} but {what} is {m}×{n}", y.nrows(), y.ncols()),
-        ));
-    }
-    Ok(())
-}
-
-fn check_t(
-    op: &'static str,
-    x: &MatRef<'_, f32>,
-    (m, k): (usize, usize),
-    bias: Option<&[f32]>,
-    y: &MatMut<'_, f32>,
-) -> Result<(), KernelError> {
-    let nb = x.nrows();
-    if x.ncols() != k {
-        return Err(KernelError::shape(
-            op,
-            format!("X is {nb}×{} but W is {m}×{k}", x.ncols()),
-        ));
-    }
-    check_y(op, y, nb, m, "X·Wᵀ")?;
-    if let Some(b) = bias {
-        if b.len() != m {
-            return Err(KernelError::shape(
-                op,
-                format!("bias has {} elements but W has {m} rows", b.len()),
-            ));
-        }
-    }
-    Ok(())
-}
 
 /// `Y = A·X` for a BSR matrix `A` (m × k, `r × c` blocks), dense `X` (k × n) and `Y` (m × n,
 /// overwritten).
@@ -89,22 +48,9 @@ pub fn bsr_spmm_isa<T: Scalar, I: SpIndex>(
     x: MatRef<'_, f32>,
     mut y: MatMut<'_, f32>,
 ) -> Result<(), KernelError> {
-    const OP: &str = "bsr_spmm";
     let (m, k) = a.shape();
-    if x.nrows() != k {
-        return Err(KernelError::shape(
-            OP,
-            format!("A is {m}×{k} but X has {} rows", x.nrows()),
-        ));
-    }
-    let n = x.ncols();
-    check_y(OP, &y, m, n, "A·X")?;
-    let out = Out::Rows {
-        y: y.as_mut_ptr(),
-        ys: y.row_stride(),
-        alpha: 1.0,
-        beta: 0.0,
-    };
+    let n = check_spmm("bsr_spmm", (m, k), &x, &y)?;
+    let out = Out::rows(&mut y, 1.0, 0.0);
     // SAFETY: a `BsrView` is validated on construction (block row pointers monotone and ending
     // at nblocks, block columns < k / c, values = nblocks·r·c, m = nbrows·r); X has k rows and
     // n columns and Y is m × n (checked above).
@@ -153,21 +99,14 @@ pub fn bsr_spmm_t_isa<T: Scalar, I: SpIndex>(
     bias: Option<&[f32]>,
     mut y: MatMut<'_, f32>,
 ) -> Result<(), KernelError> {
-    const OP: &str = "bsr_spmm_t";
     let (m, k) = w.shape();
-    check_t(OP, &x, (m, k), bias, &y)?;
+    check_spmm_t("bsr_spmm_t", &x, (m, k), bias, &y)?;
     let nb = x.nrows();
     if nb == 0 || m == 0 {
         return Ok(());
     }
-    let out = Out::Cols {
-        y: y.as_mut_ptr(),
-        ys: y.row_stride(),
-        bias: bias.map_or(std::ptr::null(), |b| b.as_ptr()),
-    };
-    with_scratch(k * nb, |xt| {
-        transpose_into(x, xt);
-        let xt = MatRef::new(&*xt, k, nb).expect("scratch sized k × batch");
+    let out = Out::cols(&mut y, bias);
+    with_transposed(x, |xt| {
         // SAFETY: as in `bsr_spmm_isa`; Xᵀ is k × batch, Y is batch × m so output column i < m
         // and row t < batch exist; the bias (when given) has m elements (checked).
         unsafe {
@@ -215,22 +154,9 @@ pub fn nm_spmm_isa<T: Scalar>(
     x: MatRef<'_, f32>,
     mut y: MatMut<'_, f32>,
 ) -> Result<(), KernelError> {
-    const OP: &str = "nm_spmm";
     let (m, k) = a.shape();
-    if x.nrows() != k {
-        return Err(KernelError::shape(
-            OP,
-            format!("A is {m}×{k} but X has {} rows", x.nrows()),
-        ));
-    }
-    let n = x.ncols();
-    check_y(OP, &y, m, n, "A·X")?;
-    let out = Out::Rows {
-        y: y.as_mut_ptr(),
-        ys: y.row_stride(),
-        alpha: 1.0,
-        beta: 0.0,
-    };
+    let n = check_spmm("nm_spmm", (m, k), &x, &y)?;
+    let out = Out::rows(&mut y, 1.0, 0.0);
     // SAFETY: an `NMView` is validated on construction (values and offsets hold
     // m·(k / M)·N entries, offsets < M, k % M == 0); X has k rows and n columns, Y is m × n.
     unsafe { run_nm(isa, a.values(), a.offsets(), m, (a.n(), a.m()), x, n, out) };
@@ -267,21 +193,14 @@ pub fn nm_spmm_t_isa<T: Scalar>(
     bias: Option<&[f32]>,
     mut y: MatMut<'_, f32>,
 ) -> Result<(), KernelError> {
-    const OP: &str = "nm_spmm_t";
     let (m, k) = w.shape();
-    check_t(OP, &x, (m, k), bias, &y)?;
+    check_spmm_t("nm_spmm_t", &x, (m, k), bias, &y)?;
     let nb = x.nrows();
     if nb == 0 || m == 0 {
         return Ok(());
     }
-    let out = Out::Cols {
-        y: y.as_mut_ptr(),
-        ys: y.row_stride(),
-        bias: bias.map_or(std::ptr::null(), |b| b.as_ptr()),
-    };
-    with_scratch(k * nb, |xt| {
-        transpose_into(x, xt);
-        let xt = MatRef::new(&*xt, k, nb).expect("scratch sized k × batch");
+    let out = Out::cols(&mut y, bias);
+    with_transposed(x, |xt| {
         // SAFETY: as in `nm_spmm_isa`; Xᵀ is k × batch, Y is batch × m, bias has m elements.
         unsafe { run_nm(isa, w.values(), w.offsets(), m, (w.n(), w.m()), xt, nb, out) };
     });
@@ -323,19 +242,7 @@ pub fn nm_sddmm_isa<T: Scalar>(
 ) -> Result<(), KernelError> {
     const OP: &str = "nm_sddmm";
     let (m, k) = w.shape();
-    let nb = dy.nrows();
-    if x.nrows() != nb || dy.ncols() != m || x.ncols() != k {
-        return Err(KernelError::shape(
-            OP,
-            format!(
-                "W is {m}×{k} but dY is {}×{} and X is {}×{} (need dY batch×m, X batch×k)",
-                dy.nrows(),
-                dy.ncols(),
-                x.nrows(),
-                x.ncols()
-            ),
-        ));
-    }
+    check_linear_grad(OP, "W", (m, k), &dy, &x)?;
     let nnz = w.values().len();
     if out.len() != nnz {
         return Err(KernelError::shape(

@@ -267,19 +267,9 @@ fn ops_do_not_depend_on_thread_count() {
         spmv(a.view(), &xv, &mut o2).unwrap();
         let (mut v, mut i) = (vec![0.0; 64 * 32], vec![0u32; 64 * 32]);
         topk_rows(MatRef::new(&big, 64, 4096).unwrap(), 32, &mut v, &mut i).unwrap();
-        (
-            o1.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
-            o2.iter().map(|f| f.to_bits()).collect::<Vec<_>>(),
-            i,
-        )
+        (bits(&o1), bits(&o2), i)
     };
-    let pool = |t| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(t)
-            .build()
-            .unwrap()
-    };
-    let one = pool(1).install(run);
-    let two = pool(2).install(run);
+    let one = in_pool(1, run);
+    let two = in_pool(2, run);
     assert_eq!(one, two);
 }

@@ -32,26 +32,13 @@ fn spmm_matches_dense_f64_on_every_isa() {
             let x = dense_vec(&mut r, k * n);
             let (want, scale) = matmul_f64(&to_dense_f64(&a), &to_f64(&x), m, k, n);
             for isa in Isa::available() {
-                let mut y = vec![f32::NAN; m * n];
-                spmm_isa(
-                    isa,
-                    1.0,
-                    a.view(),
-                    MatRef::new(&x, k, n).unwrap(),
-                    0.0,
-                    MatMut::new(&mut y, m, n).unwrap(),
-                )
-                .unwrap();
+                let y = run_dense(&x, (k, n), (m, n), f32::NAN, |x, y| {
+                    spmm_isa(isa, 1.0, a.view(), x, 0.0, y)
+                });
                 assert_close(&y, &want, &scale, &format!("spmm {isa:?} {m}×{k}×{n}"));
                 cases += 1;
             }
-            let mut y = vec![0.0; m * n];
-            spmm(
-                a.view(),
-                MatRef::new(&x, k, n).unwrap(),
-                MatMut::new(&mut y, m, n).unwrap(),
-            )
-            .unwrap();
+            let y = run_dense(&x, (k, n), (m, n), 0.0, |x, y| spmm(a.view(), x, y));
             assert_close(&y, &want, &scale, "spmm default");
         }
     }
@@ -165,16 +152,9 @@ fn simd_paths_match_scalar_reference() {
         );
         let (_, scale) = matmul_f64(&to_dense_f64(&a), &to_f64(&x), m, k, n);
         for isa in Isa::available() {
-            let mut y = vec![0.0; m * n];
-            spmm_isa(
-                isa,
-                1.0,
-                a.view(),
-                MatRef::new(&x, k, n).unwrap(),
-                0.0,
-                MatMut::new(&mut y, m, n).unwrap(),
-            )
-            .unwrap();
+            let y = run_dense(&x, (k, n), (m, n), 0.0, |x, y| {
+                spmm_isa(isa, 1.0, a.view(), x, 0.0, y)
+            });
             for e in 0..m * n {
                 assert!(
                     ((y[e] - yref[e]) as f64).abs() <= 2e-6 * scale[e] + 1e-30,
@@ -197,15 +177,9 @@ fn spmm_t_matches_dense_f64() {
             let wt = transpose(&to_dense_f64(&w), m, k);
             let (mut want, mut scale) = matmul_f64(&to_f64(&x), &wt, nb, k, m);
             for isa in Isa::available() {
-                let mut y = vec![f32::NAN; nb * m];
-                spmm_t_isa(
-                    isa,
-                    MatRef::new(&x, nb, k).unwrap(),
-                    w.view(),
-                    None,
-                    MatMut::new(&mut y, nb, m).unwrap(),
-                )
-                .unwrap();
+                let y = run_dense(&x, (nb, k), (nb, m), f32::NAN, |x, y| {
+                    spmm_t_isa(isa, x, w.view(), None, y)
+                });
                 assert_close(
                     &y,
                     &want,
@@ -219,14 +193,9 @@ fn spmm_t_matches_dense_f64() {
                     scale[b * m + i] += (bias[i] as f64).abs();
                 }
             }
-            let mut y = vec![f32::NAN; nb * m];
-            spmm_t_bias(
-                MatRef::new(&x, nb, k).unwrap(),
-                w.view(),
-                Some(&bias),
-                MatMut::new(&mut y, nb, m).unwrap(),
-            )
-            .unwrap();
+            let y = run_dense(&x, (nb, k), (nb, m), f32::NAN, |x, y| {
+                spmm_t_bias(x, w.view(), Some(&bias), y)
+            });
             assert_close(&y, &want, &scale, "spmm_t_bias");
             let mut yr = vec![0.0; nb * m];
             reference::spmm_t(
@@ -257,37 +226,17 @@ fn spmm_at_matches_dense_f64_and_cache_survives_value_changes() {
                 let at = transpose(&to_dense_f64(&a), m, k);
                 let (want, scale) = matmul_f64(&at, &to_f64(&x), k, m, n);
                 for isa in Isa::available() {
-                    let mut y = vec![f32::NAN; k * n];
-                    spmm_at_isa(
-                        isa,
-                        &t,
-                        a.view(),
-                        MatRef::new(&x, m, n).unwrap(),
-                        MatMut::new(&mut y, k, n).unwrap(),
-                    )
-                    .unwrap();
+                    let y = run_dense(&x, (m, n), (k, n), f32::NAN, |x, y| {
+                        spmm_at_isa(isa, &t, a.view(), x, y)
+                    });
                     assert_close(&y, &want, &scale, &format!("spmm_at {isa:?} {m}×{k}×{n}"));
                     // The scatter schedule sums in the same order: bit-identical.
-                    let mut y2 = vec![f32::NAN; k * n];
-                    spmm_at_scatter_isa(
-                        isa,
-                        a.view(),
-                        MatRef::new(&x, m, n).unwrap(),
-                        MatMut::new(&mut y2, k, n).unwrap(),
-                    )
-                    .unwrap();
-                    assert_eq!(
-                        y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        y2.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-                    );
+                    let y2 = run_dense(&x, (m, n), (k, n), f32::NAN, |x, y| {
+                        spmm_at_scatter_isa(isa, a.view(), x, y)
+                    });
+                    assert_eq!(bits(&y), bits(&y2));
                 }
-                let mut y = vec![f32::NAN; k * n];
-                spmm_at(
-                    a.view(),
-                    MatRef::new(&x, m, n).unwrap(),
-                    MatMut::new(&mut y, k, n).unwrap(),
-                )
-                .unwrap();
+                let mut y = run_dense(&x, (m, n), (k, n), f32::NAN, |x, y| spmm_at(a.view(), x, y));
                 assert_close(&y, &want, &scale, "spmm_at");
                 reference::spmm_at(
                     a.view(),
@@ -394,14 +343,6 @@ fn dimension_mismatches_are_errors() {
     ));
 }
 
-fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
-}
-
 #[test]
 fn results_do_not_depend_on_thread_count() {
     let mut r = rng(7);
@@ -449,7 +390,6 @@ fn results_do_not_depend_on_thread_count() {
     let one = in_pool(1, run);
     for threads in [2, 3, 8] {
         let many = in_pool(threads, run);
-        let bits = |v: &Vec<f32>| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&one.0), bits(&many.0), "spmm, {threads} threads");
         assert_eq!(bits(&one.1), bits(&many.1), "spmm_t, {threads} threads");
         assert_eq!(bits(&one.2), bits(&many.2), "spmm_at, {threads} threads");

@@ -85,6 +85,104 @@ fn linear_ref(
     (y, sc)
 }
 
+/// Runs `run` on `Isa::Scalar` and on every available ISA and checks each result against the f64
+/// reference and the scalar one — the loop every structured-kernel test shares. Returns the cases.
+#[track_caller]
+fn check_every_isa(
+    len: usize,
+    want: &[f64],
+    scale: &[f64],
+    what: impl Fn(Isa) -> String,
+    mut run: impl FnMut(Isa, &mut [f32]),
+) -> usize {
+    let mut scalar = vec![f32::NAN; len];
+    run(Isa::Scalar, &mut scalar);
+    let mut cases = 0;
+    for isa in Isa::available() {
+        let mut got = vec![f32::NAN; len];
+        run(isa, &mut got);
+        let what = what(isa);
+        assert_close(&got, want, scale, &what);
+        assert_close(&got, &to_f64(&scalar), scale, &format!("{what} vs scalar"));
+        cases += 1;
+    }
+    cases
+}
+
+/// `Y = A·X` (A m×k given densely as `ad`, fresh random X k×n) through `spmm_isa` on every ISA;
+/// shared by the BSR and N:M tests. `op`/`tag` name the kernel and its block / N:M shape.
+#[track_caller]
+fn check_spmm_every_isa(
+    rg: &mut StdRng,
+    ad: &[f64],
+    (m, k, n): (usize, usize, usize),
+    op: &str,
+    tag: &str,
+    spmm_isa: impl Fn(Isa, MatRef<'_, f32>, MatMut<'_, f32>) -> Result<(), KernelError>,
+) -> usize {
+    let x = dense_vec(rg, k * n);
+    let (want, scale) = matmul_f64(ad, &to_f64(&x), m, k, n);
+    check_every_isa(
+        m * n,
+        &want,
+        &scale,
+        |isa| format!("{op} {isa:?} {tag} {m}×{k}×{n}"),
+        |isa, y| {
+            spmm_isa(
+                isa,
+                MatRef::new(&x, k, n).unwrap(),
+                MatMut::new(y, m, n).unwrap(),
+            )
+            .unwrap()
+        },
+    )
+}
+
+/// `Y = X·Wᵀ (+ bias)` (W m×k given densely as `ad`, fresh random X n×k and bias) through
+/// `spmm_t_isa` on every ISA and through the default-ISA `spmm_t`, without and with bias; shared
+/// by the BSR and N:M tests. `op`/`tag` name the kernel and its block / N:M shape.
+#[track_caller]
+fn check_spmm_t_every_isa(
+    rg: &mut StdRng,
+    ad: &[f64],
+    (m, k, n): (usize, usize, usize),
+    op: &str,
+    tag: &str,
+    spmm_t_isa: impl Fn(
+        Isa,
+        MatRef<'_, f32>,
+        Option<&[f32]>,
+        MatMut<'_, f32>,
+    ) -> Result<(), KernelError>,
+    spmm_t: impl Fn(MatRef<'_, f32>, Option<&[f32]>, MatMut<'_, f32>) -> Result<(), KernelError>,
+) -> usize {
+    let xt = dense_vec(rg, n * k);
+    let bias = dense_vec(rg, m);
+    let zero = vec![0.0f32; m];
+    let mut cases = 0;
+    for b in [None, Some(&bias[..])] {
+        let (want, scale) = linear_ref(ad, &xt, b.unwrap_or(&zero), m, k, n);
+        cases += check_every_isa(
+            n * m,
+            &want,
+            &scale,
+            |isa| format!("{op} {isa:?} {tag} {m}×{k}×{n} bias {}", b.is_some()),
+            |isa, y| {
+                spmm_t_isa(
+                    isa,
+                    MatRef::new(&xt, n, k).unwrap(),
+                    b,
+                    MatMut::new(y, n, m).unwrap(),
+                )
+                .unwrap()
+            },
+        );
+        let y = run_dense(&xt, (n, k), (n, m), f32::NAN, |x, y| spmm_t(x, b, y));
+        assert_close(&y, &want, &scale, &format!("{op} default"));
+    }
+    cases
+}
+
 #[test]
 fn bsr_spmm_and_spmm_t_match_dense_f64_on_every_isa() {
     let mut rg = rng(101);
@@ -95,72 +193,20 @@ fn bsr_spmm_and_spmm_t_match_dense_f64_on_every_isa() {
                 let a = random_bsr(&mut rg, nbr, nbc, bs, d);
                 let (m, k) = a.shape();
                 let ad = dense_of(a.to_dense());
-                // spmm: X k×n.
-                let x = dense_vec(&mut rg, k * n);
-                let (want, scale) = matmul_f64(&ad, &to_f64(&x), m, k, n);
-                let mut scalar = vec![f32::NAN; m * n];
-                bsr_spmm_isa(
-                    Isa::Scalar,
-                    a.view(),
-                    MatRef::new(&x, k, n).unwrap(),
-                    MatMut::new(&mut scalar, m, n).unwrap(),
-                )
-                .unwrap();
-                for isa in Isa::available() {
-                    let mut y = vec![f32::NAN; m * n];
-                    bsr_spmm_isa(
-                        isa,
-                        a.view(),
-                        MatRef::new(&x, k, n).unwrap(),
-                        MatMut::new(&mut y, m, n).unwrap(),
-                    )
-                    .unwrap();
-                    let what = format!("bsr_spmm {isa:?} {bs:?} {m}×{k}×{n}");
-                    assert_close(&y, &want, &scale, &what);
-                    assert_close(&y, &to_f64(&scalar), &scale, &format!("{what} vs scalar"));
-                    cases += 1;
-                }
-                // spmm_t: X n×k, Y n×m, with and without bias.
-                let xt = dense_vec(&mut rg, n * k);
-                let bias = dense_vec(&mut rg, m);
-                let zero = vec![0.0f32; m];
-                for b in [None, Some(&bias[..])] {
-                    let (want, scale) = linear_ref(&ad, &xt, b.unwrap_or(&zero), m, k, n);
-                    let mut scalar = vec![f32::NAN; n * m];
-                    bsr_spmm_t_isa(
-                        Isa::Scalar,
-                        MatRef::new(&xt, n, k).unwrap(),
-                        a.view(),
-                        b,
-                        MatMut::new(&mut scalar, n, m).unwrap(),
-                    )
-                    .unwrap();
-                    for isa in Isa::available() {
-                        let mut y = vec![f32::NAN; n * m];
-                        bsr_spmm_t_isa(
-                            isa,
-                            MatRef::new(&xt, n, k).unwrap(),
-                            a.view(),
-                            b,
-                            MatMut::new(&mut y, n, m).unwrap(),
-                        )
-                        .unwrap();
-                        let what =
-                            format!("bsr_spmm_t {isa:?} {bs:?} {m}×{k}×{n} bias {}", b.is_some());
-                        assert_close(&y, &want, &scale, &what);
-                        assert_close(&y, &to_f64(&scalar), &scale, &format!("{what} vs scalar"));
-                        cases += 1;
-                    }
-                    let mut y = vec![f32::NAN; n * m];
-                    bsr_spmm_t(
-                        MatRef::new(&xt, n, k).unwrap(),
-                        a.view(),
-                        b,
-                        MatMut::new(&mut y, n, m).unwrap(),
-                    )
-                    .unwrap();
-                    assert_close(&y, &want, &scale, "bsr_spmm_t default");
-                }
+                let tag = format!("{bs:?}");
+                cases +=
+                    check_spmm_every_isa(&mut rg, &ad, (m, k, n), "bsr_spmm", &tag, |isa, x, y| {
+                        bsr_spmm_isa(isa, a.view(), x, y)
+                    });
+                cases += check_spmm_t_every_isa(
+                    &mut rg,
+                    &ad,
+                    (m, k, n),
+                    "bsr_spmm_t",
+                    &tag,
+                    |isa, x, b, y| bsr_spmm_t_isa(isa, x, a.view(), b, y),
+                    |x, b, y| bsr_spmm_t(x, a.view(), b, y),
+                );
             }
         }
     }
@@ -180,13 +226,7 @@ fn bsr_f64_and_u64_index_views() {
     let n = 33;
     let x = dense_vec(&mut rg, k * n);
     let (want, scale) = matmul_f64(&dense_of(a.to_dense()), &to_f64(&x), m, k, n);
-    let mut y = vec![0.0; m * n];
-    bsr_spmm(
-        a64.view(),
-        MatRef::new(&x, k, n).unwrap(),
-        MatMut::new(&mut y, m, n).unwrap(),
-    )
-    .unwrap();
+    let y = run_dense(&x, (k, n), (m, n), 0.0, |x, y| bsr_spmm(a64.view(), x, y));
     assert_close(&y, &want, &scale, "bsr f64/u64");
 }
 
@@ -208,70 +248,20 @@ fn nm_spmm_and_spmm_t_match_dense_f64_on_every_isa() {
                 let a = random_nm(&mut rg, m, groups, nm);
                 let k = a.ncols();
                 let ad = dense_of(a.to_dense());
-                let x = dense_vec(&mut rg, k * n);
-                let (want, scale) = matmul_f64(&ad, &to_f64(&x), m, k, n);
-                let mut scalar = vec![f32::NAN; m * n];
-                nm_spmm_isa(
-                    Isa::Scalar,
-                    a.view(),
-                    MatRef::new(&x, k, n).unwrap(),
-                    MatMut::new(&mut scalar, m, n).unwrap(),
-                )
-                .unwrap();
-                for isa in Isa::available() {
-                    let mut y = vec![f32::NAN; m * n];
-                    nm_spmm_isa(
-                        isa,
-                        a.view(),
-                        MatRef::new(&x, k, n).unwrap(),
-                        MatMut::new(&mut y, m, n).unwrap(),
-                    )
-                    .unwrap();
-                    let what = format!("nm_spmm {isa:?} {nm:?} {m}×{k}×{n}");
-                    assert_close(&y, &want, &scale, &what);
-                    assert_close(&y, &to_f64(&scalar), &scale, &format!("{what} vs scalar"));
-                    cases += 1;
-                }
-                let xt = dense_vec(&mut rg, n * k);
-                let bias = dense_vec(&mut rg, m);
-                let zero = vec![0.0f32; m];
-                for b in [None, Some(&bias[..])] {
-                    let (want, scale) = linear_ref(&ad, &xt, b.unwrap_or(&zero), m, k, n);
-                    let mut scalar = vec![f32::NAN; n * m];
-                    nm_spmm_t_isa(
-                        Isa::Scalar,
-                        MatRef::new(&xt, n, k).unwrap(),
-                        a.view(),
-                        b,
-                        MatMut::new(&mut scalar, n, m).unwrap(),
-                    )
-                    .unwrap();
-                    for isa in Isa::available() {
-                        let mut y = vec![f32::NAN; n * m];
-                        nm_spmm_t_isa(
-                            isa,
-                            MatRef::new(&xt, n, k).unwrap(),
-                            a.view(),
-                            b,
-                            MatMut::new(&mut y, n, m).unwrap(),
-                        )
-                        .unwrap();
-                        let what =
-                            format!("nm_spmm_t {isa:?} {nm:?} {m}×{k}×{n} bias {}", b.is_some());
-                        assert_close(&y, &want, &scale, &what);
-                        assert_close(&y, &to_f64(&scalar), &scale, &format!("{what} vs scalar"));
-                        cases += 1;
-                    }
-                    let mut y = vec![f32::NAN; n * m];
-                    nm_spmm_t(
-                        MatRef::new(&xt, n, k).unwrap(),
-                        a.view(),
-                        b,
-                        MatMut::new(&mut y, n, m).unwrap(),
-                    )
-                    .unwrap();
-                    assert_close(&y, &want, &scale, "nm_spmm_t default");
-                }
+                let tag = format!("{nm:?}");
+                cases +=
+                    check_spmm_every_isa(&mut rg, &ad, (m, k, n), "nm_spmm", &tag, |isa, x, y| {
+                        nm_spmm_isa(isa, a.view(), x, y)
+                    });
+                cases += check_spmm_t_every_isa(
+                    &mut rg,
+                    &ad,
+                    (m, k, n),
+                    "nm_spmm_t",
+                    &tag,
+                    |isa, x, b, y| nm_spmm_t_isa(isa, x, a.view(), b, y),
+                    |x, b, y| nm_spmm_t(x, a.view(), b, y),
+                );
             }
         }
     }
@@ -301,29 +291,22 @@ fn nm_sddmm_matches_dense_f64_on_every_isa() {
                         scale[p] += t.abs();
                     }
                 }
-                let mut scalar = vec![f32::NAN; want.len()];
-                nm_sddmm_isa(
-                    Isa::Scalar,
-                    MatRef::new(&dy, n, m).unwrap(),
-                    MatRef::new(&x, n, k).unwrap(),
-                    w.view(),
-                    &mut scalar,
-                )
-                .unwrap();
-                for isa in Isa::available() {
-                    let mut got = vec![f32::NAN; want.len()];
-                    nm_sddmm_isa(
-                        isa,
-                        MatRef::new(&dy, n, m).unwrap(),
-                        MatRef::new(&x, n, k).unwrap(),
-                        w.view(),
-                        &mut got,
-                    )
-                    .unwrap();
-                    let what = format!("nm_sddmm {isa:?} {nm:?} {m}×{k} batch {n}");
-                    assert_close(&got, &want, &scale, &what);
-                    assert_close(&got, &to_f64(&scalar), &scale, &format!("{what} vs scalar"));
-                }
+                check_every_isa(
+                    want.len(),
+                    &want,
+                    &scale,
+                    |isa| format!("nm_sddmm {isa:?} {nm:?} {m}×{k} batch {n}"),
+                    |isa, got| {
+                        nm_sddmm_isa(
+                            isa,
+                            MatRef::new(&dy, n, m).unwrap(),
+                            MatRef::new(&x, n, k).unwrap(),
+                            w.view(),
+                            got,
+                        )
+                        .unwrap()
+                    },
+                );
             }
         }
     }
@@ -443,14 +426,6 @@ fn structured_shape_mismatches_are_errors() {
     .unwrap();
 }
 
-fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
-}
-
 #[test]
 fn structured_results_do_not_depend_on_thread_count() {
     let mut rg = rng(106);
@@ -468,45 +443,26 @@ fn structured_results_do_not_depend_on_thread_count() {
     let bias = dense_vec(&mut rg, 480);
     let run = || {
         let mut outs: Vec<Vec<u32>> = vec![];
-        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
         for a in &bsrs {
             let (m, k) = a.shape();
-            let mut y = vec![0.0; m * n];
-            bsr_spmm(
-                a.view(),
-                MatRef::new(&x[..k * n], k, n).unwrap(),
-                MatMut::new(&mut y, m, n).unwrap(),
-            )
-            .unwrap();
+            let y = run_dense(&x[..k * n], (k, n), (m, n), 0.0, |x, y| {
+                bsr_spmm(a.view(), x, y)
+            });
             outs.push(bits(&y));
-            let mut y = vec![0.0; n * m];
-            bsr_spmm_t(
-                MatRef::new(&x[..n * k], n, k).unwrap(),
-                a.view(),
-                Some(&bias[..m]),
-                MatMut::new(&mut y, n, m).unwrap(),
-            )
-            .unwrap();
+            let y = run_dense(&x[..n * k], (n, k), (n, m), 0.0, |x, y| {
+                bsr_spmm_t(x, a.view(), Some(&bias[..m]), y)
+            });
             outs.push(bits(&y));
         }
         for w in &nms {
             let (m, k) = w.shape();
-            let mut y = vec![0.0; m * n];
-            nm_spmm(
-                w.view(),
-                MatRef::new(&x[..k * n], k, n).unwrap(),
-                MatMut::new(&mut y, m, n).unwrap(),
-            )
-            .unwrap();
+            let y = run_dense(&x[..k * n], (k, n), (m, n), 0.0, |x, y| {
+                nm_spmm(w.view(), x, y)
+            });
             outs.push(bits(&y));
-            let mut y = vec![0.0; n * m];
-            nm_spmm_t(
-                MatRef::new(&x[..n * k], n, k).unwrap(),
-                w.view(),
-                None,
-                MatMut::new(&mut y, n, m).unwrap(),
-            )
-            .unwrap();
+            let y = run_dense(&x[..n * k], (n, k), (n, m), 0.0, |x, y| {
+                nm_spmm_t(x, w.view(), None, y)
+            });
             outs.push(bits(&y));
             let mut g = vec![0.0; w.values().len()];
             nm_sddmm(

@@ -4,6 +4,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sparsekit_formats::Csr;
+use sparsekit_kernels::{KernelError, MatMut, MatRef};
 
 pub fn rng(seed: u64) -> StdRng {
     StdRng::seed_from_u64(seed)
@@ -97,6 +98,40 @@ pub fn assert_close(got: &[f32], want: &[f64], scale: &[f64], what: &str) {
             "{what}: element {e}: got {g}, want {w} (scale {s}, err {err})"
         );
     }
+}
+
+/// Runs `f` in a fresh rayon pool of `threads` threads; shared by the thread-count independence
+/// tests of every test file.
+pub fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+/// Bit patterns of `v`, so that the determinism tests compare results exactly (not by value).
+pub fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|f| f.to_bits()).collect()
+}
+
+/// Runs `kernel` on `x` (`xr × xc`) into a fresh `yr × yc` Y filled with `fill` and returns Y:
+/// the allocate / wrap / run / unwrap steps every dense-output kernel test repeats.
+#[track_caller]
+pub fn run_dense(
+    x: &[f32],
+    (xr, xc): (usize, usize),
+    (yr, yc): (usize, usize),
+    fill: f32,
+    kernel: impl FnOnce(MatRef<'_, f32>, MatMut<'_, f32>) -> Result<(), KernelError>,
+) -> Vec<f32> {
+    let mut y = vec![fill; yr * yc];
+    kernel(
+        MatRef::new(x, xr, xc).unwrap(),
+        MatMut::new(&mut y, yr, yc).unwrap(),
+    )
+    .unwrap();
+    y
 }
 
 /// Shapes that exercise every remainder path (n not a multiple of 8/16, panels of 64/128).
