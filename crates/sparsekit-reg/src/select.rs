@@ -1,0 +1,279 @@
+//! Parameter selection by path pattern, and the visitor/mapper that walk a module.
+//!
+//! A parameter's *path* is the chain of field names (and `Vec`/array indices) that leads to it,
+//! joined by `.`, as burn's [`ModuleVisitor::enter_module`] reports them: `l1.weight`,
+//! `blocks.0.linear.bias`, `g1.log_alpha`.
+//!
+//! # Pattern syntax
+//!
+//! A pattern is a `|`-separated list of alternatives; a path is selected when any alternative
+//! matches it. Each alternative is a `.`-separated list of segments, matched segment by segment:
+//!
+//! - `**` matches any number (zero or more) of whole segments;
+//! - any other segment is a glob within one segment: `*` matches any run of characters (never a
+//!   `.`), `?` matches exactly one character, everything else matches itself.
+//!
+//! So `*.weight` matches `l1.weight` but not `mlp.l1.weight`; `**.weight` matches both;
+//! `mlp.*.weight` matches `mlp.l1.weight`; `l?.weight|head.*` matches `l1.weight` and
+//! `head.bias`. `**` alone selects every float parameter.
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+
+use crate::error::{RegError, Result};
+
+/// A compiled path pattern (see the [module docs](self) for the syntax).
+///
+/// ```
+/// use sparsekit_reg::Selector;
+/// let s = Selector::new("mlp.*.weight|**.log_alpha").unwrap();
+/// assert!(s.matches("mlp.l1.weight"));
+/// assert!(s.matches("gates.g1.log_alpha"));
+/// assert!(!s.matches("mlp.l1.bias"));
+/// assert!(Selector::new("a..b").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    pattern: String,
+    alternatives: Vec<Vec<String>>,
+}
+
+impl Selector {
+    /// Parses a pattern; errors on an empty pattern or an empty segment.
+    pub fn new(pattern: &str) -> Result<Self> {
+        let mut alternatives = Vec::new();
+        for alt in pattern.split('|') {
+            let alt = alt.trim();
+            if alt.is_empty() {
+                return Err(RegError::Pattern(pattern.to_string()));
+            }
+            let segs: Vec<String> = alt.split('.').map(str::to_string).collect();
+            if segs.iter().any(|s| s.is_empty()) {
+                return Err(RegError::Pattern(pattern.to_string()));
+            }
+            alternatives.push(segs);
+        }
+        Ok(Self {
+            pattern: pattern.to_string(),
+            alternatives,
+        })
+    }
+
+    /// Every float parameter (`**`).
+    pub fn all() -> Self {
+        Self::new("**").expect("a valid pattern")
+    }
+
+    /// The pattern as written.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Whether `path` (segments joined by `.`) is selected.
+    pub fn matches(&self, path: &str) -> bool {
+        let segs: Vec<&str> = if path.is_empty() {
+            Vec::new()
+        } else {
+            path.split('.').collect()
+        };
+        self.alternatives.iter().any(|alt| match_segs(alt, &segs))
+    }
+}
+
+fn match_segs(pat: &[String], path: &[&str]) -> bool {
+    match pat.split_first() {
+        None => path.is_empty(),
+        Some((first, rest)) if first == "**" => {
+            (0..=path.len()).any(|skip| match_segs(rest, &path[skip..]))
+        }
+        Some((first, rest)) => match path.split_first() {
+            Some((p, prest)) => glob(first.as_bytes(), p.as_bytes()) && match_segs(rest, prest),
+            None => false,
+        },
+    }
+}
+
+/// `*` and `?` within one segment.
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    match p.split_first() {
+        None => s.is_empty(),
+        Some((b'*', rest)) => (0..=s.len()).any(|k| glob(rest, &s[k..])),
+        Some((b'?', rest)) => !s.is_empty() && glob(rest, &s[1..]),
+        Some((c, rest)) => s.first() == Some(c) && glob(rest, &s[1..]),
+    }
+}
+
+/// One float parameter seen through its path.
+///
+/// `value` is the parameter as a 2-D matrix `[dims[0], product of the other dims]` (a 1-D
+/// parameter of length n is `[1, n]`), still attached to the autodiff graph when the module is
+/// on an autodiff device: penalties computed from it are differentiable w.r.t. the parameter.
+/// For burn's `Linear`, whose weight is stored `[d_input, d_output]`, rows are input features
+/// and **columns are output neurons**.
+#[derive(Debug, Clone)]
+pub struct ParamEntry {
+    /// Dotted path, e.g. `l1.weight`.
+    pub path: String,
+    /// The parameter's own shape.
+    pub dims: Vec<usize>,
+    /// The parameter as a matrix (see above).
+    pub value: Tensor<2>,
+    /// The parameter's id (to look up its gradient in `GradientsParams`).
+    pub id: burn::module::ParamId,
+}
+
+impl ParamEntry {
+    /// `[rows, cols]` of [`value`](Self::value).
+    pub fn shape(&self) -> [usize; 2] {
+        let d = self.value.dims();
+        [d[0], d[1]]
+    }
+}
+
+/// The 2-D view of a D-dimensional shape.
+pub(crate) fn view2(dims: &[usize]) -> [usize; 2] {
+    match dims {
+        [] => [1, 1],
+        [n] => [1, *n],
+        [r, rest @ ..] => [*r, rest.iter().product()],
+    }
+}
+
+#[derive(Default)]
+struct PathStack(Vec<String>);
+
+impl PathStack {
+    fn path(&self) -> String {
+        self.0.join(".")
+    }
+}
+
+struct Collector {
+    stack: PathStack,
+    out: Vec<ParamEntry>,
+}
+
+impl ModuleVisitor for Collector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.0.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.0.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let t = param.val();
+        let dims = t.dims().to_vec();
+        let [r, c] = view2(&dims);
+        self.out.push(ParamEntry {
+            path: self.stack.path(),
+            dims,
+            value: t.reshape([r, c]),
+            id: param.id,
+        });
+    }
+}
+
+/// Every float parameter of `module`, in visiting order, with its path.
+///
+/// ```
+/// use burn::nn::LinearConfig;
+/// use burn::tensor::Device;
+/// let layer = LinearConfig::new(3, 2).init(&Device::flex());
+/// let params = sparsekit_reg::collect_params(&layer);
+/// let paths: Vec<_> = params.iter().map(|p| p.path.as_str()).collect();
+/// assert_eq!(paths, ["weight", "bias"]);
+/// assert_eq!(params[0].shape(), [3, 2]);
+/// ```
+pub fn collect_params<M: Module>(module: &M) -> Vec<ParamEntry> {
+    let mut c = Collector {
+        stack: PathStack::default(),
+        out: Vec::new(),
+    };
+    module.visit(&mut c);
+    c.out
+}
+
+/// The selected entries; `Err(NoMatch)` when none is selected, `Err(NoParameters)` when there are
+/// no parameters at all.
+pub(crate) fn select<'a>(params: &'a [ParamEntry], sel: &Selector) -> Result<Vec<&'a ParamEntry>> {
+    if params.is_empty() {
+        return Err(RegError::NoParameters);
+    }
+    let v: Vec<&ParamEntry> = params.iter().filter(|p| sel.matches(&p.path)).collect();
+    if v.is_empty() {
+        Err(RegError::NoMatch(sel.pattern().to_string()))
+    } else {
+        Ok(v)
+    }
+}
+
+/// Applies `f(path, id, matrix view) -> new matrix view` to every selected float parameter of
+/// the module, outside the autodiff graph; the result is put back with the parameter's own
+/// shape, its id and its require-grad state.
+pub(crate) fn map_selected<M: Module>(
+    module: M,
+    sel: &Selector,
+    f: &mut dyn FnMut(&str, burn::module::ParamId, Tensor<2>) -> Tensor<2>,
+) -> M {
+    struct Mapper<'a> {
+        stack: PathStack,
+        sel: &'a Selector,
+        f: &'a mut dyn FnMut(&str, burn::module::ParamId, Tensor<2>) -> Tensor<2>,
+    }
+    impl ModuleMapper for Mapper<'_> {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.stack.0.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.stack.0.pop();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let path = self.stack.path();
+            if !self.sel.matches(&path) {
+                return param;
+            }
+            let id = param.id;
+            let f = &mut self.f;
+            param.map(|t| {
+                let ad = t.is_autodiff();
+                let rg = t.is_require_grad();
+                let dims = t.dims();
+                let [r, c] = view2(&dims);
+                let out = f(&path, id, t.inner().reshape([r, c])).reshape(dims);
+                match (ad, rg) {
+                    (true, true) => out.autodiff().require_grad(),
+                    (true, false) => out.autodiff(),
+                    _ => out,
+                }
+            })
+        }
+    }
+    let mut m = Mapper {
+        stack: PathStack::default(),
+        sel,
+        f,
+    };
+    module.map(&mut m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globbing() {
+        let s = Selector::new("*.weight").unwrap();
+        assert!(s.matches("l1.weight"));
+        assert!(!s.matches("weight"));
+        assert!(!s.matches("a.l1.weight"));
+        let s = Selector::new("**.weight").unwrap();
+        assert!(s.matches("weight") && s.matches("a.b.c.weight"));
+        let s = Selector::new("l*1.w?ight").unwrap();
+        assert!(s.matches("l1.weight") && s.matches("layer1.wright"));
+        assert!(!s.matches("l2.weight"));
+        assert!(Selector::new("").is_err());
+        assert!(Selector::new("a|").is_err());
+        assert!(Selector::new(".a").is_err());
+        assert!(Selector::all().matches("x.y"));
+    }
+}
