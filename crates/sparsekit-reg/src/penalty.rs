@@ -50,8 +50,8 @@ pub trait TensorPenalty: Debug + Send + Sync {
     /// use sparsekit_reg::{Regularizer, TensorPenalty, L1};
     /// let layer = LinearConfig::new(4, 3).init(&Device::flex());
     /// let p = L1.on("weight").unwrap().penalty(&layer).unwrap();
-    /// let want: f32 = layer.weight.val().abs().sum().into_scalar();
-    /// assert_eq!(p.into_scalar(), want);
+    /// let want = layer.weight.val().abs().sum().into_scalar::<f32>();
+    /// assert_eq!(p.into_scalar::<f32>(), want);
     /// ```
     fn on(self, pattern: &str) -> Result<On<Self>>
     where
@@ -229,7 +229,12 @@ impl ElasticNet {
     /// assert!(sparsekit_reg::ElasticNet::new(1.5).is_err());
     /// ```
     pub fn new(l1_ratio: f64) -> Result<Self> {
-        check("l1_ratio", l1_ratio, (0.0..=1.0).contains(&l1_ratio), "in [0, 1]")?;
+        check(
+            "l1_ratio",
+            l1_ratio,
+            (0.0..=1.0).contains(&l1_ratio),
+            "in [0, 1]",
+        )?;
         Ok(Self { l1_ratio })
     }
 }
@@ -378,10 +383,10 @@ impl Lq {
 impl TensorPenalty for Lq {
     fn value(&self, p: &ParamEntry) -> Result<Tensor<1>> {
         let n = (p.shape()[0] * p.shape()[1]) as f64;
-        Ok(
-            (p.value.clone().square() + self.eps).powf_scalar(self.q / 2.0).sum()
-                - n * self.eps.powf(self.q / 2.0),
-        )
+        Ok((p.value.clone().square() + self.eps)
+            .powf_scalar(self.q / 2.0)
+            .sum()
+            - n * self.eps.powf(self.q / 2.0))
     }
 }
 
@@ -453,7 +458,7 @@ fn host_abs(t: &Tensor<2>) -> Vec<f32> {
         .abs()
         .into_data()
         .convert::<f32>()
-        .to_vec::<f32>()
+        .try_to_vec::<f32>()
         .unwrap_or_default()
 }
 

@@ -139,7 +139,7 @@ pub fn sparsity_report<M: Module>(module: &M, pattern: &str, eps: f64) -> Result
             .inner()
             .into_data()
             .convert::<f32>()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap_or_default();
         let zeros = v.iter().filter(|&&x| x == 0.0).count();
         let small = v.iter().filter(|&&x| (x.abs() as f64) < eps).count();
