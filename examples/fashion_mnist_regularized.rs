@@ -33,8 +33,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use sparsekit_reg::{
     sparsity_report, GroupSoftThreshold, GroupWeights, Groups, HardConcreteGate,
-    HardConcreteGateConfig, ProximalStep, Regularizer, Schedule, SoftThreshold, TensorPenalty,
-    L0,
+    HardConcreteGateConfig, ProximalStep, Regularizer, Schedule, SoftThreshold, TensorPenalty, L0,
 };
 
 #[derive(Parser, Debug)]
@@ -59,13 +58,13 @@ struct Args {
     #[arg(long, default_value_t = 0.3)]
     l1: f64,
     /// (c) group soft-threshold strength on neuron columns (c_g = √fan-in): t = lr × group.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.1)]
     group: f64,
     /// (d) strength of the expected-L0 penalty per gate (added to the mean loss).
     #[arg(long, default_value_t = 2e-3)]
     l0: f64,
     /// (d) initial drop rate of the gates.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.5)]
     droprate_init: f64,
     /// Use only the first N training images (0 = all).
     #[arg(long, default_value_t = 0)]
@@ -120,9 +119,17 @@ struct Mlp {
 impl Mlp {
     fn forward(&self, x: Tensor<2>, train: bool) -> Tensor<2> {
         let h1 = relu(self.l1.forward(x));
-        let h1 = if self.gated { self.g1.forward(h1, train) } else { h1 };
+        let h1 = if self.gated {
+            self.g1.forward(h1, train)
+        } else {
+            h1
+        };
         let h2 = relu(self.l2.forward(h1));
-        let h2 = if self.gated { self.g2.forward(h2, train) } else { h2 };
+        let h2 = if self.gated {
+            self.g2.forward(h2, train)
+        } else {
+            h2
+        };
         self.l3.forward(h2)
     }
 
@@ -134,7 +141,9 @@ impl Mlp {
         fn fold(l: Linear, z: Tensor<1>) -> Linear {
             let n = z.dims()[0];
             let w = l.weight.val().inner() * z.clone().inner().reshape([1, n]);
-            let b = l.bias.map(|b| Param::from_tensor(b.val().inner() * z.inner()));
+            let b = l
+                .bias
+                .map(|b| Param::from_tensor(b.val().inner() * z.inner()));
             Linear {
                 weight: Param::from_tensor(w),
                 bias: b,
@@ -216,7 +225,9 @@ fn train(
     let n = train.labels.len();
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = StdRng::seed_from_u64(args.seed);
-    let l0 = L0::default().on("g1.log_alpha|g2.log_alpha").expect("a valid pattern");
+    let l0 = L0::default()
+        .on("g1.log_alpha|g2.log_alpha")
+        .expect("a valid pattern");
     let mut times = Vec::new();
     let mut step = 0usize;
     for epoch in 0..args.epochs {
@@ -284,8 +295,10 @@ fn neurons_removed(net: &Mlp) -> usize {
     let a1 = host(net.l1.weight.val().inner());
     let a2 = host(net.l2.weight.val().inner());
     let a3 = host(net.l3.weight.val().inner());
-    let col_zero = |a: &[f32], rows: usize, cols: usize, j: usize| (0..rows).all(|i| a[i * cols + j] == 0.0);
-    let row_zero = |a: &[f32], cols: usize, i: usize| a[i * cols..(i + 1) * cols].iter().all(|&v| v == 0.0);
+    let col_zero =
+        |a: &[f32], rows: usize, cols: usize, j: usize| (0..rows).all(|i| a[i * cols + j] == 0.0);
+    let row_zero =
+        |a: &[f32], cols: usize, i: usize| a[i * cols..(i + 1) * cols].iter().all(|&v| v == 0.0);
     let h1 = (0..300)
         .filter(|&j| col_zero(&a1, 784, 300, j) || row_zero(&a2, 100, j))
         .count();

@@ -207,6 +207,7 @@ impl ProxConfig {
             ProxKind::Scad { a } => Box::new(Scad::new(*a)?),
             ProxKind::Half => Box::new(HalfThreshold),
         };
-        Ok(ProximalStep::new(op, &self.pattern, self.strength)?.with_schedule(self.schedule.clone()))
+        Ok(ProximalStep::new(op, &self.pattern, self.strength)?
+            .with_schedule(self.schedule.clone()))
     }
 }

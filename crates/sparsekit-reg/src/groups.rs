@@ -96,11 +96,7 @@ impl Groups {
                     }
                     for &i in g {
                         if i >= n {
-                            return Err(bad(
-                                path,
-                                shape,
-                                format!("group {k} has index {i} ≥ {n}"),
-                            ));
+                            return Err(bad(path, shape, format!("group {k} has index {i} ≥ {n}")));
                         }
                         if disjoint && seen[i] {
                             return Err(bad(
@@ -197,7 +193,11 @@ impl GroupWeights {
                     return Err(bad(
                         path,
                         shape,
-                        format!("{} group weights for {} groups", weights.len(), res.n_groups),
+                        format!(
+                            "{} group weights for {} groups",
+                            weights.len(),
+                            res.n_groups
+                        ),
                     ));
                 }
                 weights.iter().map(|&w| w as f32).collect()

@@ -54,8 +54,8 @@ pub use error::{RegError, Result};
 pub use gate::{HardConcreteGate, HardConcreteGateConfig};
 pub use groups::{GroupWeights, Groups};
 pub use penalty::{
-    flops, ElasticNet, GroupLasso, Hoyer, HoyerSquare, HyperSparse, L0, L1, L2, LogSum, Lq,
-    MaskSparsity, On, Regularizer, SparseGroupLasso, Sum, TensorPenalty,
+    flops, ElasticNet, GroupLasso, Hoyer, HoyerSquare, HyperSparse, LogSum, Lq, MaskSparsity, On,
+    Regularizer, SparseGroupLasso, Sum, TensorPenalty, L0, L1, L2,
 };
 pub use prox::{
     Firm, GroupSoftThreshold, HalfThreshold, HardThreshold, Mcp, ProxOp, Proximal, ProximalStep,

@@ -229,7 +229,12 @@ impl ElasticNet {
     /// assert!(sparsekit_reg::ElasticNet::new(1.5).is_err());
     /// ```
     pub fn new(l1_ratio: f64) -> Result<Self> {
-        check("l1_ratio", l1_ratio, (0.0..=1.0).contains(&l1_ratio), "in [0, 1]")?;
+        check(
+            "l1_ratio",
+            l1_ratio,
+            (0.0..=1.0).contains(&l1_ratio),
+            "in [0, 1]",
+        )?;
         Ok(Self { l1_ratio })
     }
 }
@@ -378,10 +383,10 @@ impl Lq {
 impl TensorPenalty for Lq {
     fn value(&self, p: &ParamEntry) -> Result<Tensor<1>> {
         let n = (p.shape()[0] * p.shape()[1]) as f64;
-        Ok(
-            (p.value.clone().square() + self.eps).powf_scalar(self.q / 2.0).sum()
-                - n * self.eps.powf(self.q / 2.0),
-        )
+        Ok((p.value.clone().square() + self.eps)
+            .powf_scalar(self.q / 2.0)
+            .sum()
+            - n * self.eps.powf(self.q / 2.0))
     }
 }
 
@@ -448,13 +453,7 @@ impl HyperSparse {
 }
 
 fn host_abs(t: &Tensor<2>) -> Vec<f32> {
-    t.clone()
-        .inner()
-        .abs()
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .unwrap_or_default()
+    t.clone().inner().abs().into_data().iter::<f32>().collect()
 }
 
 impl TensorPenalty for HyperSparse {

@@ -280,13 +280,14 @@ impl<P: ProxOp> ProximalStep<P> {
         }
         drop(params);
         let mut err: Option<RegError> = None;
-        let out = map_selected(module, &self.selector, &mut |_, _, w| {
-            match self.op.prox(w.clone(), t) {
-                Ok(v) => v,
-                Err(e) => {
-                    err.get_or_insert(e);
-                    w
-                }
+        let out = map_selected(module, &self.selector, &mut |_, _, w| match self
+            .op
+            .prox(w.clone(), t)
+        {
+            Ok(v) => v,
+            Err(e) => {
+                err.get_or_insert(e);
+                w
             }
         });
         match err {

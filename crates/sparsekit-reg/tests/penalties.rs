@@ -24,12 +24,18 @@ fn sqrt_eps(x: f64) -> f64 {
 }
 
 /// (name, penalty, closed form of the 4×6 matrix in row-major order).
-type Case = (&'static str, Box<dyn Fn() -> Box<dyn Regularizer>>, fn(&[f64]) -> f64);
+type Case = (
+    &'static str,
+    Box<dyn Fn() -> Box<dyn Regularizer>>,
+    fn(&[f64]) -> f64,
+);
 
 fn groups_of(w: &[f64], g: &Groups) -> Vec<Vec<f64>> {
     match g {
         Groups::Rows => (0..R).map(|i| w[i * C..(i + 1) * C].to_vec()).collect(),
-        Groups::Columns => (0..C).map(|j| (0..R).map(|i| w[i * C + j]).collect()).collect(),
+        Groups::Columns => (0..C)
+            .map(|j| (0..R).map(|i| w[i * C + j]).collect())
+            .collect(),
         Groups::Blocks { rows, cols } => {
             let mut out = Vec::new();
             for bi in 0..R / rows {
@@ -84,14 +90,24 @@ fn cases() -> Vec<Case> {
         (
             "group rows",
             Box::new(|| {
-                Box::new(GroupLasso::new(Groups::Rows, GroupWeights::SqrtSize).unwrap().on("m").unwrap())
+                Box::new(
+                    GroupLasso::new(Groups::Rows, GroupWeights::SqrtSize)
+                        .unwrap()
+                        .on("m")
+                        .unwrap(),
+                )
             }),
             |w| gl(w, &Groups::Rows),
         ),
         (
             "group cols",
             Box::new(|| {
-                Box::new(GroupLasso::new(Groups::Columns, GroupWeights::SqrtSize).unwrap().on("m").unwrap())
+                Box::new(
+                    GroupLasso::new(Groups::Columns, GroupWeights::SqrtSize)
+                        .unwrap()
+                        .on("m")
+                        .unwrap(),
+                )
             }),
             |w| gl(w, &Groups::Columns),
         ),
@@ -110,7 +126,12 @@ fn cases() -> Vec<Case> {
         (
             "group custom (overlapping)",
             Box::new(|| {
-                Box::new(GroupLasso::new(custom(), GroupWeights::SqrtSize).unwrap().on("m").unwrap())
+                Box::new(
+                    GroupLasso::new(custom(), GroupWeights::SqrtSize)
+                        .unwrap()
+                        .on("m")
+                        .unwrap(),
+                )
             }),
             |w| gl(w, &custom()),
         ),
@@ -126,12 +147,16 @@ fn cases() -> Vec<Case> {
             }),
             |w| 0.75 * gl(w, &Groups::Rows) + 0.25 * l1(w),
         ),
-        ("hoyer", Box::new(|| Box::new(Hoyer.on("m").unwrap())), |w| {
-            l1(w) / (l2(w) + 1e-12).sqrt()
-        }),
-        ("hoyer square", Box::new(|| Box::new(HoyerSquare.on("m").unwrap())), |w| {
-            l1(w).powi(2) / (l2(w) + 1e-12)
-        }),
+        (
+            "hoyer",
+            Box::new(|| Box::new(Hoyer.on("m").unwrap())),
+            |w| l1(w) / (l2(w) + 1e-12).sqrt(),
+        ),
+        (
+            "hoyer square",
+            Box::new(|| Box::new(HoyerSquare.on("m").unwrap())),
+            |w| l1(w).powi(2) / (l2(w) + 1e-12),
+        ),
         (
             "log-sum",
             Box::new(|| Box::new(LogSum::new(0.1).unwrap().on("m").unwrap())),
@@ -140,12 +165,20 @@ fn cases() -> Vec<Case> {
         (
             "lq",
             Box::new(|| Box::new(Lq::new(0.5, 1e-2).unwrap().on("m").unwrap())),
-            |w| w.iter().map(|x| (x * x + 1e-2f64).powf(0.25) - 1e-2f64.powf(0.25)).sum(),
+            |w| {
+                w.iter()
+                    .map(|x| (x * x + 1e-2f64).powf(0.25) - 1e-2f64.powf(0.25))
+                    .sum()
+            },
         ),
-        ("l0", Box::new(|| Box::new(L0::default().on("m").unwrap())), |w| {
-            let shift = 2.0 / 3.0 * (0.1f64 / 1.1).ln();
-            w.iter().map(|x| 1.0 / (1.0 + (-(x - shift)).exp())).sum()
-        }),
+        (
+            "l0",
+            Box::new(|| Box::new(L0::default().on("m").unwrap())),
+            |w| {
+                let shift = 2.0 / 3.0 * (0.1f64 / 1.1).ln();
+                w.iter().map(|x| 1.0 / (1.0 + (-(x - shift)).exp())).sum()
+            },
+        ),
     ]
 }
 
@@ -244,14 +277,26 @@ pub fn mask_hypersparse_flops(device: &Device, tol: f64) {
         .map(|(v, _)| v.abs() as f64)
         .sum();
     let ms = MaskSparsity::new().with_mask("m", &[R, C], mask).unwrap();
-    assert_close(&host(ms.penalty(&module).unwrap()), &[want], tol, "mask sparsity");
-    assert!(MaskSparsity::new().with_mask("m", &[R, C], vec![true; 3]).is_err());
+    assert_close(
+        &host(ms.penalty(&module).unwrap()),
+        &[want],
+        tol,
+        "mask sparsity",
+    );
+    assert!(MaskSparsity::new()
+        .with_mask("m", &[R, C], vec![true; 3])
+        .is_err());
     // HyperSparse with keep 0.25 spares the 6 largest
     let mut a: Vec<f64> = w.iter().map(|v| v.abs() as f64).collect();
     a.sort_by(|x, y| y.total_cmp(x));
     let want: f64 = a[6..].iter().sum();
     let hs = HyperSparse::new(0.25).unwrap().on("m").unwrap();
-    assert_close(&host(hs.penalty(&module).unwrap()), &[want], tol, "hypersparse");
+    assert_close(
+        &host(hs.penalty(&module).unwrap()),
+        &[want],
+        tol,
+        "hypersparse",
+    );
     // FLOPS
     let acts = t2(&w, [R, C], device);
     let want: f64 = (0..C)
@@ -280,7 +325,10 @@ pub fn hard_concrete(device: &Device, _tol: f64) {
     let y = gate.forward(x, true).sum() + gate.expected_l0();
     let g = gate.log_alpha.val().grad(&y.backward()).unwrap();
     assert!(host(g).iter().all(|v| v.is_finite()));
-    assert!(HardConcreteGateConfig::new(3).with_droprate_init(1.0).init(device).is_err());
+    assert!(HardConcreteGateConfig::new(3)
+        .with_droprate_init(1.0)
+        .init(device)
+        .is_err());
 }
 
 macro_rules! suite {

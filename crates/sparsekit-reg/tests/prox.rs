@@ -86,15 +86,31 @@ pub fn closed_forms(device: &Device, tol: f64) {
     let w = t2(&x, [6, 10], device);
     let t = 0.4;
     let ops: Vec<(&str, Box<dyn ProxOp>, Box<dyn Fn(f64) -> f64>)> = vec![
-        ("soft", Box::new(SoftThreshold), Box::new(move |v| soft(v, t))),
+        (
+            "soft",
+            Box::new(SoftThreshold),
+            Box::new(move |v| soft(v, t)),
+        ),
         (
             "hard",
             Box::new(HardThreshold),
             Box::new(move |v| if v.abs() > (2.0 * t).sqrt() { v } else { 0.0 }),
         ),
-        ("firm", Box::new(Firm::new(3.0).unwrap()), Box::new(move |v| firm(v, t, 3.0 * t))),
-        ("mcp", Box::new(Mcp::new(2.5).unwrap()), Box::new(move |v| firm(v, t, 2.5 * t))),
-        ("scad", Box::new(Scad::new(3.7).unwrap()), Box::new(move |v| scad(v, t, 3.7))),
+        (
+            "firm",
+            Box::new(Firm::new(3.0).unwrap()),
+            Box::new(move |v| firm(v, t, 3.0 * t)),
+        ),
+        (
+            "mcp",
+            Box::new(Mcp::new(2.5).unwrap()),
+            Box::new(move |v| firm(v, t, 2.5 * t)),
+        ),
+        (
+            "scad",
+            Box::new(Scad::new(3.7).unwrap()),
+            Box::new(move |v| scad(v, t, 3.7)),
+        ),
     ];
     for (name, op, f) in ops {
         let got = host(op.prox(w.clone(), t).unwrap());
@@ -157,19 +173,35 @@ pub fn group_soft(device: &Device, tol: f64) {
         for (by_cols, groups) in [(false, Groups::Rows), (true, Groups::Columns)] {
             let op = GroupSoftThreshold::new(groups, GroupWeights::SqrtSize).unwrap();
             let got = host(op.prox(w.clone(), t).unwrap());
-            assert_close(&got, &group_ref(&x, 4, 6, by_cols, t), tol * 10.0, "group soft");
+            assert_close(
+                &got,
+                &group_ref(&x, 4, 6, by_cols, t),
+                tol * 10.0,
+                "group soft",
+            );
         }
         // custom disjoint groups = rows given by index
         let rows: Vec<Vec<usize>> = (0..4).map(|i| (i * 6..(i + 1) * 6).collect()).collect();
         let op = GroupSoftThreshold::new(Groups::Custom { groups: rows }, GroupWeights::SqrtSize)
             .unwrap();
         let got = host(op.prox(w.clone(), t).unwrap());
-        assert_close(&got, &group_ref(&x, 4, 6, false, t), tol * 10.0, "group soft custom");
+        assert_close(
+            &got,
+            &group_ref(&x, 4, 6, false, t),
+            tol * 10.0,
+            "group soft custom",
+        );
         // 2×6 blocks = pairs of rows
-        let op = GroupSoftThreshold::new(Groups::Blocks { rows: 1, cols: 6 }, GroupWeights::SqrtSize)
-            .unwrap();
+        let op =
+            GroupSoftThreshold::new(Groups::Blocks { rows: 1, cols: 6 }, GroupWeights::SqrtSize)
+                .unwrap();
         let got = host(op.prox(w.clone(), t).unwrap());
-        assert_close(&got, &group_ref(&x, 4, 6, false, t), tol * 10.0, "group soft blocks");
+        assert_close(
+            &got,
+            &group_ref(&x, 4, 6, false, t),
+            tol * 10.0,
+            "group soft blocks",
+        );
     }
     let overlapping = GroupSoftThreshold::new(
         Groups::Custom {
@@ -230,13 +262,18 @@ pub fn proximal_step(device: &Device, _tol: f64) {
     assert!(net.l2.weight.val().grad(&g).is_some());
     // errors: no match, bad groups
     assert!(matches!(
-        ProximalStep::new(SoftThreshold, "l9.*", 1.0).unwrap().apply(net.clone(), 1.0),
+        ProximalStep::new(SoftThreshold, "l9.*", 1.0)
+            .unwrap()
+            .apply(net.clone(), 1.0),
         Err(RegError::NoMatch(_))
     ));
-    let blocks = GroupSoftThreshold::new(Groups::Blocks { rows: 5, cols: 1 }, GroupWeights::Uniform)
-        .unwrap();
+    let blocks =
+        GroupSoftThreshold::new(Groups::Blocks { rows: 5, cols: 1 }, GroupWeights::Uniform)
+            .unwrap();
     assert!(matches!(
-        ProximalStep::new(blocks, "l1.weight", 1.0).unwrap().apply(net.clone(), 1.0),
+        ProximalStep::new(blocks, "l1.weight", 1.0)
+            .unwrap()
+            .apply(net.clone(), 1.0),
         Err(RegError::Groups { .. })
     ));
     // configs and schedules
@@ -245,9 +282,19 @@ pub fn proximal_step(device: &Device, _tol: f64) {
         .init()
         .unwrap();
     let same = step.apply_at(net.clone(), 1.0, 0).unwrap();
-    assert_eq!(sparsity_report(&same, "l2.weight", 0.0).unwrap().zero_fraction(), 0.0);
+    assert_eq!(
+        sparsity_report(&same, "l2.weight", 0.0)
+            .unwrap()
+            .zero_fraction(),
+        0.0
+    );
     let all = step.apply_at(net, 1.0, 10).unwrap();
-    assert_eq!(sparsity_report(&all, "**.weight", 0.0).unwrap().zero_fraction(), 1.0);
+    assert_eq!(
+        sparsity_report(&all, "**.weight", 0.0)
+            .unwrap()
+            .zero_fraction(),
+        1.0
+    );
 }
 
 pub fn sensitivity(device: &Device, _tol: f64) {
@@ -257,8 +304,7 @@ pub fn sensitivity(device: &Device, _tol: f64) {
         l2: LinearConfig::new(6, 3).init(&ad),
     };
     let x = Tensor::<2>::ones([2, 8], &ad);
-    let grads =
-        burn_optim::GradientsParams::from_grads(net.forward(x).sum().backward(), &net);
+    let grads = burn_optim::GradientsParams::from_grads(net.forward(x).sum().backward(), &net);
     let before = host(net.l1.weight.val());
     // threshold 1 shrinks everything but the most sensitive entry: w·(1 − lr·λ)
     let s = SensitivityShrink::new("l1.weight", 0.5, 1.0, Level::Weight).unwrap();

@@ -65,6 +65,10 @@ pub fn assert_fd(f: impl Fn(&[f64]) -> f64, at: &[f32], grad: &[f32], tol: f64, 
         xm[i] -= h;
         let fd = (f(&xp) - f(&xm)) / (2.0 * h);
         let e = (fd - grad[i] as f64).abs() / scale;
-        assert!(e <= tol, "{what}: fd at {i}: {fd} vs autodiff {} (rel {e:e})", grad[i]);
+        assert!(
+            e <= tol,
+            "{what}: fd at {i}: {fd} vs autodiff {} (rel {e:e})",
+            grad[i]
+        );
     }
 }
