@@ -1,6 +1,7 @@
 //! Every penalty's value and gradient against a closed form (f64, on the host) and against
 //! finite differences of that closed form; selection by path; Sum and schedules; FLOPS; L0
 //! gates. Written once, instantiated per device at the bottom.
+#![allow(deprecated)]
 
 mod common;
 

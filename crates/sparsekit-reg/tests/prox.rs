@@ -1,6 +1,7 @@
 //! Every proximal operator against its closed form (host f64), soft/hard/half thresholds also
 //! against brute-force minimization of ½(y − x)² + t·φ(y), non-expansiveness of the convex
 //! ones, and ProximalStep on a module. Written once, instantiated per device at the bottom.
+#![allow(deprecated)]
 
 mod common;
 
@@ -85,7 +86,8 @@ pub fn closed_forms(device: &Device, tol: f64) {
     let x = xs();
     let w = t2(&x, [6, 10], device);
     let t = 0.4;
-    let ops: Vec<(&str, Box<dyn ProxOp>, Box<dyn Fn(f64) -> f64>)> = vec![
+    type Op = (&'static str, Box<dyn ProxOp>, Box<dyn Fn(f64) -> f64>);
+    let ops: Vec<Op> = vec![
         (
             "soft",
             Box::new(SoftThreshold),

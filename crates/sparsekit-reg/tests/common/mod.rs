@@ -35,7 +35,7 @@ pub fn t2(v: &[f32], shape: [usize; 2], device: &Device) -> Tensor<2> {
 }
 
 pub fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+    t.into_data().iter::<f32>().collect()
 }
 
 pub fn scalar(t: Tensor<1>) -> f64 {
