@@ -453,13 +453,7 @@ impl HyperSparse {
 }
 
 fn host_abs(t: &Tensor<2>) -> Vec<f32> {
-    t.clone()
-        .inner()
-        .abs()
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .unwrap_or_default()
+    t.clone().inner().abs().into_data().iter::<f32>().collect()
 }
 
 impl TensorPenalty for HyperSparse {

@@ -133,14 +133,7 @@ pub fn sparsity_report<M: Module>(module: &M, pattern: &str, eps: f64) -> Result
     let mut out = Vec::new();
     for p in select(&params, &sel)? {
         let [r, c] = p.shape();
-        let v: Vec<f32> = p
-            .value
-            .clone()
-            .inner()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
+        let v: Vec<f32> = p.value.clone().inner().into_data().iter::<f32>().collect();
         let zeros = v.iter().filter(|&&x| x == 0.0).count();
         let small = v.iter().filter(|&&x| (x.abs() as f64) < eps).count();
         let zero_rows = (0..r)
