@@ -51,7 +51,7 @@ pub trait TensorPenalty: Debug + Send + Sync {
     /// let layer = LinearConfig::new(4, 3).init(&Device::flex());
     /// let p = L1.on("weight").unwrap().penalty(&layer).unwrap();
     /// let want: f32 = layer.weight.val().abs().sum().into_scalar();
-    /// assert_eq!(p.into_scalar(), want);
+    /// assert_eq!(p.into_scalar::<f32>(), want);
     /// ```
     fn on(self, pattern: &str) -> Result<On<Self>>
     where
