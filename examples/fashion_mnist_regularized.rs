@@ -17,8 +17,7 @@
 //! `dataset-fashion-mnist`, in `/usr/share/datasets/fashion-mnist/`; `--data DIR` to override).
 #![allow(deprecated)]
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::{Module, Param};
@@ -36,6 +35,9 @@ use sparsekit_reg::{
     HardConcreteGateConfig, ProximalStep, Regularizer, Schedule, SoftThreshold, TensorPenalty, L0,
 };
 
+#[path = "common/fashion_mnist.rs"]
+mod fashion_mnist;
+use fashion_mnist::{load, Split};
 #[derive(Parser, Debug)]
 #[command(about = "Sparsity regularizers on LeNet-300-100 / Fashion-MNIST")]
 struct Args {
@@ -75,39 +77,6 @@ struct Args {
     train_limit: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-}
-
-struct Split {
-    images: Vec<f32>, // n × 784, normalized
-    labels: Vec<i64>,
-}
-
-fn gunzip(path: &Path) -> std::io::Result<Vec<u8>> {
-    let f = std::fs::File::open(path)?;
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(f).read_to_end(&mut out)?;
-    Ok(out)
-}
-
-fn load(dir: &Path, prefix: &str, limit: usize) -> Result<Split, String> {
-    let img = dir.join(format!("{prefix}-images-idx3-ubyte.gz"));
-    let lab = dir.join(format!("{prefix}-labels-idx1-ubyte.gz"));
-    let img = gunzip(&img).map_err(|e| format!("{}: {e}", img.display()))?;
-    let lab = gunzip(&lab).map_err(|e| format!("{}: {e}", lab.display()))?;
-    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
-    if img.len() < 16 || be(&img[0..4]) != 2051 || lab.len() < 8 || be(&lab[0..4]) != 2049 {
-        return Err("not idx files".into());
-    }
-    let mut n = be(&img[4..8]).min(be(&lab[4..8]));
-    if limit > 0 {
-        n = n.min(limit);
-    }
-    let images = img[16..16 + n * 784]
-        .iter()
-        .map(|&p| (p as f32 / 255.0 - 0.2860) / 0.3530)
-        .collect();
-    let labels = lab[8..8 + n].iter().map(|&l| l as i64).collect();
-    Ok(Split { images, labels })
 }
 
 #[derive(Module, Debug)]
