@@ -6,8 +6,14 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 /// The workspace root (xtask lives one level below it).
+///
+/// Read from the environment `cargo run` sets, not from the compile-time `env!`: a build cache
+/// shared between checkouts (CI's `CARGO_TARGET_DIR`) does not rebuild xtask when only the
+/// checkout's path changes, so a baked-in path would point at another checkout.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .expect("xtask has a parent dir")
         .to_path_buf()

@@ -80,6 +80,11 @@ pub fn reset_peak() {
     PEAK.store(live(), Ordering::Relaxed);
 }
 
+/// Serializes the unit tests that read the global counters: they are process-wide, so two such
+/// tests running on parallel test threads would see each other's allocations.
+#[cfg(test)]
+pub(crate) static COUNTER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +95,7 @@ mod tests {
     fn counts_live_and_peak_bytes_through_alloc_realloc_and_free() {
         // Other test threads allocate too; a 64 MiB buffer dwarfs their noise.
         const N: usize = 64 << 20;
+        let _serial = COUNTER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
         let before = live();
         reset_peak();
         let mut v: Vec<u8> = Vec::with_capacity(N);

@@ -19,7 +19,7 @@ use burn::tensor::activation::{log_softmax, relu};
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use burn_optim::{AdamConfig, GradientsParams};
 use serde_json::json;
-use sparsekit_tensor::{SparseLinear, SparseLinearConfig};
+use sparsekit_tensor::{SparseLinear, SparseLinearConfig, Structure};
 
 use crate::memory;
 use crate::row::{Line, Row, Shape};
@@ -96,10 +96,14 @@ impl fmt::Display for Model {
 pub struct TrainCase {
     pub model: Model,
     pub sparsity: f64,
+    /// Pattern structure of the sparse layers (`NM` rows ignore `sparsity`'s value for the
+    /// pattern; it is recorded as `1 − n/m`).
+    pub structure: Structure,
 }
 
 /// BENCH.md's `train` rows: the 4096² layer (quick: 0.9 and 0.98, the two sparsities the
-/// targets name) and, in the full run, 0.95 and the MLP at batch 256.
+/// targets name) and, in the full run, 0.95 and the MLP at batch 256; plus the 4096² layer with
+/// a 2:4 pattern (N:M kernels in the forward pass) unless sparsities are given explicitly.
 pub fn cases(quick: bool, sparsities: Option<&[f64]>) -> Vec<TrainCase> {
     let layer = Model::Linear {
         d_in: 4096,
@@ -111,19 +115,30 @@ pub fn cases(quick: bool, sparsities: Option<&[f64]>) -> Vec<TrainCase> {
     } else {
         &[0.9, 0.95, 0.98]
     };
+    let explicit = sparsities.is_some();
     let sparsities = sparsities.unwrap_or(default);
     let mut models = vec![layer];
     if !quick {
         models.push(Model::Mlp { batch: 256 });
     }
-    models
+    let mut out: Vec<TrainCase> = models
         .into_iter()
         .flat_map(|model| {
-            sparsities
-                .iter()
-                .map(move |&sparsity| TrainCase { model, sparsity })
+            sparsities.iter().map(move |&sparsity| TrainCase {
+                model,
+                sparsity,
+                structure: Structure::Unstructured,
+            })
         })
-        .collect()
+        .collect();
+    if !explicit {
+        out.push(TrainCase {
+            model: layer,
+            sparsity: 0.5,
+            structure: Structure::NM { n: 2, m: 4 },
+        });
+    }
+    out
 }
 
 /// A stack of layers with ReLU between them.
@@ -224,7 +239,13 @@ fn memory_of<N: Net>(trainer: &mut Trainer<N>, base: usize) -> (usize, usize) {
     (state, peak)
 }
 
-fn sparse_net(model: Model, sparsity: f64, seed: u64, device: &Device) -> SparseNet {
+fn sparse_net(
+    model: Model,
+    sparsity: f64,
+    structure: Structure,
+    seed: u64,
+    device: &Device,
+) -> SparseNet {
     SparseNet {
         layers: model
             .layers()
@@ -234,7 +255,8 @@ fn sparse_net(model: Model, sparsity: f64, seed: u64, device: &Device) -> Sparse
                 SparseLinearConfig::new(d_in, d_out)
                     .with_sparsity(sparsity)
                     .with_seed(Some(seed + i as u64))
-                    .init(device)
+                    .init_with_structure(structure, device)
+                    .expect("train case with a valid structure for its shapes")
             })
             .collect(),
     }
@@ -278,7 +300,7 @@ pub fn run_case(
     // Memory first, one model at a time, so neither counts the other's bytes.
     let base = memory::live();
     let mut sparse = Trainer::new(
-        sparse_net(model, case.sparsity, seed, &dev),
+        sparse_net(model, case.sparsity, case.structure, seed, &dev),
         x.clone(),
         target.clone(),
     );
@@ -328,7 +350,12 @@ pub fn run_case(
     emit(Line::Row(Box::new(Row {
         suite: "train".into(),
         op: model.op().into(),
-        format: "csr".into(),
+        format: match case.structure {
+            Structure::NM { n: 2, m: 4 } => "2:4".into(),
+            Structure::NM { n, m } => format!("{n}:{m}"),
+            Structure::Block { r, c } => format!("bsr{r}x{c}"),
+            Structure::Unstructured => "csr".into(),
+        },
         dtype: "f32".into(),
         device: device.name().into(),
         shape: model.shape(),
@@ -356,10 +383,11 @@ mod tests {
     #[test]
     fn quick_and_full_cases() {
         let q = cases(true, None);
-        assert_eq!(q.len(), 2);
+        assert_eq!(q.len(), 3);
         assert!(q.iter().all(|c| matches!(c.model, Model::Linear { .. })));
+        assert_eq!(q[2].structure, Structure::NM { n: 2, m: 4 });
         let full = cases(false, None);
-        assert_eq!(full.len(), 6);
+        assert_eq!(full.len(), 7);
         assert!(full.iter().any(|c| c.model == Model::Mlp { batch: 256 }));
         assert_eq!(cases(true, Some(&[0.5])).len(), 1);
     }
@@ -368,6 +396,9 @@ mod tests {
     /// model's persistent state is smaller than the dense one's.
     #[test]
     fn tiny_case_emits_a_row_with_memory() {
+        let _serial = crate::memory::COUNTER_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let case = TrainCase {
             model: Model::Linear {
                 d_in: 256,
@@ -375,6 +406,7 @@ mod tests {
                 batch: 8,
             },
             sparsity: 0.9,
+            structure: Structure::Unstructured,
         };
         let timing = Timing {
             samples: 3,

@@ -10,8 +10,13 @@ use sparsekit_formats::io::npy::read_npy_dense;
 use sparsekit_formats::io::{mtx, npz, safetensors as st, SparseMatrix};
 use sparsekit_formats::Scalar;
 
+/// `cargo test` sets `CARGO_MANIFEST_DIR` at run time; prefer it to the compile-time value, which
+/// a build cache shared between checkouts can leave pointing at another checkout.
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf())
+        .join("tests/fixtures")
 }
 
 fn manifest() -> Value {

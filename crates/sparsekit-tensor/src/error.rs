@@ -33,4 +33,7 @@ pub enum SparseError {
     /// `sparsity` is outside `[0, 1]`.
     #[error("sparsity must be in [0, 1], got {0}")]
     Sparsity(f64),
+    /// The pattern does not have the claimed [`Structure`](crate::Structure).
+    #[error("structure: {0}")]
+    Structure(String),
 }

@@ -24,8 +24,12 @@
 pub mod backend;
 mod error;
 mod linear;
+mod structure;
 mod tensor;
 
 pub use error::SparseError;
-pub use linear::{random_pattern, MaskedLinear, SparseLinear, SparseLinearConfig};
+pub use linear::{
+    random_pattern, random_structured_pattern, MaskedLinear, SparseLinear, SparseLinearConfig,
+};
+pub use structure::Structure;
 pub use tensor::{sddmm, spmm, spmm_t, SparseTensor};

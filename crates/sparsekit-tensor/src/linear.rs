@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use sparsekit_formats::{CsrPattern, Mask};
 
 use crate::error::SparseError;
+use crate::structure::Structure;
 use crate::tensor::{spmm_t, SparseTensor};
 
 /// Configuration of a [`SparseLinear`] layer.
@@ -95,6 +96,10 @@ pub struct SparseLinear {
     pub d_input: usize,
     /// Output features.
     pub d_output: usize,
+    /// Known structure of the pattern (N:M, blocks): selects the structured CPU kernels. Not
+    /// saved in the record: a record loads into a layer built with the same structure.
+    #[module(skip)]
+    pub structure: Structure,
 }
 
 impl SparseLinearConfig {
@@ -173,8 +178,106 @@ impl SparseLinearConfig {
             bias,
             d_input: self.d_input,
             d_output: self.d_output,
+            structure: Structure::Unstructured,
         })
     }
+
+    /// A layer with a random pattern of the given [`Structure`]: N:M keeps `n` random columns
+    /// of every group of `m` (the configured `sparsity` is ignored: it is `1 − n/m`); blocks
+    /// keep `round((1 − sparsity) · blocks)` random aligned `r × c` blocks; unstructured is
+    /// [`try_init`](Self::try_init).
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use sparsekit_tensor::{SparseLinearConfig, Structure};
+    /// let device = Device::flex();
+    /// let layer = SparseLinearConfig::new(8, 4)
+    ///     .with_seed(Some(1))
+    ///     .init_with_structure(Structure::NM { n: 2, m: 4 }, &device)?;
+    /// assert_eq!(layer.nnz(), 16);
+    /// let y = layer.forward(Tensor::<2>::ones([3, 8], &device));
+    /// assert_eq!(y.dims(), [3, 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn init_with_structure(
+        &self,
+        structure: Structure,
+        device: &Device,
+    ) -> Result<SparseLinear, SparseError> {
+        let pattern = random_structured_pattern(
+            self.d_output,
+            self.d_input,
+            structure,
+            self.sparsity,
+            self.seed,
+        )?;
+        self.try_init_with_pattern(&pattern, device)?
+            .with_structure(structure)
+    }
+}
+
+/// A random `rows × cols` pattern with the given [`Structure`] (see
+/// [`SparseLinearConfig::init_with_structure`]).
+pub fn random_structured_pattern(
+    rows: usize,
+    cols: usize,
+    structure: Structure,
+    sparsity: f64,
+    seed: Option<u64>,
+) -> Result<CsrPattern, SparseError> {
+    if !(0.0..=1.0).contains(&sparsity) {
+        return Err(SparseError::Sparsity(sparsity));
+    }
+    let mut rng = match seed {
+        Some(s) => StdRng::seed_from_u64(s),
+        None => StdRng::seed_from_u64(rand::rng().random()),
+    };
+    let mut row_ptr = vec![0u32; rows + 1];
+    let mut col_idx = Vec::new();
+    match structure {
+        Structure::Unstructured => return random_pattern(rows, cols, sparsity, seed),
+        Structure::NM { n, m } => {
+            // Validate n, m and cols % m on an empty pattern first.
+            structure.check(0, cols, &[0], &[])?;
+            for i in 0..rows {
+                for g in 0..cols / m {
+                    let mut pick = rand::seq::index::sample(&mut rng, m, n).into_vec();
+                    pick.sort_unstable();
+                    col_idx.extend(pick.into_iter().map(|o| (g * m + o) as u32));
+                }
+                row_ptr[i + 1] = col_idx.len() as u32;
+            }
+        }
+        Structure::Block { r, c } => {
+            structure.check(0, 0, &[0], &[])?;
+            if rows % r != 0 || cols % c != 0 {
+                return Err(SparseError::Structure(format!(
+                    "shape {rows}×{cols} is not a multiple of the block shape {r}×{c}"
+                )));
+            }
+            let (br, bc) = (rows / r, cols / c);
+            let total = br * bc;
+            let keep = ((1.0 - sparsity) * total as f64).round() as usize;
+            let mut picked = rand::seq::index::sample(&mut rng, total, keep.min(total)).into_vec();
+            picked.sort_unstable();
+            let mut start = 0;
+            for bi in 0..br {
+                let end = start + picked[start..].partition_point(|&p| p / bc == bi);
+                for i in bi * r..bi * r + r {
+                    for &p in &picked[start..end] {
+                        let j0 = (p % bc) * c;
+                        col_idx.extend((j0..j0 + c).map(|j| j as u32));
+                    }
+                    row_ptr[i + 1] = col_idx.len() as u32;
+                }
+                start = end;
+            }
+        }
+    }
+    if col_idx.len() > i32::MAX as usize {
+        return Err(SparseError::TooLarge);
+    }
+    Ok(CsrPattern::try_new(rows, cols, row_ptr, col_idx)?)
 }
 
 fn check_shape(got: (usize, usize), expected: (usize, usize)) -> Result<(), SparseError> {
@@ -205,7 +308,16 @@ impl SparseLinear {
             bias: bias.map(|b| Param::from_tensor(b.detach())),
             d_input,
             d_output,
+            structure: weight.structure(),
         }
+    }
+
+    /// Tags the layer's pattern with a [`Structure`] after checking it (see
+    /// [`SparseTensor::with_structure`]); a 2:4 or block layer then runs the structured CPU
+    /// kernels in its forward pass.
+    pub fn with_structure(self, structure: Structure) -> Result<Self, SparseError> {
+        self.weight().with_structure(structure)?;
+        Ok(SparseLinear { structure, ..self })
     }
 
     /// The entries of a dense `Linear` kept by `mask` (`d_output × d_input`, i.e. the shape of
@@ -248,6 +360,7 @@ impl SparseLinear {
             self.values.val(),
             [self.d_output, self.d_input],
         )
+        .with_structure_unchecked(self.structure)
     }
 
     /// The pattern of `W`, read back to the host.

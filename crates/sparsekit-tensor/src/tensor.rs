@@ -2,10 +2,11 @@
 
 use burn::backend::Dispatch;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
-use sparsekit_formats::{Csr, CsrPattern, CsrPatternView};
+use sparsekit_formats::{Bsr, Csr, CsrPattern, CsrPatternView, NM};
 
 use crate::backend::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
 use crate::error::SparseError;
+use crate::structure::Structure;
 
 /// A sparse `rows × cols` matrix in CSR form on a burn [`Device`].
 ///
@@ -20,6 +21,7 @@ pub struct SparseTensor {
     col_idx: Tensor<1, Int>,
     values: Tensor<1>,
     shape: [usize; 2],
+    structure: Structure,
 }
 
 pub(crate) fn int_tensor(v: &[u32], device: &Device) -> Tensor<1, Int> {
@@ -75,6 +77,7 @@ impl SparseTensor {
             col_idx: int_tensor(pattern.col_idx(), &device),
             values,
             shape: [pattern.nrows(), pattern.ncols()],
+            structure: Structure::Unstructured,
         })
     }
 
@@ -101,6 +104,7 @@ impl SparseTensor {
             col_idx,
             values,
             shape,
+            structure: Structure::Unstructured,
         })
     }
 
@@ -116,7 +120,13 @@ impl SparseTensor {
             col_idx,
             values,
             shape,
+            structure: Structure::Unstructured,
         }
+    }
+
+    /// Tags without checking, for patterns known to have the structure (a layer's own tag).
+    pub(crate) fn with_structure_unchecked(self, structure: Structure) -> Self {
+        SparseTensor { structure, ..self }
     }
 
     /// The entries of `dense` at `pattern` (differentiable with respect to `dense`).
@@ -136,6 +146,7 @@ impl SparseTensor {
             row_ptr: row_ptr.clone().into_dispatch(),
             col_idx: col_idx.clone().into_dispatch(),
             cols: k,
+            structure: Structure::Unstructured,
         };
         let values = Tensor::from_dispatch(<Dispatch as SparseBackend>::csr_gather(
             dense.into_dispatch(),
@@ -146,6 +157,7 @@ impl SparseTensor {
             col_idx,
             values,
             shape: [m, k],
+            structure: Structure::Unstructured,
         })
     }
 
@@ -199,6 +211,75 @@ impl SparseTensor {
     pub fn col_idx(&self) -> &Tensor<1, Int> {
         &self.col_idx
     }
+    /// The known [`Structure`] of the pattern (N:M, blocks, or none).
+    pub fn structure(&self) -> Structure {
+        self.structure
+    }
+
+    /// Tags the pattern with a [`Structure`] after checking it on the host (O(rows + nnz));
+    /// the CPU backends then run the structured kernels for `spmm` / `spmm_t`
+    /// (`nm_spmm(_t)`, `bsr_spmm(_t)`). Backward passes and the Cube backend use the CSR
+    /// kernels either way.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use sparsekit_formats::NM;
+    /// use sparsekit_tensor::{spmm_t, SparseTensor, Structure};
+    /// let device = Device::flex();
+    /// // 2:4 along rows: keep the two largest of every group of four.
+    /// let w = NM::<f32>::from_dense(&[1.0, 0.0, 3.0, 0.5, 0.0, 2.0, 0.0, 4.0], 2, 4, 2, 4)?;
+    /// let w = SparseTensor::from_nm(&w, &device)?;
+    /// assert_eq!(w.structure(), Structure::NM { n: 2, m: 4 });
+    /// let y = spmm_t(Tensor::<2>::ones([1, 4], &device), &w);
+    /// assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![4.0, 6.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_structure(self, structure: Structure) -> Result<Self, SparseError> {
+        let rp = host_indices(&self.row_ptr)?;
+        let ci = host_indices(&self.col_idx)?;
+        structure.check(self.shape[0], self.shape[1], &rp, &ci)?;
+        Ok(SparseTensor { structure, ..self })
+    }
+
+    /// Uploads an N:M matrix, tagged [`Structure::NM`]. Every slot is stored, padding zeros
+    /// included, so the pattern keeps exactly `N` entries per group.
+    pub fn from_nm(nm: &NM<f32>, device: &Device) -> Result<Self, SparseError> {
+        let (rows, cols) = nm.shape();
+        let (n, m) = (nm.n(), nm.m());
+        let per_row = nm.groups_per_row() * n;
+        let row_ptr: Vec<u32> = (0..=rows)
+            .map(|i| u32::try_from(i * per_row).map_err(|_| SparseError::TooLarge))
+            .collect::<Result<_, _>>()?;
+        let col_idx: Vec<u32> = nm
+            .offsets()
+            .iter()
+            .enumerate()
+            .map(|(q, &o)| (((q % per_row.max(1)) / n) * m + o as usize) as u32)
+            .collect();
+        let pattern = CsrPattern::try_new(rows, cols, row_ptr, col_idx)?;
+        let values = Tensor::<1>::from_data(
+            TensorData::new(nm.values().to_vec(), [nm.values().len()]),
+            device,
+        );
+        let t = Self::from_pattern(&pattern, values)?;
+        Ok(SparseTensor {
+            structure: Structure::NM { n, m },
+            ..t
+        })
+    }
+
+    /// Uploads a BSR matrix, tagged [`Structure::Block`]. Every entry of every stored block is
+    /// kept (zeros included); on the device the matrix is CSR.
+    pub fn from_bsr(bsr: &Bsr<f32>, device: &Device) -> Result<Self, SparseError> {
+        let (r, c) = bsr.block_shape();
+        let csr = bsr.to_csr_keep_zeros();
+        let t = Self::from_csr(&csr, device)?;
+        Ok(SparseTensor {
+            structure: Structure::Block { r, c },
+            ..t
+        })
+    }
+
     /// The same pattern with other values (length nnz, same device).
     pub fn with_values(&self, values: Tensor<1>) -> Self {
         assert_eq!(
@@ -218,6 +299,7 @@ impl SparseTensor {
             col_idx: self.col_idx.to_device(device),
             values: self.values.to_device(device),
             shape: self.shape,
+            structure: self.structure,
         }
     }
     /// The pattern, read back to the host.
@@ -248,6 +330,7 @@ impl SparseTensor {
             col_idx: self.col_idx.clone().into_dispatch(),
             values: self.values.clone().into_dispatch(),
             cols: self.shape[1],
+            structure: self.structure,
         }
     }
 
@@ -256,6 +339,7 @@ impl SparseTensor {
             row_ptr: self.row_ptr.clone().into_dispatch(),
             col_idx: self.col_idx.clone().into_dispatch(),
             cols: self.shape[1],
+            structure: self.structure,
         }
     }
 
@@ -273,6 +357,7 @@ impl SparseTensor {
             col_idx: Tensor::from_dispatch(t.col_idx),
             values: Tensor::from_dispatch(t.values),
             shape: [self.shape[1], self.shape[0]],
+            structure: t.structure,
         }
     }
 

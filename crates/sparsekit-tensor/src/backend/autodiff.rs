@@ -21,14 +21,17 @@ use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Autodiff, Backend};
 
 use super::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
+use crate::structure::Structure;
 
 type Pat<B> = (IntTensor<B>, IntTensor<B>, usize);
 
 fn pat_of<B: Backend>(p: &Pat<B>) -> CsrPatternPrimitive<B> {
+    // Backward passes run on the plain CSR pattern (no structured kernel is needed there).
     CsrPatternPrimitive {
         row_ptr: p.0.clone(),
         col_idx: p.1.clone(),
         cols: p.2,
+        structure: Structure::Unstructured,
     }
 }
 
@@ -41,6 +44,7 @@ fn inner_csr<B: Backend, C: CheckpointStrategy>(
         col_idx: a.col_idx,
         values: a.values.into_primitive(),
         cols: a.cols,
+        structure: a.structure,
     };
     (inner, pat)
 }
@@ -54,6 +58,7 @@ fn inner_pat<B: Backend, C: CheckpointStrategy>(
             row_ptr: p.row_ptr,
             col_idx: p.col_idx,
             cols: p.cols,
+            structure: p.structure,
         },
         pat,
     )

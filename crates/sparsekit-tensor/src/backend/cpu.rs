@@ -14,6 +14,7 @@ use sparsekit_formats::{CsrPatternView, CsrView};
 use sparsekit_kernels::{CsrTranspose, MatMut, MatRef};
 
 use super::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
+use crate::structure::{nm_offsets, nm_view, BsrParts, Structure};
 
 /// Host access to a CPU backend's primitives.
 pub(crate) trait CpuHost: Backend {
@@ -188,11 +189,28 @@ pub(crate) fn spmm<B: CpuHost>(a: CsrPrimitive<B>, x: FloatTensor<B>) -> FloatTe
     let device = x.device();
     let (rp, ci, v, xs) = host_operands::<B>(&a, &x);
     let mut y = vec![0.0f32; m * n];
-    kernel(sparsekit_kernels::spmm(
-        csr_view(m, k, &rp, &ci, &v),
-        mat(&xs, k, n),
-        mat_mut(&mut y, m, n),
-    ));
+    let (xm, ym) = (mat(&xs, k, n), mat_mut(&mut y, m, n));
+    match a.structure {
+        Structure::NM { n: nn, m: mm } => {
+            let off = nm_offsets(&ci, mm);
+            kernel(sparsekit_kernels::nm_spmm(
+                nm_view(m, k, nn, mm, &v, &off),
+                xm,
+                ym,
+            ));
+        }
+        Structure::Block { r, c } => {
+            let bsr = BsrParts::new(m, r, c, &rp, &ci, &v);
+            kernel(sparsekit_kernels::bsr_spmm(bsr.view(m, k, r, c), xm, ym));
+        }
+        Structure::Unstructured => {
+            kernel(sparsekit_kernels::spmm(
+                csr_view(m, k, &rp, &ci, &v),
+                xm,
+                ym,
+            ));
+        }
+    }
     out::<B>(y, &[m, n], &device)
 }
 
@@ -206,11 +224,34 @@ pub(crate) fn spmm_t<B: CpuHost>(x: FloatTensor<B>, a: CsrPrimitive<B>) -> Float
     let device = x.device();
     let (rp, ci, v, xs) = host_operands::<B>(&a, &x);
     let mut y = vec![0.0f32; b * m];
-    kernel(sparsekit_kernels::spmm_t(
-        mat(&xs, b, k),
-        csr_view(m, k, &rp, &ci, &v),
-        mat_mut(&mut y, b, m),
-    ));
+    let (xm, ym) = (mat(&xs, b, k), mat_mut(&mut y, b, m));
+    match a.structure {
+        Structure::NM { n, m: mm } => {
+            let off = nm_offsets(&ci, mm);
+            kernel(sparsekit_kernels::nm_spmm_t(
+                xm,
+                nm_view(m, k, n, mm, &v, &off),
+                None,
+                ym,
+            ));
+        }
+        Structure::Block { r, c } => {
+            let bsr = BsrParts::new(m, r, c, &rp, &ci, &v);
+            kernel(sparsekit_kernels::bsr_spmm_t(
+                xm,
+                bsr.view(m, k, r, c),
+                None,
+                ym,
+            ));
+        }
+        Structure::Unstructured => {
+            kernel(sparsekit_kernels::spmm_t(
+                xm,
+                csr_view(m, k, &rp, &ci, &v),
+                ym,
+            ));
+        }
+    }
     out::<B>(y, &[b, m], &device)
 }
 

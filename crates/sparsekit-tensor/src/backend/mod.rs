@@ -18,6 +18,8 @@ use burn::tensor::TensorData;
 use sparsekit_formats::CsrPatternView;
 use sparsekit_kernels::CsrTranspose;
 
+use crate::structure::Structure;
+
 mod autodiff;
 mod cpu;
 mod cube;
@@ -35,6 +37,8 @@ pub struct CsrPrimitive<B: Backend> {
     pub values: FloatTensor<B>,
     /// Number of columns.
     pub cols: usize,
+    /// Known structure of the pattern (selects structured CPU kernels; see [`Structure`]).
+    pub structure: Structure,
 }
 
 /// A CSR pattern (no values) as backend primitives.
@@ -46,6 +50,8 @@ pub struct CsrPatternPrimitive<B: Backend> {
     pub col_idx: IntTensor<B>,
     /// Number of columns.
     pub cols: usize,
+    /// Known structure of the pattern.
+    pub structure: Structure,
 }
 
 impl<B: Backend> CsrPrimitive<B> {
@@ -63,6 +69,7 @@ impl<B: Backend> CsrPrimitive<B> {
             row_ptr: self.row_ptr.clone(),
             col_idx: self.col_idx.clone(),
             cols: self.cols,
+            structure: self.structure,
         }
     }
 }
@@ -83,6 +90,7 @@ impl<B: Backend> CsrPatternPrimitive<B> {
             col_idx: self.col_idx,
             values,
             cols: self.cols,
+            structure: self.structure,
         }
     }
 }
@@ -190,5 +198,6 @@ pub fn csr_transpose<B: Backend>(a: CsrPrimitive<B>) -> CsrPrimitive<B> {
         col_idx,
         values,
         cols: rows,
+        structure: a.structure.transposed(),
     }
 }
