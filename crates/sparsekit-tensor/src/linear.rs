@@ -42,6 +42,16 @@ pub struct SparseLinearConfig {
     pub seed: Option<u64>,
 }
 
+/// Checks `sparsity ∈ [0, 1]`; the RNG of `seed` (or a random seed).
+fn checked_rng(sparsity: f64, seed: Option<u64>) -> Result<StdRng, SparseError> {
+    if !(0.0..=1.0).contains(&sparsity) {
+        return Err(SparseError::Sparsity(sparsity));
+    }
+    Ok(StdRng::seed_from_u64(
+        seed.unwrap_or_else(|| rand::rng().random()),
+    ))
+}
+
 /// A uniformly random `rows × cols` pattern with `round((1 - sparsity) · rows · cols)` entries.
 pub fn random_pattern(
     rows: usize,
@@ -49,15 +59,9 @@ pub fn random_pattern(
     sparsity: f64,
     seed: Option<u64>,
 ) -> Result<CsrPattern, SparseError> {
-    if !(0.0..=1.0).contains(&sparsity) {
-        return Err(SparseError::Sparsity(sparsity));
-    }
+    let mut rng = checked_rng(sparsity, seed)?;
     let total = rows * cols;
     let nnz = ((1.0 - sparsity) * total as f64).round() as usize;
-    let mut rng = match seed {
-        Some(s) => StdRng::seed_from_u64(s),
-        None => StdRng::seed_from_u64(rand::rng().random()),
-    };
     let mut picked = rand::seq::index::sample(&mut rng, total, nnz.min(total)).into_vec();
     picked.sort_unstable();
     let mut row_ptr = vec![0u32; rows + 1];
@@ -225,13 +229,7 @@ pub fn random_structured_pattern(
     sparsity: f64,
     seed: Option<u64>,
 ) -> Result<CsrPattern, SparseError> {
-    if !(0.0..=1.0).contains(&sparsity) {
-        return Err(SparseError::Sparsity(sparsity));
-    }
-    let mut rng = match seed {
-        Some(s) => StdRng::seed_from_u64(s),
-        None => StdRng::seed_from_u64(rand::rng().random()),
-    };
+    let mut rng = checked_rng(sparsity, seed)?;
     let mut row_ptr = vec![0u32; rows + 1];
     let mut col_idx = Vec::new();
     match structure {
