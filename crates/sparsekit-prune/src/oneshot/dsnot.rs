@@ -97,8 +97,8 @@ struct Stats {
 /// ```
 /// use sparsekit_prune::oneshot::*;
 /// let w = [1.0, 1.0, 0.1f32];
-/// // Inputs 0 and 1 are constant 1 on average, input 2 is mostly 0.
-/// let x = [1.0, 1.1, 0.0, 1.0, 0.9, 1.0, 1.1, 1.0, -1.0, 0.9, 1.0, 0.0f32];
+/// // Inputs 0 and 1 are about 1, input 2 is small with a slightly negative mean.
+/// let x = [1.0, 1.1, 0.0, 1.0, 0.9, 0.5, 1.1, 1.0, -1.0, 0.9, 1.0, 0.0f32];
 /// let mut acc = HessianAccumulator::new(3);
 /// acc.add_batch(&x, 4)?;
 /// let mask = sparsekit_formats::Mask::from_bools(&[true, false, true], 1, 3)?;
@@ -131,7 +131,9 @@ pub fn dsnot(
         )));
     }
     if config.group_size == Some(0) {
-        return Err(PruneError::InvalidArgument("group_size must be \u{2265} 1".into()));
+        return Err(PruneError::InvalidArgument(
+            "group_size must be \u{2265} 1".into(),
+        ));
     }
     for (name, v) in [
         ("update_threshold", config.update_threshold),
@@ -155,7 +157,11 @@ pub fn dsnot(
     } else {
         0.0
     };
-    let floor = if mean_var > 0.0 { mean_var * 1e-12 } else { 1.0 };
+    let floor = if mean_var > 0.0 {
+        mean_var * 1e-12
+    } else {
+        1.0
+    };
     let grow_scale = var
         .iter()
         .map(|&v| v.max(floor).powf(-config.var_power))
@@ -194,16 +200,14 @@ fn sort_by_key(idx: &mut [usize], key: &[f64]) {
 }
 
 /// DSnoT on one row; returns the number of swaps.
-fn refine_row(
-    w: &[f32],
-    wh: &mut [f64],
-    keep: &mut [bool],
-    s: &Stats,
-    cfg: &DsnotConfig,
-) -> usize {
+fn refine_row(w: &[f32], wh: &mut [f64], keep: &mut [bool], s: &Stats, cfg: &DsnotConfig) -> usize {
     let d = w.len();
     let c = &s.c;
-    let mut r: Vec<f64> = w.iter().zip(wh.iter()).map(|(&a, &b)| a as f64 - b).collect();
+    let mut r: Vec<f64> = w
+        .iter()
+        .zip(wh.iter())
+        .map(|(&a, &b)| a as f64 - b)
+        .collect();
     let mut g: Vec<f64> = (0..d).map(|i| dot(&c[i * d..(i + 1) * d], &r)).collect();
     let mut err = dot(&r, &g);
     let mut eps = dot(&s.mu, &r);
@@ -222,8 +226,16 @@ fn refine_row(
     let wanda: Vec<f64> = (0..d).map(|j| wh[j].abs() * s.norms[j]).collect();
     let mut kept: Vec<usize> = (0..d).filter(|&j| keep[j]).collect();
     sort_by_key(&mut kept, &wanda);
-    let neg: Vec<usize> = kept.iter().copied().filter(|&j| wh[j] * s.mu[j] < 0.0).collect();
-    let pos: Vec<usize> = kept.iter().copied().filter(|&j| wh[j] * s.mu[j] > 0.0).collect();
+    let neg: Vec<usize> = kept
+        .iter()
+        .copied()
+        .filter(|&j| wh[j] * s.mu[j] < 0.0)
+        .collect();
+    let pos: Vec<usize> = kept
+        .iter()
+        .copied()
+        .filter(|&j| wh[j] * s.mu[j] > 0.0)
+        .collect();
     let (mut pn, mut pp) = (0usize, 0usize);
     let mut grown = vec![false; d];
 

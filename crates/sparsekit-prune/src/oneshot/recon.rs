@@ -64,7 +64,11 @@ pub fn reconstruction_error(
         .zip(w_hat.par_chunks(cols))
         .map(|(wr, hr)| {
             let wd: Vec<f64> = wr.iter().map(|&v| v as f64).collect();
-            let dd: Vec<f64> = wr.iter().zip(hr).map(|(&a, &b)| a as f64 - b as f64).collect();
+            let dd: Vec<f64> = wr
+                .iter()
+                .zip(hr)
+                .map(|(&a, &b)| a as f64 - b as f64)
+                .collect();
             let (mut num, mut den) = (0.0, 0.0);
             for xs in x64.chunks_exact(cols) {
                 let y = dot(&wd, xs);
@@ -114,10 +118,15 @@ pub fn reconstruction_error_gram(
     if rows == 0 || cols == 0 {
         return Ok(0.0);
     }
+    // vᵀGv from the upper triangle (G symmetric), skipping zero entries of v (the residual of a
+    // mask-only method is zero on every kept weight).
     let quad = |v: &[f64]| -> f64 {
         let mut s = 0.0;
         for (i, &vi) in v.iter().enumerate() {
-            s += vi * dot(&g[i * cols..(i + 1) * cols], v);
+            if vi != 0.0 {
+                let gi = &g[i * cols..(i + 1) * cols];
+                s += vi * (gi[i] * vi + 2.0 * dot(&gi[i + 1..], &v[i + 1..]));
+            }
         }
         s
     };
@@ -126,7 +135,11 @@ pub fn reconstruction_error_gram(
         .zip(w_hat.par_chunks(cols))
         .map(|(wr, hr)| {
             let wd: Vec<f64> = wr.iter().map(|&v| v as f64).collect();
-            let dd: Vec<f64> = wr.iter().zip(hr).map(|(&a, &b)| a as f64 - b as f64).collect();
+            let dd: Vec<f64> = wr
+                .iter()
+                .zip(hr)
+                .map(|(&a, &b)| a as f64 - b as f64)
+                .collect();
             (quad(&dd), quad(&wd))
         })
         .collect();

@@ -15,6 +15,9 @@
 //! 5. after the block, the rest of the row gets the batched ("lazy") update
 //!    `w[block_end..] −= Σ err_k · U[k, block_end..]`.
 //!
+//! Compensation only flows to the right: a pruned weight is absorbed by the weights in later
+//! columns, so the last columns of a row get the least help (as in the reference).
+//!
 //! Differences from the reference, all deliberate:
 //! - the whole computation runs in f64 (the reference: f32 on GPU);
 //! - unstructured selection prunes exactly `round(s · count)` entries; the reference's
@@ -35,7 +38,9 @@ use sparsekit_formats::Mask;
 
 use super::linalg::inverse_cholesky_upper;
 use super::select::{prune_count, prune_group, prune_lowest};
-use super::{check_finite, check_len, mask_bools, HessianAccumulator, Pruned, Result, SparsityTarget};
+use super::{
+    check_finite, check_len, mask_bools, HessianAccumulator, Pruned, Result, SparsityTarget,
+};
 use crate::PruneError;
 
 /// Which entries compete in SparseGPT's unstructured adaptive mask selection.
@@ -117,10 +122,11 @@ pub fn sparsegpt(
 /// use sparsekit_formats::Mask;
 /// let mut acc = HessianAccumulator::new(2);
 /// acc.add_batch(&[1.0, 1.0, 1.0, 0.9, 0.0, 0.1], 3)?; // strongly correlated inputs
-/// let mask = Mask::from_bools(&[true, false], 1, 2)?;
+/// // OBS compensates to the right: prune column 0, column 1 absorbs it.
+/// let mask = Mask::from_bools(&[false, true], 1, 2)?;
 /// let p = sparsegpt_with_mask(&[1.0, 1.0], 1, 2, &acc, &mask, &SparseGptConfig::default())?;
-/// assert_eq!(p.weights[1], 0.0);
-/// assert!(p.weights[0] > 1.5); // the kept weight absorbs the removed one
+/// assert_eq!(p.weights[0], 0.0);
+/// assert!(p.weights[1] > 1.5); // the kept weight absorbs the removed one
 /// # Ok::<(), sparsekit_prune::PruneError>(())
 /// ```
 pub fn sparsegpt_with_mask(
@@ -152,7 +158,9 @@ fn run(
         )));
     }
     if config.blocksize == 0 {
-        return Err(PruneError::InvalidArgument("blocksize must be \u{2265} 1".into()));
+        return Err(PruneError::InvalidArgument(
+            "blocksize must be \u{2265} 1".into(),
+        ));
     }
     if !(config.percdamp.is_finite() && config.percdamp >= 0.0) {
         return Err(PruneError::InvalidArgument(format!(
@@ -221,7 +229,18 @@ fn run(
             .zip(keep.par_chunks_mut(cols))
             .with_min_len(8)
             .for_each(|(wr, kr)| {
-                process_block(wr, kr, &u, &udiag, cols, i1, i2, sel, config.scope, &saliency);
+                process_block(
+                    wr,
+                    kr,
+                    &u,
+                    &udiag,
+                    cols,
+                    i1,
+                    i2,
+                    sel,
+                    config.scope,
+                    &saliency,
+                );
             });
         i1 = i2;
     }

@@ -64,7 +64,10 @@ pub fn wanda(
             input_norms.len()
         )));
     }
-    if let Some(p) = input_norms.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
+    if let Some(p) = input_norms
+        .iter()
+        .position(|v| !(v.is_finite() && *v >= 0.0))
+    {
         return Err(PruneError::InvalidArgument(format!(
             "input norm {p} is {}",
             input_norms[p]
