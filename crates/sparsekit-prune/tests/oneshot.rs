@@ -185,6 +185,7 @@ fn ref_prune_lowest(scores: &[(f64, usize)], k: usize) -> Vec<usize> {
 /// The OBS sequence of SparseGPT without any lazy batching: after each column, the whole rest of
 /// every row is updated at once. The mask of a selection block (`sel_block` columns) is chosen
 /// from the current weights when the sweep reaches the block, N:M groups every `m` columns.
+/// Dampening: percdamp = 0.01 (the default).
 fn reference_sparsegpt(
     w: &[f32],
     rows: usize,
@@ -193,7 +194,6 @@ fn reference_sparsegpt(
     n: usize,
     sel: RefSel<'_>,
     sel_block: usize,
-    percdamp: f64,
 ) -> (Vec<bool>, Vec<f64>) {
     let mut h = vec![0.0f64; cols * cols];
     for s in 0..n {
@@ -212,7 +212,7 @@ fn reference_sparsegpt(
             }
         }
     }
-    let damp = percdamp * (0..cols).map(|j| h[j * cols + j]).sum::<f64>() / cols as f64;
+    let damp = 0.01 * (0..cols).map(|j| h[j * cols + j]).sum::<f64>() / cols as f64;
     for j in 0..cols {
         h[j * cols + j] += damp;
     }
@@ -695,7 +695,7 @@ fn sparsegpt_blocked_matches_unblocked_reference() {
                     MaskScope::Block => RefSel::Block(s),
                 };
                 let (keep, want) =
-                    reference_sparsegpt(&l.w, rows, cols, &l.x, l.n, sel, bs.min(cols), 0.01);
+                    reference_sparsegpt(&l.w, rows, cols, &l.x, l.n, sel, bs.min(cols));
                 assert_eq!(got.mask.to_bools(), keep, "bs {bs} {scope:?} s {s}");
                 assert_weights_close(&got.weights, &want, 2e-5);
                 assert_zero_outside(&got);
@@ -710,7 +710,7 @@ fn sparsegpt_blocked_matches_unblocked_reference() {
             let got =
                 sparsegpt(&l.w, rows, cols, &l.acc, SparsityTarget::NM { n, m }, &cfg).unwrap();
             let (keep, want) =
-                reference_sparsegpt(&l.w, rows, cols, &l.x, l.n, RefSel::Nm(n, m), cols, 0.01);
+                reference_sparsegpt(&l.w, rows, cols, &l.x, l.n, RefSel::Nm(n, m), cols);
             assert_eq!(got.mask.to_bools(), keep, "bs {bs} {n}:{m}");
             assert_weights_close(&got.weights, &want, 2e-5);
             assert_nm(&got.mask, n, m);
@@ -730,16 +730,8 @@ fn sparsegpt_blocked_matches_unblocked_reference() {
         };
         let got = sparsegpt_with_mask(&l.w, rows, cols, &l.acc, &wa.mask, &cfg).unwrap();
         let bools = wa.mask.to_bools();
-        let (keep, want) = reference_sparsegpt(
-            &l.w,
-            rows,
-            cols,
-            &l.x,
-            l.n,
-            RefSel::Fixed(&bools),
-            cols,
-            0.01,
-        );
+        let (keep, want) =
+            reference_sparsegpt(&l.w, rows, cols, &l.x, l.n, RefSel::Fixed(&bools), cols);
         assert_eq!(got.mask.to_bools(), keep);
         assert_weights_close(&got.weights, &want, 2e-5);
     }
@@ -850,7 +842,7 @@ fn sparsegpt_dead_inputs_and_rank_deficiency() {
         );
     }
     assert!(p.weights.iter().all(|v| v.is_finite()));
-    let (keep, want) = reference_sparsegpt(&w, rows, cols, &x, n, RefSel::Row(0.5), 128, 0.01);
+    let (keep, want) = reference_sparsegpt(&w, rows, cols, &x, n, RefSel::Row(0.5), 128);
     assert_eq!(p.mask.to_bools(), keep);
     assert_weights_close(&p.weights, &want, 1e-5);
     // Without dampening a rank-deficient Hessian is not usable: typed error, never a panic or

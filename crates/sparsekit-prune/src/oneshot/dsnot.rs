@@ -241,12 +241,12 @@ fn refine_row(w: &[f32], wh: &mut [f64], keep: &mut [bool], s: &Stats, cfg: &Dsn
 
     let mut swaps = 0;
     for _ in 0..cfg.max_cycles {
-        if !(eps.abs() > cfg.update_threshold) || lo >= hi {
+        if eps.abs() <= cfg.update_threshold || lo >= hi {
             break;
         }
         // Grow.
         let i = if eps > 0.0 { grow[hi - 1] } else { grow[lo] };
-        if !(grow_metric[i] * eps > 0.0) {
+        if grow_metric[i] * eps <= 0.0 {
             break; // nothing left that moves ε towards 0
         }
         if eps > 0.0 {
@@ -293,7 +293,7 @@ fn refine_row(w: &[f32], wh: &mut [f64], keep: &mut [bool], s: &Stats, cfg: &Dsn
             + dj * dj * c[j * d + j]
             + 2.0 * di * dj * c[i * d + j];
         let new_eps = eps + di * s.mu[i] + dj * s.mu[j];
-        if !(new_err < err * (1.0 - 1e-12)) {
+        if new_err >= err * (1.0 - 1e-12) {
             break;
         }
         if cfg.same_sign && new_eps.signum() != eps0_sign {
