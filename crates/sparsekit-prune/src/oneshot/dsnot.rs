@@ -55,6 +55,10 @@ pub struct DsnotConfig {
     /// `Some(m)`: swaps stay within groups of `m` consecutive columns (keeps N:M); `None`:
     /// unstructured. Default `None`.
     pub group_size: Option<usize>,
+    /// Stop a row at the first swap that would not strictly lower its exact squared error
+    /// (default `true`, see the module docs). `false` accepts swaps on the expected error `ε`
+    /// alone, as the reference does; the error can then grow.
+    pub exact_error_check: bool,
 }
 
 impl Default for DsnotConfig {
@@ -65,6 +69,7 @@ impl Default for DsnotConfig {
             var_power: 1.0,
             same_sign: false,
             group_size: None,
+            exact_error_check: true,
         }
     }
 }
@@ -293,7 +298,7 @@ fn refine_row(w: &[f32], wh: &mut [f64], keep: &mut [bool], s: &Stats, cfg: &Dsn
             + dj * dj * c[j * d + j]
             + 2.0 * di * dj * c[i * d + j];
         let new_eps = eps + di * s.mu[i] + dj * s.mu[j];
-        if new_err >= err * (1.0 - 1e-12) {
+        if cfg.exact_error_check && new_err >= err * (1.0 - 1e-12) {
             break;
         }
         if cfg.same_sign && new_eps.signum() != eps0_sign {
