@@ -47,7 +47,7 @@ fn correlated_inputs(rng: &mut StdRng, n: usize, d: usize) -> Vec<f32> {
 }
 
 fn accumulate(x: &[f32], n: usize, d: usize) -> HessianAccumulator {
-    let mut acc = HessianAccumulator::new(d);
+    let mut acc = HessianAccumulator::new(d).unwrap();
     acc.add_batch(x, n).unwrap();
     acc
 }
@@ -405,9 +405,9 @@ fn hessian_accumulator_matches_direct_and_is_batch_invariant() {
     let mut rng = StdRng::seed_from_u64(2);
     let (n, d) = (37, 9);
     let x = correlated_inputs(&mut rng, n, d);
-    let mut whole = HessianAccumulator::new(d);
+    let mut whole = HessianAccumulator::new(d).unwrap();
     whole.add_batch(&x, n).unwrap();
-    let mut parts = HessianAccumulator::new(d);
+    let mut parts = HessianAccumulator::new(d).unwrap();
     for (a, b) in [(0, 5), (5, 5), (5, 30), (30, 37)] {
         parts.add_batch(&x[a * d..b * d], b - a).unwrap();
     }
@@ -451,7 +451,7 @@ fn hessian_accumulator_matches_direct_and_is_batch_invariant() {
 
 #[test]
 fn calibration_errors_are_typed() {
-    let empty = HessianAccumulator::new(3);
+    let empty = HessianAccumulator::new(3).unwrap();
     assert!(matches!(
         empty.hessian(),
         Err(PruneError::InvalidArgument(_))
@@ -464,7 +464,7 @@ fn calibration_errors_are_typed() {
         empty.input_means(),
         Err(PruneError::InvalidArgument(_))
     ));
-    let mut acc = HessianAccumulator::new(3);
+    let mut acc = HessianAccumulator::new(3).unwrap();
     assert!(matches!(
         acc.add_batch(&[1.0; 5], 2),
         Err(PruneError::Shape(_))
@@ -478,6 +478,15 @@ fn calibration_errors_are_typed() {
     assert!(acc.hessian().is_err());
     assert!(matches!(
         input_norms(&[], 0, 4),
+        Err(PruneError::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        HessianAccumulator::new(usize::MAX / 2),
+        Err(PruneError::InvalidArgument(_))
+    ));
+    // Too large to allocate (8·2⁵⁶ bytes) but no overflow: still an error, not an abort.
+    assert!(matches!(
+        HessianAccumulator::new(1 << 28),
         Err(PruneError::InvalidArgument(_))
     ));
     assert!(matches!(
@@ -1113,7 +1122,7 @@ fn zero_rows_one_column_and_extreme_sparsities() {
         assert_eq!((out.swaps, &out.pruned), (0, p));
     }
     // n_samples = 0: typed errors everywhere.
-    let empty = HessianAccumulator::new(cols);
+    let empty = HessianAccumulator::new(cols).unwrap();
     assert!(matches!(
         sparsegpt(&l.w, rows, cols, &empty, t, &d),
         Err(PruneError::InvalidArgument(_))

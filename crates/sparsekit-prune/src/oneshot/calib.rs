@@ -27,7 +27,7 @@ const CHUNK: usize = 2048;
 ///
 /// ```
 /// use sparsekit_prune::oneshot::HessianAccumulator;
-/// let mut acc = HessianAccumulator::new(2);
+/// let mut acc = HessianAccumulator::new(2)?;
 /// acc.add_batch(&[1.0, 2.0, 3.0, 4.0], 2)?; // samples (1, 2) and (3, 4)
 /// assert_eq!(acc.n_samples(), 2);
 /// assert_eq!(acc.hessian()?, vec![10.0, 14.0, 14.0, 20.0]); // 2·XᵀX/2
@@ -44,14 +44,20 @@ pub struct HessianAccumulator {
 }
 
 impl HessianAccumulator {
-    /// An empty accumulator for inputs of dimension `d_in`.
-    pub fn new(d_in: usize) -> Self {
-        HessianAccumulator {
+    /// An empty accumulator for inputs of dimension `d_in`. Errors when the `d_in × d_in` Gram
+    /// matrix overflows `usize` or cannot be allocated.
+    pub fn new(d_in: usize) -> Result<Self> {
+        let too_big = || PruneError::InvalidArgument(format!("d_in {d_in}: Gram matrix too large"));
+        let len = d_in.checked_mul(d_in).ok_or_else(too_big)?;
+        let mut gram_upper = Vec::new();
+        gram_upper.try_reserve_exact(len).map_err(|_| too_big())?;
+        gram_upper.resize(len, 0.0);
+        Ok(HessianAccumulator {
             d_in,
             n_samples: 0,
-            gram_upper: vec![0.0; d_in * d_in],
+            gram_upper,
             sum: vec![0.0; d_in],
-        }
+        })
     }
 
     /// Input dimension `d_in`.

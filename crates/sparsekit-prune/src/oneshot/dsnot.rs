@@ -104,7 +104,7 @@ struct Stats {
 /// let w = [1.0, 1.0, 0.1f32];
 /// // Inputs 0 and 1 are about 1, input 2 is small with a slightly negative mean.
 /// let x = [1.0, 1.1, 0.0, 1.0, 0.9, 0.5, 1.1, 1.0, -1.0, 0.9, 1.0, 0.0f32];
-/// let mut acc = HessianAccumulator::new(3);
+/// let mut acc = HessianAccumulator::new(3)?;
 /// acc.add_batch(&x, 4)?;
 /// let mask = sparsekit_formats::Mask::from_bools(&[true, false, true], 1, 3)?;
 /// let start = [1.0, 0.0, 0.1f32];

@@ -75,7 +75,7 @@
 //! // A 2 × 4 layer and 3 calibration samples.
 //! let w = [1.0, -2.0, 0.5, 3.0, 0.1, 0.2, -0.3, 0.4f32];
 //! let x = [1.0, 0.5, 2.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.5, 2.0f32];
-//! let mut acc = HessianAccumulator::new(4);
+//! let mut acc = HessianAccumulator::new(4)?;
 //! acc.add_batch(&x, 3)?;
 //! let target = SparsityTarget::Unstructured(0.5);
 //! let wa = wanda(&w, 2, 4, &acc.input_norms()?, target)?;

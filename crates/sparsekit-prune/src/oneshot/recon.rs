@@ -93,7 +93,7 @@ pub fn reconstruction_error(
 /// ```
 /// use sparsekit_prune::oneshot::{reconstruction_error, reconstruction_error_gram, HessianAccumulator};
 /// let (w, w_hat, x) = ([1.0, 1.0f32], [1.0, 0.0f32], [1.0, 1.0, 2.0, 0.0f32]);
-/// let mut acc = HessianAccumulator::new(2);
+/// let mut acc = HessianAccumulator::new(2)?;
 /// acc.add_batch(&x, 2)?;
 /// let a = reconstruction_error(&w, &w_hat, 1, 2, &x, 2)?;
 /// let b = reconstruction_error_gram(&w, &w_hat, 1, 2, &acc)?;

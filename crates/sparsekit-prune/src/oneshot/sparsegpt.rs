@@ -95,7 +95,7 @@ enum Selection<'a> {
 /// ```
 /// use sparsekit_prune::oneshot::{sparsegpt, HessianAccumulator, SparseGptConfig, SparsityTarget};
 /// let w = [1.0, 2.0, 3.0, 4.0f32];
-/// let mut acc = HessianAccumulator::new(4);
+/// let mut acc = HessianAccumulator::new(4)?;
 /// acc.add_batch(&[1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0], 4)?;
 /// let p = sparsegpt(&w, 1, 4, &acc, SparsityTarget::NM { n: 2, m: 4 }, &SparseGptConfig::default())?;
 /// assert_eq!(p.mask.count_ones(), 2);
@@ -120,7 +120,7 @@ pub fn sparsegpt(
 /// ```
 /// use sparsekit_prune::oneshot::{sparsegpt_with_mask, HessianAccumulator, SparseGptConfig};
 /// use sparsekit_formats::Mask;
-/// let mut acc = HessianAccumulator::new(2);
+/// let mut acc = HessianAccumulator::new(2)?;
 /// acc.add_batch(&[1.0, 1.0, 1.0, 0.9, 0.0, 0.1], 3)?; // strongly correlated inputs
 /// // OBS compensates to the right: prune column 0, column 1 absorbs it.
 /// let mask = Mask::from_bools(&[false, true], 1, 2)?;
