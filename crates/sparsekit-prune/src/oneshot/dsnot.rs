@@ -14,6 +14,8 @@
 //!   whose removal moves `ε` towards 0 (`ŵ_j μ_j` of the opposite sign to `ε`); with N:M
 //!   structure ([`DsnotConfig::group_size`]) the least important kept weight of the grown
 //!   weight's group instead (as the reference's N:M branch), so the N:M pattern is kept;
+//!   (The reference CLI also defines `pow_of_var_pruning`, but its pruning code never reads it;
+//!   neither do we.)
 //! - stop the row when `|ε| ≤ update_threshold`, when a candidate list runs out, after
 //!   `max_cycles` swaps, or — see below — when the swap would not lower the error.
 //!
