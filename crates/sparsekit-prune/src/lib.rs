@@ -5,4 +5,7 @@
 
 mod error;
 
+// Calibration-based one-shot pruning: Wanda, SparseGPT, DSnoT (issue 7, branch `obs`).
+pub mod oneshot;
+
 pub use error::{PruneError, Result};
