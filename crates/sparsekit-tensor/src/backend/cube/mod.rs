@@ -10,10 +10,14 @@
 //!   read-back of the index arrays per call), values are permuted on the device, then the
 //!   `spmm` / `spmm_t` kernels run. Float atomics are avoided on purpose (lavapipe has none).
 //!
+//! - `topk_rows`, dense → CSR by threshold (`select.rs`) and the sparse gather-decode with its
+//!   gradients (`decode.rs`) are described in their modules.
+//!
 //! Dense operands are read through their strides, so transposed views need no copy.
 
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Cube, TensorMetadata};
+use burn::tensor::DType;
 use burn_backend::cubecl::dtype_to_storage_type;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, zeros_client};
@@ -22,6 +26,9 @@ use cubecl::prelude::*;
 use cubecl::{calculate_cube_count_elemwise, CubeDim};
 
 use super::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
+
+mod decode;
+mod select;
 
 mod kernels {
     use cubecl::prelude::*;
@@ -181,11 +188,24 @@ fn empty(like: &CubeTensor, shape: Vec<usize>) -> CubeTensor {
 }
 
 fn zeros(like: &CubeTensor, shape: Vec<usize>) -> CubeTensor {
+    zeros_dtype(like, shape, like.dtype)
+}
+
+fn empty_dtype(like: &CubeTensor, shape: Vec<usize>, dtype: DType) -> CubeTensor {
+    empty_device_contiguous_dtype(
+        like.client.clone(),
+        like.device.clone(),
+        shape.into(),
+        dtype,
+    )
+}
+
+fn zeros_dtype(like: &CubeTensor, shape: Vec<usize>, dtype: DType) -> CubeTensor {
     zeros_client(
         like.client.clone(),
         like.device.clone(),
         shape.into(),
-        like.dtype,
+        dtype,
     )
 }
 
@@ -385,7 +405,51 @@ impl SparseBackend for Cube {
         );
         out
     }
-}
 
-#[allow(dead_code)]
-fn _assert_types(_: IntTensor<Cube>) {}
+    fn topk_rows(
+        x: FloatTensor<Self>,
+        k: usize,
+        magnitude: bool,
+        column_order: bool,
+    ) -> IntTensor<Self> {
+        select::topk_rows(x, k, magnitude, column_order)
+    }
+
+    fn gather_decode(
+        v: FloatTensor<Self>,
+        idx: IntTensor<Self>,
+        dict: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        decode::gather_decode(v, idx, dict)
+    }
+
+    fn gather_decode_dv(
+        dy: FloatTensor<Self>,
+        idx: IntTensor<Self>,
+        dict: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        decode::gather_decode_dv(dy, idx, dict)
+    }
+
+    fn gather_decode_dd(
+        dy: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        idx: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        decode::gather_decode_dd(dy, v, idx, n)
+    }
+
+    fn threshold_row_ptr(x: FloatTensor<Self>, threshold: f32) -> IntTensor<Self> {
+        select::threshold_row_ptr(x, threshold)
+    }
+
+    fn threshold_col_idx(
+        x: FloatTensor<Self>,
+        threshold: f32,
+        row_ptr: IntTensor<Self>,
+        nnz: usize,
+    ) -> IntTensor<Self> {
+        select::threshold_col_idx(x, threshold, row_ptr, nnz)
+    }
+}
