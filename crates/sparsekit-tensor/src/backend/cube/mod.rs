@@ -1,7 +1,8 @@
 //! Cube (wgpu, CUDA, ...): straightforward CubeCL kernels, one thread per output element.
 //!
 //! Correct first, not fast (the fast shaders are their own issue):
-//! - `spmm` / `spmm_t`: one thread per output entry walks one CSR row;
+//! - `spmm` / `spmm_t`: one thread per output entry walks one CSR row; `spmm` with `n % 4 == 0`
+//!   uses `Vector<F, 4>` loads/stores of `X` and `Y` (one thread per 4 outputs of a row);
 //! - `sddmm` / `gather`: one thread per stored entry (its row comes from a `row_of` array
 //!   expanded from `row_ptr` by a one-thread-per-row kernel);
 //! - `to_dense`: zero fill, then one thread per stored entry scatters (the pattern is canonical,
@@ -55,6 +56,35 @@ mod kernels {
         for e in start..end {
             let c = usize::cast_from(col_idx[e]);
             acc += values[e] * x[c * x.stride(0) + j * x.stride(1)];
+        }
+        out[ABSOLUTE_POS] = acc;
+    }
+
+    /// [`spmm`] with `N`-wide vector loads and stores of the dense operand: one thread per
+    /// `N` consecutive outputs of a row. `x` (`k × n`) and `out` (`m × n`) contiguous,
+    /// `n % N == 0`. Each stored entry of `A` is read once per `N` outputs instead of once per
+    /// output, and `X` is read in 16-byte transactions (for `N = 4`).
+    #[cube(launch)]
+    pub fn spmm_vec<F: Float, I: Int, N: Size>(
+        row_ptr: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        values: &Tensor<F>,
+        x: &Tensor<Vector<F, N>>,
+        out: &mut Tensor<Vector<F, N>>,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        let nv = out.shape(1) / out.vector_size();
+        if ABSOLUTE_POS >= out.shape(0) * nv {
+            terminate!();
+        }
+        let r = ABSOLUTE_POS / nv;
+        let j = ABSOLUTE_POS % nv;
+        let start = usize::cast_from(row_ptr[r]);
+        let end = usize::cast_from(row_ptr[r + 1]);
+        let mut acc = Vector::<F, N>::new(F::new(0.0_f32));
+        for e in start..end {
+            let c = usize::cast_from(col_idx[e]);
+            acc += Vector::new(values[e]) * x[c * nv + j];
         }
         out[ABSOLUTE_POS] = acc;
     }
@@ -227,6 +257,9 @@ fn row_of(row_ptr: &CubeTensor, col_idx: &CubeTensor, rows: usize) -> CubeTensor
     out
 }
 
+/// Vector width of the vectorized `spmm` (16-byte loads of f32).
+const VECTOR: usize = 4;
+
 fn spmm_like(a: CsrPrimitive<Cube>, x: CubeTensor, transposed: bool) -> CubeTensor {
     let (m, k) = (a.rows(), a.cols);
     let (r0, r1) = dims2(&x, "X");
@@ -247,7 +280,7 @@ fn spmm_like(a: CsrPrimitive<Cube>, x: CubeTensor, transposed: bool) -> CubeTens
     if a.nnz() == 0 || n_out == 0 {
         return zeros(&x, shape);
     }
-    let out = empty(&x, shape);
+    let out = empty(&x, shape.clone());
     let (rp, ci, v) = (
         into_contiguous(a.row_ptr),
         into_contiguous(a.col_idx),
@@ -257,6 +290,24 @@ fn spmm_like(a: CsrPrimitive<Cube>, x: CubeTensor, transposed: bool) -> CubeTens
         dtype_to_storage_type(out.dtype),
         dtype_to_storage_type(ci.dtype),
     ];
+    if !transposed && shape[1] % VECTOR == 0 {
+        // Vectorized row split: X made contiguous (a no-op when it is; a copy for views).
+        let x = into_contiguous(x);
+        let (count, dim) = launch_dims(&out, n_out / VECTOR);
+        kernels::spmm_vec::launch(
+            &out.client,
+            count,
+            dim,
+            VECTOR,
+            rp.into_tensor_arg(),
+            ci.into_tensor_arg(),
+            v.into_tensor_arg(),
+            x.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            dtypes,
+        );
+        return out;
+    }
     let (count, dim) = launch_dims(&out, n_out);
     let args = (
         rp.into_tensor_arg(),
