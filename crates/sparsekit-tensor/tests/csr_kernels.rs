@@ -8,7 +8,7 @@ mod common;
 use burn::tensor::Device;
 use common::*;
 use sparsekit_formats::Csr;
-use sparsekit_tensor::{spmm, spmm_t, SparseTensor};
+use sparsekit_tensor::{sddmm, spmm, spmm_t, SparseTensor};
 
 /// A power-law-like pattern: row `i` has about `max_len / (i + 1)` entries, every fourth row
 /// empty, plus the given number of rows.
@@ -73,11 +73,58 @@ pub fn skewed_spmm(device: &Device, tol: f64) {
     }
 }
 
+/// `sddmm` with short and long dot products on a skewed pattern, and `R` given as a view.
+pub fn sddmm_long_d(device: &Device, tol: f64) {
+    let mut r = rng(62);
+    for &(m, k, max_len, d) in &[
+        (9, 40, 30, 255),
+        (9, 40, 30, 256),
+        (3, 700, 600, 1000),
+        (5, 10, 0, 300), // nnz = 0
+    ] {
+        let a = skewed_csr(m, k, max_len, &mut r);
+        let p = SparseTensor::from_csr(&a, device).unwrap();
+        let (l, rr) = (random_vec(m * d, &mut r), random_vec(k * d, &mut r));
+        let out = sddmm(t2(&l, [m, d], device), t2(&rr, [k, d], device), &p);
+        let mut want = Vec::new();
+        for i in 0..m {
+            for &j in a.row(i).0 {
+                let j = j as usize;
+                want.push(
+                    (0..d)
+                        .map(|t| l[i * d + t] as f64 * rr[j * d + t] as f64)
+                        .sum(),
+                );
+            }
+        }
+        assert_close(
+            &host(out.values().clone()),
+            &want,
+            tol,
+            &format!("sddmm m={m} d={d}"),
+        );
+        // R given as a transposed view
+        let rt: Vec<f32> = (0..d * k).map(|q| rr[(q % k) * d + q / k]).collect();
+        let out = sddmm(
+            t2(&l, [m, d], device),
+            t2(&rt, [d, k], device).transpose(),
+            &p,
+        );
+        assert_close(
+            &host(out.values().clone()),
+            &want,
+            tol,
+            &format!("sddmm (R view) m={m} d={d}"),
+        );
+    }
+}
+
 macro_rules! suite {
     ($($dev:ident => $device:expr, $tol:expr;)*) => {$(
         mod $dev {
             use super::*;
             #[test] fn skewed_spmm() { super::skewed_spmm(&$device, $tol) }
+            #[test] fn sddmm_long_d() { super::sddmm_long_d(&$device, $tol) }
         }
     )*};
 }
