@@ -176,9 +176,9 @@ impl SparseTensor {
                 dense.clone().into_dispatch(),
                 threshold,
             ));
-        let nnz = row_ptr
-            .clone()
-            .slice([m..m + 1])
+        #[allow(clippy::single_range_in_vec_init)] // one range per dimension: [m..m+1]
+        let last = row_ptr.clone().slice([m..m + 1]);
+        let nnz = last
             .into_data()
             .try_into_vec_as::<i64>()
             .map_err(|_| SparseError::Index)?[0] as usize;
