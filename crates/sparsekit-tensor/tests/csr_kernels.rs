@@ -73,7 +73,8 @@ pub fn skewed_spmm(device: &Device, tol: f64) {
     }
 }
 
-/// `sddmm` with short and long dot products on a skewed pattern, and `R` given as a view.
+/// `sddmm` with short and long dot products (`d ≥ 256` takes the one-cube-per-entry kernel on
+/// Cube) on a skewed pattern, and `R` given as a view.
 pub fn sddmm_long_d(device: &Device, tol: f64) {
     let mut r = rng(62);
     for &(m, k, max_len, d) in &[

@@ -4,7 +4,9 @@
 //! - `spmm` / `spmm_t`: one thread per output entry walks one CSR row; `spmm` with `n % 4 == 0`
 //!   uses `Vector<F, 4>` loads/stores of `X` and `Y` (one thread per 4 outputs of a row);
 //! - `sddmm` / `gather`: one thread per stored entry (its row comes from a `row_of` array
-//!   expanded from `row_ptr` by a one-thread-per-row kernel);
+//!   expanded from `row_ptr` by a one-thread-per-row kernel); `sddmm` with `d ≥ 256` runs one
+//!   cube of 64 units per stored entry (strided partial dot products + a shared-memory tree
+//!   reduction);
 //! - `to_dense`: zero fill, then one thread per stored entry scatters (the pattern is canonical,
 //!   so no two threads write the same place; no atomics, so it runs on lavapipe).
 //! - `spmm_at` / `spmm_xa` use the trait defaults: the pattern is transposed on the host (one
@@ -156,6 +158,51 @@ mod kernels {
         out[ABSOLUTE_POS] = acc;
     }
 
+    /// [`sddmm`] for long dot products: one cube of `threads` units per stored entry (cube
+    /// `(x, y)` is entry `y·count_x + x`); each unit sums a strided slice of `t`, then a tree
+    /// reduction in shared memory (no atomics, fixed order: deterministic).
+    #[cube(launch)]
+    pub fn sddmm_coop<F: Float, I: Int>(
+        row_of: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        l: &Tensor<F>,
+        r: &Tensor<F>,
+        out: &mut Tensor<F>,
+        #[comptime] threads: usize,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        let mut partial = Shared::new_slice(threads);
+        let e = CUBE_POS_Y as usize * CUBE_COUNT_X as usize + CUBE_POS_X as usize;
+        let u = UNIT_POS_X as usize;
+        let nnz = out.shape(0);
+        let d = l.shape(1);
+        let mut acc = F::new(0.0_f32);
+        // No early exit: every unit reaches every barrier (cubes past nnz just add zeros).
+        if e < nnz {
+            let i = usize::cast_from(row_of[e]);
+            let j = usize::cast_from(col_idx[e]);
+            let mut t = u;
+            while t < d {
+                acc += l[i * l.stride(0) + t * l.stride(1)] * r[j * r.stride(0) + t * r.stride(1)];
+                t += threads;
+            }
+        }
+        partial[u] = acc;
+        sync_cube();
+        let mut active = threads.runtime();
+        while active > 1 {
+            active /= 2;
+            if u < active {
+                let other = partial[u + active];
+                partial[u] += other;
+            }
+            sync_cube();
+        }
+        if u == 0 && e < nnz {
+            out[e] = partial[0];
+        }
+    }
+
     /// `out[e] = d[row[e], col[e]]`; one thread per stored entry.
     #[cube(launch)]
     pub fn gather<F: Float, I: Int>(
@@ -256,6 +303,11 @@ fn row_of(row_ptr: &CubeTensor, col_idx: &CubeTensor, rows: usize) -> CubeTensor
     }
     out
 }
+
+/// From this dot-product length on, `sddmm` runs one cube per stored entry.
+const SDDMM_COOP_MIN_D: usize = 256;
+/// Units per cube of the cooperative `sddmm` (a power of two, for the tree reduction).
+const SDDMM_COOP_THREADS: usize = 64;
 
 /// Vector width of the vectorized `spmm` (16-byte loads of f32).
 const VECTOR: usize = 4;
@@ -378,6 +430,24 @@ impl SparseBackend for Cube {
             dtype_to_storage_type(out.dtype),
             dtype_to_storage_type(ci.dtype),
         ];
+        if d >= SDDMM_COOP_MIN_D {
+            // One cube per entry; a 2-D grid keeps each dimension under the 65535 limit.
+            let cx = nnz.min(65_535);
+            let cy = nnz.div_ceil(cx);
+            kernels::sddmm_coop::launch(
+                &out.client,
+                CubeCount::Static(cx as u32, cy as u32, 1),
+                CubeDim::new_1d(SDDMM_COOP_THREADS as u32),
+                rows.into_tensor_arg(),
+                ci.into_tensor_arg(),
+                l.into_tensor_arg(),
+                r.into_tensor_arg(),
+                out.clone().into_tensor_arg(),
+                SDDMM_COOP_THREADS,
+                dtypes,
+            );
+            return out;
+        }
         let (count, dim) = launch_dims(&out, nnz);
         kernels::sddmm::launch(
             &out.client,
