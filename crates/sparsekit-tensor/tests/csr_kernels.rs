@@ -1,5 +1,6 @@
 //! The Cube kernel variants of the CSR products (vectorized `spmm` when `n % 4 == 0`, the scalar
-//! kernel otherwise) on skewed patterns: empty rows, one huge row, nnz = 0, views as operands.
+//! kernel otherwise; long rows split across a workgroup) on skewed patterns: empty rows, one
+//! huge row, nnz = 0, views as operands.
 //! Checked against an f64 reference on every device (the CPU backends run the same checks).
 #![allow(deprecated)]
 
@@ -47,6 +48,8 @@ pub fn skewed_spmm(device: &Device, tol: f64) {
         (37, 900, 700, 8),
         (37, 900, 700, 7),
         (300, 64, 64, 36),
+        (2000, 3000, 2500, 12), // a large output: only rows ≥ 4× the mean are split
+        (2000, 3000, 2500, 9),
         (5, 10, 0, 12), // nnz = 0
         (0, 10, 0, 4),
     ] {

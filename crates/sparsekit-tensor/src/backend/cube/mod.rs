@@ -3,6 +3,10 @@
 //! Correct first, not fast (the fast shaders are their own issue):
 //! - `spmm` / `spmm_t`: one thread per output entry walks one CSR row; `spmm` with `n % 4 == 0`
 //!   uses `Vector<F, 4>` loads/stores of `X` and `Y` (one thread per 4 outputs of a row);
+//!   long rows (power-law patterns) are skipped by those kernels and computed by `spmm_long`,
+//!   one cube of 64 units per (long row, output) with a shared-memory tree reduction. Which rows
+//!   are long follows from statistics known on the host without a read-back (`long_row_min`);
+//!   the rows are classified and listed on the device (flags, prefix sum, compaction);
 //! - `sddmm` / `gather`: one thread per stored entry (its row comes from a `row_of` array
 //!   expanded from `row_ptr` by a one-thread-per-row kernel); `sddmm` with `d ≥ 256` runs one
 //!   cube of 64 units per stored entry (strided partial dot products + a shared-memory tree
@@ -44,6 +48,7 @@ mod kernels {
         values: &Tensor<F>,
         x: &Tensor<F>,
         out: &mut Tensor<F>,
+        long_min: usize,
         #[define(F, I)] _dtypes: [ElemType; 2],
     ) {
         let n = out.shape(1);
@@ -54,6 +59,9 @@ mod kernels {
         let j = ABSOLUTE_POS % n;
         let start = usize::cast_from(row_ptr[r]);
         let end = usize::cast_from(row_ptr[r + 1]);
+        if end - start >= long_min {
+            terminate!(); // a long row: written by `spmm_long`
+        }
         let mut acc = F::new(0.0_f32);
         for e in start..end {
             let c = usize::cast_from(col_idx[e]);
@@ -73,6 +81,7 @@ mod kernels {
         values: &Tensor<F>,
         x: &Tensor<Vector<F, N>>,
         out: &mut Tensor<Vector<F, N>>,
+        long_min: usize,
         #[define(F, I)] _dtypes: [ElemType; 2],
     ) {
         let nv = out.shape(1) / out.vector_size();
@@ -83,6 +92,9 @@ mod kernels {
         let j = ABSOLUTE_POS % nv;
         let start = usize::cast_from(row_ptr[r]);
         let end = usize::cast_from(row_ptr[r + 1]);
+        if end - start >= long_min {
+            terminate!(); // a long row: written by `spmm_long`
+        }
         let mut acc = Vector::<F, N>::new(F::new(0.0_f32));
         for e in start..end {
             let c = usize::cast_from(col_idx[e]);
@@ -99,6 +111,7 @@ mod kernels {
         values: &Tensor<F>,
         x: &Tensor<F>,
         out: &mut Tensor<F>,
+        long_min: usize,
         #[define(F, I)] _dtypes: [ElemType; 2],
     ) {
         let m = out.shape(1);
@@ -109,12 +122,108 @@ mod kernels {
         let r = ABSOLUTE_POS % m;
         let start = usize::cast_from(row_ptr[r]);
         let end = usize::cast_from(row_ptr[r + 1]);
+        if end - start >= long_min {
+            terminate!(); // a long row: written by `spmm_long`
+        }
         let mut acc = F::new(0.0_f32);
         for e in start..end {
             let c = usize::cast_from(col_idx[e]);
             acc += values[e] * x[b * x.stride(0) + c * x.stride(1)];
         }
         out[ABSOLUTE_POS] = acc;
+    }
+
+    /// `flags[r] = 1` when row `r` has at least `long_min` entries, else 0; one thread per row.
+    #[cube(launch)]
+    pub fn long_flags<I: Int>(
+        row_ptr: &Tensor<I>,
+        flags: &mut Tensor<I>,
+        long_min: usize,
+        #[define(I)] _dtype: ElemType,
+    ) {
+        if ABSOLUTE_POS >= flags.shape(0) {
+            terminate!();
+        }
+        let len =
+            usize::cast_from(row_ptr[ABSOLUTE_POS + 1]) - usize::cast_from(row_ptr[ABSOLUTE_POS]);
+        let mut f = 0u32;
+        if len >= long_min {
+            f = 1u32;
+        }
+        flags[ABSOLUTE_POS] = I::cast_from(f);
+    }
+
+    /// `list[pos[r]] = r` for every long row `r` (`pos` the exclusive scan of the flags).
+    #[cube(launch)]
+    pub fn long_list<I: Int>(pos: &Tensor<I>, list: &mut Tensor<I>, #[define(I)] _dtype: ElemType) {
+        if ABSOLUTE_POS >= pos.shape(0) - 1 {
+            terminate!();
+        }
+        let p = pos[ABSOLUTE_POS];
+        if pos[ABSOLUTE_POS + 1] > p {
+            list[usize::cast_from(p)] = I::cast_from(ABSOLUTE_POS);
+        }
+    }
+
+    /// The long rows of `spmm` / `spmm_t`: cube `(s, o)` computes output `o` (a column `j` of
+    /// `Y = A·X`, or a batch row `b` of `Y = X·Aᵀ`) of the `s`-th long row; its `threads` units
+    /// take strided entries of the row, then a shared-memory tree reduction (fixed order, no
+    /// atomics). Cubes past the number of long rows (`pos[m]`) do nothing.
+    #[cube(launch)]
+    pub fn spmm_long<F: Float, I: Int>(
+        row_ptr: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        values: &Tensor<F>,
+        x: &Tensor<F>,
+        pos: &Tensor<I>,
+        list: &Tensor<I>,
+        out: &mut Tensor<F>,
+        #[comptime] threads: usize,
+        #[comptime] transposed: bool,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        let mut partial = Shared::new_slice(threads);
+        let slot = CUBE_POS_X as usize;
+        let o = CUBE_POS_Y as usize;
+        let u = UNIT_POS_X as usize;
+        let m = row_ptr.shape(0) - 1;
+        let count = usize::cast_from(pos[m]);
+        let mut acc = F::new(0.0_f32);
+        let mut r = 0usize;
+        // No early exit: every unit reaches every barrier.
+        if slot < count {
+            r = usize::cast_from(list[slot]);
+            let end = usize::cast_from(row_ptr[r + 1]);
+            let mut e = usize::cast_from(row_ptr[r]) + u;
+            while e < end {
+                let c = usize::cast_from(col_idx[e]);
+                if transposed {
+                    acc += values[e] * x[o * x.stride(0) + c * x.stride(1)];
+                } else {
+                    acc += values[e] * x[c * x.stride(0) + o * x.stride(1)];
+                }
+                e += threads;
+            }
+        }
+        partial[u] = acc;
+        sync_cube();
+        let mut active = threads.runtime();
+        while active > 1 {
+            active /= 2;
+            if u < active {
+                let other = partial[u + active];
+                partial[u] += other;
+            }
+            sync_cube();
+        }
+        let width = out.shape(1);
+        if u == 0 && slot < count {
+            if transposed {
+                out[o * width + r] = partial[0];
+            } else {
+                out[r * width + o] = partial[0];
+            }
+        }
     }
 
     /// `row_of[e] = r` for every stored entry `e` of row `r`; one thread per row.
@@ -329,7 +438,8 @@ fn spmm_like(a: CsrPrimitive<Cube>, x: CubeTensor, transposed: bool) -> CubeTens
         vec![m, r1]
     };
     let n_out = shape[0] * shape[1];
-    if a.nnz() == 0 || n_out == 0 {
+    let a_nnz = a.nnz();
+    if a_nnz == 0 || n_out == 0 {
         return zeros(&x, shape);
     }
     let out = empty(&x, shape.clone());
@@ -342,58 +452,127 @@ fn spmm_like(a: CsrPrimitive<Cube>, x: CubeTensor, transposed: bool) -> CubeTens
         dtype_to_storage_type(out.dtype),
         dtype_to_storage_type(ci.dtype),
     ];
+    // nnz-balanced split: which rows count as long is decided from statistics known on the host
+    // without a read-back (nnz, m, the output size); the rows themselves are classified on the
+    // device (flags + scan + compaction), and the long-row kernel is launched over an upper
+    // bound of their number (each long row has ≥ long_min entries, so there are ≤ nnz/long_min).
+    let nnz = a_nnz;
+    let other = if transposed { shape[0] } else { shape[1] };
+    let long_min = long_row_min(nnz, m, n_out);
+    let slots = nnz / long_min;
+    let split = slots > 0 && slots <= 65_535 && other <= 65_535;
+    let long_arg = if split { long_min } else { i32::MAX as usize };
     if !transposed && shape[1] % VECTOR == 0 {
         // Vectorized row split: X made contiguous (a no-op when it is; a copy for views).
-        let x = into_contiguous(x);
+        let xv = into_contiguous(x.clone());
         let (count, dim) = launch_dims(&out, n_out / VECTOR);
         kernels::spmm_vec::launch(
             &out.client,
             count,
             dim,
             VECTOR,
+            rp.clone().into_tensor_arg(),
+            ci.clone().into_tensor_arg(),
+            v.clone().into_tensor_arg(),
+            xv.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            long_arg,
+            dtypes,
+        );
+    } else {
+        let (count, dim) = launch_dims(&out, n_out);
+        let args = (
+            rp.clone().into_tensor_arg(),
+            ci.clone().into_tensor_arg(),
+            v.clone().into_tensor_arg(),
+            x.clone().into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+        );
+        if transposed {
+            kernels::spmm_t::launch(
+                &out.client,
+                count,
+                dim,
+                args.0,
+                args.1,
+                args.2,
+                args.3,
+                args.4,
+                long_arg,
+                dtypes,
+            );
+        } else {
+            kernels::spmm::launch(
+                &out.client,
+                count,
+                dim,
+                args.0,
+                args.1,
+                args.2,
+                args.3,
+                args.4,
+                long_arg,
+                dtypes,
+            );
+        }
+    }
+    if split {
+        let flags = empty(&ci, vec![m]);
+        let (count, dim) = launch_dims(&flags, m);
+        kernels::long_flags::launch(
+            &flags.client,
+            count.clone(),
+            dim,
+            rp.clone().into_tensor_arg(),
+            flags.clone().into_tensor_arg(),
+            long_min,
+            dtypes[1],
+        );
+        let pos = select::exclusive_scan(&flags);
+        let list = empty(&ci, vec![slots]);
+        kernels::long_list::launch(
+            &flags.client,
+            count,
+            dim,
+            pos.clone().into_tensor_arg(),
+            list.clone().into_tensor_arg(),
+            dtypes[1],
+        );
+        kernels::spmm_long::launch(
+            &out.client,
+            CubeCount::Static(slots as u32, other as u32, 1),
+            CubeDim::new_1d(LONG_ROW_THREADS as u32),
             rp.into_tensor_arg(),
             ci.into_tensor_arg(),
             v.into_tensor_arg(),
             x.into_tensor_arg(),
+            pos.into_tensor_arg(),
+            list.into_tensor_arg(),
             out.clone().into_tensor_arg(),
-            dtypes,
-        );
-        return out;
-    }
-    let (count, dim) = launch_dims(&out, n_out);
-    let args = (
-        rp.into_tensor_arg(),
-        ci.into_tensor_arg(),
-        v.into_tensor_arg(),
-        x.into_tensor_arg(),
-        out.clone().into_tensor_arg(),
-    );
-    if transposed {
-        kernels::spmm_t::launch(
-            &out.client,
-            count,
-            dim,
-            args.0,
-            args.1,
-            args.2,
-            args.3,
-            args.4,
-            dtypes,
-        );
-    } else {
-        kernels::spmm::launch(
-            &out.client,
-            count,
-            dim,
-            args.0,
-            args.1,
-            args.2,
-            args.3,
-            args.4,
+            LONG_ROW_THREADS,
+            transposed,
             dtypes,
         );
     }
     out
+}
+
+/// Units per cube of the long-row kernel (a power of two, for the tree reduction).
+const LONG_ROW_THREADS: usize = 64;
+/// A row is never long below this many entries.
+const LONG_ROW_MIN: usize = 256;
+/// Below this many outputs the device is not filled by one thread per output.
+const SMALL_OUTPUT: usize = 16_384;
+
+/// The row length from which a row goes to the long-row kernel: 256 entries when the output is
+/// too small to fill the device (then any long serial loop is the critical path), otherwise
+/// also at least 4× the mean row length (only the outliers of a power-law pattern).
+fn long_row_min(nnz: usize, m: usize, n_out: usize) -> usize {
+    if n_out < SMALL_OUTPUT {
+        LONG_ROW_MIN
+    } else {
+        LONG_ROW_MIN.max(4 * nnz.div_ceil(m.max(1)))
+    }
 }
 
 impl SparseBackend for Cube {
