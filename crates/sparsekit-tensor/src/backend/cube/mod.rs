@@ -4,9 +4,10 @@
 //! - `spmm` / `spmm_t`: one thread per output entry walks one CSR row; `spmm` with `n % 4 == 0`
 //!   uses `Vector<F, 4>` loads/stores of `X` and `Y` (one thread per 4 outputs of a row);
 //!   long rows (power-law patterns) are skipped by those kernels and computed by `spmm_long`,
-//!   one cube of 64 units per (long row, output) with a shared-memory tree reduction. Which rows
-//!   are long follows from statistics known on the host without a read-back (`long_row_min`);
-//!   the rows are classified and listed on the device (flags, prefix sum, compaction);
+//!   one cube of 64 units per (long row, output) with a shared-memory tree reduction, when the
+//!   output is small (< 16384 entries: the device is not filled and a long row's serial loop is
+//!   the critical path); rows are classified and listed on the device (flags, prefix sum,
+//!   compaction), no read-back;
 //! - `sddmm` / `gather`: one thread per stored entry (its row comes from a `row_of` array
 //!   expanded from `row_ptr` by a one-thread-per-row kernel); `sddmm` with `d ≥ 256` runs one
 //!   cube of 64 units per stored entry (strided partial dot products + a shared-memory tree
@@ -452,15 +453,13 @@ fn spmm_like(a: CsrPrimitive<Cube>, x: CubeTensor, transposed: bool) -> CubeTens
         dtype_to_storage_type(out.dtype),
         dtype_to_storage_type(ci.dtype),
     ];
-    // nnz-balanced split: which rows count as long is decided from statistics known on the host
-    // without a read-back (nnz, m, the output size); the rows themselves are classified on the
-    // device (flags + scan + compaction), and the long-row kernel is launched over an upper
-    // bound of their number (each long row has ≥ long_min entries, so there are ≤ nnz/long_min).
-    let nnz = a_nnz;
+    // nnz-balanced split for small outputs: the rows are classified on the device (flags + scan
+    // + compaction, no read-back), and the long-row kernel is launched over an upper bound of
+    // their number (each long row has ≥ LONG_ROW_MIN entries: at most nnz / LONG_ROW_MIN).
     let other = if transposed { shape[0] } else { shape[1] };
-    let long_min = long_row_min(nnz, m, n_out);
-    let slots = nnz / long_min;
-    let split = slots > 0 && slots <= 65_535 && other <= 65_535;
+    let long_min = LONG_ROW_MIN;
+    let slots = a_nnz / long_min;
+    let split = n_out < SMALL_OUTPUT && slots > 0 && slots <= 65_535 && other <= 65_535;
     let long_arg = if split { long_min } else { i32::MAX as usize };
     if !transposed && shape[1] % VECTOR == 0 {
         // Vectorized row split: X made contiguous (a no-op when it is; a copy for views).
@@ -559,21 +558,13 @@ fn spmm_like(a: CsrPrimitive<Cube>, x: CubeTensor, transposed: bool) -> CubeTens
 
 /// Units per cube of the long-row kernel (a power of two, for the tree reduction).
 const LONG_ROW_THREADS: usize = 64;
-/// A row is never long below this many entries.
+/// Rows with at least this many entries are long.
 const LONG_ROW_MIN: usize = 256;
-/// Below this many outputs the device is not filled by one thread per output.
+/// Below this many outputs one thread per output does not fill a device, so a long row's serial
+/// loop is the critical path and the split pays; above it the split is not attempted (its
+/// classification costs five small launches per call, and without per-pattern statistics there
+/// is no way to know, without a read-back, whether any row is long).
 const SMALL_OUTPUT: usize = 16_384;
-
-/// The row length from which a row goes to the long-row kernel: 256 entries when the output is
-/// too small to fill the device (then any long serial loop is the critical path), otherwise
-/// also at least 4× the mean row length (only the outliers of a power-law pattern).
-fn long_row_min(nnz: usize, m: usize, n_out: usize) -> usize {
-    if n_out < SMALL_OUTPUT {
-        LONG_ROW_MIN
-    } else {
-        LONG_ROW_MIN.max(4 * nnz.div_ceil(m.max(1)))
-    }
-}
 
 impl SparseBackend for Cube {
     fn csr_spmm(a: CsrPrimitive<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
