@@ -99,6 +99,17 @@ pub fn parse_devices(list: &str) -> Result<(Vec<DenseDevice>, Vec<GpuDevice>, Ve
                 if found.is_empty() {
                     notes.push("device wgpu: no wgpu adapter found; no rows".into());
                 }
+                for g in &found {
+                    notes.push(format!(
+                        "device {}: CSR rows only (no Cube kernels for BSR / N:M yet){}",
+                        g.label(),
+                        if g.software {
+                            "; a software adapter: its rows prove correctness, not speed"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
                 gpus.extend(found);
             }
             d if d.starts_with("cuda") => notes.push(format!(
@@ -410,7 +421,13 @@ pub fn run_case(case: &Case, cfg: &RunConfig, emit: &mut dyn FnMut(Line)) {
         };
         emit(line);
     }
-    for gpu in &cfg.gpus {
+    // BSR / N:M have no Cube kernels: skipped on wgpu (one note per adapter, from parse_devices).
+    let gpus: &[GpuDevice] = if matches!(case.format, Format::Csr) {
+        &cfg.gpus
+    } else {
+        &[]
+    };
+    for gpu in gpus {
         let what = || {
             format!(
                 "{} {} {} s={} on {}",
