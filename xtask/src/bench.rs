@@ -30,7 +30,9 @@ pub struct BenchArgs {
     /// Timed samples per row (default: 10 with --quick, 15 otherwise).
     #[arg(long)]
     pub samples: Option<usize>,
-    /// Comma-separated devices for the dense baselines (flex, ndarray).
+    /// Comma-separated devices: flex, ndarray, wgpu (every wgpu adapter found: the Cube kernels
+    /// of the CSR suites against burn's dense matmul on that adapter; software adapters such as
+    /// lavapipe are slow and their rows are marked `software_adapter`). Default: CPU only.
     #[arg(long, default_value = "flex,ndarray")]
     pub devices: String,
     /// Re-render the report from an existing rows file instead of running the benchmarks.
@@ -75,7 +77,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .map(|a| a.iter().filter_map(|ad| ad["name"].as_str()).collect())
             .unwrap_or_default();
         notes.push(format!(
-            "no wgpu rows: sparsekit has no GPU (CubeCL) kernels in the runner yet (wgpu adapters here: {})",
+            "no wgpu rows: add `wgpu` to --devices to run the CSR suites on every wgpu adapter (wgpu adapters here: {})",
             if adapters.is_empty() { "none".to_string() } else { adapters.join("; ") }
         ));
     }

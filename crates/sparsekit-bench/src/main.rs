@@ -62,7 +62,9 @@ struct RunArgs {
     /// Timed samples per measurement (after warm-up). Reported rows need at least 10.
     #[arg(long)]
     samples: Option<usize>,
-    /// Comma-separated dense-baseline devices: flex, ndarray (wgpu: no GPU kernels yet).
+    /// Comma-separated devices: flex, ndarray (CPU kernels vs burn's dense matmul there) and
+    /// wgpu (every adapter found: the Cube kernels vs burn's dense matmul on that adapter; CSR
+    /// suites only, rows of software adapters marked `software_adapter: true`).
     #[arg(long, default_value = "flex,ndarray")]
     devices: String,
     /// Override the shapes (m,k,n; repeatable).
@@ -121,7 +123,7 @@ fn run(args: RunArgs) -> Result<()> {
             "sparsekit-bench: warning: {samples} samples per row; BENCH.md asks for at least 10"
         );
     }
-    let (devices, mut notes) = runner::parse_devices(&args.devices)?;
+    let (devices, gpus, mut notes) = runner::parse_devices(&args.devices)?;
     let shapes = (!args.shapes.is_empty()).then_some(args.shapes.as_slice());
     let sparsities = (!args.sparsity.is_empty()).then_some(args.sparsity.as_slice());
     if let Some(bad) = args.sparsity.iter().find(|s| !(0.0..=1.0).contains(*s)) {
@@ -144,6 +146,7 @@ fn run(args: RunArgs) -> Result<()> {
     let cfg = runner::RunConfig {
         timing: runner::RunConfig::timing_for(samples),
         devices,
+        gpus,
         seed: args.seed,
     };
 
@@ -195,7 +198,7 @@ fn run(args: RunArgs) -> Result<()> {
     eprintln!(
         "sparsekit-bench: {} cases × {} device(s), {samples} samples each",
         cases.len() + train_cases.len(),
-        cfg.devices.len()
+        cfg.devices.len() + cfg.gpus.len()
     );
     for case in &cases {
         runner::run_case(case, &cfg, &mut emit);

@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, DeviceKind, Tensor, TensorData};
 use sparsekit_formats::{Bsr, Csr, NM};
 use sparsekit_kernels::{MatMut, MatRef};
 
@@ -38,30 +38,96 @@ impl DenseDevice {
     }
 }
 
-/// Parses `--devices`: returns the CPU devices to pair with, plus notes for devices that have no
-/// sparsekit kernels yet.
-pub fn parse_devices(list: &str) -> Result<(Vec<DenseDevice>, Vec<String>)> {
+/// A wgpu adapter that the CSR suites (spmm, spmm_t, sddmm) run on: the sparsekit-tensor Cube
+/// kernels against burn's dense `matmul` on the same device.
+#[derive(Clone, Debug)]
+pub struct GpuDevice {
+    /// burn's selector for this adapter (kind + ordinal within its kind).
+    pub kind: DeviceKind,
+    /// The adapter name (the row's device is `wgpu:<name>`).
+    pub name: String,
+    /// A software rasterizer (lavapipe, llvmpipe, ...): correctness only.
+    pub software: bool,
+}
+
+impl GpuDevice {
+    pub fn label(&self) -> String {
+        format!("wgpu:{}", self.name)
+    }
+    pub(crate) fn device(&self) -> Device {
+        Device::wgpu(self.kind.clone())
+    }
+}
+
+/// Every wgpu adapter the machine probe finds, with burn's selector for it.
+fn wgpu_adapters() -> Vec<GpuDevice> {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    crate::machine::adapters(Duration::from_secs(20))
+        .into_iter()
+        .map(|a| {
+            // Ordinal of this adapter among the adapters of its kind.
+            let ordinal = seen.iter().filter(|(k, _)| *k == a.kind).count();
+            seen.push((a.kind.clone(), ordinal));
+            let kind = match a.kind.as_str() {
+                "discrete_gpu" => DeviceKind::DiscreteGpu(ordinal),
+                "integrated_gpu" => DeviceKind::IntegratedGpu(ordinal),
+                "virtual_gpu" => DeviceKind::VirtualGpu(ordinal),
+                "cpu" => DeviceKind::Cpu,
+                _ => DeviceKind::DefaultDevice,
+            };
+            GpuDevice {
+                kind,
+                software: a.is_software(),
+                name: a.name,
+            }
+        })
+        .collect()
+}
+
+/// Parses `--devices`: returns the CPU devices to pair with, the wgpu adapters (`wgpu`: every
+/// adapter found), plus notes for devices that have no rows.
+pub fn parse_devices(list: &str) -> Result<(Vec<DenseDevice>, Vec<GpuDevice>, Vec<String>)> {
     let mut devices = Vec::new();
+    let mut gpus = Vec::new();
     let mut notes = Vec::new();
     for d in list.split(',').map(str::trim).filter(|d| !d.is_empty()) {
         match d {
             "flex" => devices.push(DenseDevice::Flex),
             "ndarray" => devices.push(DenseDevice::NdArray),
-            d if d == "wgpu" || d.starts_with("wgpu:") || d.starts_with("cuda") => notes.push(format!(
-                "device {d}: sparsekit has no GPU (CubeCL) kernels yet; no rows (the CPU kernels are \
-                 paired with CPU baselines only)"
+            "wgpu" => {
+                let found = wgpu_adapters();
+                if found.is_empty() {
+                    notes.push("device wgpu: no wgpu adapter found; no rows".into());
+                }
+                for g in &found {
+                    notes.push(format!(
+                        "device {}: CSR rows only (no Cube kernels for BSR / N:M yet){}",
+                        g.label(),
+                        if g.software {
+                            "; a software adapter: its rows prove correctness, not speed"
+                        } else {
+                            ""
+                        }
+                    ));
+                }
+                gpus.extend(found);
+            }
+            d if d.starts_with("cuda") => notes.push(format!(
+                "device {d}: the runner has no CUDA device yet; no rows"
             )),
             other => bail!("unknown device `{other}` (known: flex, ndarray, wgpu)"),
         }
     }
     devices.dedup();
-    Ok((devices, notes))
+    Ok((devices, gpus, notes))
 }
 
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub timing: Timing,
     pub devices: Vec<DenseDevice>,
+    /// wgpu adapters for the CSR suites (not the train suite).
+    pub gpus: Vec<GpuDevice>,
     pub seed: u64,
 }
 
@@ -355,6 +421,122 @@ pub fn run_case(case: &Case, cfg: &RunConfig, emit: &mut dyn FnMut(Line)) {
         };
         emit(line);
     }
+    // BSR / N:M have no Cube kernels: skipped on wgpu (one note per adapter, from parse_devices).
+    let gpus: &[GpuDevice] = if matches!(case.format, Format::Csr) {
+        &cfg.gpus
+    } else {
+        &[]
+    };
+    for gpu in gpus {
+        let what = || {
+            format!(
+                "{} {} {} s={} on {}",
+                case.suite,
+                case.format.name(),
+                case.shape,
+                case.sparsity,
+                gpu.label()
+            )
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| measure_gpu(case, &inp, gpu, cfg)));
+        emit(match result {
+            Ok(Ok(row)) => Line::Row(Box::new(row)),
+            Ok(Err(e)) => Line::Note {
+                note: format!("{}: {e:#}", what()),
+            },
+            Err(p) => Line::Note {
+                note: format!(
+                    "{}: panicked: {}",
+                    what(),
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_default()
+                ),
+            },
+        });
+    }
+}
+
+/// The sparsekit-tensor op of `case` on a wgpu device (CSR only), and the dense baseline on
+/// the same device; both synchronized before the clock is read.
+fn measure_gpu(case: &Case, inp: &Inputs, gpu: &GpuDevice, cfg: &RunConfig) -> Result<Row> {
+    use sparsekit_tensor::{sddmm, spmm, spmm_t, SparseTensor};
+    let Sparse::Csr(a) = &inp.a else {
+        bail!("no Cube kernels for this format (CSR only; BSR / N:M have no SparseTensor yet)");
+    };
+    let device = gpu.device();
+    let s = case.shape;
+    let w = SparseTensor::from_csr(a, &device).map_err(|e| anyhow!("upload: {e}"))?;
+    let ops = dense_operands(case, inp, &device);
+    let (x, dy) = match case.suite {
+        Suite::Spmm => (tensor(inp.x.clone(), s.k, s.n, &device), None),
+        Suite::SpmmT => (tensor(inp.x.clone(), s.n, s.k, &device), None),
+        Suite::Sddmm => (
+            tensor(inp.x.clone(), s.n, s.k, &device),
+            Some(tensor(inp.dy.clone(), s.n, s.m, &device)),
+        ),
+    };
+    // The sparse op: Y (spmm, spmm_t) or the nnz values of dW = dYᵀ·X at W's pattern (sddmm,
+    // on transposed views: no copies).
+    let sparse = || -> Tensor<1> {
+        match case.suite {
+            Suite::Spmm => spmm(&w, x.clone()).reshape([s.m * s.n]),
+            Suite::SpmmT => spmm_t(x.clone(), &w).reshape([s.n * s.m]),
+            Suite::Sddmm => sddmm(
+                dy.clone().expect("sddmm has dY").transpose(),
+                x.clone().transpose(),
+                &w,
+            )
+            .values()
+            .clone(),
+        }
+    };
+    sync(&device).context("uploading the operands")?;
+    let sparse_y = sparse()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow!("sparse result readback: {e:?}"))?;
+    let dense_y = dense_call(&ops)
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| anyhow!("dense result readback: {e:?}"))?;
+    let max_rel_err = compare(case, inp, &sparse_y, &dense_y);
+    let (sp, de) = measure_interleaved(
+        &cfg.timing,
+        || {
+            let y = sparse();
+            sync(&device).expect("device sync");
+            drop(std::hint::black_box(y));
+        },
+        || {
+            let y = dense_call(&ops);
+            sync(&device).expect("device sync");
+            drop(std::hint::black_box(y));
+        },
+    );
+    let nnz = a.nnz();
+    Ok(Row {
+        suite: case.suite.name().into(),
+        op: case.suite.op().into(),
+        format: case.format.name().into(),
+        dtype: "f32".into(),
+        device: gpu.label(),
+        shape: s,
+        sparsity: case.sparsity,
+        nnz,
+        samples: sp.samples,
+        median_s: sp.median_s,
+        min_s: sp.min_s,
+        max_s: sp.max_s,
+        baseline: "dense_matmul".into(),
+        baseline_median_s: de.median_s,
+        speedup_vs_dense: de.median_s / sp.median_s,
+        gflops_effective: 2.0 * nnz as f64 * s.n as f64 / sp.median_s / 1e9,
+        software_adapter: Some(gpu.software),
+        max_rel_err: Some(max_rel_err),
+        extra: Default::default(),
+    })
 }
 
 fn measure_pair(

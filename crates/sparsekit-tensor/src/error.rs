@@ -30,6 +30,14 @@ pub enum SparseError {
     /// An index tensor holds a negative or out-of-range entry.
     #[error("an index tensor holds a negative or out-of-range entry")]
     Index,
+    /// A row-wise top-k asked for more entries than a row has.
+    #[error("top-k: k = {k} is larger than the {cols} columns")]
+    InvalidK {
+        /// `k` given.
+        k: usize,
+        /// Columns of the input.
+        cols: usize,
+    },
     /// `sparsity` is outside `[0, 1]`.
     #[error("sparsity must be in [0, 1], got {0}")]
     Sparsity(f64),

@@ -1,6 +1,8 @@
 //! Sparse tensors on burn: [`SparseTensor`] (CSR on any burn `Device`), sparse ops with sparse
 //! backward passes ([`spmm`], [`spmm_t`], [`sddmm`], [`SparseTensor::to_dense`],
-//! [`SparseTensor::transpose`]), and the layers [`SparseLinear`] and [`MaskedLinear`].
+//! [`SparseTensor::transpose`]), the TopK-autoencoder ops [`topk`] / [`topk_abs`] and
+//! [`gather_decode`], dense → CSR on the device ([`SparseTensor::from_dense_threshold`],
+//! [`SparseTensor::from_dense_topk_rows`]), and the layers [`SparseLinear`] and [`MaskedLinear`].
 //!
 //! The ops go through the backend extension [`backend::SparseBackend`], implemented for Flex and
 //! NdArray (the `sparsekit-kernels` CPU kernels), Cube (CubeCL kernels; wgpu, CUDA) and
@@ -26,6 +28,7 @@ mod error;
 mod linear;
 mod structure;
 mod tensor;
+mod topk;
 
 pub use error::SparseError;
 pub use linear::{
@@ -33,3 +36,4 @@ pub use linear::{
 };
 pub use structure::Structure;
 pub use tensor::{sddmm, spmm, spmm_t, SparseTensor};
+pub use topk::{gather_decode, topk, topk_abs};

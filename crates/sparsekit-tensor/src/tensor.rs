@@ -161,16 +161,108 @@ impl SparseTensor {
         })
     }
 
-    /// The entries of `dense` with `|x| > threshold` (the pattern is computed on the host).
+    /// The entries of `dense` with `|x| > threshold` (NaN is never kept), differentiable with
+    /// respect to `dense`.
+    ///
+    /// The pattern is built on `dense`'s device: per-row counts, a prefix sum into `row_ptr`,
+    /// then the column indices (on wgpu: CubeCL kernels; see `backend/cube/select.rs`). The
+    /// only read-back is the scalar nnz, needed to size `col_idx`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use sparsekit_tensor::SparseTensor;
+    /// let device = Device::flex();
+    /// let x = Tensor::<2>::from_floats([[0.1, -2.0, 0.0], [3.0, 0.2, 5.0]], &device);
+    /// let s = SparseTensor::from_dense_threshold(x, 1.0)?;
+    /// assert_eq!(s.nnz(), 3);
+    /// assert_eq!(s.to_csr().col_idx(), &[1, 0, 2]);
+    /// # Ok::<(), sparsekit_tensor::SparseError>(())
+    /// ```
     pub fn from_dense_threshold(dense: Tensor<2>, threshold: f32) -> Result<Self, SparseError> {
         let [m, k] = dense.dims();
-        let host = dense
-            .clone()
+        if k > i32::MAX as usize || m.saturating_mul(k) > i32::MAX as usize {
+            return Err(SparseError::TooLarge);
+        }
+        let row_ptr =
+            Tensor::<1, Int>::from_dispatch(<Dispatch as SparseBackend>::threshold_row_ptr(
+                dense.clone().into_dispatch(),
+                threshold,
+            ));
+        #[allow(clippy::single_range_in_vec_init)] // one range per dimension: [m..m+1]
+        let last = row_ptr.clone().slice([m..m + 1]);
+        let nnz = last
             .into_data()
-            .try_into_vec_as::<f32>()
-            .expect("f32 data");
-        let pattern = pattern_where(m, k, |i, j| host[i * k + j].abs() > threshold)?;
-        Self::from_dense_pattern(dense, &pattern)
+            .try_into_vec_as::<i64>()
+            .map_err(|_| SparseError::Index)?[0] as usize;
+        let col_idx =
+            Tensor::<1, Int>::from_dispatch(<Dispatch as SparseBackend>::threshold_col_idx(
+                dense.clone().into_dispatch(),
+                threshold,
+                row_ptr.clone().into_dispatch(),
+                nnz,
+            ));
+        Ok(Self::gather_at(dense, row_ptr, col_idx))
+    }
+
+    /// Per row of `dense`, the `k` entries of largest magnitude (ties to the lower column),
+    /// differentiable with respect to `dense`; `k > cols` is [`SparseError::InvalidK`].
+    ///
+    /// The pattern is built on `dense`'s device (a row-wise top-k, indices sorted per row); no
+    /// read-back. Every row has exactly `k` entries.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Tensor};
+    /// use sparsekit_tensor::SparseTensor;
+    /// let device = Device::flex();
+    /// let x = Tensor::<2>::from_floats([[0.1, -2.0, 0.5], [3.0, 0.2, 5.0]], &device);
+    /// let s = SparseTensor::from_dense_topk_rows(x, 2)?;
+    /// assert_eq!(s.to_csr().col_idx(), &[1, 2, 0, 2]);
+    /// # Ok::<(), sparsekit_tensor::SparseError>(())
+    /// ```
+    pub fn from_dense_topk_rows(dense: Tensor<2>, k: usize) -> Result<Self, SparseError> {
+        let [m, cols] = dense.dims();
+        if k > cols {
+            return Err(SparseError::InvalidK { k, cols });
+        }
+        if cols > i32::MAX as usize || m.saturating_mul(k) > i32::MAX as usize {
+            return Err(SparseError::TooLarge);
+        }
+        let device = dense.device();
+        let idx = Tensor::<2, Int>::from_dispatch(<Dispatch as SparseBackend>::topk_rows(
+            dense.clone().into_dispatch(),
+            k,
+            true,
+            true,
+        ));
+        // (burn's `reshape` reads a 0 as "keep this dimension", so empty results are built.)
+        let col_idx = if m * k == 0 {
+            int_tensor(&[], &device)
+        } else {
+            idx.reshape([m * k])
+        };
+        let rp: Vec<u32> = (0..=m).map(|i| (i * k) as u32).collect();
+        let row_ptr = int_tensor(&rp, &device);
+        Ok(Self::gather_at(dense, row_ptr, col_idx))
+    }
+
+    /// `dense` sampled at a pattern made on its device (known valid).
+    fn gather_at(dense: Tensor<2>, row_ptr: Tensor<1, Int>, col_idx: Tensor<1, Int>) -> Self {
+        let [m, k] = dense.dims();
+        let p = CsrPatternPrimitive::<Dispatch> {
+            row_ptr: row_ptr.clone().into_dispatch(),
+            col_idx: col_idx.clone().into_dispatch(),
+            cols: k,
+        };
+        let values = Tensor::from_dispatch(<Dispatch as SparseBackend>::csr_gather(
+            dense.into_dispatch(),
+            p,
+        ));
+        SparseTensor {
+            row_ptr,
+            col_idx,
+            values,
+            shape: [m, k],
+        }
     }
 
     /// The `count` entries of `dense` of largest magnitude (ties broken by position; the pattern

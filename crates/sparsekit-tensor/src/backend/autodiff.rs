@@ -7,6 +7,12 @@
 //! | `csr_sddmm`  | `o = (L·Rᵀ)∘P` | —                      | `dL = S·R`, `dR = Sᵀ·L` with `S = (P, do)` |
 //! | `csr_to_dense` | `D = A`   | `gather(dD, P)`           | — |
 //! | `csr_gather` | `o = D∘P`   | —                         | `dD = to_dense(P, do)` |
+//! | `gather_decode` | `Y[b] = Σ_j V[b,j]·D[idx[b,j]]` | `dV = gather_decode_dv(dY, idx, D)` | `dD = gather_decode_dd(dY, V, idx)` |
+//!
+//! The index ops (`topk_rows`, `threshold_row_ptr`, `threshold_col_idx`) have Int results and
+//! run untracked on the inner backend. `gather_decode_dv` / `gather_decode_dd` are backward
+//! kernels: under `Autodiff` they run on the inner backend and are not differentiated again
+//! (first-order gradients only).
 //!
 //! No dense `m × k` gradient is materialized except by `csr_gather`'s backward, whose input is
 //! dense. `csr_spmm_at`, `csr_spmm_xa` and `csr_sddmm_linear` use the trait's default bodies,
@@ -18,7 +24,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::{FloatTensor, IntTensor};
-use burn::backend::{Autodiff, Backend};
+use burn::backend::{Autodiff, Backend, TensorMetadata};
 
 use super::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
 use crate::structure::Structure;
@@ -155,7 +161,100 @@ impl<B: Backend + SparseBackend> Backward<B, 1> for GatherBackward {
     }
 }
 
+#[derive(Debug)]
+struct GatherDecodeBackward;
+
+impl<B: Backend + SparseBackend> Backward<B, 2> for GatherDecodeBackward {
+    // (V, idx, D, n); parents [V, D]
+    type State = (FloatTensor<B>, IntTensor<B>, FloatTensor<B>, usize);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (v, idx, dict, n) = ops.state;
+        let dy = grads.consume::<B>(&ops.node);
+        let [nv, nd] = ops.parents;
+        if let Some(node) = nv {
+            grads.register::<B>(node.id, B::gather_decode_dv(dy.clone(), idx.clone(), dict));
+        }
+        if let Some(node) = nd {
+            grads.register::<B>(node.id, B::gather_decode_dd(dy, v, idx, n));
+        }
+    }
+}
+
+/// An untracked autodiff tensor around an inner result (for backward-only kernels).
+fn untracked<B: Backend, C: CheckpointStrategy>(t: FloatTensor<B>) -> FloatTensor<Autodiff<B, C>> {
+    <Autodiff<B, C> as burn_backend::AutodiffBackend>::from_inner(t)
+}
+
 impl<B: Backend + SparseBackend, C: CheckpointStrategy> SparseBackend for Autodiff<B, C> {
+    fn topk_rows(
+        x: FloatTensor<Self>,
+        k: usize,
+        magnitude: bool,
+        column_order: bool,
+    ) -> IntTensor<Self> {
+        B::topk_rows(x.into_primitive(), k, magnitude, column_order)
+    }
+
+    fn gather_decode(
+        v: FloatTensor<Self>,
+        idx: IntTensor<Self>,
+        dict: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let prep = GatherDecodeBackward
+            .prepare::<C>([v.node(), dict.node()])
+            .compute_bound()
+            .stateful();
+        let (v, dict) = (v.into_primitive(), dict.into_primitive());
+        match prep {
+            OpsKind::Tracked(prep) => {
+                let n = dict.shape()[0];
+                let state = (v.clone(), idx.clone(), dict.clone(), n);
+                prep.finish(state, B::gather_decode(v, idx, dict))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::gather_decode(v, idx, dict)),
+        }
+    }
+
+    fn gather_decode_dv(
+        dy: FloatTensor<Self>,
+        idx: IntTensor<Self>,
+        dict: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        untracked::<B, C>(B::gather_decode_dv(
+            dy.into_primitive(),
+            idx,
+            dict.into_primitive(),
+        ))
+    }
+
+    fn gather_decode_dd(
+        dy: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        idx: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        untracked::<B, C>(B::gather_decode_dd(
+            dy.into_primitive(),
+            v.into_primitive(),
+            idx,
+            n,
+        ))
+    }
+
+    fn threshold_row_ptr(x: FloatTensor<Self>, threshold: f32) -> IntTensor<Self> {
+        B::threshold_row_ptr(x.into_primitive(), threshold)
+    }
+
+    fn threshold_col_idx(
+        x: FloatTensor<Self>,
+        threshold: f32,
+        row_ptr: IntTensor<Self>,
+        nnz: usize,
+    ) -> IntTensor<Self> {
+        B::threshold_col_idx(x.into_primitive(), threshold, row_ptr, nnz)
+    }
+
     fn csr_spmm(a: CsrPrimitive<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
         let prep = SpmmBackward
             .prepare::<C>([a.values.node(), x.node()])

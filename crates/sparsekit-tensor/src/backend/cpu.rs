@@ -391,6 +391,200 @@ pub(crate) fn gather<B: CpuHost>(d: FloatTensor<B>, p: CsrPatternPrimitive<B>) -
     out::<B>(o, &[nnz], &device)
 }
 
+fn int_out<B: CpuHost>(v: Vec<i32>, shape: &[usize], device: &B::Device) -> IntTensor<B> {
+    B::int_from_data(TensorData::new(v, shape.to_vec()), device)
+}
+
+fn int_dims2<B: Backend>(t: &IntTensor<B>, what: &str) -> (usize, usize) {
+    let s = t.shape();
+    assert_eq!(
+        s.num_dims(),
+        2,
+        "sparsekit-tensor: {what} must be 2-D, got {s:?}"
+    );
+    (s[0], s[1])
+}
+
+pub(crate) fn topk_rows<B: CpuHost>(
+    x: FloatTensor<B>,
+    k: usize,
+    magnitude: bool,
+    column_order: bool,
+) -> IntTensor<B> {
+    let (m, c) = dims2::<B>(&x, "X");
+    let device = x.device();
+    let xs = B::f32_host(&x);
+    let mut vals = vec![0.0f32; m * k];
+    let mut idx = vec![0u32; m * k];
+    let select = if magnitude {
+        sparsekit_kernels::topk_rows_abs
+    } else {
+        sparsekit_kernels::topk_rows
+    };
+    kernel(select(mat(&xs, m, c), k, &mut vals, &mut idx));
+    if column_order && k > 0 {
+        for row in idx.chunks_mut(k) {
+            row.sort_unstable();
+        }
+    }
+    // Columns are < cols ≤ i32::MAX (checked by the caller).
+    int_out::<B>(
+        idx.into_iter().map(|i| i as i32).collect(),
+        &[m, k],
+        &device,
+    )
+}
+
+/// Checks `idx` (and `V`) of the gather-decode ops; returns `(B, k, d)` with `d` the columns of
+/// `dict_or_dy`.
+fn decode_dims<B: CpuHost>(
+    idx: &IntTensor<B>,
+    v: Option<&FloatTensor<B>>,
+    dict_or_dy: &FloatTensor<B>,
+) -> (usize, usize, usize) {
+    let (b, k) = int_dims2::<B>(idx, "idx");
+    if let Some(v) = v {
+        let (bv, kv) = dims2::<B>(v, "V");
+        assert!(
+            bv == b && kv == k,
+            "sparsekit-tensor: gather_decode: V is {bv}×{kv}, idx is {b}×{k}"
+        );
+    }
+    let (_, d) = dims2::<B>(dict_or_dy, "D");
+    (b, k, d)
+}
+
+pub(crate) fn gather_decode<B: CpuHost>(
+    v: FloatTensor<B>,
+    idx: IntTensor<B>,
+    dict: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let (b, k, d) = decode_dims::<B>(&idx, Some(&v), &dict);
+    let n = dims2::<B>(&dict, "D").0;
+    let device = dict.device();
+    let (vs, is, ds) = (B::f32_host(&v), B::idx_host(&idx), B::f32_host(&dict));
+    let mut y = vec![0.0f32; b * d];
+    for (bb, yrow) in y.chunks_mut(d.max(1)).enumerate().take(b) {
+        for j in 0..k {
+            // A negative index reads as a huge u32 and is skipped like any out-of-range one.
+            let r = is[bb * k + j] as usize;
+            if r < n {
+                let w = vs[bb * k + j];
+                for (yc, &dc) in yrow.iter_mut().zip(&ds[r * d..(r + 1) * d]) {
+                    *yc += w * dc;
+                }
+            }
+        }
+    }
+    out::<B>(y, &[b, d], &device)
+}
+
+pub(crate) fn gather_decode_dv<B: CpuHost>(
+    dy: FloatTensor<B>,
+    idx: IntTensor<B>,
+    dict: FloatTensor<B>,
+) -> FloatTensor<B> {
+    let (b, k, d) = decode_dims::<B>(&idx, None, &dict);
+    let n = dims2::<B>(&dict, "D").0;
+    assert_eq!(
+        dims2::<B>(&dy, "dY"),
+        (b, d),
+        "sparsekit-tensor: gather_decode_dv: dY shape"
+    );
+    let device = dict.device();
+    let (dys, is, ds) = (B::f32_host(&dy), B::idx_host(&idx), B::f32_host(&dict));
+    let dv: Vec<f32> = (0..b * k)
+        .map(|e| {
+            let r = is[e] as usize;
+            if r < n {
+                let (yrow, drow) = (&dys[(e / k) * d..][..d], &ds[r * d..][..d]);
+                yrow.iter().zip(drow).map(|(a, b)| a * b).sum()
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    out::<B>(dv, &[b, k], &device)
+}
+
+pub(crate) fn gather_decode_dd<B: CpuHost>(
+    dy: FloatTensor<B>,
+    v: FloatTensor<B>,
+    idx: IntTensor<B>,
+    n: usize,
+) -> FloatTensor<B> {
+    let (b, k, d) = decode_dims::<B>(&idx, Some(&v), &dy);
+    assert_eq!(
+        dims2::<B>(&dy, "dY").0,
+        b,
+        "sparsekit-tensor: gather_decode_dd: dY shape"
+    );
+    let device = dy.device();
+    let (dys, vs, is) = (B::f32_host(&dy), B::f32_host(&v), B::idx_host(&idx));
+    let mut dd = vec![0.0f32; n * d];
+    // Entries in order: the sum for each latent is accumulated in a fixed order.
+    for e in 0..b * k {
+        let r = is[e] as usize;
+        if r < n {
+            let w = vs[e];
+            let yrow = &dys[(e / k) * d..][..d];
+            for (o, &y) in dd[r * d..(r + 1) * d].iter_mut().zip(yrow) {
+                *o += w * y;
+            }
+        }
+    }
+    out::<B>(dd, &[n, d], &device)
+}
+
+pub(crate) fn threshold_row_ptr<B: CpuHost>(x: FloatTensor<B>, threshold: f32) -> IntTensor<B> {
+    let (m, c) = dims2::<B>(&x, "X");
+    let device = x.device();
+    let xs = B::f32_host(&x);
+    let mut rp = Vec::with_capacity(m + 1);
+    let mut run = 0i32;
+    rp.push(0);
+    for i in 0..m {
+        run += xs[i * c..(i + 1) * c]
+            .iter()
+            .filter(|v| v.abs() > threshold)
+            .count() as i32;
+        rp.push(run);
+    }
+    int_out::<B>(rp, &[m + 1], &device)
+}
+
+pub(crate) fn threshold_col_idx<B: CpuHost>(
+    x: FloatTensor<B>,
+    threshold: f32,
+    row_ptr: IntTensor<B>,
+    nnz: usize,
+) -> IntTensor<B> {
+    let (m, c) = dims2::<B>(&x, "X");
+    assert_eq!(
+        row_ptr.shape()[0],
+        m + 1,
+        "sparsekit-tensor: threshold_col_idx: row_ptr length"
+    );
+    let device = x.device();
+    let xs = B::f32_host(&x);
+    let mut ci = Vec::with_capacity(nnz);
+    for i in 0..m {
+        let row = &xs[i * c..(i + 1) * c];
+        ci.extend(
+            row.iter()
+                .enumerate()
+                .filter(|(_, v)| v.abs() > threshold)
+                .map(|(j, _)| j as i32),
+        );
+    }
+    assert_eq!(
+        ci.len(),
+        nnz,
+        "sparsekit-tensor: threshold_col_idx: nnz does not match row_ptr"
+    );
+    int_out::<B>(ci, &[nnz], &device)
+}
+
 macro_rules! cpu_sparse_backend {
     ($b:ty) => {
         impl SparseBackend for $b {
@@ -428,6 +622,47 @@ macro_rules! cpu_sparse_backend {
                 pattern: CsrPatternPrimitive<Self>,
             ) -> FloatTensor<Self> {
                 sddmm_linear::<Self>(dy, x, pattern)
+            }
+            fn topk_rows(
+                x: FloatTensor<Self>,
+                k: usize,
+                magnitude: bool,
+                column_order: bool,
+            ) -> IntTensor<Self> {
+                topk_rows::<Self>(x, k, magnitude, column_order)
+            }
+            fn gather_decode(
+                v: FloatTensor<Self>,
+                idx: IntTensor<Self>,
+                dict: FloatTensor<Self>,
+            ) -> FloatTensor<Self> {
+                gather_decode::<Self>(v, idx, dict)
+            }
+            fn gather_decode_dv(
+                dy: FloatTensor<Self>,
+                idx: IntTensor<Self>,
+                dict: FloatTensor<Self>,
+            ) -> FloatTensor<Self> {
+                gather_decode_dv::<Self>(dy, idx, dict)
+            }
+            fn gather_decode_dd(
+                dy: FloatTensor<Self>,
+                v: FloatTensor<Self>,
+                idx: IntTensor<Self>,
+                n: usize,
+            ) -> FloatTensor<Self> {
+                gather_decode_dd::<Self>(dy, v, idx, n)
+            }
+            fn threshold_row_ptr(x: FloatTensor<Self>, threshold: f32) -> IntTensor<Self> {
+                threshold_row_ptr::<Self>(x, threshold)
+            }
+            fn threshold_col_idx(
+                x: FloatTensor<Self>,
+                threshold: f32,
+                row_ptr: IntTensor<Self>,
+                nnz: usize,
+            ) -> IntTensor<Self> {
+                threshold_col_idx::<Self>(x, threshold, row_ptr, nnz)
             }
         }
     };

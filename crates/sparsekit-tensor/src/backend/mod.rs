@@ -152,6 +152,56 @@ pub trait SparseBackend: Backend {
     ) -> FloatTensor<Self> {
         Self::csr_sddmm(Self::float_transpose(dy), Self::float_transpose(x), pattern)
     }
+
+    /// Row-wise top-k of `X` (`rows × cols`, `k ≤ cols`): the column indices (`rows × k`, i32)
+    /// of the `k` largest entries of each row. Ranked by value, or by `|x|` when `magnitude`;
+    /// order as [`f32::total_cmp`] (a positive NaN counts as largest), ties towards the lower
+    /// column. Listed best first, or in increasing column order when `column_order` (a CSR
+    /// pattern). Not differentiable (an index result); values are gathered with burn's `gather`.
+    fn topk_rows(
+        x: FloatTensor<Self>,
+        k: usize,
+        magnitude: bool,
+        column_order: bool,
+    ) -> IntTensor<Self>;
+
+    /// Sparse gather-decode `Y[b] = Σ_j V[b,j]·D[idx[b,j]]`: `V` is `B × k`, `idx` (Int) `B × k`,
+    /// `D` is `n × d`, `Y` is `B × d`. Entries whose index is outside `0..n` contribute nothing.
+    fn gather_decode(
+        v: FloatTensor<Self>,
+        idx: IntTensor<Self>,
+        dict: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// The gradient of [`gather_decode`](Self::gather_decode) with respect to `V`:
+    /// `dV[b,j] = ⟨dY[b], D[idx[b,j]]⟩` (`B × k`).
+    fn gather_decode_dv(
+        dy: FloatTensor<Self>,
+        idx: IntTensor<Self>,
+        dict: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// The gradient of [`gather_decode`](Self::gather_decode) with respect to `D`:
+    /// `dD[r] = Σ_{(b,j): idx[b,j] = r} V[b,j]·dY[b]` (`n × d`, deterministic: no atomics).
+    fn gather_decode_dd(
+        dy: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        idx: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self>;
+
+    /// Row pointers (`rows + 1`, i32) of the pattern `|X| > threshold` of a dense `X`
+    /// (per-row counts, then an exclusive prefix sum).
+    fn threshold_row_ptr(x: FloatTensor<Self>, threshold: f32) -> IntTensor<Self>;
+
+    /// Column indices (nnz, i32) of the pattern `|X| > threshold`, given its `row_ptr` (from
+    /// [`threshold_row_ptr`](Self::threshold_row_ptr)) and `nnz = row_ptr[rows]`.
+    fn threshold_col_idx(
+        x: FloatTensor<Self>,
+        threshold: f32,
+        row_ptr: IntTensor<Self>,
+        nnz: usize,
+    ) -> IntTensor<Self>;
 }
 
 /// Reads an Int primitive back to the host as `u32` (a copy; for the pattern only).

@@ -1,0 +1,746 @@
+//! Cube (wgpu, CUDA, ...): straightforward CubeCL kernels, one thread per output element.
+//!
+//! Correct first, not fast (the fast shaders are their own issue):
+//! - `spmm` / `spmm_t`: one thread per output entry walks one CSR row; `spmm` with `n % 4 == 0`
+//!   uses `Vector<F, 4>` loads/stores of `X` and `Y` (one thread per 4 outputs of a row);
+//!   long rows (power-law patterns) are skipped by those kernels and computed by `spmm_long`,
+//!   one cube of 64 units per (long row, output) with a shared-memory tree reduction, when the
+//!   output is small (< 16384 entries: the device is not filled and a long row's serial loop is
+//!   the critical path); rows are classified and listed on the device (flags, prefix sum,
+//!   compaction), no read-back;
+//! - `sddmm` / `gather`: one thread per stored entry (its row comes from a `row_of` array
+//!   expanded from `row_ptr` by a one-thread-per-row kernel); `sddmm` with `d ≥ 256` runs one
+//!   cube of 64 units per stored entry (strided partial dot products + a shared-memory tree
+//!   reduction);
+//! - `to_dense`: zero fill, then one thread per stored entry scatters (the pattern is canonical,
+//!   so no two threads write the same place; no atomics, so it runs on lavapipe).
+//! - `spmm_at` / `spmm_xa` use the trait defaults: the pattern is transposed on the host (one
+//!   read-back of the index arrays per call), values are permuted on the device, then the
+//!   `spmm` / `spmm_t` kernels run. Float atomics are avoided on purpose (lavapipe has none).
+//!
+//! - `topk_rows`, dense → CSR by threshold (`select.rs`) and the sparse gather-decode with its
+//!   gradients (`decode.rs`) are described in their modules.
+//!
+//! Dense operands are read through their strides, so transposed views need no copy.
+
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::backend::{Cube, TensorMetadata};
+use burn::tensor::DType;
+use burn_backend::cubecl::dtype_to_storage_type;
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::{empty_device_contiguous_dtype, zeros_client};
+use burn_cubecl::tensor::CubeTensor;
+use cubecl::prelude::*;
+use cubecl::{calculate_cube_count_elemwise, CubeDim};
+
+use super::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
+
+mod decode;
+mod select;
+
+mod kernels {
+    use cubecl::prelude::*;
+
+    /// `out[r, j] = Σ_{e ∈ row r} v[e] · x[col[e], j]`; `out` contiguous `m × n`.
+    #[cube(launch)]
+    pub fn spmm<F: Float, I: Int>(
+        row_ptr: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        values: &Tensor<F>,
+        x: &Tensor<F>,
+        out: &mut Tensor<F>,
+        long_min: usize,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        let n = out.shape(1);
+        if ABSOLUTE_POS >= out.shape(0) * n {
+            terminate!();
+        }
+        let r = ABSOLUTE_POS / n;
+        let j = ABSOLUTE_POS % n;
+        let start = usize::cast_from(row_ptr[r]);
+        let end = usize::cast_from(row_ptr[r + 1]);
+        if end - start >= long_min {
+            terminate!(); // a long row: written by `spmm_long`
+        }
+        let mut acc = F::new(0.0_f32);
+        for e in start..end {
+            let c = usize::cast_from(col_idx[e]);
+            acc += values[e] * x[c * x.stride(0) + j * x.stride(1)];
+        }
+        out[ABSOLUTE_POS] = acc;
+    }
+
+    /// [`spmm`] with `N`-wide vector loads and stores of the dense operand: one thread per
+    /// `N` consecutive outputs of a row. `x` (`k × n`) and `out` (`m × n`) contiguous,
+    /// `n % N == 0`. Each stored entry of `A` is read once per `N` outputs instead of once per
+    /// output, and `X` is read in 16-byte transactions (for `N = 4`).
+    #[cube(launch)]
+    pub fn spmm_vec<F: Float, I: Int, N: Size>(
+        row_ptr: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        values: &Tensor<F>,
+        x: &Tensor<Vector<F, N>>,
+        out: &mut Tensor<Vector<F, N>>,
+        long_min: usize,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        let nv = out.shape(1) / out.vector_size();
+        if ABSOLUTE_POS >= out.shape(0) * nv {
+            terminate!();
+        }
+        let r = ABSOLUTE_POS / nv;
+        let j = ABSOLUTE_POS % nv;
+        let start = usize::cast_from(row_ptr[r]);
+        let end = usize::cast_from(row_ptr[r + 1]);
+        if end - start >= long_min {
+            terminate!(); // a long row: written by `spmm_long`
+        }
+        let mut acc = Vector::<F, N>::new(F::new(0.0_f32));
+        for e in start..end {
+            let c = usize::cast_from(col_idx[e]);
+            acc += Vector::new(values[e]) * x[c * nv + j];
+        }
+        out[ABSOLUTE_POS] = acc;
+    }
+
+    /// `out[b, r] = Σ_{e ∈ row r} v[e] · x[b, col[e]]`; `out` contiguous `batch × m`.
+    #[cube(launch)]
+    pub fn spmm_t<F: Float, I: Int>(
+        row_ptr: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        values: &Tensor<F>,
+        x: &Tensor<F>,
+        out: &mut Tensor<F>,
+        long_min: usize,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        let m = out.shape(1);
+        if ABSOLUTE_POS >= out.shape(0) * m {
+            terminate!();
+        }
+        let b = ABSOLUTE_POS / m;
+        let r = ABSOLUTE_POS % m;
+        let start = usize::cast_from(row_ptr[r]);
+        let end = usize::cast_from(row_ptr[r + 1]);
+        if end - start >= long_min {
+            terminate!(); // a long row: written by `spmm_long`
+        }
+        let mut acc = F::new(0.0_f32);
+        for e in start..end {
+            let c = usize::cast_from(col_idx[e]);
+            acc += values[e] * x[b * x.stride(0) + c * x.stride(1)];
+        }
+        out[ABSOLUTE_POS] = acc;
+    }
+
+    /// `flags[r] = 1` when row `r` has at least `long_min` entries, else 0; one thread per row.
+    #[cube(launch)]
+    pub fn long_flags<I: Int>(
+        row_ptr: &Tensor<I>,
+        flags: &mut Tensor<I>,
+        long_min: usize,
+        #[define(I)] _dtype: ElemType,
+    ) {
+        if ABSOLUTE_POS >= flags.shape(0) {
+            terminate!();
+        }
+        let len =
+            usize::cast_from(row_ptr[ABSOLUTE_POS + 1]) - usize::cast_from(row_ptr[ABSOLUTE_POS]);
+        let mut f = 0u32;
+        if len >= long_min {
+            f = 1u32;
+        }
+        flags[ABSOLUTE_POS] = I::cast_from(f);
+    }
+
+    /// `list[pos[r]] = r` for every long row `r` (`pos` the exclusive scan of the flags).
+    #[cube(launch)]
+    pub fn long_list<I: Int>(pos: &Tensor<I>, list: &mut Tensor<I>, #[define(I)] _dtype: ElemType) {
+        if ABSOLUTE_POS >= pos.shape(0) - 1 {
+            terminate!();
+        }
+        let p = pos[ABSOLUTE_POS];
+        if pos[ABSOLUTE_POS + 1] > p {
+            list[usize::cast_from(p)] = I::cast_from(ABSOLUTE_POS);
+        }
+    }
+
+    /// The long rows of `spmm` / `spmm_t`: cube `(s, o)` computes output `o` (a column `j` of
+    /// `Y = A·X`, or a batch row `b` of `Y = X·Aᵀ`) of the `s`-th long row; its `threads` units
+    /// take strided entries of the row, then a shared-memory tree reduction (fixed order, no
+    /// atomics). Cubes past the number of long rows (`pos[m]`) do nothing.
+    #[cube(launch)]
+    pub fn spmm_long<F: Float, I: Int>(
+        row_ptr: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        values: &Tensor<F>,
+        x: &Tensor<F>,
+        pos: &Tensor<I>,
+        list: &Tensor<I>,
+        out: &mut Tensor<F>,
+        #[comptime] threads: usize,
+        #[comptime] transposed: bool,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        let mut partial = Shared::new_slice(threads);
+        let slot = CUBE_POS_X as usize;
+        let o = CUBE_POS_Y as usize;
+        let u = UNIT_POS_X as usize;
+        let m = row_ptr.shape(0) - 1;
+        let count = usize::cast_from(pos[m]);
+        let mut acc = F::new(0.0_f32);
+        let mut r = 0usize;
+        // No early exit: every unit reaches every barrier.
+        if slot < count {
+            r = usize::cast_from(list[slot]);
+            let end = usize::cast_from(row_ptr[r + 1]);
+            let mut e = usize::cast_from(row_ptr[r]) + u;
+            while e < end {
+                let c = usize::cast_from(col_idx[e]);
+                if transposed {
+                    acc += values[e] * x[o * x.stride(0) + c * x.stride(1)];
+                } else {
+                    acc += values[e] * x[c * x.stride(0) + o * x.stride(1)];
+                }
+                e += threads;
+            }
+        }
+        partial[u] = acc;
+        sync_cube();
+        let mut active = threads.runtime();
+        while active > 1 {
+            active /= 2;
+            if u < active {
+                let other = partial[u + active];
+                partial[u] += other;
+            }
+            sync_cube();
+        }
+        let width = out.shape(1);
+        if u == 0 && slot < count {
+            if transposed {
+                out[o * width + r] = partial[0];
+            } else {
+                out[r * width + o] = partial[0];
+            }
+        }
+    }
+
+    /// `row_of[e] = r` for every stored entry `e` of row `r`; one thread per row.
+    #[cube(launch)]
+    pub fn row_of<I: Int>(
+        row_ptr: &Tensor<I>,
+        row_of: &mut Tensor<I>,
+        rows: usize,
+        #[define(I)] _dtype: ElemType,
+    ) {
+        if ABSOLUTE_POS >= rows {
+            terminate!();
+        }
+        let start = usize::cast_from(row_ptr[ABSOLUTE_POS]);
+        let end = usize::cast_from(row_ptr[ABSOLUTE_POS + 1]);
+        for e in start..end {
+            row_of[e] = I::cast_from(ABSOLUTE_POS);
+        }
+    }
+
+    /// `out[e] = Σ_t l[row[e], t] · r[col[e], t]`; one thread per stored entry.
+    #[cube(launch)]
+    pub fn sddmm<F: Float, I: Int>(
+        row_of: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        l: &Tensor<F>,
+        r: &Tensor<F>,
+        out: &mut Tensor<F>,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        if ABSOLUTE_POS >= out.shape(0) {
+            terminate!();
+        }
+        let i = usize::cast_from(row_of[ABSOLUTE_POS]);
+        let j = usize::cast_from(col_idx[ABSOLUTE_POS]);
+        let d = l.shape(1);
+        let mut acc = F::new(0.0_f32);
+        for t in 0..d {
+            acc += l[i * l.stride(0) + t * l.stride(1)] * r[j * r.stride(0) + t * r.stride(1)];
+        }
+        out[ABSOLUTE_POS] = acc;
+    }
+
+    /// [`sddmm`] for long dot products: one cube of `threads` units per stored entry (cube
+    /// `(x, y)` is entry `y·count_x + x`); each unit sums a strided slice of `t`, then a tree
+    /// reduction in shared memory (no atomics, fixed order: deterministic).
+    #[cube(launch)]
+    pub fn sddmm_coop<F: Float, I: Int>(
+        row_of: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        l: &Tensor<F>,
+        r: &Tensor<F>,
+        out: &mut Tensor<F>,
+        #[comptime] threads: usize,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        let mut partial = Shared::new_slice(threads);
+        let e = CUBE_POS_Y as usize * CUBE_COUNT_X as usize + CUBE_POS_X as usize;
+        let u = UNIT_POS_X as usize;
+        let nnz = out.shape(0);
+        let d = l.shape(1);
+        let mut acc = F::new(0.0_f32);
+        // No early exit: every unit reaches every barrier (cubes past nnz just add zeros).
+        if e < nnz {
+            let i = usize::cast_from(row_of[e]);
+            let j = usize::cast_from(col_idx[e]);
+            let mut t = u;
+            while t < d {
+                acc += l[i * l.stride(0) + t * l.stride(1)] * r[j * r.stride(0) + t * r.stride(1)];
+                t += threads;
+            }
+        }
+        partial[u] = acc;
+        sync_cube();
+        let mut active = threads.runtime();
+        while active > 1 {
+            active /= 2;
+            if u < active {
+                let other = partial[u + active];
+                partial[u] += other;
+            }
+            sync_cube();
+        }
+        if u == 0 && e < nnz {
+            out[e] = partial[0];
+        }
+    }
+
+    /// `out[e] = d[row[e], col[e]]`; one thread per stored entry.
+    #[cube(launch)]
+    pub fn gather<F: Float, I: Int>(
+        row_of: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        d: &Tensor<F>,
+        out: &mut Tensor<F>,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        if ABSOLUTE_POS >= out.shape(0) {
+            terminate!();
+        }
+        let i = usize::cast_from(row_of[ABSOLUTE_POS]);
+        let j = usize::cast_from(col_idx[ABSOLUTE_POS]);
+        out[ABSOLUTE_POS] = d[i * d.stride(0) + j * d.stride(1)];
+    }
+
+    /// `out[row[e], col[e]] = v[e]` into a zeroed contiguous `out`; one thread per stored entry.
+    #[cube(launch)]
+    pub fn scatter<F: Float, I: Int>(
+        row_of: &Tensor<I>,
+        col_idx: &Tensor<I>,
+        values: &Tensor<F>,
+        out: &mut Tensor<F>,
+        #[define(F, I)] _dtypes: [ElemType; 2],
+    ) {
+        if ABSOLUTE_POS >= values.shape(0) {
+            terminate!();
+        }
+        let i = usize::cast_from(row_of[ABSOLUTE_POS]);
+        let j = usize::cast_from(col_idx[ABSOLUTE_POS]);
+        let k = out.shape(1);
+        out[i * k + j] = values[ABSOLUTE_POS];
+    }
+}
+
+fn dims2(t: &CubeTensor, what: &str) -> (usize, usize) {
+    let s = t.shape();
+    assert_eq!(
+        s.num_dims(),
+        2,
+        "sparsekit-tensor: {what} must be 2-D, got {s:?}"
+    );
+    (s[0], s[1])
+}
+
+fn launch_dims(t: &CubeTensor, n: usize) -> (CubeCount, CubeDim) {
+    let dim = CubeDim::new(&t.client, n);
+    let count = calculate_cube_count_elemwise(&t.client, n, dim);
+    (count, dim)
+}
+
+fn empty(like: &CubeTensor, shape: Vec<usize>) -> CubeTensor {
+    empty_device_contiguous_dtype(
+        like.client.clone(),
+        like.device.clone(),
+        shape.into(),
+        like.dtype,
+    )
+}
+
+fn zeros(like: &CubeTensor, shape: Vec<usize>) -> CubeTensor {
+    zeros_dtype(like, shape, like.dtype)
+}
+
+fn empty_dtype(like: &CubeTensor, shape: Vec<usize>, dtype: DType) -> CubeTensor {
+    empty_device_contiguous_dtype(
+        like.client.clone(),
+        like.device.clone(),
+        shape.into(),
+        dtype,
+    )
+}
+
+fn zeros_dtype(like: &CubeTensor, shape: Vec<usize>, dtype: DType) -> CubeTensor {
+    zeros_client(
+        like.client.clone(),
+        like.device.clone(),
+        shape.into(),
+        dtype,
+    )
+}
+
+/// `row_of` for a pattern (contiguous, dtype of `col_idx`).
+fn row_of(row_ptr: &CubeTensor, col_idx: &CubeTensor, rows: usize) -> CubeTensor {
+    let out = empty(col_idx, vec![col_idx.shape()[0]]);
+    if rows > 0 && col_idx.shape()[0] > 0 {
+        let (count, dim) = launch_dims(&out, rows);
+        kernels::row_of::launch(
+            &out.client,
+            count,
+            dim,
+            row_ptr.clone().into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            rows,
+            dtype_to_storage_type(out.dtype),
+        );
+    }
+    out
+}
+
+/// From this dot-product length on, `sddmm` runs one cube per stored entry.
+const SDDMM_COOP_MIN_D: usize = 256;
+/// Units per cube of the cooperative `sddmm` (a power of two, for the tree reduction).
+const SDDMM_COOP_THREADS: usize = 64;
+
+/// Vector width of the vectorized `spmm` (16-byte loads of f32).
+const VECTOR: usize = 4;
+
+fn spmm_like(a: CsrPrimitive<Cube>, x: CubeTensor, transposed: bool) -> CubeTensor {
+    let (m, k) = (a.rows(), a.cols);
+    let (r0, r1) = dims2(&x, "X");
+    let shape = if transposed {
+        assert_eq!(
+            r1, k,
+            "sparsekit-tensor: spmm_t: X is {r0}×{r1}, W is {m}×{k}"
+        );
+        vec![r0, m]
+    } else {
+        assert_eq!(
+            r0, k,
+            "sparsekit-tensor: spmm: A is {m}×{k}, X is {r0}×{r1}"
+        );
+        vec![m, r1]
+    };
+    let n_out = shape[0] * shape[1];
+    let a_nnz = a.nnz();
+    if a_nnz == 0 || n_out == 0 {
+        return zeros(&x, shape);
+    }
+    let out = empty(&x, shape.clone());
+    let (rp, ci, v) = (
+        into_contiguous(a.row_ptr),
+        into_contiguous(a.col_idx),
+        into_contiguous(a.values),
+    );
+    let dtypes = [
+        dtype_to_storage_type(out.dtype),
+        dtype_to_storage_type(ci.dtype),
+    ];
+    // nnz-balanced split for small outputs: the rows are classified on the device (flags + scan
+    // + compaction, no read-back), and the long-row kernel is launched over an upper bound of
+    // their number (each long row has ≥ LONG_ROW_MIN entries: at most nnz / LONG_ROW_MIN).
+    let other = if transposed { shape[0] } else { shape[1] };
+    let long_min = LONG_ROW_MIN;
+    let slots = a_nnz / long_min;
+    let split = n_out < SMALL_OUTPUT && slots > 0 && slots <= 65_535 && other <= 65_535;
+    let long_arg = if split { long_min } else { i32::MAX as usize };
+    if !transposed && shape[1] % VECTOR == 0 {
+        // Vectorized row split: X made contiguous (a no-op when it is; a copy for views).
+        let xv = into_contiguous(x.clone());
+        let (count, dim) = launch_dims(&out, n_out / VECTOR);
+        kernels::spmm_vec::launch(
+            &out.client,
+            count,
+            dim,
+            VECTOR,
+            rp.clone().into_tensor_arg(),
+            ci.clone().into_tensor_arg(),
+            v.clone().into_tensor_arg(),
+            xv.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            long_arg,
+            dtypes,
+        );
+    } else {
+        let (count, dim) = launch_dims(&out, n_out);
+        let args = (
+            rp.clone().into_tensor_arg(),
+            ci.clone().into_tensor_arg(),
+            v.clone().into_tensor_arg(),
+            x.clone().into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+        );
+        if transposed {
+            kernels::spmm_t::launch(
+                &out.client,
+                count,
+                dim,
+                args.0,
+                args.1,
+                args.2,
+                args.3,
+                args.4,
+                long_arg,
+                dtypes,
+            );
+        } else {
+            kernels::spmm::launch(
+                &out.client,
+                count,
+                dim,
+                args.0,
+                args.1,
+                args.2,
+                args.3,
+                args.4,
+                long_arg,
+                dtypes,
+            );
+        }
+    }
+    if split {
+        let flags = empty(&ci, vec![m]);
+        let (count, dim) = launch_dims(&flags, m);
+        kernels::long_flags::launch(
+            &flags.client,
+            count.clone(),
+            dim,
+            rp.clone().into_tensor_arg(),
+            flags.clone().into_tensor_arg(),
+            long_min,
+            dtypes[1],
+        );
+        let pos = select::exclusive_scan(&flags);
+        let list = empty(&ci, vec![slots]);
+        kernels::long_list::launch(
+            &flags.client,
+            count,
+            dim,
+            pos.clone().into_tensor_arg(),
+            list.clone().into_tensor_arg(),
+            dtypes[1],
+        );
+        kernels::spmm_long::launch(
+            &out.client,
+            CubeCount::Static(slots as u32, other as u32, 1),
+            CubeDim::new_1d(LONG_ROW_THREADS as u32),
+            rp.into_tensor_arg(),
+            ci.into_tensor_arg(),
+            v.into_tensor_arg(),
+            x.into_tensor_arg(),
+            pos.into_tensor_arg(),
+            list.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            LONG_ROW_THREADS,
+            transposed,
+            dtypes,
+        );
+    }
+    out
+}
+
+/// Units per cube of the long-row kernel (a power of two, for the tree reduction).
+const LONG_ROW_THREADS: usize = 64;
+/// Rows with at least this many entries are long.
+const LONG_ROW_MIN: usize = 256;
+/// Below this many outputs one thread per output does not fill a device, so a long row's serial
+/// loop is the critical path and the split pays; above it the split is not attempted (its
+/// classification costs five small launches per call, and without per-pattern statistics there
+/// is no way to know, without a read-back, whether any row is long).
+const SMALL_OUTPUT: usize = 16_384;
+
+impl SparseBackend for Cube {
+    fn csr_spmm(a: CsrPrimitive<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
+        spmm_like(a, x, false)
+    }
+
+    fn csr_spmm_t(x: FloatTensor<Self>, a: CsrPrimitive<Self>) -> FloatTensor<Self> {
+        spmm_like(a, x, true)
+    }
+
+    fn csr_sddmm(
+        l: FloatTensor<Self>,
+        r: FloatTensor<Self>,
+        pattern: CsrPatternPrimitive<Self>,
+    ) -> FloatTensor<Self> {
+        let (m, k, nnz) = (pattern.rows(), pattern.cols, pattern.nnz());
+        let (ml, d) = dims2(&l, "L");
+        let (kr, dr) = dims2(&r, "R");
+        assert!(
+            ml == m && kr == k && dr == d,
+            "sparsekit-tensor: sddmm: pattern {m}×{k}, L {ml}×{d}, R {kr}×{dr}"
+        );
+        if nnz == 0 || d == 0 {
+            return zeros(&l, vec![nnz]);
+        }
+        let (rp, ci) = (
+            into_contiguous(pattern.row_ptr),
+            into_contiguous(pattern.col_idx),
+        );
+        let rows = row_of(&rp, &ci, m);
+        let out = empty(&l, vec![nnz]);
+        let dtypes = [
+            dtype_to_storage_type(out.dtype),
+            dtype_to_storage_type(ci.dtype),
+        ];
+        if d >= SDDMM_COOP_MIN_D {
+            // One cube per entry; a 2-D grid keeps each dimension under the 65535 limit.
+            let cx = nnz.min(65_535);
+            let cy = nnz.div_ceil(cx);
+            kernels::sddmm_coop::launch(
+                &out.client,
+                CubeCount::Static(cx as u32, cy as u32, 1),
+                CubeDim::new_1d(SDDMM_COOP_THREADS as u32),
+                rows.into_tensor_arg(),
+                ci.into_tensor_arg(),
+                l.into_tensor_arg(),
+                r.into_tensor_arg(),
+                out.clone().into_tensor_arg(),
+                SDDMM_COOP_THREADS,
+                dtypes,
+            );
+            return out;
+        }
+        let (count, dim) = launch_dims(&out, nnz);
+        kernels::sddmm::launch(
+            &out.client,
+            count,
+            dim,
+            rows.into_tensor_arg(),
+            ci.into_tensor_arg(),
+            l.into_tensor_arg(),
+            r.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            dtypes,
+        );
+        out
+    }
+
+    fn csr_to_dense(a: CsrPrimitive<Self>) -> FloatTensor<Self> {
+        let (m, k, nnz) = (a.rows(), a.cols, a.nnz());
+        let out = zeros(&a.values, vec![m, k]);
+        if nnz == 0 {
+            return out;
+        }
+        let (rp, ci, v) = (
+            into_contiguous(a.row_ptr),
+            into_contiguous(a.col_idx),
+            into_contiguous(a.values),
+        );
+        let rows = row_of(&rp, &ci, m);
+        let dtypes = [
+            dtype_to_storage_type(out.dtype),
+            dtype_to_storage_type(ci.dtype),
+        ];
+        let (count, dim) = launch_dims(&out, nnz);
+        kernels::scatter::launch(
+            &out.client,
+            count,
+            dim,
+            rows.into_tensor_arg(),
+            ci.into_tensor_arg(),
+            v.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            dtypes,
+        );
+        out
+    }
+
+    fn csr_gather(d: FloatTensor<Self>, pattern: CsrPatternPrimitive<Self>) -> FloatTensor<Self> {
+        let (m, k, nnz) = (pattern.rows(), pattern.cols, pattern.nnz());
+        let (md, kd) = dims2(&d, "D");
+        assert!(
+            md == m && kd == k,
+            "sparsekit-tensor: gather: pattern {m}×{k}, D {md}×{kd}"
+        );
+        if nnz == 0 {
+            return zeros(&d, vec![0]);
+        }
+        let (rp, ci) = (
+            into_contiguous(pattern.row_ptr),
+            into_contiguous(pattern.col_idx),
+        );
+        let rows = row_of(&rp, &ci, m);
+        let out = empty(&d, vec![nnz]);
+        let dtypes = [
+            dtype_to_storage_type(out.dtype),
+            dtype_to_storage_type(ci.dtype),
+        ];
+        let (count, dim) = launch_dims(&out, nnz);
+        kernels::gather::launch(
+            &out.client,
+            count,
+            dim,
+            rows.into_tensor_arg(),
+            ci.into_tensor_arg(),
+            d.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            dtypes,
+        );
+        out
+    }
+
+    fn topk_rows(
+        x: FloatTensor<Self>,
+        k: usize,
+        magnitude: bool,
+        column_order: bool,
+    ) -> IntTensor<Self> {
+        select::topk_rows(x, k, magnitude, column_order)
+    }
+
+    fn gather_decode(
+        v: FloatTensor<Self>,
+        idx: IntTensor<Self>,
+        dict: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        decode::gather_decode(v, idx, dict)
+    }
+
+    fn gather_decode_dv(
+        dy: FloatTensor<Self>,
+        idx: IntTensor<Self>,
+        dict: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        decode::gather_decode_dv(dy, idx, dict)
+    }
+
+    fn gather_decode_dd(
+        dy: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        idx: IntTensor<Self>,
+        n: usize,
+    ) -> FloatTensor<Self> {
+        decode::gather_decode_dd(dy, v, idx, n)
+    }
+
+    fn threshold_row_ptr(x: FloatTensor<Self>, threshold: f32) -> IntTensor<Self> {
+        select::threshold_row_ptr(x, threshold)
+    }
+
+    fn threshold_col_idx(
+        x: FloatTensor<Self>,
+        threshold: f32,
+        row_ptr: IntTensor<Self>,
+        nnz: usize,
+    ) -> IntTensor<Self> {
+        select::threshold_col_idx(x, threshold, row_ptr, nnz)
+    }
+}
