@@ -252,6 +252,7 @@ impl SparseTensor {
             row_ptr: row_ptr.clone().into_dispatch(),
             col_idx: col_idx.clone().into_dispatch(),
             cols: k,
+            structure: Structure::Unstructured,
         };
         let values = Tensor::from_dispatch(<Dispatch as SparseBackend>::csr_gather(
             dense.into_dispatch(),
@@ -262,6 +263,7 @@ impl SparseTensor {
             col_idx,
             values,
             shape: [m, k],
+            structure: Structure::Unstructured,
         }
     }
 
