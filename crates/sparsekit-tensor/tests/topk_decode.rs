@@ -343,6 +343,34 @@ pub fn decode_grad(device: &Device, tol: f64) {
     }
 }
 
+/// The dictionary gradient sums each latent's entries in a fixed order: two backward passes
+/// give bit-identical results (a hot latent hit by every row included).
+pub fn decode_grad_deterministic(device: &Device, _tol: f64) {
+    let ad = device.clone().autodiff();
+    let mut r = rng(43);
+    let (b, k, n, d) = (300, 8, 20, 17);
+    let v = random_vec(b * k, &mut r);
+    let mut idx = random_indices(b, k, n, &mut r);
+    for bb in 0..b {
+        idx[bb * k] = 3;
+    }
+    let dict = random_vec(n * d, &mut r);
+    let g = random_vec(b * d, &mut r);
+    let run = || {
+        let dt = t2(&dict, [n, d], &ad).require_grad();
+        let y = gather_decode(t2(&v, [b, k], &ad), ints2(&idx, [b, k], &ad), dt.clone()).unwrap();
+        grad2(&dt, &(y * t2(&g, [b, d], &ad)).sum().backward(), n * d)
+    };
+    let (first, second) = (run(), run());
+    assert!(
+        first
+            .iter()
+            .zip(&second)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "dD differs between two runs"
+    );
+}
+
 // ---------------------------------------------------------------- dense → CSR on the device
 
 /// (rows, cols, fraction of exact zeros)
@@ -477,6 +505,7 @@ macro_rules! suite {
             #[test] fn topk_grad() { super::topk_grad(&device(), $tol) }
             #[test] fn decode_forward() { super::decode_forward(&device(), $tol) }
             #[test] fn decode_grad() { super::decode_grad(&device(), $tol) }
+            #[test] fn decode_grad_deterministic() { super::decode_grad_deterministic(&device(), $tol) }
             #[test] fn dense_to_csr() { super::dense_to_csr(&device(), $tol) }
             #[test] fn dense_to_csr_grad() { super::dense_to_csr_grad(&device(), $tol) }
         }

@@ -2,13 +2,16 @@
 //!
 //! [`SparseBackend`] is a burn 0.22 `#[backend_extension]` implemented for
 //! - [`Flex`] and [`NdArray`] (`cpu.rs`): the `sparsekit-kernels` CPU functions on host slices;
-//! - [`Cube`] (`cube.rs`, wgpu/CUDA): hand-written CubeCL kernels;
+//! - [`Cube`] (`cube/`, wgpu/CUDA): hand-written CubeCL kernels (`cube/mod.rs` CSR products,
+//!   `cube/select.rs` top-k and dense → CSR, `cube/decode.rs` the sparse gather-decode);
 //! - [`Autodiff<B, C>`] (`autodiff.rs`): hand-written backward passes that stay sparse.
 //!
-//! Five ops are required per backend (`csr_spmm`, `csr_spmm_t`, `csr_sddmm`, `csr_to_dense`,
-//! `csr_gather`); three have default bodies written with the others plus a pattern transpose
-//! (`csr_spmm_at`, `csr_spmm_xa`, `csr_sddmm_linear`), and backends override them where a
-//! direct kernel exists.
+//! Required per backend: the CSR ops (`csr_spmm`, `csr_spmm_t`, `csr_sddmm`, `csr_to_dense`,
+//! `csr_gather`), the row-wise top-k (`topk_rows`), the sparse gather-decode and its two
+//! gradients (`gather_decode`, `gather_decode_dv`, `gather_decode_dd`), and dense → CSR by
+//! threshold (`threshold_row_ptr`, `threshold_col_idx`). Three have default bodies written with
+//! the others plus a pattern transpose (`csr_spmm_at`, `csr_spmm_xa`, `csr_sddmm_linear`), and
+//! backends override them where a direct kernel exists.
 
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{backend_extension, try_read_sync, Backend, ExtensionType, TensorMetadata};
