@@ -5,4 +5,6 @@
 
 mod error;
 
+pub mod dst;
+
 pub use error::{PruneError, Result};
