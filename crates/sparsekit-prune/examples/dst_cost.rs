@@ -134,9 +134,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("LeNet-300-100, sparsity {sparsity}, batch 128, Adam, Flex CPU, median of {reps}:");
     println!("  training step (fwd+bwd+Adam)                 {s:8.2} ms");
-    println!("  RigL update step: probed fwd+bwd+Adam        {p:8.2} ms  ({:.2}× a step)", p / s);
-    println!("  RigL pattern update + Adam remap (3 layers)  {ru:8.2} ms  ({:.2}× a step)", ru / s);
-    println!("  SET  pattern update + Adam remap (3 layers)  {su:8.2} ms  ({:.2}× a step)", su / s);
+    println!(
+        "  RigL update step: probed fwd+bwd+Adam        {p:8.2} ms  ({:.2}× a step)",
+        p / s
+    );
+    println!(
+        "  RigL pattern update + Adam remap (3 layers)  {ru:8.2} ms  ({:.2}× a step)",
+        ru / s
+    );
+    println!(
+        "  SET  pattern update + Adam remap (3 layers)  {su:8.2} ms  ({:.2}× a step)",
+        su / s
+    );
     println!(
         "  amortized over ΔT = 100: RigL +{:.2} %, SET +{:.2} % per step",
         100.0 * (p - s + ru) / (100.0 * s),

@@ -75,11 +75,20 @@ fn check_update(
     for (p, src) in up.map.sources().iter().enumerate() {
         match src {
             Some(q) => {
-                assert_eq!(new_pos[p], old_pos[*q as usize], "survivor keeps its position");
-                assert_eq!(up.values[p], old_values[*q as usize], "survivor keeps its value");
+                assert_eq!(
+                    new_pos[p], old_pos[*q as usize],
+                    "survivor keeps its position"
+                );
+                assert_eq!(
+                    up.values[p], old_values[*q as usize],
+                    "survivor keeps its value"
+                );
             }
             None => {
-                assert!(!old_set.contains(&new_pos[p]), "grown at an inactive position");
+                assert!(
+                    !old_set.contains(&new_pos[p]),
+                    "grown at an inactive position"
+                );
                 assert_eq!(up.values[p], 0.0, "grown weights start at zero");
             }
         }
@@ -117,10 +126,7 @@ fn set_and_rigl_preserve_nnz_drop_smallest_and_grow_inactive_at_zero() {
             let g = random_values(rows * cols, &mut rng);
             let k = drop_count(&p, zeta).unwrap();
             let inactive = rows * cols - p.nnz();
-            assert_eq!(
-                k,
-                ((zeta * p.nnz() as f64).floor() as usize).min(inactive)
-            );
+            assert_eq!(k, ((zeta * p.nnz() as f64).floor() as usize).min(inactive));
             let up = set_update(&p, &v, zeta, &mut rng).unwrap();
             check_update(&p, &v, &up, Some(k));
             let up = rigl_update(&p, &v, zeta, &g).unwrap();
@@ -141,7 +147,10 @@ fn set_and_rigl_preserve_nnz_drop_smallest_and_grow_inactive_at_zero() {
                 .map(|(p, _)| new_pos[p])
                 .collect();
             grown.sort_unstable();
-            assert_eq!(grown, want, "RigL grows the largest-gradient inactive positions");
+            assert_eq!(
+                grown, want,
+                "RigL grows the largest-gradient inactive positions"
+            );
         }
     }
 }
@@ -167,10 +176,7 @@ fn rigl_hand_checked_case() {
     assert_eq!(up.pattern.row_ptr(), &[0, 2, 3, 5]);
     assert_eq!(up.pattern.col_idx(), &[0, 3, 1, 1, 3]);
     assert_eq!(up.values, vec![0.9, 0.0, 0.4, 0.0, 1.5]);
-    assert_eq!(
-        up.map.sources(),
-        &[Some(0), None, Some(2), None, Some(4)]
-    );
+    assert_eq!(up.map.sources(), &[Some(0), None, Some(2), None, Some(4)]);
     assert_eq!(up.map.dropped(), vec![1, 3]);
     // A just-dropped position is never regrown, even with the largest gradient.
     let mut g2 = g;
@@ -232,7 +238,11 @@ fn srigl_keeps_constant_fan_in_and_nnz() {
                 }
             }
             p = up.pattern;
-            v = up.values.iter().map(|&x| if x == 0.0 { 0.05 } else { x }).collect();
+            v = up
+                .values
+                .iter()
+                .map(|&x| if x == 0.0 { 0.05 } else { x })
+                .collect();
         }
     }
 }
@@ -329,8 +339,14 @@ fn typed_errors_on_bad_input() {
     bad(DstConfig::new(DstMethod::Set).with_zeta(1.5).init());
     bad(DstConfig::new(DstMethod::Set).with_zeta(-0.1).init());
     bad(DstConfig::new(DstMethod::Set).with_zeta(f64::NAN).init());
-    bad(DstConfig::new(DstMethod::Set).with_delta_t(0).with_t_end(Some(9)).init());
-    bad(DstConfig::new(DstMethod::SRigL).with_gamma_sal(2.0).with_t_end(Some(9)).init());
+    bad(DstConfig::new(DstMethod::Set)
+        .with_delta_t(0)
+        .with_t_end(Some(9))
+        .init());
+    bad(DstConfig::new(DstMethod::SRigL)
+        .with_gamma_sal(2.0)
+        .with_t_end(Some(9))
+        .init());
     bad(DstConfig::new(DstMethod::RigL).init()); // cosine without T_end
     let p = CsrPattern::try_new(2, 3, vec![0, 2, 3], vec![0, 2, 1]).unwrap();
     let mut rng = StdRng::seed_from_u64(0);
@@ -372,7 +388,13 @@ fn layer_from(p: &CsrPattern, values: &[f32], bias: bool, device: &Device) -> Sp
     SparseLinear::from_sparse(&w, b)
 }
 
-fn random_layer(rows: usize, cols: usize, sparsity: f64, seed: u64, device: &Device) -> SparseLinear {
+fn random_layer(
+    rows: usize,
+    cols: usize,
+    sparsity: f64,
+    seed: u64,
+    device: &Device,
+) -> SparseLinear {
     let mut rng = StdRng::seed_from_u64(seed);
     let p = random_pattern(rows, cols, sparsity, Some(seed)).unwrap();
     let v = random_values(p.nnz(), &mut rng);
@@ -405,7 +427,10 @@ pub fn layer_update_keeps_ids_nnz_and_typed_errors(device: &Device) {
             .unwrap();
         assert_eq!(new.values.id, id, "the values keep their ParamId");
         assert_eq!(new.nnz(), nnz);
-        assert_eq!(map.grown(), (dst.drop_fraction(4) * nnz as f64).floor() as usize);
+        assert_eq!(
+            map.grown(),
+            (dst.drop_fraction(4) * nnz as f64).floor() as usize
+        );
         let up = PatternUpdate {
             pattern: new.pattern(),
             values: host(new.values.val()),
@@ -443,7 +468,11 @@ pub fn probe_gradient_matches_dense_autodiff(device: &Device) {
     // Probed sparse forward.
     let (y, probe) = forward_probed(&layer, x.clone());
     let y_plain = layer.forward(x.clone());
-    assert_eq!(host(y.clone()), host(y_plain), "the probe does not change the output");
+    assert_eq!(
+        host(y.clone()),
+        host(y_plain),
+        "the probe does not change the output"
+    );
     let loss = (y.clone() - target.clone()).powi_scalar(2).sum();
     let grads = loss.backward();
     let g = host(probe.gradient(&grads).unwrap());
@@ -451,7 +480,9 @@ pub fn probe_gradient_matches_dense_autodiff(device: &Device) {
     let vg = host(layer.values.grad(&grads).unwrap());
     // Dense reference: the same function with a dense weight.
     let dense = layer.to_linear();
-    let loss_d = (dense.forward(x.clone()) - target.clone()).powi_scalar(2).sum();
+    let loss_d = (dense.forward(x.clone()) - target.clone())
+        .powi_scalar(2)
+        .sum();
     let gd = dense.weight.val().grad(&loss_d.backward()).unwrap(); // d_in × d_out
     let gd = host(gd.transpose());
     for (a, b) in g.iter().zip(&gd) {
@@ -467,7 +498,11 @@ pub fn probe_gradient_matches_dense_autodiff(device: &Device) {
     for (a, b) in g2.iter().zip(&gd) {
         assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()));
     }
-    assert!(dense_gradient(Tensor::zeros([3, 2], &device), Tensor::zeros([4, 2], &device)).is_err());
+    assert!(dense_gradient(
+        Tensor::zeros([3, 2], &device),
+        Tensor::zeros([4, 2], &device)
+    )
+    .is_err());
     // Without autodiff the probe has no gradient: an error, not a panic.
     let plain = random_layer(3, 4, 0.5, 1, &device.clone().inner());
     let (y, probe) = forward_probed(&plain, Tensor::<2>::ones([1, 4], &device.clone().inner()));
@@ -499,14 +534,20 @@ pub fn adam_state_follows_the_weights(device: &Device) {
     let v0 = random_values(p.nnz(), &mut rng);
     let xs: Vec<Tensor<2>> = (0..4)
         .map(|i| {
-            let data: Vec<f32> = (0..30).map(|k| ((k * 7 + i * 3) % 11) as f32 - 4.5).collect();
+            let data: Vec<f32> = (0..30)
+                .map(|k| ((k * 7 + i * 3) % 11) as f32 - 4.5)
+                .collect();
             Tensor::<2>::from_data(TensorData::new(data, [3, 10]), &device)
         })
         .collect();
     let grad_w = |x: &Tensor<2>| host(x.clone().sum_dim(0)); // ∂L/∂W_ij = Σ_b X_bj
     let step = |layer: SparseLinear, optim: &mut burn_optim::ModuleOptimizer, x: &Tensor<2>| {
         let grads = layer.forward(x.clone()).sum().backward();
-        optim.step(lr as f64, layer.clone(), GradientsParams::from_grads(grads, &layer))
+        optim.step(
+            lr as f64,
+            layer.clone(),
+            GradientsParams::from_grads(grads, &layer),
+        )
     };
     let mut layer = layer_from(&p, &v0, false, &device);
     let mut reference = layer_from(&p, &v0, false, &device);
@@ -583,7 +624,7 @@ pub fn adam_state_follows_the_weights(device: &Device) {
 }
 
 /// A teacher with 5 % of its weights non-zero (values ±[0.5, 1.5]) generates targets; an
-/// 80 %-sparse student (random pattern, small Kaiming init) trains with Adam and DST updates
+/// 50 %-sparse student (random pattern, small Kaiming init) trains with Adam and DST updates
 /// every 20 steps. Returns (first loss, last loss, layer updates).
 fn train(method: DstMethod, device: &Device) -> (f32, f32, u64) {
     let device = device.clone().autodiff();
@@ -601,7 +642,7 @@ fn train(method: DstMethod, device: &Device) -> (f32, f32, u64) {
     let x = Tensor::<2>::from_data(TensorData::new(xd, [batch, d_in]), &device);
     let y = teacher.forward(x.clone()).detach();
     let mut net = SparseLinearConfig::new(d_in, d_out)
-        .with_sparsity(0.8)
+        .with_sparsity(0.5)
         .with_seed(Some(7))
         .init(&device);
     let nnz = net.nnz();
@@ -641,12 +682,14 @@ fn train(method: DstMethod, device: &Device) -> (f32, f32, u64) {
 }
 
 pub fn set_and_rigl_train_with_adam(device: &Device) {
-    for method in [DstMethod::Set, DstMethod::RigL] {
+    // The student's initial pattern holds ~half of the teacher's positions; the rest must be
+    // found by growth (at random for SET, by gradient for RigL).
+    for (method, factor) in [(DstMethod::Set, 0.3), (DstMethod::RigL, 0.1)] {
         let (first, last, updates) = train(method, device);
         eprintln!("{method:?}: loss {first} -> {last}");
         assert_eq!(updates, 14, "updates at 20, 40, …, 280");
         assert!(
-            last < 0.2 * first,
+            last < factor * first,
             "{method:?}: loss {first} → {last} did not decrease enough"
         );
     }
@@ -667,7 +710,11 @@ pub fn state_round_trips_through_serde(device: &Device) {
     let mut b: DynamicSparsity = serde_json::from_str(&json).unwrap();
     let (la, _) = a.update(layer.clone(), 2, GrowSignal::None).unwrap();
     let (lb, _) = b.update(layer, 2, GrowSignal::None).unwrap();
-    assert_eq!(la.pattern(), lb.pattern(), "a restored state continues the same sequence");
+    assert_eq!(
+        la.pattern(),
+        lb.pattern(),
+        "a restored state continues the same sequence"
+    );
     assert_eq!(a.layer_updates(), 2);
 }
 

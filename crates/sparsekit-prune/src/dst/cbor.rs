@@ -57,7 +57,10 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Cbor, String> {
     let mut pos = 0;
     let item = item(bytes, &mut pos, 0)?;
     if pos != bytes.len() {
-        return Err(format!("{} trailing bytes after the CBOR item", bytes.len() - pos));
+        return Err(format!(
+            "{} trailing bytes after the CBOR item",
+            bytes.len() - pos
+        ));
     }
     Ok(item)
 }
@@ -111,7 +114,9 @@ fn item(bytes: &[u8], pos: &mut usize, depth: usize) -> Result<Cbor, String> {
             }
             26 => {
                 let b = take(bytes, pos, 4)?;
-                Ok(Cbor::Float(f32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64))
+                Ok(Cbor::Float(
+                    f32::from_be_bytes([b[0], b[1], b[2], b[3]]) as f64
+                ))
             }
             27 => {
                 let b = take(bytes, pos, 8)?;

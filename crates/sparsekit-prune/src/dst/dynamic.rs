@@ -107,10 +107,8 @@ impl DynamicSparsity {
         let values = host_f32(layer.values.val())?;
         let up = match self.config.method {
             DstMethod::Set => {
-                let mut rng = rand::rngs::StdRng::seed_from_u64(mix(
-                    self.config.seed,
-                    self.layer_updates,
-                ));
+                let mut rng =
+                    rand::rngs::StdRng::seed_from_u64(mix(self.config.seed, self.layer_updates));
                 set_update(&pattern, &values, fraction, &mut rng)?
             }
             DstMethod::RigL => {

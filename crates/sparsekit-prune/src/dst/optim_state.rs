@@ -21,8 +21,8 @@
 //! ([`reset_optimizer_state`]), which restarts the optimizer state of that layer.
 
 use burn::module::{Param, ParamId};
-use burn_optim::ModuleOptimizer;
 use burn::tensor::{Bytes, Tensor};
+use burn_optim::ModuleOptimizer;
 
 use super::cbor::{self, Cbor};
 use super::IndexMap;
