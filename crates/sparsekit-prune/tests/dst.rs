@@ -192,7 +192,7 @@ fn set_grows_uniformly_over_inactive_positions() {
     let p = CsrPattern::try_new(2, 5, vec![0, 2, 3], vec![1, 4, 2]).unwrap();
     let v = [0.5, 0.01, 2.0]; // (0,4) is dropped
     let active: std::collections::HashSet<usize> = positions(&p).into_iter().collect();
-    let mut counts = vec![0usize; 10];
+    let mut counts = [0usize; 10];
     let mut rng = StdRng::seed_from_u64(3);
     let trials = 7000;
     for _ in 0..trials {

@@ -13,6 +13,9 @@ use super::{DstConfig, DstMethod, IndexMap};
 use crate::error::{PruneError, Result};
 
 /// What the grow step may look at.
+// A tensor handle is large but the signal is built once per layer update; boxing would only
+// make call sites noisier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum GrowSignal {
     /// Nothing (enough for SET, an error for RigL and SRigL).
