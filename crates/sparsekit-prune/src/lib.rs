@@ -5,7 +5,8 @@
 
 mod error;
 
-// Calibration-based one-shot pruning: Wanda, SparseGPT, DSnoT (issue 7, branch `obs`).
+pub mod dst;
+// Calibration-based one-shot pruning: Wanda, SparseGPT, DSnoT.
 pub mod oneshot;
 
 pub use error::{PruneError, Result};
