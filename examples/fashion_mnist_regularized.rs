@@ -71,18 +71,19 @@ struct Args {
     /// Adam learning rate (peak).
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
-    /// Cosine learning-rate decay from `lr` to `lr × lr_end` over all epochs (1 = constant lr).
+    /// Fine-tuning: cosine learning-rate decay from `lr` to `lr × lr_end` (1 = constant lr).
     #[arg(long, default_value_t = 0.02)]
     lr_end: f64,
     /// Variants to run: any of a,b,c,d.
     #[arg(long, default_value = "a,b,c,d")]
     variants: String,
-    /// (b) soft-threshold strength: t = lr × l1 (× ramp).
-    #[arg(long, default_value_t = 0.3)]
-    l1: f64,
-    /// (c) group soft-threshold strength per neuron group (c_g = √|g|): t = lr × group (× ramp).
-    #[arg(long, default_value_t = 0.1)]
-    group: f64,
+    /// (b) soft-threshold strength(s): t = lr × l1 (× ramp); a list runs one (b) per value.
+    #[arg(long, value_delimiter = ',', default_value = "0.3")]
+    l1: Vec<f64>,
+    /// (c) group soft-threshold strength(s) per neuron group (c_g = √|g|): t = lr × group
+    /// (× ramp); a list runs one (c) per value.
+    #[arg(long, value_delimiter = ',', default_value = "0.1")]
+    group: Vec<f64>,
     /// (c) also threshold each hidden neuron's outgoing weights (rows of the next layer's
     /// weight) as a group, with this strength (0 = incoming columns only).
     #[arg(long, default_value_t = 0.0)]
@@ -91,9 +92,10 @@ struct Args {
     /// (`CoupledGroupLasso::neurons`), strength `--group`; `--group-out` is then ignored.
     #[arg(long)]
     coupled: bool,
-    /// (d) strength of the expected-L0 penalty per gate (added to the mean loss, × ramp).
-    #[arg(long, default_value_t = 2e-3)]
-    l0: f64,
+    /// (d) strength(s) of the expected-L0 penalty per gate (added to the mean loss, × ramp);
+    /// a list runs one (d) per value.
+    #[arg(long, value_delimiter = ',', default_value = "2e-3")]
+    l0: Vec<f64>,
     /// (d) Adam learning rate of the gates' log_alpha (own optimizer; decays like `lr`).
     #[arg(long, default_value_t = 2e-2)]
     gate_lr: f64,
@@ -241,16 +243,22 @@ fn apply_masks(mut net: Mlp, m: &[Tensor<2>; 3]) -> Mlp {
     net
 }
 
-/// The step-size plan shared by every variant: cosine decay of the learning rate over all
-/// epochs (regularized + fine-tuning), so that (a) and the others see the same learning rates.
+/// The step-size plan shared by every variant, (a) included: constant learning rate in the
+/// first phase, then a restart at full learning rate decaying along a cosine to `lr_end` over
+/// the fine-tuning phase.
 struct Plan {
     lr_end: f64,
+    first_steps: usize,
     total_steps: usize,
 }
 
 impl Plan {
     fn factor(&self, step: usize) -> f64 {
-        let p = (step as f64 / self.total_steps.max(1) as f64).min(1.0);
+        if step < self.first_steps {
+            return 1.0;
+        }
+        let len = (self.total_steps - self.first_steps).max(1) as f64;
+        let p = ((step - self.first_steps) as f64 / len).min(1.0);
         self.lr_end + (1.0 - self.lr_end) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
     }
 }
@@ -511,12 +519,25 @@ fn main() {
     let epoch_steps = train_set.labels.len().div_ceil(args.batch);
     let plan = Plan {
         lr_end: args.lr_end,
+        first_steps: epoch_steps * args.epochs,
         total_steps: epoch_steps * (args.epochs + args.finetune),
     };
     let ramp_steps = (args.ramp * epoch_steps as f64).round() as usize;
     let strength = Schedule::cosine(0, ramp_steps);
     let mut rows = Vec::new();
+    // One run per (variant, strength).
+    let mut runs: Vec<(String, f64)> = Vec::new();
     for v in args.variants.split(',').map(str::trim) {
+        let list = match v {
+            "b" => args.l1.clone(),
+            "c" => args.group.clone(),
+            "d" => args.l0.clone(),
+            _ => vec![0.0],
+        };
+        runs.extend(list.into_iter().map(|s| (v.to_string(), s)));
+    }
+    for (v, value) in &runs {
+        let (v, value) = (v.as_str(), *value);
         ad.seed(args.seed);
         let gate = |n: usize| {
             HardConcreteGateConfig::new(n)
@@ -544,22 +565,22 @@ fn main() {
         let (name, variant) = match v {
             "a" => ("(a) none".to_string(), Variant::None),
             "b" => (
-                format!("(b) L1 prox {}", args.l1),
+                format!("(b) L1 prox {value}"),
                 Variant::L1(
-                    ProximalStep::new(SoftThreshold, "l?.weight", args.l1)
+                    ProximalStep::new(SoftThreshold, "l?.weight", value)
                         .expect("valid")
                         .with_schedule(strength.clone()),
                 ),
             ),
             "c" if args.coupled => (
-                format!("(c) neuron group lasso {} (in+out)", args.group),
+                format!("(c) neuron group lasso {value} (in+out)"),
                 Variant::Coupled(
                     [("l1.weight", "l2.weight"), ("l2.weight", "l3.weight")]
                         .iter()
                         .map(|(a, b)| {
                             CoupledProximalStep::new(
                                 CoupledGroupLasso::neurons(a, b).expect("valid"),
-                                args.group,
+                                value,
                             )
                             .expect("valid")
                             .with_schedule(strength.clone())
@@ -569,36 +590,41 @@ fn main() {
             ),
             "c" => (
                 if args.group_out > 0.0 {
-                    format!("(c) group lasso {} in / {} out", args.group, args.group_out)
+                    format!("(c) group lasso {value} in / {} out", args.group_out)
                 } else {
-                    format!("(c) group lasso {}", args.group)
+                    format!("(c) group lasso {value}")
                 },
                 Variant::Group(
-                    neurons(Groups::Columns, "l1.weight|l2.weight", args.group),
+                    neurons(Groups::Columns, "l1.weight|l2.weight", value),
                     (args.group_out > 0.0)
                         .then(|| neurons(Groups::Rows, "l2.weight|l3.weight", args.group_out)),
                 ),
             ),
-            "d" => (format!("(d) L0 gates {}", args.l0), Variant::L0(args.l0)),
+            "d" => (format!("(d) L0 gates {value}"), Variant::L0(value)),
             other => {
                 eprintln!("unknown variant {other}: use a, b, c, d");
                 std::process::exit(2);
             }
         };
         let mut step = 0usize;
-        // (a) trains for the same total number of epochs as the others, in one phase.
-        let reg_epochs = if v == "a" {
-            args.epochs + args.finetune
-        } else {
-            args.epochs
-        };
+        // (a) goes through the same two phases (its masks keep every weight).
         let (net, epoch_s) = train(
-            net, &variant, reg_epochs, None, &mut step, &plan, &strength, &name, &args, &train_set,
-            &test_set, &device,
+            net,
+            &variant,
+            args.epochs,
+            None,
+            &mut step,
+            &plan,
+            &strength,
+            &name,
+            &args,
+            &train_set,
+            &test_set,
+            &device,
         );
         let net = net.fold_gates();
         let reg_acc = accuracy(&net, &test_set, &device);
-        let net = if args.finetune > 0 && v != "a" {
+        let net = if args.finetune > 0 {
             let m = masks(&net);
             let tuned = format!("{name} ft");
             train(
