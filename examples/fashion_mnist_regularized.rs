@@ -6,11 +6,13 @@
 //! cargo run --release --example fashion_mnist_regularized -- --device flex
 //! ```
 //!
-//! All variants: Adam, batch 128, the same seed, initialization and learning-rate plan (cosine
-//! decay from `--lr` to `--lr × --lr-end` over all epochs). The regularized variants train
-//! `--epochs` epochs with the regularizer, its strength rising from 0 along a cosine ramp over
-//! `--ramp` epochs and then held, followed by `--finetune` epochs of masked fine-tuning (zeros
-//! kept, no regularizer); (a) trains for the same total number of epochs. The proximal steps run
+//! All variants, (a) included, go through the same two phases with the same seed,
+//! initialization and learning-rate plan (Adam, batch 128): `--epochs` epochs at constant
+//! `--lr` (with the regularizer, its strength rising from 0 along a cosine ramp over `--ramp`
+//! epochs and then held), then `--finetune` epochs of masked fine-tuning (zeros kept, no
+//! regularizer; for (a) the mask keeps every weight) with the learning rate restarted at `--lr`
+//! and decaying along a cosine to `--lr × --lr-end`. `--l1`, `--group`, `--l0` take lists: one
+//! run of the variant per value. The proximal steps run
 //! after every Adam step with `t = lr(step) × strength × ramp(step)`. For (d), the gates'
 //! `log_alpha` have their own Adam with learning rate `--gate-lr`, and the test-time gates are
 //! folded into the weights at the end of the regularized phase (relu(x)·z = relu(x·z) for
