@@ -3,15 +3,25 @@
 //! by proximal group soft thresholding, (d) L0 hard-concrete gates on the hidden neurons.
 //!
 //! ```text
-//! cargo run --release --example fashion_mnist_regularized -- --device flex --epochs 5
+//! cargo run --release --example fashion_mnist_regularized -- --device flex
 //! ```
 //!
-//! All variants: Adam (lr 1e-3), batch 128, the same seed and shuffles. The proximal steps run
-//! after every Adam step with `t = lr × strength × ramp`, the strength ramped linearly over the
-//! first epoch. A hidden neuron counts as removed when its incoming weight column is all zero
-//! (its output is then the constant relu(bias), foldable into the next layer's bias) or its
-//! outgoing weight row is all zero. For (d), the test-time gates are folded into the weights
-//! (relu(x)·z = relu(x·z) for z ≥ 0), so closed gates become zero columns.
+//! All variants, (a) included, go through the same two phases with the same seed,
+//! initialization and learning-rate plan (Adam, batch 128): `--epochs` epochs at constant
+//! `--lr` (with the regularizer, its strength rising from 0 along a cosine ramp over `--ramp`
+//! epochs and then held), then `--finetune` epochs of masked fine-tuning (zeros kept, no
+//! regularizer; for (a) the mask keeps every weight) with the learning rate restarted at `--lr`
+//! and decaying along a cosine to `--lr × --lr-end`. `--l1`, `--group`, `--l0` take lists: one
+//! run of the variant per value. The proximal steps run
+//! after every Adam step with `t = lr(step) × strength × ramp(step)`. For (d), the gates'
+//! `log_alpha` have their own Adam with learning rate `--gate-lr`, and the test-time gates are
+//! folded into the weights at the end of the regularized phase (relu(x)·z = relu(x·z) for
+//! z ≥ 0), so closed gates become zero columns.
+//!
+//! "Hidden neurons removed" is measured by building the smaller network: a hidden neuron goes
+//! when its outgoing weight row is all zero (nothing reads it), or when its incoming weight
+//! column is all zero (it outputs the constant relu(bias), which is folded into the next layer's
+//! bias). The compact network's test accuracy is measured and printed next to the original's.
 //!
 //! Data: the four `*-idx?-ubyte.gz` files of Fashion-MNIST (Debian package
 //! `dataset-fashion-mnist`, in `/usr/share/datasets/fashion-mnist/`; `--data DIR` to override).
@@ -31,8 +41,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use sparsekit_reg::{
-    sparsity_report, GroupSoftThreshold, GroupWeights, Groups, HardConcreteGate,
-    HardConcreteGateConfig, ProximalStep, Regularizer, Schedule, SoftThreshold, TensorPenalty, L0,
+    sparsity_report, CoupledGroupLasso, CoupledProximalStep, GroupSoftThreshold, GroupWeights,
+    Groups, HardConcreteGate, HardConcreteGateConfig, ProximalStep, Regularizer, Schedule,
+    SoftThreshold, TensorPenalty, L0,
 };
 
 #[path = "common/fashion_mnist.rs"]
@@ -47,31 +58,52 @@ struct Args {
     /// flex | ndarray | wgpu
     #[arg(long, default_value = "flex")]
     device: String,
-    #[arg(long, default_value_t = 5)]
+    /// Epochs of regularized training.
+    #[arg(long, default_value_t = 10)]
     epochs: usize,
+    /// Epochs over which the regularization strength rises (cosine) from 0 to full; then held.
+    #[arg(long, default_value_t = 3.0)]
+    ramp: f64,
+    /// Epochs of masked fine-tuning after the regularized epochs (zeros kept, no regularizer);
+    /// (a) trains for the same total number of epochs.
+    #[arg(long, default_value_t = 4)]
+    finetune: usize,
     #[arg(long, default_value_t = 128)]
     batch: usize,
+    /// Adam learning rate (peak).
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// Fine-tuning: cosine learning-rate decay from `lr` to `lr × lr_end` (1 = constant lr).
+    #[arg(long, default_value_t = 0.02)]
+    lr_end: f64,
     /// Variants to run: any of a,b,c,d.
     #[arg(long, default_value = "a,b,c,d")]
     variants: String,
-    /// (b) soft-threshold strength: t = lr × l1.
-    #[arg(long, default_value_t = 0.3)]
-    l1: f64,
-    /// (c) group soft-threshold strength on neuron columns (c_g = √fan-in): t = lr × group.
-    #[arg(long, default_value_t = 0.1)]
-    group: f64,
-    /// (d) strength of the expected-L0 penalty per gate (added to the mean loss).
-    #[arg(long, default_value_t = 2e-3)]
-    l0: f64,
+    /// (b) soft-threshold strength(s): t = lr × l1 (× ramp); a list runs one (b) per value.
+    #[arg(long, value_delimiter = ',', default_value = "0.3")]
+    l1: Vec<f64>,
+    /// (c) group soft-threshold strength(s) per neuron group (c_g = √|g|): t = lr × group
+    /// (× ramp); a list runs one (c) per value.
+    #[arg(long, value_delimiter = ',', default_value = "0.1")]
+    group: Vec<f64>,
+    /// (c) also threshold each hidden neuron's outgoing weights (rows of the next layer's
+    /// weight) as a group, with this strength (0 = incoming columns only).
+    #[arg(long, default_value_t = 0.0)]
+    group_out: f64,
+    /// (c) one group per hidden neuron = its incoming column and its outgoing row together
+    /// (`CoupledGroupLasso::neurons`), strength `--group`; `--group-out` is then ignored.
+    #[arg(long)]
+    coupled: bool,
+    /// (d) strength(s) of the expected-L0 penalty per gate (added to the mean loss, × ramp);
+    /// a list runs one (d) per value.
+    #[arg(long, value_delimiter = ',', default_value = "2e-3")]
+    l0: Vec<f64>,
+    /// (d) Adam learning rate of the gates' log_alpha (own optimizer; decays like `lr`).
+    #[arg(long, default_value_t = 2e-2)]
+    gate_lr: f64,
     /// (d) initial drop rate of the gates.
     #[arg(long, default_value_t = 0.5)]
     droprate_init: f64,
-    /// Epochs of masked fine-tuning after the regularized epochs (zeros kept, no regularizer);
-    /// (a) gets the same extra epochs.
-    #[arg(long, default_value_t = 2)]
-    finetune: usize,
     /// Use only the first N training images (0 = all).
     #[arg(long, default_value_t = 0)]
     train_limit: usize,
@@ -173,15 +205,22 @@ struct Row {
     name: String,
     reg_acc: f64,
     acc: f64,
+    compact_acc: f64,
     sparsity: f64,
-    neurons: usize,
+    hidden: [usize; 2],
     epoch_s: f64,
 }
 
 enum Variant {
     None,
     L1(ProximalStep<SoftThreshold>),
-    Group(ProximalStep<GroupSoftThreshold>),
+    /// Incoming columns, and optionally outgoing rows, of the hidden neurons.
+    Group(
+        ProximalStep<GroupSoftThreshold>,
+        Option<ProximalStep<GroupSoftThreshold>>,
+    ),
+    /// One coupled group (incoming column + outgoing row) per hidden neuron, per hidden layer.
+    Coupled(Vec<CoupledProximalStep>),
     L0(f64),
 }
 
@@ -206,12 +245,37 @@ fn apply_masks(mut net: Mlp, m: &[Tensor<2>; 3]) -> Mlp {
     net
 }
 
+/// The step-size plan shared by every variant, (a) included: constant learning rate in the
+/// first phase, then a restart at full learning rate decaying along a cosine to `lr_end` over
+/// the fine-tuning phase.
+struct Plan {
+    lr_end: f64,
+    first_steps: usize,
+    total_steps: usize,
+}
+
+impl Plan {
+    fn factor(&self, step: usize) -> f64 {
+        if step < self.first_steps {
+            return 1.0;
+        }
+        let len = (self.total_steps - self.first_steps).max(1) as f64;
+        let p = ((step - self.first_steps) as f64 / len).min(1.0);
+        self.lr_end + (1.0 - self.lr_end) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+    }
+}
+
+/// One training phase; `step` is the global step (for the lr plan and the strength schedule),
+/// advanced in place. Returns the trained net and the mean seconds per epoch.
 #[allow(clippy::too_many_arguments)]
 fn train(
     mut net: Mlp,
     variant: &Variant,
     epochs: usize,
     fixed: Option<&[Tensor<2>; 3]>,
+    step: &mut usize,
+    plan: &Plan,
+    strength: &Schedule,
     name: &str,
     args: &Args,
     train: &Split,
@@ -220,14 +284,16 @@ fn train(
 ) -> (Mlp, f64) {
     let ad = device.clone().autodiff();
     let mut optim = AdamConfig::new().init();
+    // The gates get their own Adam (and learning rate): with Adam a scaled gradient would not
+    // change the step size, and log_alpha must travel several units to close a gate.
+    let mut optim_gates = AdamConfig::new().init();
     let n = train.labels.len();
     let mut order: Vec<usize> = (0..n).collect();
-    let mut rng = StdRng::seed_from_u64(args.seed);
+    let mut rng = StdRng::seed_from_u64(args.seed ^ (*step as u64));
     let l0 = L0::default()
         .on("g1.log_alpha|g2.log_alpha")
         .expect("a valid pattern");
     let mut times = Vec::new();
-    let mut step = 0usize;
     for epoch in 0..epochs {
         order.shuffle(&mut rng);
         let steps = n.div_ceil(args.batch);
@@ -243,11 +309,12 @@ fn train(
         let start = Instant::now();
         let mut last = f32::NAN;
         for (s, chunk) in order.chunks(args.batch).enumerate() {
+            let lr = args.lr * plan.factor(*step);
             let (x, y) = batch_tensors(train, chunk, &ad);
             let mut l = loss(net.forward(x, true), y);
-            if let Variant::L0(strength) = variant {
-                let ramp = Schedule::linear(0, steps).factor(step);
-                l = l + l0.penalty(&net).expect("gates selected") * (strength * ramp);
+            if let Variant::L0(l0_strength) = variant {
+                let f = strength.factor(*step);
+                l = l + l0.penalty(&net).expect("gates selected") * (l0_strength * f);
             }
             if s % 50 == 0 || s + 1 == steps {
                 last = l
@@ -258,17 +325,37 @@ fn train(
                     .unwrap_or(f32::NAN);
                 bar.set_message(format!("epoch {}/{} loss {last:.4}", epoch + 1, epochs));
             }
-            let grads = GradientsParams::from_grads(l.backward(), &net);
-            net = optim.step(args.lr, net, grads);
+            let mut grads = GradientsParams::from_grads(l.backward(), &net);
+            if net.gated {
+                let mut gates = GradientsParams::new();
+                for id in [net.g1.log_alpha.id, net.g2.log_alpha.id] {
+                    if let Some(g) = grads.remove::<1>(id) {
+                        gates.register(id, g);
+                    }
+                }
+                net = optim.step(lr, net, grads);
+                net = optim_gates.step(args.gate_lr * plan.factor(*step), net, gates);
+            } else {
+                net = optim.step(lr, net, grads);
+            }
             net = match variant {
-                Variant::L1(p) => p.apply_at(net, args.lr, step).expect("prox"),
-                Variant::Group(p) => p.apply_at(net, args.lr, step).expect("prox"),
+                Variant::L1(p) => p.apply_at(net, lr, *step).expect("prox"),
+                Variant::Group(p, q) => {
+                    let net = p.apply_at(net, lr, *step).expect("prox");
+                    match q {
+                        Some(q) => q.apply_at(net, lr, *step).expect("prox"),
+                        None => net,
+                    }
+                }
+                Variant::Coupled(steps) => steps
+                    .iter()
+                    .fold(net, |net, p| p.apply_at(net, lr, *step).expect("prox")),
                 _ => net,
             };
             if let Some(m) = fixed {
                 net = apply_masks(net, m);
             }
-            step += 1;
+            *step += 1;
             bar.inc(1);
         }
         let secs = start.elapsed().as_secs_f64();
@@ -286,23 +373,118 @@ fn train(
     (net, mean)
 }
 
-/// Hidden neurons (of 400) with an all-zero incoming column or outgoing row.
-fn neurons_removed(net: &Mlp) -> usize {
-    let host = |t: Tensor<2>| -> Vec<f32> { t.into_data().convert::<f32>().to_vec().unwrap() };
-    let a1 = host(net.l1.weight.val().inner());
-    let a2 = host(net.l2.weight.val().inner());
-    let a3 = host(net.l3.weight.val().inner());
-    let col_zero =
-        |a: &[f32], rows: usize, cols: usize, j: usize| (0..rows).all(|i| a[i * cols + j] == 0.0);
-    let row_zero =
-        |a: &[f32], cols: usize, i: usize| a[i * cols..(i + 1) * cols].iter().all(|&v| v == 0.0);
-    let h1 = (0..300)
-        .filter(|&j| col_zero(&a1, 784, 300, j) || row_zero(&a2, 100, j))
-        .count();
-    let h2 = (0..100)
-        .filter(|&j| col_zero(&a2, 300, 100, j) || row_zero(&a3, 10, j))
-        .count();
-    h1 + h2
+fn host2(t: Tensor<2>) -> Vec<f32> {
+    t.inner().into_data().convert::<f32>().to_vec().unwrap()
+}
+
+fn host1(t: Tensor<1>) -> Vec<f32> {
+    t.inner().into_data().convert::<f32>().to_vec().unwrap()
+}
+
+/// A dense layer on the host: `w` is `[d_in, d_out]` row-major (burn's layout), `b` is `[d_out]`.
+struct HostLinear {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    d_in: usize,
+    d_out: usize,
+}
+
+impl HostLinear {
+    fn of(l: &Linear) -> Self {
+        let [d_in, d_out] = l.weight.val().dims();
+        Self {
+            w: host2(l.weight.val()),
+            b: l.bias.as_ref().map_or(vec![0.0; d_out], |b| host1(b.val())),
+            d_in,
+            d_out,
+        }
+    }
+
+    fn to_linear(&self, device: &Device) -> Linear {
+        Linear {
+            weight: Param::from_tensor(Tensor::from_data(
+                TensorData::new(self.w.clone(), [self.d_in, self.d_out]),
+                device,
+            )),
+            bias: Some(Param::from_tensor(Tensor::from_data(
+                TensorData::new(self.b.clone(), [self.d_out]),
+                device,
+            ))),
+        }
+    }
+
+    fn col_zero(&self, j: usize) -> bool {
+        (0..self.d_in).all(|i| self.w[i * self.d_out + j] == 0.0)
+    }
+
+    fn row_zero(&self, i: usize) -> bool {
+        self.w[i * self.d_out..(i + 1) * self.d_out]
+            .iter()
+            .all(|&v| v == 0.0)
+    }
+}
+
+/// Removes the hidden neurons between `a` and `b` that cannot change the output: an all-zero
+/// outgoing row in `b` (the neuron is never read), or an all-zero incoming column in `a` (the
+/// neuron outputs the constant relu(bias), which is folded into `b`'s bias). Returns the
+/// neurons kept.
+fn remove_neurons(a: &mut HostLinear, b: &mut HostLinear) -> usize {
+    let keep: Vec<usize> = (0..a.d_out)
+        .filter(|&j| {
+            if b.row_zero(j) {
+                return false;
+            }
+            if a.col_zero(j) {
+                let c = a.b[j].max(0.0);
+                for k in 0..b.d_out {
+                    b.b[k] += c * b.w[j * b.d_out + k];
+                }
+                return false;
+            }
+            true
+        })
+        .collect();
+    let n = keep.len();
+    let mut aw = Vec::with_capacity(a.d_in * n);
+    for i in 0..a.d_in {
+        aw.extend(keep.iter().map(|&j| a.w[i * a.d_out + j]));
+    }
+    a.w = aw;
+    a.b = keep.iter().map(|&j| a.b[j]).collect();
+    a.d_out = n;
+    let mut bw = Vec::with_capacity(n * b.d_out);
+    for &j in &keep {
+        bw.extend_from_slice(&b.w[j * b.d_out..(j + 1) * b.d_out]);
+    }
+    b.w = bw;
+    b.d_in = n;
+    n
+}
+
+/// The network with every removable hidden neuron physically removed (see [`remove_neurons`]),
+/// and its hidden sizes. Its accuracy is measured, not assumed equal.
+fn compact(net: &Mlp, device: &Device) -> (Mlp, [usize; 2]) {
+    let (mut a, mut b, mut c) = (
+        HostLinear::of(&net.l1),
+        HostLinear::of(&net.l2),
+        HostLinear::of(&net.l3),
+    );
+    let h1 = remove_neurons(&mut a, &mut b);
+    let h2 = remove_neurons(&mut b, &mut c);
+    let gate = |n: usize| {
+        HardConcreteGateConfig::new(n)
+            .init(device)
+            .expect("valid gate config")
+    };
+    let small = Mlp {
+        l1: a.to_linear(device),
+        l2: b.to_linear(device),
+        l3: c.to_linear(device),
+        g1: gate(h1.max(1)),
+        g2: gate(h2.max(1)),
+        gated: false,
+    };
+    (small, [h1, h2])
 }
 
 fn main() {
@@ -330,15 +512,34 @@ fn main() {
         }
     };
     eprintln!(
-        "train {} images, test {} images, device {}",
+        "train {} images, test {} images, device {}; {args:?}",
         train_set.labels.len(),
         test_set.labels.len(),
         args.device
     );
     let ad = device.clone().autodiff();
-    let ramp_steps = train_set.labels.len().div_ceil(args.batch);
+    let epoch_steps = train_set.labels.len().div_ceil(args.batch);
+    let plan = Plan {
+        lr_end: args.lr_end,
+        first_steps: epoch_steps * args.epochs,
+        total_steps: epoch_steps * (args.epochs + args.finetune),
+    };
+    let ramp_steps = (args.ramp * epoch_steps as f64).round() as usize;
+    let strength = Schedule::cosine(0, ramp_steps);
     let mut rows = Vec::new();
+    // One run per (variant, strength).
+    let mut runs: Vec<(String, f64)> = Vec::new();
     for v in args.variants.split(',').map(str::trim) {
+        let list = match v {
+            "b" => args.l1.clone(),
+            "c" => args.group.clone(),
+            "d" => args.l0.clone(),
+            _ => vec![0.0],
+        };
+        runs.extend(list.into_iter().map(|s| (v.to_string(), s)));
+    }
+    for (v, value) in &runs {
+        let (v, value) = (v.as_str(), *value);
         ad.seed(args.seed);
         let gate = |n: usize| {
             HardConcreteGateConfig::new(n)
@@ -354,40 +555,69 @@ fn main() {
             g2: gate(100),
             gated: v == "d",
         };
+        let neurons = |groups: Groups, pattern: &str, s: f64| {
+            ProximalStep::new(
+                GroupSoftThreshold::new(groups, GroupWeights::SqrtSize).expect("valid"),
+                pattern,
+                s,
+            )
+            .expect("valid")
+            .with_schedule(strength.clone())
+        };
         let (name, variant) = match v {
             "a" => ("(a) none".to_string(), Variant::None),
             "b" => (
-                format!("(b) L1 prox {}", args.l1),
+                format!("(b) L1 prox {value}"),
                 Variant::L1(
-                    ProximalStep::new(SoftThreshold, "l?.weight", args.l1)
+                    ProximalStep::new(SoftThreshold, "l?.weight", value)
                         .expect("valid")
-                        .with_schedule(Schedule::linear(0, ramp_steps)),
+                        .with_schedule(strength.clone()),
+                ),
+            ),
+            "c" if args.coupled => (
+                format!("(c) neuron group lasso {value} (in+out)"),
+                Variant::Coupled(
+                    [("l1.weight", "l2.weight"), ("l2.weight", "l3.weight")]
+                        .iter()
+                        .map(|(a, b)| {
+                            CoupledProximalStep::new(
+                                CoupledGroupLasso::neurons(a, b).expect("valid"),
+                                value,
+                            )
+                            .expect("valid")
+                            .with_schedule(strength.clone())
+                        })
+                        .collect(),
                 ),
             ),
             "c" => (
-                format!("(c) group lasso {}", args.group),
+                if args.group_out > 0.0 {
+                    format!("(c) group lasso {value} in / {} out", args.group_out)
+                } else {
+                    format!("(c) group lasso {value}")
+                },
                 Variant::Group(
-                    ProximalStep::new(
-                        GroupSoftThreshold::new(Groups::Columns, GroupWeights::SqrtSize)
-                            .expect("valid"),
-                        "l1.weight|l2.weight",
-                        args.group,
-                    )
-                    .expect("valid")
-                    .with_schedule(Schedule::linear(0, ramp_steps)),
+                    neurons(Groups::Columns, "l1.weight|l2.weight", value),
+                    (args.group_out > 0.0)
+                        .then(|| neurons(Groups::Rows, "l2.weight|l3.weight", args.group_out)),
                 ),
             ),
-            "d" => (format!("(d) L0 gates {}", args.l0), Variant::L0(args.l0)),
+            "d" => (format!("(d) L0 gates {value}"), Variant::L0(value)),
             other => {
                 eprintln!("unknown variant {other}: use a, b, c, d");
                 std::process::exit(2);
             }
         };
+        let mut step = 0usize;
+        // (a) goes through the same two phases (its masks keep every weight).
         let (net, epoch_s) = train(
             net,
             &variant,
             args.epochs,
             None,
+            &mut step,
+            &plan,
+            &strength,
             &name,
             &args,
             &train_set,
@@ -404,6 +634,9 @@ fn main() {
                 &Variant::None,
                 args.finetune,
                 Some(&m),
+                &mut step,
+                &plan,
+                &strength,
                 &tuned,
                 &args,
                 &train_set,
@@ -416,28 +649,34 @@ fn main() {
         };
         let report = sparsity_report(&net, "l?.weight", 0.0).expect("weights");
         eprintln!("{name}:\n{report}");
+        let (small, hidden) = compact(&net, &ad);
         rows.push(Row {
             name,
             reg_acc,
             acc: accuracy(&net, &test_set, &device),
+            compact_acc: accuracy(&small, &test_set, &device),
             sparsity: report.zero_fraction(),
-            neurons: neurons_removed(&net),
+            hidden,
             epoch_s,
         });
     }
     let base = rows.first().map(|r| r.acc);
-    println!("\n| variant | test acc before fine-tune | test acc | Δ acc vs first | weight sparsity | hidden neurons removed (of 400) | s / epoch |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("\n| variant | test acc after regularized phase | test acc | Δ acc vs first | weight sparsity | hidden neurons removed (of 400) | compact net 784-h1-h2-10 | compact net test acc | s / regularized epoch |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
+        let removed = 400 - r.hidden[0] - r.hidden[1];
         println!(
-            "| {} | {:.2} % | {:.2} % | {:+.2} | {:.2} % | {} ({:.1} %) | {:.2} |",
+            "| {} | {:.2} % | {:.2} % | {:+.2} | {:.2} % | {} ({:.1} %) | 784-{}-{}-10 | {:.2} % | {:.2} |",
             r.name,
             r.reg_acc * 100.0,
             r.acc * 100.0,
             base.map_or(0.0, |b| (r.acc - b) * 100.0),
             r.sparsity * 100.0,
-            r.neurons,
-            r.neurons as f64 / 4.0,
+            removed,
+            removed as f64 / 4.0,
+            r.hidden[0],
+            r.hidden[1],
+            r.compact_acc * 100.0,
             r.epoch_s
         );
     }

@@ -60,10 +60,10 @@ pub enum PenaltyKind {
     },
     /// [`L0`] with β = 2/3, γ = −0.1, ζ = 1.1, on `log_alpha` parameters.
     L0,
-    /// [`HyperSparse`].
+    /// [`HyperSparse`] (one loss over all the weights the pattern selects).
     HyperSparse {
-        /// Fraction spared.
-        keep: f64,
+        /// Prune rate κ ∈ [0, 1).
+        prune_rate: f64,
     },
 }
 
@@ -112,7 +112,7 @@ impl RegularizerConfig {
             PenaltyKind::LogSum { eps } => Box::new(LogSum::new(*eps)?.on(p)?),
             PenaltyKind::Lq { q, eps } => Box::new(Lq::new(*q, *eps)?.on(p)?),
             PenaltyKind::L0 => Box::new(L0::default().on(p)?),
-            PenaltyKind::HyperSparse { keep } => Box::new(HyperSparse::new(*keep)?.on(p)?),
+            PenaltyKind::HyperSparse { prune_rate } => Box::new(HyperSparse::new(p, *prune_rate)?),
         })
     }
 

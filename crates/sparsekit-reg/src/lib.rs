@@ -3,13 +3,17 @@
 //! - **Penalties** ([`Regularizer`]): differentiable scalar `Tensor<1>`s to add to the loss,
 //!   on any device, under autodiff. Per-tensor penalties ([`TensorPenalty`]: [`L1`], [`L2`],
 //!   [`ElasticNet`], [`GroupLasso`], [`SparseGroupLasso`], [`Hoyer`], [`HoyerSquare`],
-//!   [`LogSum`], [`Lq`], [`L0`], [`HyperSparse`]) are applied to the parameters a path pattern
-//!   selects with [`TensorPenalty::on`]; [`MaskSparsity`] penalizes masked entries; [`flops`] is
+//!   [`LogSum`], [`Lq`], [`L0`]) are applied to the parameters a path pattern selects with
+//!   [`TensorPenalty::on`]; [`HyperSparse`] is one adaptive loss over all the selected weights;
+//!   [`CoupledGroupLasso`] has groups that span several parameters (a hidden neuron's incoming
+//!   and outgoing weights); [`MaskSparsity`] penalizes masked entries; [`flops`] is
 //!   the FLOPS regularizer on activations; [`HardConcreteGate`] is the L0 gate module.
 //! - **Proximal operators** ([`ProxOp`]): [`SoftThreshold`], [`GroupSoftThreshold`],
 //!   [`HardThreshold`], [`Firm`], [`Mcp`], [`Scad`], [`HalfThreshold`], applied after an
-//!   optimizer step by a [`ProximalStep`] ([`Proximal`]) with `t = lr × strength`.
-//!   [`SensitivityShrink`] is LOBSTER/SeReNe-style shrinkage from gradients.
+//!   optimizer step by a [`ProximalStep`] ([`Proximal`]) with `t = lr × strength`
+//!   ([`CoupledProximalStep`] for [`CoupledGroupLasso`]).
+//!   [`SensitivityShrink`] is LOBSTER's (weight level) and its neuron-level variant's
+//!   gradient-based shrinkage.
 //! - **Plumbing**: [`Selector`] (path patterns), [`Sum`] (weighted sums with [`Schedule`]s),
 //!   configs ([`RegularizerConfig`], [`SumConfig`], [`ProxConfig`]), [`sparsity_report`].
 //!
@@ -39,6 +43,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod coupled;
 mod error;
 mod gate;
 mod groups;
@@ -50,6 +55,7 @@ pub mod select;
 mod sensitivity;
 
 pub use config::{PenaltyKind, ProxConfig, ProxKind, RegularizerConfig, SumConfig};
+pub use coupled::{CoupledGroupLasso, CoupledProximalStep};
 pub use error::{RegError, Result};
 pub use gate::{HardConcreteGate, HardConcreteGateConfig};
 pub use groups::{GroupWeights, Groups};
@@ -64,4 +70,4 @@ pub use prox::{
 pub use report::{sparsity_report, ParamSparsity, SparsityReport};
 pub use schedule::{Ramp, Schedule};
 pub use select::{collect_params, ParamEntry, Selector};
-pub use sensitivity::{Level, SensitivityShrink};
+pub use sensitivity::{Insensitivity, Level, SensitivityShrink};

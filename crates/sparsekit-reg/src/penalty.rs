@@ -432,47 +432,102 @@ impl TensorPenalty for L0 {
     }
 }
 
-/// Adaptive ℓ1 that spares the largest weights, after HyperSparse (Glandorf et al. 2023): per
-/// tensor, the `keep` fraction of entries of largest |w| (ranked on the detached values) is not
-/// penalized, the others get `Σ|w|`. As the small weights shrink, the set of spared weights
-/// settles and the penalty drives exactly the rest to zero.
+/// HyperSparse (Glandorf, Kaiser & Rosenhahn 2023), the adaptive regularizer of their
+/// "Adaptive Regularized Training": one loss over **all** selected weights `w` (concatenated,
+/// as the paper does over all prunable layers), with prune rate κ ∈ [0, 1):
 ///
-/// This is a simplified version: the paper's loss weighs each entry by a smooth function of
-/// the whole weight distribution; here the weighting is a hard 0/1 mask recomputed every call.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// `HS(w) = ‖w‖₁ · T(w) / sg(T(w)) − ‖w‖₁`, `T(w) = Σ_j tanh(s·|w_j|)`,
+/// `s = 0.6585 / a_κ`,
+///
+/// where `sg` stops the gradient and `a_κ` is the ⌊κ·n⌋-th smallest |w| (0-based, ranked on the
+/// detached values). Its value is 0; its gradient is the point of it:
+///
+/// `∂HS/∂w_i = sign(w_i) · ‖w‖₁ · s · (1 − tanh²(s·|w_i|)) / T(w)`,
+///
+/// a strong ℓ1-like pull on the weights below the κ-quantile that fades smoothly to 0 for the
+/// large weights (the "exploitation" set). This is the authors' reference implementation
+/// (`loss/HyperSparse.py` in GreenAutoML4FAS/HyperSparse); the constant 0.6585 is theirs.
+/// If the κ-quantile is already exactly 0 (at least a κ share of the weights is exactly 0), the
+/// target sparsity is reached and the penalty is 0 with a zero gradient.
+///
+/// ```
+/// use burn::nn::LinearConfig;
+/// use burn::tensor::Device;
+/// use sparsekit_reg::{HyperSparse, Regularizer};
+/// let dev = Device::flex().autodiff();
+/// let layer = LinearConfig::new(8, 4).init(&dev);
+/// let hs = HyperSparse::new("weight", 0.9).unwrap().penalty(&layer).unwrap();
+/// let g = layer.weight.val().grad(&hs.backward()).unwrap();
+/// assert!(g.abs().sum().into_scalar::<f32>() > 0.0);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
 pub struct HyperSparse {
-    keep: f64,
+    selector: Selector,
+    prune_rate: f64,
 }
 
+/// The paper's scale constant: `s = 0.6585 / a_κ`.
+const HYPERSPARSE_C: f64 = 0.6585;
+
 impl HyperSparse {
-    /// `keep` ∈ [0, 1]: the fraction of weights spared.
-    pub fn new(keep: f64) -> Result<Self> {
-        check("keep", keep, (0.0..=1.0).contains(&keep), "in [0, 1]")?;
-        Ok(Self { keep })
+    /// The weights `pattern` selects, prune rate κ ∈ [0, 1).
+    pub fn new(pattern: &str, prune_rate: f64) -> Result<Self> {
+        check(
+            "prune_rate",
+            prune_rate,
+            (0.0..1.0).contains(&prune_rate),
+            "in [0, 1)",
+        )?;
+        Ok(Self {
+            selector: Selector::new(pattern)?,
+            prune_rate,
+        })
+    }
+
+    /// The prune rate κ.
+    pub fn prune_rate(&self) -> f64 {
+        self.prune_rate
+    }
+
+    /// `s = 0.6585 / a_κ` for the magnitudes `abs` (reordered in place); `None` when
+    /// `abs` is empty or `a_κ` = 0.
+    pub fn scale(abs: &mut [f32], prune_rate: f64) -> Option<f64> {
+        if abs.is_empty() {
+            return None;
+        }
+        let k = ((prune_rate * abs.len() as f64).floor() as usize).min(abs.len() - 1);
+        let (_, a, _) = abs.select_nth_unstable_by(k, f32::total_cmp);
+        let a = *a as f64;
+        (a > 0.0).then(|| HYPERSPARSE_C / a)
     }
 }
 
-fn host_abs(t: &Tensor<2>) -> Vec<f32> {
-    t.clone().inner().abs().into_data().iter::<f32>().collect()
-}
-
-impl TensorPenalty for HyperSparse {
-    fn value(&self, p: &ParamEntry) -> Result<Tensor<1>> {
-        let a = host_abs(&p.value);
-        let n = a.len();
-        let k = ((self.keep * n as f64).round() as usize).min(n);
-        let mut mask = vec![1.0f32; n];
-        if k > 0 {
-            // spare the k largest (ties broken by index order)
-            let mut idx: Vec<usize> = (0..n).collect();
-            idx.sort_by(|&i, &j| a[j].total_cmp(&a[i]).then(i.cmp(&j)));
-            for &i in &idx[..k] {
-                mask[i] = 0.0;
-            }
+impl Regularizer for HyperSparse {
+    fn penalty_params(&self, params: &[ParamEntry]) -> Result<Tensor<1>> {
+        let sel = select(params, &self.selector)?;
+        let device = sel[0].value.device();
+        let mut abs: Vec<f32> = Vec::new();
+        for p in &sel {
+            abs.extend(p.value.clone().inner().abs().into_data().iter::<f32>());
         }
-        let shape = p.shape();
-        let m: Tensor<2> = Tensor::from_data(TensorData::new(mask, shape), &p.value.device());
-        Ok((p.value.clone().abs() * m).sum())
+        let zero = || Tensor::<1>::zeros([1], &device);
+        let Some(s) = Self::scale(&mut abs, self.prune_rate) else {
+            // Keep the result attached to the parameters (zero gradient) on autodiff devices.
+            let mut z = zero();
+            for p in &sel {
+                z = z + p.value.clone().sum() * 0.0;
+            }
+            return Ok(z);
+        };
+        let mut l1 = zero();
+        let mut t = zero();
+        for p in &sel {
+            let a = p.value.clone().abs();
+            l1 = l1 + a.clone().sum();
+            t = t + (a * s).tanh().sum();
+        }
+        let denom = t.clone().detach();
+        Ok(l1.clone() * t / denom - l1)
     }
 }
 
