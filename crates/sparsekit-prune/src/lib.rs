@@ -15,13 +15,28 @@
 //!   `MaskedLinear`, any ≥ 2-D weight) from a training loop, with lottery [`ticket`]s.
 //!
 //! ```
-//! use sparsekit_prune::{structure::{mask, is_nm}, Criterion, Structure};
-//! let w = [0.1f32, -0.9, 0.5, 0.3, 0.2, -0.4, 0.7, 0.0]; // 2 × 4, output × input
-//! let scores = Criterion::Magnitude.scores(&w, None)?;
-//! let m = mask(&scores, 2, 4, 0.5, Structure::NM { n: 2, m: 4 })?;
-//! assert!(is_nm(&m, 2, 4));
-//! assert_eq!(m.count_ones(), 4);
-//! # Ok::<(), sparsekit_prune::PruneError>(())
+//! use burn::nn::{Linear, LinearConfig};
+//! use burn::tensor::Device;
+//! use sparsekit_prune::{Pruner, PrunerConfig, Schedule, Structure};
+//! use sparsekit_tensor::SparseLinear;
+//!
+//! #[derive(burn::module::Module, Debug)]
+//! struct Net { l1: Linear, l2: Linear }
+//!
+//! let device = Device::flex();
+//! let net = Net { l1: LinearConfig::new(16, 8).init(&device), l2: LinearConfig::new(8, 4).init(&device) };
+//! // 2:4 by magnitude, once, now (a training loop would call `on_gradients` and `step` every update).
+//! let config = PrunerConfig::new(Schedule::OneShot { at: 0, sparsity: 0.5 })
+//!     .with_structure(Structure::NM { n: 2, m: 4 });
+//! let mut pruner = Pruner::new(config, &net)?;
+//! let net = pruner.step(net, 0)?;
+//! let mask = pruner.mask("l1.weight").unwrap(); // 8 × 16: output × input
+//! assert!(sparsekit_prune::structure::is_nm(mask, 2, 4));
+//! assert_eq!(pruner.sparsity(), 0.5);
+//! // The pruned layer as a truly sparse one.
+//! let sparse = SparseLinear::from_linear(&net.l1, mask)?;
+//! assert_eq!(sparse.nnz(), 64);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![warn(missing_docs)]
 
@@ -32,12 +47,14 @@ pub use error::{PruneError, Result};
 // --- pruning core (criterion / structure / allocation / schedule) and the burn `Pruner` ---
 pub mod allocation;
 pub mod criterion;
+pub mod pruner;
 pub mod schedule;
 pub mod structure;
 pub mod ticket;
 
 pub use allocation::{Allocation, LayerShape};
 pub use criterion::{Criterion, ScoreAccumulator};
+pub use pruner::{Layout, Pruner, PrunerConfig};
 pub use schedule::{GradientFlow, Gradual, Iterative, Rewind, Schedule};
 pub use structure::Structure;
 pub use ticket::{Ticket, TicketLayer};
