@@ -172,7 +172,7 @@ impl Tracked {
         }
     }
     /// Storage → output × input.
-    fn to_oi(&self, v: &[f32]) -> Vec<f32> {
+    fn storage_to_oi(&self, v: &[f32]) -> Vec<f32> {
         match self.layout {
             Layout::OutputMajor => v.to_vec(),
             Layout::InputMajor => {
@@ -182,7 +182,7 @@ impl Tracked {
         }
     }
     /// Output × input → storage.
-    fn from_oi(&self, v: &[f32]) -> Vec<f32> {
+    fn oi_to_storage(&self, v: &[f32]) -> Vec<f32> {
         match self.layout {
             Layout::OutputMajor => v.to_vec(),
             Layout::InputMajor => {
@@ -210,7 +210,7 @@ impl Tracked {
             .into_iter()
             .map(|b| b as u8 as f32)
             .collect();
-        self.from_oi(&m)
+        self.oi_to_storage(&m)
     }
 }
 
@@ -546,9 +546,9 @@ impl Pruner {
             } = f;
             let Some(g) = grad else { continue };
             if crit.needs_gradient() {
-                let gv = l.to_oi(&read_f32(g.clone())?);
+                let gv = l.storage_to_oi(&read_f32(g.clone())?);
                 if l.acc.is_some() {
-                    let mut wv = l.to_oi(&read_f32(w)?);
+                    let mut wv = l.storage_to_oi(&read_f32(w)?);
                     // The straight-through weights are the dense ones.
                     if let Some(sh) = &l.shadow {
                         wv.iter_mut().zip(sh).for_each(|(w, s)| *w += s);
@@ -617,7 +617,7 @@ impl Pruner {
         // Dense (output × input) values: the model's, plus the straight-through ones kept aside.
         let mut dense: Vec<Vec<f32>> = Vec::with_capacity(values.len());
         for (l, v) in self.layers.iter_mut().zip(&values) {
-            let mut d = l.to_oi(v);
+            let mut d = l.storage_to_oi(v);
             if open {
                 let sh = l.shadow.get_or_insert_with(|| vec![0.0; d.len()]);
                 let bools = l.mask.to_bools();
@@ -643,7 +643,7 @@ impl Pruner {
         for (l, d) in self.layers.iter_mut().zip(dense) {
             let bools = l.mask.to_bools();
             let src = match (rewind, &l.rewind) {
-                (Some(_), Some(r)) => l.to_oi(r),
+                (Some(_), Some(r)) => l.storage_to_oi(r),
                 _ => d,
             };
             if open {
@@ -659,7 +659,7 @@ impl Pruner {
                 .zip(&bools)
                 .map(|(&v, &k)| if k { v } else { 0.0 })
                 .collect();
-            writer.floats.insert(l.path.clone(), l.from_oi(&kept));
+            writer.floats.insert(l.path.clone(), l.oi_to_storage(&kept));
             if l.masked_linear {
                 writer.bools.insert(sibling_mask(&l.path), bools);
             }
