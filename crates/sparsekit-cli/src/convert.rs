@@ -50,7 +50,7 @@ pub enum Dtype {
     F64,
 }
 
-fn parse_block(s: &str) -> std::result::Result<(usize, usize), String> {
+pub fn parse_block(s: &str) -> std::result::Result<(usize, usize), String> {
     let (r, c) = s
         .split_once(['x', 'X', '×'])
         .ok_or_else(|| format!("'{s}': expected RxC, e.g. 4x4"))?;

@@ -1,4 +1,4 @@
-//! `sparsekit`: inspect and convert sparse matrix files (SciPy `.npz`, Matrix Market `.mtx`,
+//! `sparsekit`: inspect, convert and prune sparse matrix files (SciPy `.npz`, Matrix Market `.mtx`,
 //! `.safetensors`, dense NumPy `.npy`).
 //!
 //! Errors print one line on stderr (`error: reading a.npz: …`) and exit with status 1; usage
@@ -7,6 +7,7 @@
 mod convert;
 mod files;
 mod inspect;
+mod prune;
 mod structure;
 
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "sparsekit",
     version,
-    about = "Inspect and convert sparse matrix files"
+    about = "Inspect, convert and prune sparse matrix files"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -31,6 +32,9 @@ enum Command {
     Inspect(inspect::Args),
     /// Convert between .npz (csr/csc/coo/bsr), .mtx and dense .npy, by file extension.
     Convert(convert::Args),
+    /// Prune every selected ≥ 2-D float tensor of a .safetensors checkpoint (magnitude or
+    /// random; unstructured, N:M or blocks); other tensors and metadata are copied unchanged.
+    Prune(prune::Args),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
     let result = std::panic::catch_unwind(|| match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Convert(args) => convert::run(&args),
+        Command::Prune(args) => prune::run(&args),
     });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -1,0 +1,598 @@
+//! LeNet-300-100 (784-300-100-10) on Fashion-MNIST, pruned with `sparsekit-prune`: dense,
+//! gradual magnitude pruning (GMP, Zhu & Gupta) to 90 / 95 / 98 %, iterative magnitude pruning
+//! (IMP, 3 rounds with rewinding to init, lottery tickets) and 2:4 with a progressively decaying
+//! gradient to pruned weights. Same epochs, batch and Adam for every training run.
+//!
+//! ```text
+//! cargo run --release --example fashion_mnist_pruning -- --epochs 4 --methods dense,gmp90,imp,nm24
+//! ```
+//!
+//! Models train as burn `Linear` layers whose pruned weights the `Pruner` keeps at zero; at the
+//! end each pruned model is converted to `SparseLinear` (`SparseLinear::from_linear(&layer, mask)`)
+//! and evaluated again, which must give the same accuracy. Prints and writes (`--out DIR`) a
+//! Markdown table and an SVG plot of accuracy vs sparsity.
+//!
+//! Data: the four `*-idx?-ubyte.gz` files of Fashion-MNIST (Debian package
+//! `dataset-fashion-mnist`, in `/usr/share/datasets/fashion-mnist/`; `--data DIR` to override).
+#![allow(deprecated)]
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::{log_softmax, relu};
+use burn::tensor::{Device, DeviceKind, Int, Tensor, TensorData};
+use burn_optim::{AdamConfig, GradientsParams};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use sparsekit::tensor::SparseLinear;
+use sparsekit_prune::{
+    Allocation, GradientFlow, Gradual, Iterative, Pruner, PrunerConfig, Rewind, Schedule, Structure,
+};
+
+#[path = "common/fashion_mnist.rs"]
+mod fashion_mnist;
+use fashion_mnist::{load, Split};
+
+#[derive(Parser, Debug)]
+#[command(about = "Pruning LeNet-300-100 on Fashion-MNIST with sparsekit-prune")]
+struct Args {
+    /// Directory with the Fashion-MNIST idx .gz files.
+    #[arg(long, default_value = "/usr/share/datasets/fashion-mnist")]
+    data: PathBuf,
+    /// flex | ndarray | wgpu
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// Epochs of every training run (IMP trains `rounds + 1` runs of this length).
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// Comma-separated: dense, gmp90, gmp95, gmp98 (any gmpNN), imp, nm24.
+    #[arg(long, default_value = "dense,gmp90,gmp95,gmp98,imp,nm24")]
+    methods: String,
+    /// Final sparsity of IMP.
+    #[arg(long, default_value_t = 0.9)]
+    imp_target: f64,
+    /// IMP rounds.
+    #[arg(long, default_value_t = 3)]
+    imp_rounds: u32,
+    /// Per-layer split of GMP and IMP targets: uniform | global | erk.
+    #[arg(long, default_value = "erk")]
+    allocation: String,
+    /// Use only the first N training images (0 = all).
+    #[arg(long, default_value_t = 0)]
+    train_limit: usize,
+    /// Where the table (pruning.md) and the plot (pruning.svg) go.
+    #[arg(long, default_value = "target/pruning")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Module, Debug)]
+struct Mlp {
+    l1: Linear,
+    l2: Linear,
+    l3: Linear,
+}
+
+impl Mlp {
+    fn new(device: &Device) -> Self {
+        Mlp {
+            l1: LinearConfig::new(784, 300).init(device),
+            l2: LinearConfig::new(300, 100).init(device),
+            l3: LinearConfig::new(100, 10).init(device),
+        }
+    }
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.l3
+            .forward(relu(self.l2.forward(relu(self.l1.forward(x)))))
+    }
+}
+
+/// The same network with `SparseLinear` layers (values at the mask only).
+struct SparseMlp([SparseLinear; 3]);
+
+impl SparseMlp {
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let [a, b, c] = &self.0;
+        c.forward(relu(b.forward(relu(a.forward(x)))))
+    }
+}
+
+/// One row of the results. New methods (e.g. SET / RigL from `sparsekit_prune::dst`) add a
+/// variant here and a `run_*` function below.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Method {
+    Dense,
+    /// Gradual magnitude pruning to this sparsity.
+    Gmp(f64),
+    /// Iterative magnitude pruning with rewinding to init.
+    Imp,
+    /// 2:4 on every layer, gradient to pruned weights decayed to 0.
+    Nm24,
+}
+
+impl Method {
+    fn parse(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "dense" => Ok(Method::Dense),
+            "imp" => Ok(Method::Imp),
+            "nm24" => Ok(Method::Nm24),
+            g if g.starts_with("gmp") => g[3..]
+                .parse::<f64>()
+                .ok()
+                .filter(|p| (0.0..100.0).contains(p))
+                .map(|p| Method::Gmp(p / 100.0))
+                .ok_or_else(|| format!("'{g}': expected gmpNN, e.g. gmp90")),
+            other => Err(format!(
+                "unknown method '{other}' (dense, gmpNN, imp, nm24)"
+            )),
+        }
+    }
+    fn name(&self, args: &Args) -> String {
+        match self {
+            Method::Dense => "dense".into(),
+            Method::Gmp(s) => format!("GMP {:.0}%", s * 100.0),
+            Method::Imp => format!("IMP {} rounds, rewind to init", args.imp_rounds),
+            Method::Nm24 => "2:4, gradient decay".into(),
+        }
+    }
+}
+
+struct Data {
+    train: Split,
+    test: Split,
+}
+
+fn batch_tensors(split: &Split, idx: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+    let mut x = Vec::with_capacity(idx.len() * 784);
+    let mut y = Vec::with_capacity(idx.len());
+    for &i in idx {
+        x.extend_from_slice(&split.images[i * 784..(i + 1) * 784]);
+        y.push(split.labels[i]);
+    }
+    let n = idx.len();
+    (
+        Tensor::from_data(TensorData::new(x, [n, 784]), device),
+        Tensor::from_data(TensorData::new(y, [n]), device),
+    )
+}
+
+fn loss(logits: Tensor<2>, y: Tensor<1, Int>) -> Tensor<1> {
+    let n = y.dims()[0];
+    -log_softmax(logits, 1).gather(1, y.reshape([n, 1])).mean()
+}
+
+/// Test accuracy of any forward function.
+fn accuracy(forward: impl Fn(Tensor<2>) -> Tensor<2>, test: &Split, device: &Device) -> f64 {
+    let mut correct = 0usize;
+    let idx: Vec<usize> = (0..test.labels.len()).collect();
+    for chunk in idx.chunks(1000) {
+        let (x, y) = batch_tensors(test, chunk, device);
+        let pred = forward(x).argmax(1).reshape([chunk.len()]);
+        correct += pred
+            .equal(y)
+            .int()
+            .sum()
+            .into_data()
+            .iter::<i64>()
+            .next()
+            .unwrap_or(0) as usize;
+    }
+    correct as f64 / test.labels.len().max(1) as f64
+}
+
+/// Fraction of exact zeros among the three weight matrices.
+fn weight_sparsity(m: &Mlp) -> f64 {
+    let mut zeros = 0usize;
+    let mut total = 0usize;
+    for l in [&m.l1, &m.l2, &m.l3] {
+        let v = l.weight.val().try_into_vec_as::<f32>().unwrap_or_default();
+        zeros += v.iter().filter(|x| **x == 0.0).count();
+        total += v.len();
+    }
+    zeros as f64 / total.max(1) as f64
+}
+
+/// Trains `steps` Adam steps; with a pruner, calls it around every update and restarts Adam
+/// after a rewind (IMP retrains each ticket from scratch).
+fn train(
+    mut net: Mlp,
+    mut pruner: Option<&mut Pruner>,
+    steps: u64,
+    name: &str,
+    args: &Args,
+    data: &Data,
+    device: &Device,
+) -> Result<Mlp, String> {
+    let ad = device.clone().autodiff();
+    let mut optim = AdamConfig::new().init();
+    let n = data.train.labels.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let per_epoch = n.div_ceil(args.batch) as u64;
+    let epochs = steps.div_ceil(per_epoch);
+    let mut t = 0u64;
+    for epoch in 0..epochs {
+        order.shuffle(&mut rng);
+        let bar = ProgressBar::new(per_epoch.min(steps - t)).with_style(
+            ProgressStyle::with_template(
+                "{prefix:>24} {msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(name.to_string());
+        let mut last = f32::NAN;
+        for (s, chunk) in order.chunks(args.batch).enumerate() {
+            if t == steps {
+                break;
+            }
+            t += 1;
+            let (x, y) = batch_tensors(&data.train, chunk, &ad);
+            let l = loss(net.forward(x), y);
+            if s % 50 == 0 {
+                last = l
+                    .clone()
+                    .into_data()
+                    .iter::<f32>()
+                    .next()
+                    .unwrap_or(f32::NAN);
+                let sp = pruner.as_ref().map_or(0.0, |p| p.sparsity());
+                bar.set_message(format!(
+                    "epoch {}/{epochs} loss {last:.4} sparsity {:.1}%",
+                    epoch + 1,
+                    sp * 100.0
+                ));
+            }
+            let mut grads = GradientsParams::from_grads(l.backward(), &net);
+            if let Some(p) = pruner.as_deref_mut() {
+                grads = p.on_gradients(&net, grads, t).map_err(|e| e.to_string())?;
+            }
+            net = optim.step(args.lr, net, grads);
+            if let Some(p) = pruner.as_deref_mut() {
+                net = p.step(net, t).map_err(|e| e.to_string())?;
+                if p.config().schedule.rewind_at(t).is_some() {
+                    optim = AdamConfig::new().init();
+                }
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let acc = accuracy(|x| net.valid().forward(x), &data.test, device);
+        eprintln!(
+            "{name:>24} epoch {}/{epochs} loss {last:.4} test acc {:.2} %",
+            epoch + 1,
+            acc * 100.0
+        );
+    }
+    Ok(net)
+}
+
+fn allocation(args: &Args) -> Result<Allocation, String> {
+    match args.allocation.as_str() {
+        "uniform" => Ok(Allocation::Uniform),
+        "global" => Ok(Allocation::Global),
+        "erk" => Ok(Allocation::Erk),
+        o => Err(format!("unknown --allocation {o}: uniform, global or erk")),
+    }
+}
+
+fn steps_per_epoch(args: &Args, data: &Data) -> u64 {
+    data.train.labels.len().div_ceil(args.batch) as u64
+}
+
+fn run_dense(args: &Args, data: &Data, device: &Device) -> Result<(Mlp, Option<Pruner>), String> {
+    let ad = device.clone().autodiff();
+    ad.seed(args.seed);
+    let steps = args.epochs as u64 * steps_per_epoch(args, data);
+    Ok((
+        train(Mlp::new(&ad), None, steps, "dense", args, data, device)?,
+        None,
+    ))
+}
+
+/// GMP: cubic ramp from 0 at 10 % of training to the target at 70 %, pruning every
+/// `steps / 100` updates, then fine-tuning on the final mask.
+fn run_gmp(
+    target: f64,
+    args: &Args,
+    data: &Data,
+    device: &Device,
+) -> Result<(Mlp, Option<Pruner>), String> {
+    let ad = device.clone().autodiff();
+    ad.seed(args.seed);
+    let net = Mlp::new(&ad);
+    let steps = args.epochs as u64 * steps_per_epoch(args, data);
+    let frequency = (steps / 100).max(1);
+    let start = steps / 10;
+    let n = ((steps * 6 / 10) / frequency).max(1);
+    let schedule = Schedule::Gradual(Gradual {
+        initial: 0.0,
+        final_sparsity: target,
+        start,
+        frequency,
+        n,
+    });
+    let cfg = PrunerConfig::new(schedule).with_allocation(allocation(args)?);
+    let mut p = Pruner::new(cfg, &net).map_err(|e| e.to_string())?;
+    let name = format!("GMP {:.0}%", target * 100.0);
+    let net = train(net, Some(&mut p), steps, &name, args, data, device)?;
+    Ok((net, Some(p)))
+}
+
+/// IMP: `rounds` rounds of `epochs`, each pruning `rate` of the remaining weights by magnitude
+/// and rewinding to the initial weights, then the ticket trains `epochs` more.
+fn run_imp(args: &Args, data: &Data, device: &Device) -> Result<(Mlp, Option<Pruner>), String> {
+    let ad = device.clone().autodiff();
+    ad.seed(args.seed);
+    let net = Mlp::new(&ad);
+    let it = Iterative {
+        rounds: args.imp_rounds,
+        rate: Iterative::rate_for(args.imp_target, args.imp_rounds),
+        round_steps: args.epochs as u64 * steps_per_epoch(args, data),
+        rewind: Rewind::Init,
+    };
+    let cfg = PrunerConfig::new(Schedule::Iterative(it)).with_allocation(allocation(args)?);
+    let mut p = Pruner::new(cfg, &net).map_err(|e| e.to_string())?;
+    let net = train(
+        net,
+        Some(&mut p),
+        it.total_steps(),
+        "IMP",
+        args,
+        data,
+        device,
+    )?;
+    // The winning ticket as safetensors, next to the table.
+    if let Ok(t) = p.ticket() {
+        if let Ok(bytes) = t.to_safetensors() {
+            let _ = std::fs::write(args.out.join("imp_ticket.safetensors"), bytes);
+        }
+    }
+    Ok((net, Some(p)))
+}
+
+/// 2:4 on every layer: masks recomputed every `steps / 50` updates over the first 70 % of
+/// training from the dense (straight-through) weights, whose pruned part receives `β(t)` of its
+/// gradient, `β` decaying 1 → 0 in 5 steps over that span; the last 30 % trains on a fixed mask.
+fn run_nm24(args: &Args, data: &Data, device: &Device) -> Result<(Mlp, Option<Pruner>), String> {
+    let ad = device.clone().autodiff();
+    ad.seed(args.seed);
+    let net = Mlp::new(&ad);
+    let steps = args.epochs as u64 * steps_per_epoch(args, data);
+    let end = steps * 7 / 10;
+    let cfg = PrunerConfig::new(Schedule::Periodic {
+        sparsity: 0.5,
+        start: 1,
+        end: end.max(1),
+        every: (steps / 50).max(1),
+    })
+    .with_structure(Structure::NM { n: 2, m: 4 })
+    .with_flow(GradientFlow::Decay {
+        start: 1,
+        end: end.max(2),
+        intervals: 5,
+    });
+    let mut p = Pruner::new(cfg, &net).map_err(|e| e.to_string())?;
+    let net = train(net, Some(&mut p), steps, "2:4 decay", args, data, device)?;
+    Ok((net, Some(p)))
+}
+
+struct Row {
+    name: String,
+    target: f64,
+    achieved: f64,
+    acc: f64,
+    sparse_acc: Option<f64>,
+    secs: f64,
+}
+
+fn target_of(m: Method, args: &Args) -> f64 {
+    match m {
+        Method::Dense => 0.0,
+        Method::Gmp(s) => s,
+        Method::Imp => args.imp_target,
+        Method::Nm24 => 0.5,
+    }
+}
+
+fn svg(rows: &[Row]) -> String {
+    let (w, h, pad) = (560.0, 360.0, 50.0);
+    let accs: Vec<f64> = rows.iter().map(|r| r.acc * 100.0).collect();
+    let lo = (accs.iter().cloned().fold(f64::INFINITY, f64::min) - 1.0).floor();
+    let hi = (accs.iter().cloned().fold(f64::NEG_INFINITY, f64::max) + 1.0).ceil();
+    let x = |s: f64| pad + s * (w - 2.0 * pad);
+    let y = |a: f64| h - pad - (a - lo) / (hi - lo).max(1e-9) * (h - 2.0 * pad);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{}" stroke="black"/>"#,
+        h - pad,
+        w - pad,
+        h - pad,
+        h - pad
+    );
+    for k in 0..=10 {
+        let sp = k as f64 / 10.0;
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+            x(sp),
+            h - pad + 15.0,
+            k * 10
+        );
+    }
+    let ticks = ((hi - lo) as usize).max(1);
+    for k in 0..=ticks {
+        let a = lo + k as f64;
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="end">{a:.0}</text>"#,
+            pad - 5.0,
+            y(a) + 4.0
+        );
+    }
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">sparsity (%)</text><text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">test accuracy (%)</text>"#,
+        w / 2.0,
+        h - 12.0,
+        h / 2.0,
+        h / 2.0
+    );
+    if let Some(d) = rows.iter().find(|r| r.target == 0.0) {
+        let _ = writeln!(
+            s,
+            r#"<line x1="{pad}" y1="{0}" x2="{1}" y2="{0}" stroke="gray" stroke-dasharray="4 3"/>"#,
+            y(d.acc * 100.0),
+            w - pad
+        );
+    }
+    let colors = [
+        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf",
+    ];
+    for (i, r) in rows.iter().enumerate() {
+        let c = colors[i % colors.len()];
+        let (px, py) = (x(r.achieved), y(r.acc * 100.0));
+        let _ = writeln!(s, r#"<circle cx="{px:.1}" cy="{py:.1}" r="4" fill="{c}"/>"#);
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{}" fill="{c}">{} ({:.2} %)</text>"#,
+            pad + 10.0,
+            pad + 14.0 * i as f64,
+            r.name,
+            r.acc * 100.0
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let device = match args.device.as_str() {
+        "flex" => Device::flex(),
+        "ndarray" => Device::ndarray(),
+        "wgpu" => Device::wgpu(DeviceKind::default()),
+        other => {
+            return Err(format!(
+                "unknown --device {other}: use flex, ndarray or wgpu"
+            ))
+        }
+    };
+    let methods = args
+        .methods
+        .split(',')
+        .map(Method::parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    let data = match (
+        load(&args.data, "train", args.train_limit),
+        load(&args.data, "t10k", 0),
+    ) {
+        (Ok(train), Ok(test)) => Data { train, test },
+        (Err(e), _) | (_, Err(e)) => {
+            return Err(format!(
+                "Fashion-MNIST not found or unreadable ({e}); install the Debian package \
+                 `dataset-fashion-mnist` or pass --data DIR"
+            ))
+        }
+    };
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    eprintln!(
+        "train {} images, test {} images, device {}, {} epochs per run",
+        data.train.labels.len(),
+        data.test.labels.len(),
+        args.device,
+        args.epochs
+    );
+    let mut rows = Vec::new();
+    for m in methods {
+        let start = Instant::now();
+        let (net, pruner) = match m {
+            Method::Dense => run_dense(args, &data, &device)?,
+            Method::Gmp(s) => run_gmp(s, args, &data, &device)?,
+            Method::Imp => run_imp(args, &data, &device)?,
+            Method::Nm24 => run_nm24(args, &data, &device)?,
+        };
+        let secs = start.elapsed().as_secs_f64();
+        let net = net.valid();
+        let acc = accuracy(|x| net.forward(x), &data.test, &device);
+        // The same model with truly sparse layers.
+        let sparse_acc = match &pruner {
+            Some(p) => {
+                let layer = |l: &Linear, path: &str| {
+                    let mask = p.mask(path).ok_or_else(|| format!("no mask for {path}"))?;
+                    SparseLinear::from_linear(l, mask).map_err(|e| e.to_string())
+                };
+                let s = SparseMlp([
+                    layer(&net.l1, "l1.weight")?,
+                    layer(&net.l2, "l2.weight")?,
+                    layer(&net.l3, "l3.weight")?,
+                ]);
+                Some(accuracy(|x| s.forward(x), &data.test, &device))
+            }
+            None => None,
+        };
+        rows.push(Row {
+            name: m.name(args),
+            target: target_of(m, args),
+            achieved: weight_sparsity(&net),
+            acc,
+            sparse_acc,
+            secs,
+        });
+    }
+    let dense = rows.iter().find(|r| r.target == 0.0).map(|r| r.acc);
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "| method | target sparsity | achieved sparsity | test accuracy | Δ vs dense | SparseLinear accuracy | time |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    for r in &rows {
+        let _ = writeln!(
+            md,
+            "| {} | {:.0} % | {:.2} % | {:.2} % | {} | {} | {:.0} s |",
+            r.name,
+            r.target * 100.0,
+            r.achieved * 100.0,
+            r.acc * 100.0,
+            dense.map_or("-".into(), |d| format!("{:+.2}", (r.acc - d) * 100.0)),
+            r.sparse_acc.map_or("-".into(), |a| format!(
+                "{:.2} %{}",
+                a * 100.0,
+                if a == r.acc { " (same)" } else { " (differs)" }
+            )),
+            r.secs
+        );
+    }
+    println!("\n{md}");
+    let md_path = args.out.join("pruning.md");
+    let svg_path = args.out.join("pruning.svg");
+    std::fs::write(&md_path, &md).map_err(|e| format!("{}: {e}", md_path.display()))?;
+    std::fs::write(&svg_path, svg(&rows)).map_err(|e| format!("{}: {e}", svg_path.display()))?;
+    eprintln!("wrote {} and {}", md_path.display(), svg_path.display());
+    Ok(())
+}
