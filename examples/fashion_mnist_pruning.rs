@@ -1,10 +1,12 @@
 //! LeNet-300-100 (784-300-100-10) on Fashion-MNIST, pruned with `sparsekit-prune`: dense,
 //! gradual magnitude pruning (GMP, Zhu & Gupta) to 90 / 95 / 98 %, iterative magnitude pruning
-//! (IMP, 3 rounds with rewinding to init, lottery tickets) and 2:4 with a progressively decaying
-//! gradient to pruned weights. Same epochs, batch and Adam for every training run.
+//! (IMP, 3 rounds with rewinding to init, lottery tickets), 2:4 with a progressively decaying
+//! gradient to pruned weights, and dynamic sparse training from scratch with SET and RigL at
+//! 90 / 98 % (ERK densities, truly sparse `SparseLinear` layers throughout). Same epochs, batch
+//! and Adam for every training run.
 //!
 //! ```text
-//! cargo run --release --example fashion_mnist_pruning -- --epochs 4 --methods dense,gmp90,imp,nm24
+//! cargo run --release --example fashion_mnist_pruning -- --epochs 4 --methods dense,gmp90,imp,nm24,set90,rigl90
 //! ```
 //!
 //! Models train as burn `Linear` layers whose pruned weights the `Pruner` keeps at zero; at the
@@ -30,9 +32,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use sparsekit::tensor::SparseLinear;
+use sparsekit::tensor::{SparseLinear, SparseLinearConfig};
+use sparsekit_prune::dst::{forward_probed, DstConfig, DstMethod, GradientProbe, GrowSignal};
 use sparsekit_prune::{
-    Allocation, GradientFlow, Gradual, Iterative, Pruner, PrunerConfig, Rewind, Schedule, Structure,
+    Allocation, GradientFlow, Gradual, Iterative, LayerShape, Pruner, PrunerConfig, Rewind,
+    Schedule, Structure,
 };
 
 #[path = "common/fashion_mnist.rs"]
@@ -55,8 +59,11 @@ struct Args {
     batch: usize,
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
-    /// Comma-separated: dense, gmp90, gmp95, gmp98 (any gmpNN), imp, nm24.
-    #[arg(long, default_value = "dense,gmp90,gmp95,gmp98,imp,nm24")]
+    /// Comma-separated: dense, gmp90, gmp95, gmp98 (any gmpNN), imp, nm24, setNN, riglNN.
+    #[arg(
+        long,
+        default_value = "dense,gmp90,gmp95,gmp98,imp,nm24,set90,set98,rigl90,rigl98"
+    )]
     methods: String,
     /// Final sparsity of IMP.
     #[arg(long, default_value_t = 0.9)]
@@ -64,6 +71,12 @@ struct Args {
     /// IMP rounds.
     #[arg(long, default_value_t = 3)]
     imp_rounds: u32,
+    /// SET / RigL: steps between pattern updates.
+    #[arg(long, default_value_t = 100)]
+    dst_delta_t: usize,
+    /// SET / RigL: initial drop fraction ζ (cosine-annealed to 0 at 75 % of training).
+    #[arg(long, default_value_t = 0.3)]
+    dst_zeta: f64,
     /// Per-layer split of GMP and IMP targets: uniform | global | erk.
     #[arg(long, default_value = "erk")]
     allocation: String,
@@ -119,6 +132,8 @@ enum Method {
     Imp,
     /// 2:4 on every layer, gradient to pruned weights decayed to 0.
     Nm24,
+    /// Dynamic sparse training (SET or RigL) at this sparsity with ERK densities.
+    Dst(DstMethod, f64),
 }
 
 impl Method {
@@ -127,14 +142,11 @@ impl Method {
             "dense" => Ok(Method::Dense),
             "imp" => Ok(Method::Imp),
             "nm24" => Ok(Method::Nm24),
-            g if g.starts_with("gmp") => g[3..]
-                .parse::<f64>()
-                .ok()
-                .filter(|p| (0.0..100.0).contains(p))
-                .map(|p| Method::Gmp(p / 100.0))
-                .ok_or_else(|| format!("'{g}': expected gmpNN, e.g. gmp90")),
+            g if g.starts_with("gmp") => Ok(Method::Gmp(percent(g, 3)?)),
+            g if g.starts_with("set") => Ok(Method::Dst(DstMethod::Set, percent(g, 3)?)),
+            g if g.starts_with("rigl") => Ok(Method::Dst(DstMethod::RigL, percent(g, 4)?)),
             other => Err(format!(
-                "unknown method '{other}' (dense, gmpNN, imp, nm24)"
+                "unknown method '{other}' (dense, gmpNN, imp, nm24, setNN, riglNN)"
             )),
         }
     }
@@ -144,8 +156,19 @@ impl Method {
             Method::Gmp(s) => format!("GMP {:.0}%", s * 100.0),
             Method::Imp => format!("IMP {} rounds, rewind to init", args.imp_rounds),
             Method::Nm24 => "2:4, gradient decay".into(),
+            Method::Dst(m, s) => format!("{m:?} {:.0}% (ERK)", s * 100.0),
         }
     }
+}
+
+/// `gmp90` → 0.9: the number after the `skip`-letter prefix, as a fraction in `[0, 1)`.
+fn percent(s: &str, skip: usize) -> Result<f64, String> {
+    s[skip..]
+        .parse::<f64>()
+        .ok()
+        .filter(|p| (0.0..100.0).contains(p))
+        .map(|p| p / 100.0)
+        .ok_or_else(|| format!("'{s}': expected a percentage after the name, e.g. gmp90"))
 }
 
 struct Data {
@@ -278,6 +301,133 @@ fn train(
     Ok(net)
 }
 
+/// LeNet-300-100 with `SparseLinear` layers, for dynamic sparse training.
+#[derive(Module, Debug)]
+struct DstMlp {
+    l1: SparseLinear,
+    l2: SparseLinear,
+    l3: SparseLinear,
+}
+
+impl DstMlp {
+    /// With `probe`, also one gradient probe per layer (RigL's dense gradient, update steps only).
+    fn forward(&self, x: Tensor<2>, probe: bool) -> (Tensor<2>, Vec<GradientProbe>) {
+        if !probe {
+            let h = relu(self.l2.forward(relu(self.l1.forward(x))));
+            return (self.l3.forward(h), vec![]);
+        }
+        let (h, p1) = forward_probed(&self.l1, x);
+        let (h, p2) = forward_probed(&self.l2, relu(h));
+        let (y, p3) = forward_probed(&self.l3, relu(h));
+        (y, vec![p1, p2, p3])
+    }
+    fn to_mlp(&self) -> Mlp {
+        Mlp {
+            l1: self.l1.to_linear(),
+            l2: self.l2.to_linear(),
+            l3: self.l3.to_linear(),
+        }
+    }
+}
+
+/// SET / RigL from a random ERK pattern: pattern updates every `--dst-delta-t` steps with a
+/// cosine-annealed drop fraction, frozen after 75 % of training; Adam's moments follow the
+/// moved weights.
+fn run_dst(
+    method: DstMethod,
+    target: f64,
+    args: &Args,
+    data: &Data,
+    device: &Device,
+) -> Result<DstMlp, String> {
+    let ad = device.clone().autodiff();
+    ad.seed(args.seed);
+    let shapes = [(784, 300), (300, 100), (100, 10)];
+    let layers: Vec<LayerShape> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, &(d_in, d_out))| LayerShape::new(format!("l{}.weight", i + 1), d_out, d_in))
+        .collect();
+    let sparsities = Allocation::Erk
+        .sparsities(&layers, target, None, None)
+        .map_err(|e| e.to_string())?;
+    let layer = |i: usize| {
+        let (d_in, d_out) = shapes[i];
+        SparseLinearConfig::new(d_in, d_out)
+            .with_sparsity(sparsities[i])
+            .with_seed(Some(args.seed + i as u64))
+            .try_init(&ad)
+            .map_err(|e| e.to_string())
+    };
+    let mut net = DstMlp {
+        l1: layer(0)?,
+        l2: layer(1)?,
+        l3: layer(2)?,
+    };
+    let steps = args.epochs as u64 * steps_per_epoch(args, data);
+    let mut dst = DstConfig::new(method)
+        .with_delta_t(args.dst_delta_t)
+        .with_zeta(args.dst_zeta)
+        .with_t_end(Some((steps as f64 * 0.75) as usize))
+        .with_seed(args.seed)
+        .init()
+        .map_err(|e| e.to_string())?;
+    let name = format!("{method:?} {:.0}%", target * 100.0);
+    let mut optim = AdamConfig::new().init();
+    let n = data.train.labels.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let mut t = 0usize;
+    for epoch in 0..args.epochs {
+        order.shuffle(&mut rng);
+        let bar = ProgressBar::new(n.div_ceil(args.batch) as u64).with_style(
+            ProgressStyle::with_template("{prefix:>24} {msg} [{bar:30}] {pos}/{len} {per_sec}")
+                .expect("a valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(name.clone());
+        for chunk in order.chunks(args.batch) {
+            t += 1;
+            let update = dst.is_update_step(t);
+            let (x, y) = batch_tensors(&data.train, chunk, &ad);
+            let (logits, probes) = net.forward(x, update && dst.needs_gradient());
+            let grads = loss(logits, y).backward();
+            let signals = probes
+                .iter()
+                .map(|p| p.gradient(&grads).map(GrowSignal::DenseGradient))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            net = optim.step(
+                args.lr,
+                net.clone(),
+                GradientsParams::from_grads(grads, &net),
+            );
+            if update {
+                let DstMlp { l1, l2, l3 } = net;
+                let mut it = dst
+                    .update_layers(vec![l1, l2, l3], t, signals, Some(&mut optim))
+                    .map_err(|e| e.to_string())?
+                    .into_iter();
+                let (Some(l1), Some(l2), Some(l3)) = (it.next(), it.next(), it.next()) else {
+                    return Err("DST returned the wrong number of layers".into());
+                };
+                net = DstMlp { l1, l2, l3 };
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let acc = accuracy(|x| net.valid().forward(x, false).0, &data.test, device);
+        eprintln!(
+            "{name:>24} epoch {}/{} test acc {:.2} % ({} layer updates)",
+            epoch + 1,
+            args.epochs,
+            acc * 100.0,
+            dst.layer_updates()
+        );
+    }
+    Ok(net)
+}
+
 fn allocation(args: &Args) -> Result<Allocation, String> {
     match args.allocation.as_str() {
         "uniform" => Ok(Allocation::Uniform),
@@ -403,6 +553,7 @@ fn target_of(m: Method, args: &Args) -> f64 {
         Method::Gmp(s) => s,
         Method::Imp => args.imp_target,
         Method::Nm24 => 0.5,
+        Method::Dst(_, s) => s,
     }
 }
 
@@ -530,11 +681,29 @@ fn run(args: &Args) -> Result<(), String> {
     let mut rows = Vec::new();
     for m in methods {
         let start = Instant::now();
+        if let Method::Dst(method, target) = m {
+            // Trained sparse from the start: its own accuracy is the SparseLinear accuracy.
+            let net = run_dst(method, target, args, &data, &device)?;
+            let secs = start.elapsed().as_secs_f64();
+            let net = net.valid();
+            let sparse_acc = accuracy(|x| net.forward(x, false).0, &data.test, &device);
+            let dense = net.to_mlp();
+            rows.push(Row {
+                name: m.name(args),
+                target,
+                achieved: weight_sparsity(&dense),
+                acc: accuracy(|x| dense.forward(x), &data.test, &device),
+                sparse_acc: Some(sparse_acc),
+                secs,
+            });
+            continue;
+        }
         let (net, pruner) = match m {
             Method::Dense => run_dense(args, &data, &device)?,
             Method::Gmp(s) => run_gmp(s, args, &data, &device)?,
             Method::Imp => run_imp(args, &data, &device)?,
             Method::Nm24 => run_nm24(args, &data, &device)?,
+            Method::Dst(..) => unreachable!("handled above"),
         };
         let secs = start.elapsed().as_secs_f64();
         let net = net.valid();
