@@ -24,8 +24,8 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::{log_softmax, relu};
-use burn::tensor::{Device, DeviceKind, Int, Tensor, TensorData};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, DeviceKind, Tensor};
 use burn_optim::{AdamConfig, GradientsParams};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -41,7 +41,7 @@ use sparsekit_prune::{
 
 #[path = "common/fashion_mnist.rs"]
 mod fashion_mnist;
-use fashion_mnist::{load, Split};
+use fashion_mnist::{accuracy, cross_entropy as loss, load, Split};
 
 #[derive(Parser, Debug)]
 #[command(about = "Pruning LeNet-300-100 on Fashion-MNIST with sparsekit-prune")]
@@ -176,44 +176,6 @@ struct Data {
     test: Split,
 }
 
-fn batch_tensors(split: &Split, idx: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
-    let mut x = Vec::with_capacity(idx.len() * 784);
-    let mut y = Vec::with_capacity(idx.len());
-    for &i in idx {
-        x.extend_from_slice(&split.images[i * 784..(i + 1) * 784]);
-        y.push(split.labels[i]);
-    }
-    let n = idx.len();
-    (
-        Tensor::from_data(TensorData::new(x, [n, 784]), device),
-        Tensor::from_data(TensorData::new(y, [n]), device),
-    )
-}
-
-fn loss(logits: Tensor<2>, y: Tensor<1, Int>) -> Tensor<1> {
-    let n = y.dims()[0];
-    -log_softmax(logits, 1).gather(1, y.reshape([n, 1])).mean()
-}
-
-/// Test accuracy of any forward function.
-fn accuracy(forward: impl Fn(Tensor<2>) -> Tensor<2>, test: &Split, device: &Device) -> f64 {
-    let mut correct = 0usize;
-    let idx: Vec<usize> = (0..test.labels.len()).collect();
-    for chunk in idx.chunks(1000) {
-        let (x, y) = batch_tensors(test, chunk, device);
-        let pred = forward(x).argmax(1).reshape([chunk.len()]);
-        correct += pred
-            .equal(y)
-            .int()
-            .sum()
-            .into_data()
-            .iter::<i64>()
-            .next()
-            .unwrap_or(0) as usize;
-    }
-    correct as f64 / test.labels.len().max(1) as f64
-}
-
 /// Fraction of exact zeros among the three weight matrices.
 fn weight_sparsity(m: &Mlp) -> f64 {
     let mut zeros = 0usize;
@@ -261,7 +223,7 @@ fn train(
                 break;
             }
             t += 1;
-            let (x, y) = batch_tensors(&data.train, chunk, &ad);
+            let (x, y) = data.train.batch(chunk, &ad);
             let l = loss(net.forward(x), y);
             if s % 50 == 0 {
                 last = l
@@ -389,7 +351,7 @@ fn run_dst(
         for chunk in order.chunks(args.batch) {
             t += 1;
             let update = dst.is_update_step(t);
-            let (x, y) = batch_tensors(&data.train, chunk, &ad);
+            let (x, y) = data.train.batch(chunk, &ad);
             let (logits, probes) = net.forward(x, update && dst.needs_gradient());
             let grads = loss(logits, y).backward();
             let signals = probes

@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::{log_softmax, relu};
-use burn::tensor::{Device, DeviceKind, Int, Tensor, TensorData};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, DeviceKind, Tensor};
 use burn_optim::{AdamConfig, GradientsParams};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -26,7 +26,7 @@ use sparsekit::tensor::{random_pattern, SparseLinear, SparseLinearConfig};
 
 #[path = "common/fashion_mnist.rs"]
 mod fashion_mnist;
-use fashion_mnist::{load, Split};
+use fashion_mnist::{cross_entropy as loss, load, Split};
 #[derive(Parser, Debug)]
 #[command(about = "Dense vs SparseLinear LeNet-300-100 on Fashion-MNIST")]
 struct Args {
@@ -158,42 +158,9 @@ fn erk_densities(sparsity: f64) -> Vec<f64> {
     }
 }
 
-fn batch_tensors(split: &Split, idx: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
-    let mut x = Vec::with_capacity(idx.len() * 784);
-    let mut y = Vec::with_capacity(idx.len());
-    for &i in idx {
-        x.extend_from_slice(&split.images[i * 784..(i + 1) * 784]);
-        y.push(split.labels[i]);
-    }
-    let n = idx.len();
-    (
-        Tensor::from_data(TensorData::new(x, [n, 784]), device),
-        Tensor::from_data(TensorData::new(y, [n]), device),
-    )
-}
-
-fn loss(logits: Tensor<2>, y: Tensor<1, Int>) -> Tensor<1> {
-    let n = y.dims()[0];
-    -log_softmax(logits, 1).gather(1, y.reshape([n, 1])).mean()
-}
-
 fn accuracy<N: Net>(net: &N, test: &Split, device: &Device) -> f64 {
     let net = net.valid();
-    let mut correct = 0usize;
-    let idx: Vec<usize> = (0..test.labels.len()).collect();
-    for chunk in idx.chunks(1000) {
-        let (x, y) = batch_tensors(test, chunk, device);
-        let pred = net.forward(x).argmax(1).reshape([chunk.len()]);
-        correct += pred
-            .equal(y)
-            .int()
-            .sum()
-            .into_data()
-            .iter::<i64>()
-            .next()
-            .unwrap() as usize;
-    }
-    correct as f64 / test.labels.len() as f64
+    fashion_mnist::accuracy(|x| net.forward(x), test, device)
 }
 
 struct Row {
@@ -234,7 +201,7 @@ fn train<N: Net>(
         let start = Instant::now();
         let mut last = f32::NAN;
         for (s, chunk) in order.chunks(args.batch).enumerate() {
-            let (x, y) = batch_tensors(train, chunk, &ad);
+            let (x, y) = train.batch(chunk, &ad);
             let l = loss(net.forward(x), y);
             if s % 50 == 0 || s + 1 == steps {
                 // Reading the loss back waits for the device; only every 50 steps.

@@ -1,15 +1,17 @@
 //! # sparsekit
 //!
 //! Real sparsity for deep learning on [burn](https://burn.dev): sparse formats, fast CPU kernels
-//! and sparse tensors with sparse autodiff (regularizers, pruning, sparse autoencoders and sparse
-//! attention are to come). This crate is the facade: it re-exports the layer crates behind
-//! features.
+//! sparse tensors with sparse autodiff, sparsity regularizers and proximal operators, pruning and
+//! dynamic sparse training (sparse autoencoders and sparse attention are to come). This crate is
+//! the facade: it re-exports the layer crates behind features.
 //!
 //! | feature | crate | what |
 //! |---|---|---|
 //! | `formats` (default) | [`sparsekit_formats`] | CSR, CSC, COO, BSR, N:M, masks; `.npz` / `.mtx` / safetensors I/O |
 //! | `kernels` (default) | [`sparsekit_kernels`] | SpMM, SpMMᵀ, SDDMM, SpMV, top-k on CPU (SIMD + rayon) |
 //! | `tensor` (default) | [`sparsekit_tensor`] | `SparseTensor` on any burn device, sparse autodiff, `SparseLinear`, `MaskedLinear` |
+//! | `reg` (default) | [`sparsekit_reg`] | L1, group lasso, L0 gates, Hoyer, FLOPS, HyperSparse, … and proximal operators, by parameter path |
+//! | `prune` (default) | [`sparsekit_prune`] | pruning criteria, N:M / block / neuron structure, GMP / IMP schedules, tickets, SET / RigL / SRigL, Wanda / SparseGPT |
 //!
 //! ```
 //! use sparsekit::formats::Csr;
@@ -26,3 +28,9 @@ pub use sparsekit_kernels as kernels;
 
 #[cfg(feature = "tensor")]
 pub use sparsekit_tensor as tensor;
+
+#[cfg(feature = "reg")]
+pub use sparsekit_reg as reg;
+
+#[cfg(feature = "prune")]
+pub use sparsekit_prune as prune;

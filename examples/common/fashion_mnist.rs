@@ -1,8 +1,12 @@
 //! Fashion-MNIST from its four idx `.gz` files (Debian `dataset-fashion-mnist`), shared by the
-//! examples: images normalized to zero mean / unit variance, labels as i64.
+//! examples: images normalized to zero mean / unit variance, labels as i64; batches as burn
+//! tensors, the cross-entropy loss and test accuracy.
 
 use std::io::Read;
 use std::path::Path;
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// One split: `images` is n × 784 (normalized), `labels` n.
 pub struct Split {
@@ -43,4 +47,46 @@ pub fn load(dir: &Path, prefix: &str, limit: usize) -> Result<Split, String> {
         .collect();
     let labels = lab[8..8 + n].iter().map(|&l| l as i64).collect();
     Ok(Split { images, labels })
+}
+
+impl Split {
+    /// The images and labels at `idx` as a `[idx.len(), 784]` batch and its labels.
+    pub fn batch(&self, idx: &[usize], device: &Device) -> (Tensor<2>, Tensor<1, Int>) {
+        let mut x = Vec::with_capacity(idx.len() * 784);
+        let mut y = Vec::with_capacity(idx.len());
+        for &i in idx {
+            x.extend_from_slice(&self.images[i * 784..(i + 1) * 784]);
+            y.push(self.labels[i]);
+        }
+        let n = idx.len();
+        (
+            Tensor::from_data(TensorData::new(x, [n, 784]), device),
+            Tensor::from_data(TensorData::new(y, [n]), device),
+        )
+    }
+}
+
+/// Mean cross-entropy of `logits` against integer labels `y`.
+pub fn cross_entropy(logits: Tensor<2>, y: Tensor<1, Int>) -> Tensor<1> {
+    let n = y.dims()[0];
+    -log_softmax(logits, 1).gather(1, y.reshape([n, 1])).mean()
+}
+
+/// Test accuracy of any forward function, in batches of 1000.
+pub fn accuracy(forward: impl Fn(Tensor<2>) -> Tensor<2>, test: &Split, device: &Device) -> f64 {
+    let mut correct = 0usize;
+    let idx: Vec<usize> = (0..test.labels.len()).collect();
+    for chunk in idx.chunks(1000) {
+        let (x, y) = test.batch(chunk, device);
+        let pred = forward(x).argmax(1).reshape([chunk.len()]);
+        correct += pred
+            .equal(y)
+            .int()
+            .sum()
+            .into_data()
+            .iter::<i64>()
+            .next()
+            .unwrap_or(0) as usize;
+    }
+    correct as f64 / test.labels.len().max(1) as f64
 }

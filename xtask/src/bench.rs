@@ -48,12 +48,14 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let mut notes = Vec::new();
 
-    let machine = machine(&mut notes);
+    let bench_bin = build_bench_binary()?;
+    let machine = machine(&bench_bin, &mut notes);
     let rows_path = match &args.from_rows {
         Some(p) => p.clone(),
         None => {
             let rows_path = out_dir.join("rows.jsonl");
-            let mut cmd = run::cargo(&["run", "--release", "-p", "sparsekit-bench", "--", "run"]);
+            let mut cmd = run::tool(&bench_bin);
+            cmd.arg("run");
             cmd.args(["--suite", &args.suite, "--devices", &args.devices]);
             if args.quick {
                 cmd.arg("--quick");
@@ -192,19 +194,35 @@ fn git_commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// `sparsekit-bench machine --json`; a minimal object and a note if that fails.
-fn machine(notes: &mut Vec<String>) -> Value {
-    let mut cmd = run::cargo(&[
-        "run",
+/// Builds the runner exactly as `cargo xtask test` builds it (`cargo test --release --workspace
+/// --all-features --no-run`, which also links the `sparsekit-bench` binary for its smoke test)
+/// and returns its path. Any other command resolves burn's features differently — `cargo run -p`
+/// for one package, or `cargo build` without dev-dependencies — and rebuilds burn (20+ minutes
+/// on two cores) next to the test build; this way one burn build serves tests and benches.
+fn build_bench_binary() -> Result<PathBuf> {
+    eprintln!("xtask: building sparsekit-bench (release, the test build's features)");
+    run::status(run::cargo(&[
+        "test",
         "--release",
-        "-p",
-        "sparsekit-bench",
-        "--",
-        "machine",
-        "--json",
-    ]);
+        "--workspace",
+        "--all-features",
+        "--no-run",
+    ]))?;
+    let bin = target_dir()?
+        .join("release")
+        .join(format!("sparsekit-bench{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() {
+        bail!("built sparsekit-bench but {} does not exist", bin.display());
+    }
+    Ok(bin)
+}
+
+/// `sparsekit-bench machine --json`; a minimal object and a note if that fails.
+fn machine(bench_bin: &Path, notes: &mut Vec<String>) -> Value {
+    let mut cmd = run::tool(bench_bin);
+    cmd.args(["machine", "--json"]);
     cmd.stderr(Stdio::inherit());
-    eprintln!("xtask: building sparsekit-bench (release) and probing the machine");
+    eprintln!("xtask: probing the machine");
     match cmd.output() {
         Ok(o) if o.status.success() => match serde_json::from_slice(&o.stdout) {
             Ok(v) => return v,

@@ -29,6 +29,16 @@ pub fn cargo(args: &[&str]) -> Command {
     cmd
 }
 
+/// `program` run from the workspace root, with a quiet Mesa loader (as [`cargo`]).
+pub fn tool(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.current_dir(root());
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        cmd.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    cmd
+}
+
 /// Runs `cmd`, failing with the command line if it exits non-zero.
 pub fn status(mut cmd: Command) -> Result<()> {
     let shown = format!("{cmd:?}");
