@@ -313,6 +313,68 @@ impl ModuleVisitor for Reader<'_> {
     }
 }
 
+impl crate::ticket::Ticket {
+    /// The ticket on a model of the same architecture (e.g. freshly initialized, or loaded from
+    /// [`Ticket::from_safetensors`](crate::ticket::Ticket::from_safetensors)): every listed
+    /// parameter becomes `init ⊙ mask`, the rewind-point weights with the pruned ones zeroed,
+    /// ready to retrain (keep the masks with a [`Pruner`] whose schedule holds them, or train
+    /// truly sparse via `SparseLinear::from_linear` with [`TicketLayer::mask`](crate::ticket::TicketLayer::mask)).
+    /// Parameters the ticket does not list are left as they are.
+    ///
+    /// Errors with [`PruneError::Shape`] when a listed path is not a float parameter of `model`
+    /// or its shape, mask or values disagree; the model is then not touched.
+    pub fn apply<M: Module>(&self, model: M) -> Result<M> {
+        let all = selector("**")?;
+        let mut reader = Reader {
+            stack: Vec::new(),
+            include: &all,
+            grads: None,
+            floats: Vec::new(),
+            bools: HashMap::new(),
+        };
+        model.visit(&mut reader);
+        let mut writer = Writer {
+            stack: Vec::new(),
+            floats: HashMap::new(),
+            bools: HashMap::new(),
+        };
+        for l in &self.layers {
+            let seen = reader
+                .floats
+                .iter()
+                .find(|f| f.path == l.path)
+                .ok_or_else(|| {
+                    PruneError::Shape(format!("{}: no such 2-D float parameter", l.path))
+                })?;
+            let [a, b] = view2(&l.dims);
+            let (rows, cols) = if l.input_major { (b, a) } else { (a, b) };
+            if seen.dims != l.dims
+                || l.init.len() != a * b
+                || (l.mask.nrows(), l.mask.ncols()) != (rows, cols)
+            {
+                return Err(PruneError::Shape(format!(
+                    "{}: the model has shape {:?}; the ticket {:?} with a {}×{} mask and {} values",
+                    l.path,
+                    seen.dims,
+                    l.dims,
+                    l.mask.nrows(),
+                    l.mask.ncols(),
+                    l.init.len()
+                )));
+            }
+            let keep: Vec<f32> = l.mask.to_bools().iter().map(|&k| k as u8 as f32).collect();
+            let keep = if l.input_major {
+                transpose(&keep, rows, cols)
+            } else {
+                keep
+            };
+            let v = l.init.iter().zip(&keep).map(|(w, k)| w * k).collect();
+            writer.floats.insert(l.path.clone(), v);
+        }
+        Ok(model.map(&mut writer))
+    }
+}
+
 fn read_f32(t: Tensor<2>) -> Result<Vec<f32>> {
     t.try_into_vec_as::<f32>()
         .map_err(|e| PruneError::InvalidArgument(format!("reading a tensor back: {e:?}")))

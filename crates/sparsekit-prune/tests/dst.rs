@@ -748,3 +748,5 @@ macro_rules! device_tests {
 
 device_tests!(flex, Device::flex());
 device_tests!(ndarray, Device::ndarray());
+// Mesa lavapipe in CI (the Cube kernels of sparsekit-tensor, tolerances as on the CPU backends).
+device_tests!(wgpu, Device::wgpu(burn::tensor::DeviceKind::Cpu));

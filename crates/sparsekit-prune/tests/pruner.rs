@@ -5,7 +5,7 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
 use burn_optim::{GradientsParams, SgdConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -37,8 +37,13 @@ impl Tiny {
     }
 }
 
+/// Flex, NdArray and wgpu (Mesa lavapipe in CI: `Device::wgpu(DeviceKind::Cpu)`).
 fn devices() -> Vec<Device> {
-    vec![Device::flex(), Device::ndarray()]
+    vec![
+        Device::flex(),
+        Device::ndarray(),
+        Device::wgpu(DeviceKind::Cpu),
+    ]
 }
 
 fn host(t: Tensor<2>) -> Vec<f32> {
@@ -300,6 +305,29 @@ fn imp_rewinds_and_exports_the_ticket() {
         assert_eq!(&l1.mask, m);
         assert_eq!(transpose(&l1.init, 6, 8), i1);
         assert!(Ticket::from_safetensors(&bytes[..bytes.len() / 2]).is_err());
+        // The loaded ticket on a fresh model of the same architecture: init ⊙ mask.
+        ad.seed(99);
+        let fresh = back.apply(Tiny::new(&ad)).unwrap();
+        let (w1, w2) = weights(&fresh);
+        for ((w, i), k) in w1.iter().zip(&i1).zip(m.to_bools()) {
+            assert_eq!(*w, if k { *i } else { 0.0 });
+        }
+        let l2 = back.layers.iter().find(|l| l.path == "l2.weight").unwrap();
+        assert!(!l2.input_major);
+        assert_eq!(w2, l2.init);
+        // A path the model lacks, or a shape it does not have, is a typed error.
+        let mut bad = back.clone();
+        bad.layers[0].path = "l3.weight".into();
+        assert!(matches!(
+            bad.apply(Tiny::new(&ad)),
+            Err(PruneError::Shape(_))
+        ));
+        let mut bad = back.clone();
+        bad.layers[0].dims = vec![8, 6];
+        assert!(matches!(
+            bad.apply(Tiny::new(&ad)),
+            Err(PruneError::Shape(_))
+        ));
     }
 }
 
