@@ -26,6 +26,8 @@ const CASES: &[(usize, usize, Structure)] = &[
     (6, 9, Structure::Block { r: 2, c: 3 }),
     (16, 20, Structure::Block { r: 4, c: 4 }),
     (32, 48, Structure::Block { r: 16, c: 16 }),
+    (64, 40, Structure::Block { r: 8, c: 4 }),
+    (12, 128, Structure::Block { r: 1, c: 64 }),
 ];
 
 fn tagged(rows: usize, cols: usize, s: Structure, seed: u64, device: &Device) -> SparseTensor {
@@ -48,7 +50,8 @@ fn forward(device: &Device, tol: f64) {
         assert_eq!(a.structure(), s);
         let dense = dense64(&a.to_csr());
         let mut r = rng(100 + ci as u64);
-        for n in [1usize, 5, 16] {
+        // n = 70 spans several tiles of the Cube block kernel, the last one partial.
+        for n in [1usize, 5, 16, 70] {
             // Y = A·X
             let x = random_vec(k * n, &mut r);
             let y = host(spmm(&a, t2(&x, [k, n], device)));

@@ -8,6 +8,10 @@
 //!   output is small (< 16384 entries: the device is not filled and a long row's serial loop is
 //!   the critical path); rows are classified and listed on the device (flags, prefix sum,
 //!   compaction), no read-back;
+//! - `spmm` / `spmm_t` of a pattern tagged `Structure::Block` (aligned `r × c` blocks): one cube
+//!   per (block row, tile of the dense extent), the dense slice each block multiplies staged in
+//!   shared memory once per cube (`blocks.rs`); N:M-tagged patterns run the CSR row split, which
+//!   is already exactly balanced for them (every row stores `N·k/M` entries);
 //! - `sddmm` / `gather`: one thread per stored entry (its row comes from a `row_of` array
 //!   expanded from `row_ptr` by a one-thread-per-row kernel); `sddmm` with `d ≥ 256` runs one
 //!   cube of 64 units per stored entry (strided partial dot products + a shared-memory tree
@@ -34,7 +38,9 @@ use cubecl::prelude::*;
 use cubecl::{calculate_cube_count_elemwise, CubeDim};
 
 use super::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
+use crate::structure::Structure;
 
+mod blocks;
 mod decode;
 mod select;
 
@@ -453,6 +459,11 @@ fn spmm_like(a: CsrPrimitive<Cube>, x: CubeTensor, transposed: bool) -> CubeTens
         dtype_to_storage_type(out.dtype),
         dtype_to_storage_type(ci.dtype),
     ];
+    if let Structure::Block { r, c } = a.structure {
+        if blocks::bsr_spmm(&rp, &ci, &v, &x, &out, (r, c), transposed, dtypes) {
+            return out;
+        }
+    }
     // nnz-balanced split for small outputs: the rows are classified on the device (flags + scan
     // + compaction, no read-back), and the long-row kernel is launched over an upper bound of
     // their number (each long row has ≥ LONG_ROW_MIN entries: at most nnz / LONG_ROW_MIN).
