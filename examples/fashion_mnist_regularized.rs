@@ -112,6 +112,7 @@ struct Args {
     /// Use only the first N training images (0 = all).
     #[arg(long, default_value_t = 0)]
     train_limit: usize,
+
     #[arg(long, default_value_t = 42)]
     seed: u64,
 }

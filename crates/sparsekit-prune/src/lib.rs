@@ -58,6 +58,7 @@ pub mod ticket;
 
 pub use allocation::{Allocation, LayerShape};
 pub use criterion::{Criterion, ScoreAccumulator};
+pub use dst::flush_subnormal_optimizer_state;
 pub use pruner::{Layout, Pruner, PrunerConfig};
 pub use schedule::{GradientFlow, Gradual, Iterative, Rewind, Schedule};
 pub use structure::Structure;

@@ -750,3 +750,41 @@ device_tests!(flex, Device::flex());
 device_tests!(ndarray, Device::ndarray());
 // Mesa lavapipe in CI (the Cube kernels of sparsekit-tensor, tolerances as on the CPU backends).
 device_tests!(wgpu, Device::wgpu(burn::tensor::DeviceKind::Cpu));
+
+/// Adam's first moment of a weight whose gradient turns exactly zero decays into the subnormal
+/// range and sticks at the smallest subnormal (0.9 × it rounds back to it); the flush zeroes
+/// those values, and nothing else.
+#[test]
+fn flush_subnormal_optimizer_state_zeroes_stuck_moments() {
+    let device = Device::flex().autodiff();
+    let layer = SparseLinearConfig::new(3, 2)
+        .with_sparsity(0.5)
+        .with_seed(Some(1))
+        .init(&device);
+    let nnz = layer.values.val().dims()[0];
+    let mut optim = AdamConfig::new().init();
+    let x = Tensor::<2>::ones([1, 3], &device);
+    let mut layer = {
+        let g = layer.forward(x.clone()).sum().backward();
+        optim.step(1e-3, layer.clone(), GradientsParams::from_grads(g, &layer))
+    };
+    assert_eq!(
+        sparsekit_prune::flush_subnormal_optimizer_state(&mut optim).unwrap(),
+        0
+    );
+    // 1000 steps with an exactly-zero gradient: 0.9^1000 ≈ 1.7e-46 is below the smallest
+    // subnormal, so an exact decay would reach 0; rounding keeps it at 1.4e-45.
+    for _ in 0..1000 {
+        let g = (layer.forward(x.clone()).sum() * 0.0).backward();
+        layer = optim.step(1e-3, layer.clone(), GradientsParams::from_grads(g, &layer));
+    }
+    let flushed = sparsekit_prune::flush_subnormal_optimizer_state(&mut optim).unwrap();
+    assert!(flushed >= nnz, "flushed {flushed} of {nnz} first moments");
+    assert_eq!(
+        sparsekit_prune::flush_subnormal_optimizer_state(&mut optim).unwrap(),
+        0
+    );
+    // The optimizer still works after the reload.
+    let g = layer.forward(x.clone()).sum().backward();
+    let _ = optim.step(1e-3, layer.clone(), GradientsParams::from_grads(g, &layer));
+}

@@ -11,7 +11,7 @@ use crate::groups::{GroupWeights, Groups, Resolved};
 use crate::penalty::{Regularizer, EPS};
 use crate::prox::Proximal;
 use crate::schedule::Schedule;
-use crate::select::{collect_params, map_selected, ParamEntry, Selector};
+use crate::select::{collect_params_detached, map_selected, ParamEntry, Selector};
 
 /// Group lasso over groups that span several parameters (Scardapane, Comminiello, Hussain &
 /// Uncini 2017 use such groups for neurons): every member parameter is split into the same
@@ -146,7 +146,7 @@ impl CoupledGroupLasso {
     /// every member's part of group g is scaled by `max(0, 1 − t·c_g/‖w_g‖₂)`.
     pub fn prox<M: Module>(&self, module: M, t: f64) -> Result<M> {
         check("prox step t", t, t >= 0.0, "≥ 0 and finite")?;
-        let params = collect_params(&module);
+        let params = collect_params_detached(&module);
         let bound = self.bind(&params)?;
         let (c, sq) = self.norms(&bound, true)?;
         let factor = (-(c * t) / sq.sqrt().clamp_min(1e-30) + 1.0).clamp_min(0.0);

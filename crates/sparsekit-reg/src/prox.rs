@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 use crate::error::{check, RegError, Result};
 use crate::groups::{GroupWeights, Groups};
 use crate::schedule::Schedule;
-use crate::select::{collect_params, map_selected, select, Selector};
+use crate::select::{collect_params_detached, map_selected, select, Selector};
 
 /// A proximal operator on a parameter's matrix view (see [`ParamEntry`](crate::ParamEntry)).
 pub trait ProxOp: Debug + Send + Sync {
@@ -274,7 +274,7 @@ impl<P: ProxOp> ProximalStep<P> {
 
     fn apply_t<M: Module>(&self, module: M, t: f64) -> Result<M> {
         check_t(t)?;
-        let params = collect_params(&module);
+        let params = collect_params_detached(&module);
         for p in select(&params, &self.selector)? {
             self.op.validate(&p.path, p.shape())?;
         }

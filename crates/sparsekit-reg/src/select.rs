@@ -151,6 +151,9 @@ impl PathStack {
 struct Collector {
     stack: PathStack,
     out: Vec<ParamEntry>,
+    /// Values outside the autodiff graph (for shape checks and proximal steps): a reshape of a
+    /// tracked tensor that no backward pass consumes leaves a graph entry behind.
+    detached: bool,
 }
 
 impl ModuleVisitor for Collector {
@@ -161,7 +164,11 @@ impl ModuleVisitor for Collector {
         self.stack.0.pop();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let t = param.val();
+        let t = if self.detached {
+            param.val().inner()
+        } else {
+            param.val()
+        };
         let dims = t.dims().to_vec();
         let [r, c] = view2(&dims);
         self.out.push(ParamEntry {
@@ -188,6 +195,19 @@ pub fn collect_params<M: Module>(module: &M) -> Vec<ParamEntry> {
     let mut c = Collector {
         stack: PathStack::default(),
         out: Vec::new(),
+        detached: false,
+    };
+    module.visit(&mut c);
+    c.out
+}
+
+/// [`collect_params`] with the values detached from the autodiff graph (for work done between
+/// optimizer steps: shape checks, proximal operators).
+pub(crate) fn collect_params_detached<M: Module>(module: &M) -> Vec<ParamEntry> {
+    let mut c = Collector {
+        stack: PathStack::default(),
+        out: Vec::new(),
+        detached: true,
     };
     module.visit(&mut c);
     c.out

@@ -116,5 +116,7 @@ pub use drop_grow::{drop_count, rigl_update, set_update, PatternUpdate};
 pub use dynamic::{DynamicSparsity, GrowSignal};
 pub use gradient::{dense_gradient, forward_probed, GradientProbe};
 pub use index_map::IndexMap;
-pub use optim_state::{remap_optimizer_state, reset_optimizer_state};
+pub use optim_state::{
+    flush_subnormal_optimizer_state, remap_optimizer_state, reset_optimizer_state,
+};
 pub use srigl::{constant_fan_in_pattern, fan_in, srigl_update};
