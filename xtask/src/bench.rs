@@ -31,9 +31,10 @@ pub struct BenchArgs {
     #[arg(long)]
     pub samples: Option<usize>,
     /// Comma-separated devices: flex, ndarray, wgpu (every wgpu adapter found: the Cube kernels
-    /// of the CSR suites against burn's dense matmul on that adapter; software adapters such as
-    /// lavapipe are slow and their rows are marked `software_adapter`). Default: CPU only.
-    #[arg(long, default_value = "flex,ndarray")]
+    /// of the spmm / spmm_t / sddmm suites against burn's dense matmul on that adapter; software
+    /// adapters such as lavapipe are slow — about 2 minutes for `--quick` — and their rows are
+    /// marked `software_adapter` and kept out of every speed claim). `flex,ndarray` for CPU only.
+    #[arg(long, default_value = "flex,ndarray,wgpu")]
     pub devices: String,
     /// Re-render the report from an existing rows file instead of running the benchmarks.
     #[arg(long, value_name = "ROWS_JSONL")]
@@ -79,7 +80,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .map(|a| a.iter().filter_map(|ad| ad["name"].as_str()).collect())
             .unwrap_or_default();
         notes.push(format!(
-            "no wgpu rows: add `wgpu` to --devices to run the CSR suites on every wgpu adapter (wgpu adapters here: {})",
+            "no wgpu rows: add `wgpu` to --devices to run the spmm / spmm_t / sddmm suites on every wgpu adapter (wgpu adapters here: {})",
             if adapters.is_empty() { "none".to_string() } else { adapters.join("; ") }
         ));
     }
@@ -150,7 +151,7 @@ fn command_line(args: &BenchArgs) -> String {
     if args.suite != "spmm,spmm_t,sddmm,train" {
         c.push_str(&format!(" --suite {}", args.suite));
     }
-    if args.devices != "flex,ndarray" {
+    if args.devices != "flex,ndarray,wgpu" {
         c.push_str(&format!(" --devices {}", args.devices));
     }
     if let Some(n) = args.samples {

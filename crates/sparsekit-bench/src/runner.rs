@@ -101,7 +101,7 @@ pub fn parse_devices(list: &str) -> Result<(Vec<DenseDevice>, Vec<GpuDevice>, Ve
                 }
                 for g in &found {
                     notes.push(format!(
-                        "device {}: CSR rows only (no Cube kernels for BSR / N:M yet){}",
+                        "device {}: the spmm / spmm_t / sddmm rows (the train suite runs on the CPU devices){}",
                         g.label(),
                         if g.software {
                             "; a software adapter: its rows prove correctness, not speed"
@@ -421,13 +421,7 @@ pub fn run_case(case: &Case, cfg: &RunConfig, emit: &mut dyn FnMut(Line)) {
         };
         emit(line);
     }
-    // BSR / N:M have no Cube kernels: skipped on wgpu (one note per adapter, from parse_devices).
-    let gpus: &[GpuDevice] = if matches!(case.format, Format::Csr) {
-        &cfg.gpus
-    } else {
-        &[]
-    };
-    for gpu in gpus {
+    for gpu in &cfg.gpus {
         let what = || {
             format!(
                 "{} {} {} s={} on {}",
@@ -458,16 +452,20 @@ pub fn run_case(case: &Case, cfg: &RunConfig, emit: &mut dyn FnMut(Line)) {
     }
 }
 
-/// The sparsekit-tensor op of `case` on a wgpu device (CSR only), and the dense baseline on
+/// The sparsekit-tensor op of `case` on a wgpu device, and the dense baseline on
 /// the same device; both synchronized before the clock is read.
 fn measure_gpu(case: &Case, inp: &Inputs, gpu: &GpuDevice, cfg: &RunConfig) -> Result<Row> {
     use sparsekit_tensor::{sddmm, spmm, spmm_t, SparseTensor};
-    let Sparse::Csr(a) = &inp.a else {
-        bail!("no Cube kernels for this format (CSR only; BSR / N:M have no SparseTensor yet)");
-    };
     let device = gpu.device();
     let s = case.shape;
-    let w = SparseTensor::from_csr(a, &device).map_err(|e| anyhow!("upload: {e}"))?;
+    // BSR and N:M upload as tagged CSR: the Cube backend runs its block kernel on BSR and the
+    // (balanced) CSR row split on N:M.
+    let w = match &inp.a {
+        Sparse::Csr(a) => SparseTensor::from_csr(a, &device),
+        Sparse::Bsr(b) => SparseTensor::from_bsr(b, &device),
+        Sparse::Nm(a) => SparseTensor::from_nm(a, &device),
+    }
+    .map_err(|e| anyhow!("upload: {e}"))?;
     let ops = dense_operands(case, inp, &device);
     let (x, dy) = match case.suite {
         Suite::Spmm => (tensor(inp.x.clone(), s.k, s.n, &device), None),
@@ -515,7 +513,7 @@ fn measure_gpu(case: &Case, inp: &Inputs, gpu: &GpuDevice, cfg: &RunConfig) -> R
             drop(std::hint::black_box(y));
         },
     );
-    let nnz = a.nnz();
+    let nnz = inp.a.nnz();
     Ok(Row {
         suite: case.suite.name().into(),
         op: case.suite.op().into(),

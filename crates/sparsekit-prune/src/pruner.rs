@@ -287,7 +287,10 @@ impl ModuleVisitor for Reader<'_> {
         if D < 2 || !self.include.matches(&path) {
             return;
         }
-        let t = param.val();
+        // Outside the autodiff graph: the pruner runs between optimizer steps, and a reshape of
+        // a tracked tensor that no backward pass consumes leaves a graph entry behind (every
+        // later backward pays for it).
+        let t = param.val().inner();
         let dims = t.dims().to_vec();
         let [r, c] = view2(&dims);
         let grad = self
