@@ -30,8 +30,8 @@ pub struct BenchArgs {
     /// Timed samples per row (default: 10 with --quick, 15 otherwise).
     #[arg(long)]
     pub samples: Option<usize>,
-    /// Comma-separated devices: flex, ndarray, wgpu (every wgpu adapter found: the Cube kernels
-    /// of the spmm / spmm_t / sddmm suites against burn's dense matmul on that adapter; software
+    /// Comma-separated devices: flex, ndarray, wgpu (every wgpu adapter found: every suite with
+    /// the Cube kernels against burn's dense ops on that adapter, measured after the CPU rows; software
     /// adapters such as lavapipe are slow — about 2 minutes for `--quick` — and their rows are
     /// marked `software_adapter` and kept out of every speed claim). `flex,ndarray` for CPU only.
     #[arg(long, default_value = "flex,ndarray,wgpu")]
@@ -80,7 +80,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             .map(|a| a.iter().filter_map(|ad| ad["name"].as_str()).collect())
             .unwrap_or_default();
         notes.push(format!(
-            "no wgpu rows: add `wgpu` to --devices to run the spmm / spmm_t / sddmm suites on every wgpu adapter (wgpu adapters here: {})",
+            "no wgpu rows: add `wgpu` to --devices to run the suites on every wgpu adapter (wgpu adapters here: {})",
             if adapters.is_empty() { "none".to_string() } else { adapters.join("; ") }
         ));
     }

@@ -201,17 +201,30 @@ fn run(args: RunArgs) -> Result<()> {
         cfg.devices.len() + cfg.gpus.len()
     );
     for case in &cases {
-        runner::run_case(case, &cfg, &mut emit);
+        runner::run_case_cpu(case, &cfg, &mut emit);
     }
-    for case in &train_cases {
-        for &device in &cfg.devices {
+    let train_on =
+        |case: &train::TrainCase, target: train::TrainTarget, emit: &mut dyn FnMut(Line)| {
             eprintln!(
                 "  train  {} s={} on {} …",
                 case.model,
                 case.sparsity,
-                device.name()
+                target.name()
             );
-            train::run_case(case, device, &cfg.timing, cfg.seed, &mut emit);
+            train::run_case(case, &target, &cfg.timing, cfg.seed, emit);
+        };
+    for case in &train_cases {
+        for &device in &cfg.devices {
+            train_on(case, train::TrainTarget::cpu(device), &mut emit);
+        }
+    }
+    // wgpu last: a software adapter's threads would slow every CPU row measured after it.
+    for case in &cases {
+        runner::run_case_gpu(case, &cfg, &mut emit);
+    }
+    for case in &train_cases {
+        for gpu in &cfg.gpus {
+            train_on(case, train::TrainTarget::gpu(gpu), &mut emit);
         }
     }
     match write_err {

@@ -23,7 +23,7 @@ use sparsekit_tensor::{SparseLinear, SparseLinearConfig, Structure};
 
 use crate::memory;
 use crate::row::{Line, Row, Shape};
-use crate::runner::DenseDevice;
+use crate::runner::{DenseDevice, GpuDevice};
 use crate::timing::{measure_interleaved, Timing};
 
 /// The model a `train` row times.
@@ -272,16 +272,50 @@ fn dense_net(model: Model, device: &Device) -> DenseNet {
     }
 }
 
+/// Where a train case runs: a CPU backend (heap memory counted by the runner's allocator) or a
+/// wgpu adapter (device memory is not counted; rows of software adapters are marked).
+pub struct TrainTarget {
+    device: Device,
+    name: String,
+    software: Option<bool>,
+    count_memory: bool,
+}
+
+impl TrainTarget {
+    /// Flex or NdArray.
+    pub fn cpu(device: DenseDevice) -> Self {
+        Self {
+            device: device.device(),
+            name: device.name().into(),
+            software: None,
+            count_memory: true,
+        }
+    }
+    /// A wgpu adapter.
+    pub fn gpu(gpu: &GpuDevice) -> Self {
+        Self {
+            device: gpu.device(),
+            name: gpu.label(),
+            software: Some(gpu.software),
+            count_memory: false,
+        }
+    }
+    /// The row's `device` field.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// Measures one case on one device and emits its row.
 pub fn run_case(
     case: &TrainCase,
-    device: DenseDevice,
+    on: &TrainTarget,
     timing: &Timing,
     seed: u64,
     emit: &mut dyn FnMut(Line),
 ) {
     let model = case.model;
-    let dev = device.device().autodiff();
+    let dev = on.device.clone().autodiff();
     dev.seed(seed);
     let batch = model.batch();
     let (d_in, _) = model.layers()[0];
@@ -312,6 +346,12 @@ pub fn run_case(
     let base_dense = memory::live();
     let mut dense = Trainer::new(dense_net(model, &dev), x, target);
     let (dense_state, dense_peak) = memory_of(&mut dense, base_dense);
+    let memory = [
+        ("state_bytes", state),
+        ("peak_bytes", peak),
+        ("baseline_state_bytes", dense_state),
+        ("baseline_peak_bytes", dense_peak),
+    ];
 
     let mut failed = None;
     let (s, d) = measure_interleaved(
@@ -329,8 +369,7 @@ pub fn run_case(
         emit(Line::Note {
             note: format!(
                 "train {model} sparsity {} on {}: {why}; row left out",
-                case.sparsity,
-                device.name()
+                case.sparsity, on.name
             ),
         });
         return;
@@ -339,13 +378,10 @@ pub fn run_case(
     // 2 FLOPs per non-zero per batch row each.
     let flops = 3.0 * 2.0 * nnz as f64 * batch as f64;
     let mut extra = serde_json::Map::new();
-    for (k, v) in [
-        ("state_bytes", state),
-        ("peak_bytes", peak),
-        ("baseline_state_bytes", dense_state),
-        ("baseline_peak_bytes", dense_peak),
-    ] {
-        extra.insert(k.into(), json!(v));
+    if on.count_memory {
+        for (k, v) in memory {
+            extra.insert(k.into(), json!(v));
+        }
     }
     emit(Line::Row(Box::new(Row {
         suite: "train".into(),
@@ -357,7 +393,7 @@ pub fn run_case(
             Structure::Unstructured => "csr".into(),
         },
         dtype: "f32".into(),
-        device: device.name().into(),
+        device: on.name.clone(),
         shape: model.shape(),
         sparsity: case.sparsity,
         nnz,
@@ -369,7 +405,7 @@ pub fn run_case(
         baseline_median_s: d.median_s,
         speedup_vs_dense: d.median_s / s.median_s,
         gflops_effective: flops / s.median_s / 1e9,
-        software_adapter: None,
+        software_adapter: on.software,
         max_rel_err: None,
         extra,
     })));
@@ -414,7 +450,13 @@ mod tests {
             warmup_time: Duration::ZERO,
         };
         let mut lines = Vec::new();
-        run_case(&case, DenseDevice::Flex, &timing, 1, &mut |l| lines.push(l));
+        run_case(
+            &case,
+            &TrainTarget::cpu(DenseDevice::Flex),
+            &timing,
+            1,
+            &mut |l| lines.push(l),
+        );
         let [Line::Row(r)] = lines.as_slice() else {
             panic!("expected one row, got {lines:?}")
         };
