@@ -66,7 +66,7 @@ struct Args {
     ramp: f64,
     /// Epochs of masked fine-tuning after the regularized epochs (zeros kept, no regularizer);
     /// (a) trains for the same total number of epochs.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 12)]
     finetune: usize,
     #[arg(long, default_value_t = 128)]
     batch: usize,
@@ -85,11 +85,11 @@ struct Args {
     /// (b) per-layer multipliers of `--l1` for l1, l2, l3 (0 leaves that layer unregularized).
     /// The first layer holds 88 % of the weights; thresholding the small layers as hard kills
     /// hidden neurons without adding much sparsity.
-    #[arg(long, value_delimiter = ',', default_value = "1,1,1")]
+    #[arg(long, value_delimiter = ',', default_value = "1,0.3,0")]
     l1_layer_scale: Vec<f64>,
     /// (c) group soft-threshold strength(s) per neuron group (c_g = √|g|): t = lr × group
     /// (× ramp); a list runs one (c) per value.
-    #[arg(long, value_delimiter = ',', default_value = "0.1")]
+    #[arg(long, value_delimiter = ',', default_value = "0.03")]
     group: Vec<f64>,
     /// (c) also threshold each hidden neuron's outgoing weights (rows of the next layer's
     /// weight) as a group, with this strength (0 = incoming columns only).
@@ -97,7 +97,8 @@ struct Args {
     group_out: f64,
     /// (c) one group per hidden neuron = its incoming column and its outgoing row together
     /// (`CoupledGroupLasso::neurons`), strength `--group`; `--group-out` is then ignored.
-    #[arg(long)]
+    /// On by default; `--coupled false` for separate column (and `--group-out` row) groups.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     coupled: bool,
     /// (d) strength(s) of the expected-L0 penalty per gate (added to the mean loss, × ramp);
     /// a list runs one (d) per value.

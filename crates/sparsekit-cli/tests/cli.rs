@@ -1,29 +1,13 @@
 //! End-to-end tests of the `sparsekit` binary on files written with the library.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use sparsekit_formats::io::{npy, npz, SparseMatrix};
 use sparsekit_formats::{Coo, Csr};
-
-fn sparsekit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sparsekit"))
-        .args(args)
-        .output()
-        .expect("run sparsekit")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Exit status 1 and exactly one line on stderr, `error: …`, with no sign of a panic.
 fn assert_clean_error(o: &Output, must_contain: &[&str]) -> String {

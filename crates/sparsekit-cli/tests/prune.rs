@@ -1,22 +1,14 @@
 //! `sparsekit prune` end to end on a checkpoint written here with the `safetensors` crate, and
 //! (when a Python with numpy + safetensors exists) the output loaded by `safetensors.numpy`.
 
+mod common;
+use common::*;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
-
-fn sparsekit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sparsekit"))
-        .args(args)
-        .output()
-        .expect("run sparsekit")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
 
 /// Deterministic distinct non-zero values.
 fn vals(n: usize, salt: u32) -> Vec<f32> {
