@@ -25,7 +25,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, DeviceKind, Tensor};
+use burn::tensor::{Device, Tensor};
 use burn_optim::{AdamConfig, GradientsParams};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -41,7 +41,7 @@ use sparsekit_prune::{
 
 #[path = "common/fashion_mnist.rs"]
 mod fashion_mnist;
-use fashion_mnist::{accuracy, cross_entropy as loss, load, Split};
+use fashion_mnist::{accuracy, cross_entropy as loss, Split};
 
 #[derive(Parser, Debug)]
 #[command(about = "Pruning LeNet-300-100 on Fashion-MNIST with sparsekit-prune")]
@@ -605,33 +605,14 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let device = match args.device.as_str() {
-        "flex" => Device::flex(),
-        "ndarray" => Device::ndarray(),
-        "wgpu" => Device::wgpu(DeviceKind::default()),
-        other => {
-            return Err(format!(
-                "unknown --device {other}: use flex, ndarray or wgpu"
-            ))
-        }
-    };
+    let device = fashion_mnist::device(&args.device)?;
     let methods = args
         .methods
         .split(',')
         .map(Method::parse)
         .collect::<Result<Vec<_>, _>>()?;
-    let data = match (
-        load(&args.data, "train", args.train_limit),
-        load(&args.data, "t10k", 0),
-    ) {
-        (Ok(train), Ok(test)) => Data { train, test },
-        (Err(e), _) | (_, Err(e)) => {
-            return Err(format!(
-                "Fashion-MNIST not found or unreadable ({e}); install the Debian package \
-                 `dataset-fashion-mnist` or pass --data DIR"
-            ))
-        }
-    };
+    let (train, test) = fashion_mnist::load_splits(&args.data, args.train_limit)?;
+    let data = Data { train, test };
     std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     eprintln!(
         "train {} images, test {} images, device {}, {} epochs per run",

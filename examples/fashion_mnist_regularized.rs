@@ -33,7 +33,7 @@ use std::time::Instant;
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, DeviceKind, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use burn_optim::{AdamConfig, GradientsParams};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -48,7 +48,7 @@ use sparsekit_reg::{
 
 #[path = "common/fashion_mnist.rs"]
 mod fashion_mnist;
-use fashion_mnist::{cross_entropy as loss, load, Split};
+use fashion_mnist::{cross_entropy as loss, Split};
 #[derive(Parser, Debug)]
 #[command(about = "Sparsity regularizers on LeNet-300-100 / Fashion-MNIST")]
 struct Args {
@@ -468,28 +468,15 @@ fn compact(net: &Mlp, device: &Device) -> (Mlp, [usize; 2]) {
 
 fn main() {
     let args = Args::parse();
-    let device = match args.device.as_str() {
-        "flex" => Device::flex(),
-        "ndarray" => Device::ndarray(),
-        "wgpu" => Device::wgpu(DeviceKind::default()),
-        other => {
-            eprintln!("unknown --device {other}: use flex, ndarray or wgpu");
-            std::process::exit(2);
-        }
-    };
-    let (train_set, test_set) = match (
-        load(&args.data, "train", args.train_limit),
-        load(&args.data, "t10k", 0),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!(
-                "Fashion-MNIST not found or unreadable ({e}).\nInstall the Debian package `dataset-fashion-mnist` or pass --data DIR \
-                 holding train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz."
-            );
+    let device = fashion_mnist::device(&args.device).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2);
+    });
+    let (train_set, test_set) = fashion_mnist::load_splits(&args.data, args.train_limit)
+        .unwrap_or_else(|e| {
+            eprintln!("{e}");
             std::process::exit(1);
-        }
-    };
+        });
     eprintln!(
         "train {} images, test {} images, device {}; {args:?}",
         train_set.labels.len(),

@@ -15,7 +15,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::relu;
-use burn::tensor::{Device, DeviceKind, Tensor};
+use burn::tensor::{Device, Tensor};
 use burn_optim::{AdamConfig, GradientsParams};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -26,7 +26,7 @@ use sparsekit::tensor::{random_pattern, SparseLinear, SparseLinearConfig};
 
 #[path = "common/fashion_mnist.rs"]
 mod fashion_mnist;
-use fashion_mnist::{cross_entropy as loss, load, Split};
+use fashion_mnist::{cross_entropy as loss, Split};
 #[derive(Parser, Debug)]
 #[command(about = "Dense vs SparseLinear LeNet-300-100 on Fashion-MNIST")]
 struct Args {
@@ -238,28 +238,15 @@ fn train<N: Net>(
 
 fn main() {
     let args = Args::parse();
-    let device = match args.device.as_str() {
-        "flex" => Device::flex(),
-        "ndarray" => Device::ndarray(),
-        "wgpu" => Device::wgpu(DeviceKind::default()),
-        other => {
-            eprintln!("unknown --device {other}: use flex, ndarray or wgpu");
-            std::process::exit(2);
-        }
-    };
-    let (train_set, test_set) = match (
-        load(&args.data, "train", args.train_limit),
-        load(&args.data, "t10k", 0),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!(
-                "Fashion-MNIST not found or unreadable ({e}).\nInstall the Debian package `dataset-fashion-mnist` or pass --data DIR \
-                 holding train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz."
-            );
+    let device = fashion_mnist::device(&args.device).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2);
+    });
+    let (train_set, test_set) = fashion_mnist::load_splits(&args.data, args.train_limit)
+        .unwrap_or_else(|e| {
+            eprintln!("{e}");
             std::process::exit(1);
-        }
-    };
+        });
     eprintln!(
         "train {} images, test {} images, device {}",
         train_set.labels.len(),

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::path::Path;
 
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, DeviceKind, Int, Tensor, TensorData};
 
 /// One split: `images` is n × 784 (normalized), `labels` n.
 pub struct Split {
@@ -89,4 +89,30 @@ pub fn accuracy(forward: impl Fn(Tensor<2>) -> Tensor<2>, test: &Split, device: 
             .unwrap_or(0) as usize;
     }
     correct as f64 / test.labels.len().max(1) as f64
+}
+
+/// The burn device named by an example's `--device` flag.
+#[allow(deprecated)] // burn-ndarray is deprecated upstream but still supported by sparsekit
+pub fn device(name: &str) -> Result<Device, String> {
+    match name {
+        "flex" => Ok(Device::flex()),
+        "ndarray" => Ok(Device::ndarray()),
+        "wgpu" => Ok(Device::wgpu(DeviceKind::default())),
+        other => Err(format!(
+            "unknown --device {other}: use flex, ndarray or wgpu"
+        )),
+    }
+}
+
+/// The training split (at most `train_limit` images, 0 = all) and the test split from `dir`,
+/// or a message saying where the data comes from.
+pub fn load_splits(dir: &Path, train_limit: usize) -> Result<(Split, Split), String> {
+    match (load(dir, "train", train_limit), load(dir, "t10k", 0)) {
+        (Ok(train), Ok(test)) => Ok((train, test)),
+        (Err(e), _) | (_, Err(e)) => Err(format!(
+            "Fashion-MNIST not found or unreadable ({e}).\nInstall the Debian package \
+             `dataset-fashion-mnist` or pass --data DIR holding train-images-idx3-ubyte.gz, \
+             train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz."
+        )),
+    }
 }
