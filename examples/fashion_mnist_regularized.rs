@@ -48,7 +48,7 @@ use sparsekit_reg::{
 
 #[path = "common/fashion_mnist.rs"]
 mod fashion_mnist;
-use fashion_mnist::{cross_entropy as loss, Split};
+use fashion_mnist::{cross_entropy as loss, or_exit, Split};
 #[derive(Parser, Debug)]
 #[command(about = "Sparsity regularizers on LeNet-300-100 / Fashion-MNIST")]
 struct Args {
@@ -468,15 +468,9 @@ fn compact(net: &Mlp, device: &Device) -> (Mlp, [usize; 2]) {
 
 fn main() {
     let args = Args::parse();
-    let device = fashion_mnist::device(&args.device).unwrap_or_else(|e| {
-        eprintln!("{e}");
-        std::process::exit(2);
-    });
-    let (train_set, test_set) = fashion_mnist::load_splits(&args.data, args.train_limit)
-        .unwrap_or_else(|e| {
-            eprintln!("{e}");
-            std::process::exit(1);
-        });
+    let device = or_exit(fashion_mnist::device(&args.device), 2);
+    let (train_set, test_set) =
+        or_exit(fashion_mnist::load_splits(&args.data, args.train_limit), 1);
     eprintln!(
         "train {} images, test {} images, device {}; {args:?}",
         train_set.labels.len(),

@@ -26,7 +26,7 @@ use sparsekit::tensor::{random_pattern, SparseLinear, SparseLinearConfig};
 
 #[path = "common/fashion_mnist.rs"]
 mod fashion_mnist;
-use fashion_mnist::{cross_entropy as loss, Split};
+use fashion_mnist::{cross_entropy as loss, or_exit, Split};
 #[derive(Parser, Debug)]
 #[command(about = "Dense vs SparseLinear LeNet-300-100 on Fashion-MNIST")]
 struct Args {
@@ -238,15 +238,9 @@ fn train<N: Net>(
 
 fn main() {
     let args = Args::parse();
-    let device = fashion_mnist::device(&args.device).unwrap_or_else(|e| {
-        eprintln!("{e}");
-        std::process::exit(2);
-    });
-    let (train_set, test_set) = fashion_mnist::load_splits(&args.data, args.train_limit)
-        .unwrap_or_else(|e| {
-            eprintln!("{e}");
-            std::process::exit(1);
-        });
+    let device = or_exit(fashion_mnist::device(&args.device), 2);
+    let (train_set, test_set) =
+        or_exit(fashion_mnist::load_splits(&args.data, args.train_limit), 1);
     eprintln!(
         "train {} images, test {} images, device {}",
         train_set.labels.len(),

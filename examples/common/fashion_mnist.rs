@@ -2,6 +2,8 @@
 //! examples: images normalized to zero mean / unit variance, labels as i64; batches as burn
 //! tensors, the cross-entropy loss and test accuracy.
 
+#![allow(dead_code)] // each example uses a subset
+
 use std::io::Read;
 use std::path::Path;
 
@@ -115,4 +117,12 @@ pub fn load_splits(dir: &Path, train_limit: usize) -> Result<(Split, Split), Str
              train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz."
         )),
     }
+}
+
+/// The value, or the message on stderr and exit with `code` (usage errors 2, missing data 1).
+pub fn or_exit<T>(r: Result<T, String>, code: i32) -> T {
+    r.unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(code)
+    })
 }

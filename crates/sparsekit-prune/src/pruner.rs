@@ -214,7 +214,7 @@ impl Tracked {
     }
 }
 
-fn view2(dims: &[usize]) -> [usize; 2] {
+pub(crate) fn view2(dims: &[usize]) -> [usize; 2] {
     match dims {
         [] => [1, 1],
         [n] => [1, *n],
@@ -222,7 +222,7 @@ fn view2(dims: &[usize]) -> [usize; 2] {
     }
 }
 
-fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(crate) fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; v.len()];
     for i in 0..rows {
         for j in 0..cols {
@@ -316,66 +316,32 @@ impl ModuleVisitor for Reader<'_> {
     }
 }
 
-impl crate::ticket::Ticket {
-    /// The ticket on a model of the same architecture (e.g. freshly initialized, or loaded from
-    /// [`Ticket::from_safetensors`](crate::ticket::Ticket::from_safetensors)): every listed
-    /// parameter becomes `init ⊙ mask`, the rewind-point weights with the pruned ones zeroed,
-    /// ready to retrain (keep the masks with a [`Pruner`] whose schedule holds them, or train
-    /// truly sparse via `SparseLinear::from_linear` with [`TicketLayer::mask`](crate::ticket::TicketLayer::mask)).
-    /// Parameters the ticket does not list are left as they are.
-    ///
-    /// Errors with [`PruneError::Shape`] when a listed path is not a float parameter of `model`
-    /// or its shape, mask or values disagree; the model is then not touched.
-    pub fn apply<M: Module>(&self, model: M) -> Result<M> {
-        let all = selector("**")?;
-        let mut reader = Reader {
-            stack: Vec::new(),
-            include: &all,
-            grads: None,
-            floats: Vec::new(),
-            bools: HashMap::new(),
-        };
-        model.visit(&mut reader);
-        let mut writer = Writer {
-            stack: Vec::new(),
-            floats: HashMap::new(),
-            bools: HashMap::new(),
-        };
-        for l in &self.layers {
-            let seen = reader
-                .floats
-                .iter()
-                .find(|f| f.path == l.path)
-                .ok_or_else(|| {
-                    PruneError::Shape(format!("{}: no such 2-D float parameter", l.path))
-                })?;
-            let [a, b] = view2(&l.dims);
-            let (rows, cols) = if l.input_major { (b, a) } else { (a, b) };
-            if seen.dims != l.dims
-                || l.init.len() != a * b
-                || (l.mask.nrows(), l.mask.ncols()) != (rows, cols)
-            {
-                return Err(PruneError::Shape(format!(
-                    "{}: the model has shape {:?}; the ticket {:?} with a {}×{} mask and {} values",
-                    l.path,
-                    seen.dims,
-                    l.dims,
-                    l.mask.nrows(),
-                    l.mask.ncols(),
-                    l.init.len()
-                )));
-            }
-            let keep: Vec<f32> = l.mask.to_bools().iter().map(|&k| k as u8 as f32).collect();
-            let keep = if l.input_major {
-                transpose(&keep, rows, cols)
-            } else {
-                keep
-            };
-            let v = l.init.iter().zip(&keep).map(|(w, k)| w * k).collect();
-            writer.floats.insert(l.path.clone(), v);
-        }
-        Ok(model.map(&mut writer))
-    }
+/// Shapes of the float parameters with ≥ 2 dimensions, by path (read outside the autodiff graph).
+pub(crate) fn param_dims<M: Module>(model: &M) -> Result<HashMap<String, Vec<usize>>> {
+    let all = selector("**")?;
+    let mut reader = Reader {
+        stack: Vec::new(),
+        include: &all,
+        grads: None,
+        floats: Vec::new(),
+        bools: HashMap::new(),
+    };
+    model.visit(&mut reader);
+    Ok(reader
+        .floats
+        .into_iter()
+        .map(|f| (f.path, f.dims))
+        .collect())
+}
+
+/// `model` with the float parameters at the given paths replaced (values in storage order; the
+/// caller has checked their lengths against [`param_dims`]).
+pub(crate) fn write_params<M: Module>(model: M, floats: HashMap<String, Vec<f32>>) -> M {
+    model.map(&mut Writer {
+        stack: Vec::new(),
+        floats,
+        bools: HashMap::new(),
+    })
 }
 
 fn read_f32(t: Tensor<2>) -> Result<Vec<f32>> {

@@ -26,10 +26,12 @@
 
 use std::collections::HashMap;
 
+use burn::module::Module;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use sparsekit_formats::Mask;
 
 use crate::error::{PruneError, Result};
+use crate::pruner::{param_dims, transpose, view2, write_params};
 
 /// One parameter of a ticket.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,6 +60,50 @@ fn st_err(e: safetensors::SafeTensorError) -> PruneError {
 }
 
 impl Ticket {
+    /// The ticket on a model of the same architecture (e.g. freshly initialized, or loaded from
+    /// [`Ticket::from_safetensors`]): every listed parameter becomes `init ⊙ mask`, the
+    /// rewind-point weights with the pruned ones zeroed, ready to retrain (keep the masks with a
+    /// [`Pruner`](crate::Pruner) whose schedule holds them, or train truly sparse via
+    /// `SparseLinear::from_linear` with [`TicketLayer::mask`]). Parameters the ticket does not
+    /// list are left as they are.
+    ///
+    /// Errors with [`PruneError::Shape`] when a listed path is not a float parameter of `model`
+    /// or its shape, mask or values disagree; the model is then not touched.
+    pub fn apply<M: Module>(&self, model: M) -> Result<M> {
+        let dims = param_dims(&model)?;
+        let mut floats = HashMap::new();
+        for l in &self.layers {
+            let seen = dims.get(&l.path).ok_or_else(|| {
+                PruneError::Shape(format!("{}: no such 2-D float parameter", l.path))
+            })?;
+            let [a, b] = view2(&l.dims);
+            let (rows, cols) = if l.input_major { (b, a) } else { (a, b) };
+            if *seen != l.dims
+                || l.init.len() != a * b
+                || (l.mask.nrows(), l.mask.ncols()) != (rows, cols)
+            {
+                return Err(PruneError::Shape(format!(
+                    "{}: the model has shape {:?}; the ticket {:?} with a {}×{} mask and {} values",
+                    l.path,
+                    seen,
+                    l.dims,
+                    l.mask.nrows(),
+                    l.mask.ncols(),
+                    l.init.len()
+                )));
+            }
+            let keep: Vec<f32> = l.mask.to_bools().iter().map(|&k| k as u8 as f32).collect();
+            let keep = if l.input_major {
+                transpose(&keep, rows, cols)
+            } else {
+                keep
+            };
+            let v = l.init.iter().zip(&keep).map(|(w, k)| w * k).collect();
+            floats.insert(l.path.clone(), v);
+        }
+        Ok(write_params(model, floats))
+    }
+
     /// The safetensors bytes (see the [module docs](self)).
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
         let mut meta = HashMap::new();
