@@ -209,6 +209,47 @@ fn linear(device: &Device, tol: f64) {
     let _ = Tensor::<1>::zeros([1], device);
 }
 
+/// Block patterns at the edges of the Cube block kernel: an empty block row, nnz = 0, and blocks
+/// too tall for one cube (r = 300 > 256 units: the CSR kernels run instead). Each against f64.
+fn block_edges(device: &Device, tol: f64) {
+    let mut r = rng(77);
+    let check = |a: &SparseTensor, m: usize, k: usize, what: &str, r: &mut _| {
+        let dense = dense64(&a.to_csr());
+        for n in [1usize, 70] {
+            let x = random_vec(k * n, r);
+            let y = host(spmm(a, t2(&x, [k, n], device)));
+            let want = matmul64(&dense, &to64(&x), m, k, n);
+            assert_close(&y, &want, tol, &format!("spmm {what} n={n}"));
+            let xb = random_vec(n * k, r);
+            let y = host(spmm_t(t2(&xb, [n, k], device), a));
+            let want = matmul64(&to64(&xb), &transpose64(&dense, m, k), n, k, m);
+            assert_close(&y, &want, tol, &format!("spmm_t {what} n={n}"));
+        }
+    };
+    // 8×6 in 2×3 blocks; block row 1 (rows 2..4) holds nothing.
+    let (m, k) = (8, 6);
+    let mut dense = random_vec(m * k, &mut r);
+    dense[2 * k..4 * k].iter_mut().for_each(|v| *v = 0.0);
+    let csr = Csr::<f32>::from_dense(&dense, m, k, sparsekit_formats::Select::NonZero).unwrap();
+    let a = SparseTensor::from_bsr(&Bsr::from_csr(&csr, (2, 3)).unwrap(), device).unwrap();
+    assert_eq!(a.structure(), Structure::Block { r: 2, c: 3 });
+    check(&a, m, k, "empty block row", &mut r);
+    // nnz = 0.
+    let zero = Csr::<f32>::from_dense(&vec![0.0; m * k], m, k, sparsekit_formats::Select::NonZero)
+        .unwrap();
+    let a = SparseTensor::from_bsr(&Bsr::from_csr(&zero, (2, 3)).unwrap(), device).unwrap();
+    assert_eq!(
+        (a.nnz(), a.structure()),
+        (0, Structure::Block { r: 2, c: 3 })
+    );
+    check(&a, m, k, "nnz = 0", &mut r);
+    // 300-row blocks.
+    let s = Structure::Block { r: 300, c: 2 };
+    let a = tagged(600, 4, s, 5, device);
+    assert_eq!(a.structure(), s);
+    check(&a, 600, 4, "300×2 blocks", &mut r);
+}
+
 macro_rules! suite {
     ($($dev:ident => $device:expr, $tol:expr;)*) => {$(
         mod $dev {
@@ -218,6 +259,7 @@ macro_rules! suite {
             #[test] fn grads() { super::grads(&device(), $tol) }
             #[test] fn constructors() { super::constructors(&device(), $tol) }
             #[test] fn linear() { super::linear(&device(), $tol) }
+            #[test] fn block_edges() { super::block_edges(&device(), $tol) }
         }
     )*};
 }
