@@ -1231,7 +1231,6 @@ fn results_do_not_depend_on_thread_count() {
 // ---------------------------------------------------------------------------------------------
 // Measured comparison (numbers are printed, not asserted: run with `--nocapture`)
 
-#[allow(dead_code)]
 #[path = "../../../examples/common/fashion_mnist.rs"]
 mod fashion_mnist;
 
