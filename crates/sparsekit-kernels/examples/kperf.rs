@@ -155,9 +155,20 @@ fn main() {
         .map(|s| s.split(',').map(|t| t.parse().unwrap()).collect())
         .unwrap_or(vec![0.7, 0.9, 0.98]);
     {
-        let x: Vec<f32> = (0..m.max(k) * n)
+        let xv: Vec<f32> = (0..m.max(k) * n + 16)
             .map(|_| r.random_range(-1.0..1.0))
             .collect();
+        // KALIGN=1: start X on a 64-byte boundary (else wherever the allocator put it).
+        let off = if std::env::var("KALIGN").is_ok() {
+            xv.as_ptr().align_offset(64)
+        } else {
+            std::env::var("KOFF").map_or(0, |v| v.parse().unwrap())
+        };
+        println!(
+            "X offset {off}, addr % 64 = {}",
+            (xv.as_ptr() as usize + off * 4) % 64
+        );
+        let x = &xv[off..off + m.max(k) * n];
         let mut y = vec![0.0f32; m.max(k) * n];
         for &sp in &sps {
             let a = csr(&mut r, m, k, sp);
@@ -223,7 +234,7 @@ fn main() {
                             isa,
                             &t,
                             a.view(),
-                            MatRef::new(&x, m, n).unwrap(),
+                            MatRef::new(x, m, n).unwrap(),
                             MatMut::new(&mut y, k, n).unwrap(),
                         )
                         .unwrap()
@@ -232,7 +243,7 @@ fn main() {
                         // Uncached (transpose built per call; always the detected ISA).
                         spmm_at(
                             a.view(),
-                            MatRef::new(&x, m, n).unwrap(),
+                            MatRef::new(x, m, n).unwrap(),
                             MatMut::new(&mut y, k, n).unwrap(),
                         )
                         .unwrap()
@@ -241,7 +252,7 @@ fn main() {
                         spmm_at_scatter_isa(
                             isa,
                             a.view(),
-                            MatRef::new(&x, m, n).unwrap(),
+                            MatRef::new(x, m, n).unwrap(),
                             MatMut::new(&mut y, k, n).unwrap(),
                         )
                         .unwrap()
@@ -250,7 +261,7 @@ fn main() {
                     run("sddmm_l", &mut || {
                         sddmm_linear_isa(
                             isa,
-                            MatRef::new(&x, n, m).unwrap(),
+                            MatRef::new(x, n, m).unwrap(),
                             MatRef::new(&y, n, k).unwrap(),
                             a.pattern().view(),
                             &mut out,

@@ -17,6 +17,7 @@ use sparsekit_formats::{Scalar, SpIndex};
 
 use crate::dense::MatRef;
 use crate::partition::{num_chunks, row_bounds};
+use crate::scratch::with_aligned;
 use crate::simd::{dispatch, value_to_f32, Isa, Kernel, Simd};
 use crate::spmm::{panel_match, run_rows, write_out, Out, RowSource};
 use rayon::prelude::*;
@@ -155,47 +156,50 @@ pub(crate) unsafe fn run_bsr<I: SpIndex, T: Scalar>(
     if nrows == 0 || n == 0 {
         return;
     }
-    let work = vals.len().saturating_mul(n).saturating_add(nrows * n);
-    let chunks = num_chunks(work, nbrows);
-    let bounds = row_bounds(block_row_ptr, 1, chunks);
-    let src = BsrSrc {
-        block_row_ptr: block_row_ptr.as_ptr(),
-        block_col_idx: block_col_idx.as_ptr(),
-        vals: vals.as_ptr(),
-        r,
-        c,
-    };
-    if r < BSR_BUFFERED_MIN_ROWS {
-        // Small blocks: the row-wise driver with row pairs (accumulators stay in registers
-        // across the whole block row; a buffer round trip per small block costs more than it
-        // saves: 4×4 @ 90 %: 46 GFLOP/s this way vs 34 buffered).
-        let rows: Vec<usize> = bounds.iter().map(|b| b * r).collect();
-        run_rows(isa, src, &rows, x, n, out);
-        return;
-    }
-    let job = BsrJob {
-        src,
-        x: x.as_ptr(),
-        xs: x.row_stride(),
-        n,
-        out,
-    };
-    let job = &job;
-    let task = |w: &[usize]| {
-        dispatch(
-            isa,
-            BsrBlocks {
-                job,
-                b0: w[0],
-                b1: w[1],
-            },
-        )
-    };
-    if bounds.len() <= 2 {
-        task(&bounds);
-    } else {
-        bounds.par_windows(2).for_each(task);
-    }
+    // Gathers read rows of X: re-align them first (see `with_aligned`).
+    with_aligned(x, vals.len().saturating_mul(n), |x| {
+        let work = vals.len().saturating_mul(n).saturating_add(nrows * n);
+        let chunks = num_chunks(work, nbrows);
+        let bounds = row_bounds(block_row_ptr, 1, chunks);
+        let src = BsrSrc {
+            block_row_ptr: block_row_ptr.as_ptr(),
+            block_col_idx: block_col_idx.as_ptr(),
+            vals: vals.as_ptr(),
+            r,
+            c,
+        };
+        if r < BSR_BUFFERED_MIN_ROWS {
+            // Small blocks: the row-wise driver with row pairs (accumulators stay in registers
+            // across the whole block row; a buffer round trip per small block costs more than it
+            // saves: 4×4 @ 90 %: 46 GFLOP/s this way vs 34 buffered).
+            let rows: Vec<usize> = bounds.iter().map(|b| b * r).collect();
+            run_rows(isa, src, &rows, x, n, out);
+            return;
+        }
+        let job = BsrJob {
+            src,
+            x: x.as_ptr(),
+            xs: x.row_stride(),
+            n,
+            out,
+        };
+        let job = &job;
+        let task = |w: &[usize]| {
+            dispatch(
+                isa,
+                BsrBlocks {
+                    job,
+                    b0: w[0],
+                    b1: w[1],
+                },
+            )
+        };
+        if bounds.len() <= 2 {
+            task(&bounds);
+        } else {
+            bounds.par_windows(2).for_each(task);
+        }
+    })
 }
 
 struct BsrJob<I, T> {
@@ -426,51 +430,54 @@ pub(crate) unsafe fn run_nm<T: Scalar>(
     if nrows == 0 || n == 0 {
         return;
     }
-    let groups = if nrows == 0 || nn == 0 {
-        0
-    } else {
-        vals.len() / (nrows * nn)
-    };
-    let work = vals.len().saturating_mul(n).saturating_add(nrows * n);
-    let chunks = num_chunks(work, nrows);
-    let bounds: Vec<usize> = {
-        let mut b: Vec<usize> = (0..=chunks).map(|c| c * nrows / chunks).collect();
-        b.dedup();
-        b
-    };
-    let src = NmSrc {
-        vals: vals.as_ptr(),
-        offs: offs.as_ptr(),
-        groups,
-        n: nn,
-        m: mm,
-    };
-    // The buffered schedule measured 1.3× the row-wise driver for 2:4 (39.5 vs 30 GFLOP/s,
-    // 1 thread, interleaved runs) and equal for 1:4; `NmSrc` as a `RowSource` stays the
-    // reference for it in the unit tests.
-    let job = NmJob {
-        src,
-        x: x.as_ptr(),
-        xs: x.row_stride(),
-        n,
-        out,
-    };
-    let job = &job;
-    let task = |w: &[usize]| {
-        dispatch(
-            isa,
-            NmBlocks {
-                job,
-                r0: w[0],
-                r1: w[1],
-            },
-        )
-    };
-    if bounds.len() <= 2 {
-        task(&bounds);
-    } else {
-        bounds.par_windows(2).for_each(task);
-    }
+    // Gathers read rows of X: re-align them first (see `with_aligned`).
+    with_aligned(x, vals.len().saturating_mul(n), |x| {
+        let groups = if nrows == 0 || nn == 0 {
+            0
+        } else {
+            vals.len() / (nrows * nn)
+        };
+        let work = vals.len().saturating_mul(n).saturating_add(nrows * n);
+        let chunks = num_chunks(work, nrows);
+        let bounds: Vec<usize> = {
+            let mut b: Vec<usize> = (0..=chunks).map(|c| c * nrows / chunks).collect();
+            b.dedup();
+            b
+        };
+        let src = NmSrc {
+            vals: vals.as_ptr(),
+            offs: offs.as_ptr(),
+            groups,
+            n: nn,
+            m: mm,
+        };
+        // The buffered schedule measured 1.3× the row-wise driver for 2:4 (39.5 vs 30 GFLOP/s,
+        // 1 thread, interleaved runs) and equal for 1:4; `NmSrc` as a `RowSource` stays the
+        // reference for it in the unit tests.
+        let job = NmJob {
+            src,
+            x: x.as_ptr(),
+            xs: x.row_stride(),
+            n,
+            out,
+        };
+        let job = &job;
+        let task = |w: &[usize]| {
+            dispatch(
+                isa,
+                NmBlocks {
+                    job,
+                    r0: w[0],
+                    r1: w[1],
+                },
+            )
+        };
+        if bounds.len() <= 2 {
+            task(&bounds);
+        } else {
+            bounds.par_windows(2).for_each(task);
+        }
+    })
 }
 
 /// Writes `rows` finished rows `i0 ..` of a panel staged in `bp` (row stride `pw`) to the

@@ -14,42 +14,113 @@ thread_local! {
 }
 
 /// Runs `f` with a zero-initialised-on-growth scratch buffer of `len` floats, reused across calls
-/// on the same thread (no allocation in steady state). Contents on entry are unspecified.
+/// on the same thread (no allocation in steady state). Contents on entry are unspecified. The
+/// slice starts on a 64-byte (cache-line) boundary.
 pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     let mut buf = SCRATCH.with(|s| s.borrow_mut().pop()).unwrap_or_default();
-    if buf.len() < len {
-        buf.resize(len, 0.0);
+    if buf.len() < len + LINE - 1 {
+        buf.resize(len + LINE - 1, 0.0);
     }
-    let r = f(&mut buf[..len]);
+    // `align_offset` may decline (usize::MAX); the buffer is then used unaligned.
+    let off = match buf.as_ptr().align_offset(LINE * 4) {
+        o if o < LINE => o,
+        _ => 0,
+    };
+    let r = f(&mut buf[off..off + len]);
     SCRATCH.with(|s| s.borrow_mut().push(buf));
     r
 }
 
+/// Floats per 64-byte cache line.
+const LINE: usize = 16;
+
+/// The row stride of an aligned copy of an `n`-column matrix: a multiple of a cache line for
+/// `n >= 16`, else the next power of two, so that no row straddles a line it does not need.
+pub(crate) fn aligned_stride(n: usize) -> usize {
+    if n >= LINE {
+        n.next_multiple_of(LINE)
+    } else {
+        n.next_power_of_two()
+    }
+}
+
+/// Whether every row of `x` starts where an aligned copy's rows would (see [`aligned_stride`]).
+fn rows_aligned(x: &MatRef<'_, f32>) -> bool {
+    let s = x.row_stride();
+    let stride_ok = x.nrows() <= 1 || s % LINE == 0 || (s < LINE && s.is_power_of_two());
+    (x.as_ptr() as usize) % (LINE * 4) == 0 && stride_ok
+}
+
+/// Below this many floats (16 KiB) a dense operand is not worth re-aligning.
+const ALIGN_MIN: usize = 4096;
+
+/// Runs `f` on `x`, or on a copy of `x` whose rows start on cache-line boundaries when `x`'s do
+/// not and the kernel reads its rows at least twice over (`reads` = floats the kernel will read
+/// from `x`).
+///
+/// Why: the sparse kernels gather whole rows of `x` with full-width vector loads. A row that
+/// starts mid-line touches one extra cache line and splits every load across two lines; for
+/// `n = 64` and `x` in L2 that made CSR `spmm` 1.5× slower (glibc's large allocations start
+/// 16 bytes past a page boundary, so a plain `Vec<f32>` is misaligned; docs/kernels.md). The
+/// copy costs one pass over `x`.
+pub(crate) fn with_aligned<R>(
+    x: MatRef<'_, f32>,
+    reads: usize,
+    f: impl FnOnce(MatRef<'_, f32>) -> R,
+) -> R {
+    let (r, c) = (x.nrows(), x.ncols());
+    let size = r * c;
+    if size < ALIGN_MIN || reads < 2 * size || rows_aligned(&x) {
+        return f(x);
+    }
+    let s = aligned_stride(c);
+    with_scratch(r * s, |buf| {
+        // Tasks of ≥ 16K floats: one row per task would cost more in rayon than in copying.
+        let rows_per_task = (PAR_MIN_WORK / 8).div_ceil(s).max(1);
+        let copy = |(t, dst): (usize, &mut [f32])| {
+            for (ii, row) in dst.chunks_mut(s).enumerate() {
+                row[..c].copy_from_slice(x.row(t * rows_per_task + ii));
+            }
+        };
+        if size >= PAR_MIN_WORK && rayon::current_num_threads() > 1 {
+            buf.par_chunks_mut(s * rows_per_task)
+                .enumerate()
+                .for_each(copy);
+        } else {
+            buf.chunks_mut(s * rows_per_task).enumerate().for_each(copy);
+        }
+        f(MatRef::with_stride(&*buf, r, c, s).expect("scratch sized rows × aligned stride"))
+    })
+}
+
 /// Runs `f` on `srcᵀ` (ncols × nrows) held in thread-local scratch: the `X·Wᵀ` kernels (CSR,
-/// BSR, N:M) all run their row drivers over the transposed batch.
+/// BSR, N:M) all run their row drivers over the transposed batch. Its rows are cache-line
+/// aligned (row stride [`aligned_stride`]`(nrows)`), like [`with_aligned`]'s copies.
 pub(crate) fn with_transposed<R>(src: MatRef<'_, f32>, f: impl FnOnce(MatRef<'_, f32>) -> R) -> R {
     let (r, c) = (src.nrows(), src.ncols());
-    with_scratch(r * c, |t| {
-        transpose_into(src, t);
-        f(MatRef::new(&*t, c, r).expect("scratch sized ncols × nrows"))
+    let ds = aligned_stride(r);
+    with_scratch(c * ds, |t| {
+        transpose_into_isa(Isa::detect(), src, t, ds);
+        f(MatRef::with_stride(&*t, c, r, ds).expect("scratch sized ncols × aligned stride"))
     })
 }
 
 /// Writes `srcᵀ` (ncols × nrows, contiguous, row stride `nrows`) into `dst`.
 /// `dst.len() >= src.nrows() * src.ncols()` (checked by assertion).
 pub(crate) fn transpose_into(src: MatRef<'_, f32>, dst: &mut [f32]) {
-    transpose_into_isa(Isa::detect(), src, dst)
+    transpose_into_isa(Isa::detect(), src, dst, src.nrows())
 }
 
-pub(crate) fn transpose_into_isa(isa: Isa, src: MatRef<'_, f32>, dst: &mut [f32]) {
+/// `srcᵀ` into `dst` with row stride `ds >= src.nrows()`; `dst.len() >= ncols · ds` (asserted).
+pub(crate) fn transpose_into_isa(isa: Isa, src: MatRef<'_, f32>, dst: &mut [f32], ds: usize) {
     let (r, c) = (src.nrows(), src.ncols());
-    assert!(dst.len() >= r * c);
+    assert!(ds >= r && dst.len() >= c * ds);
     if r == 0 || c == 0 {
         return;
     }
     // One task per block of B destination rows (= B source columns): disjoint outputs.
     const B: usize = 64;
-    let dst = &mut dst[..r * c];
+    let dst = &mut dst[..c * ds];
     let body = |(bi, dchunk): (usize, &mut [f32])| {
         let c0 = bi * B;
         let cw = (c - c0).min(B);
@@ -60,22 +131,24 @@ pub(crate) fn transpose_into_isa(isa: Isa, src: MatRef<'_, f32>, dst: &mut [f32]
                 c0,
                 cw,
                 dst: dchunk,
+                ds,
             },
         );
     };
     if r * c >= PAR_MIN_WORK && rayon::current_num_threads() > 1 {
-        dst.par_chunks_mut(B * r).enumerate().for_each(body);
+        dst.par_chunks_mut(B * ds).enumerate().for_each(body);
     } else {
-        dst.chunks_mut(B * r).enumerate().for_each(body);
+        dst.chunks_mut(B * ds).enumerate().for_each(body);
     }
 }
 
-/// Source columns `c0 .. c0 + cw` of `src` into `dst` (cw × nrows).
+/// Source columns `c0 .. c0 + cw` of `src` into `dst` (cw × nrows, row stride `ds`).
 struct Transpose<'a, 'b> {
     src: MatRef<'a, f32>,
     c0: usize,
     cw: usize,
     dst: &'b mut [f32],
+    ds: usize,
 }
 
 impl Kernel for Transpose<'_, '_> {
@@ -86,20 +159,21 @@ impl Kernel for Transpose<'_, '_> {
         let rs = self.src.row_stride();
         let sp = self.src.data().as_ptr();
         let dp = self.dst.as_mut_ptr();
-        let (c0, cw) = (self.c0, self.cw);
-        // SAFETY: source rows < r with columns c0 + jj < c0 + cw <= ncols; dst holds cw × r
-        // floats (the chunk for these columns); 8 × 8 tiles stay inside both.
+        let (c0, cw, ds) = (self.c0, self.cw, self.ds);
+        // SAFETY: source rows < r with columns c0 + jj < c0 + cw <= ncols; dst holds cw rows
+        // of stride ds >= r (the chunk for these columns; the last may be shorter but still
+        // holds (cw - 1) · ds + r floats); 8 × 8 tiles stay inside both.
         unsafe {
             let (r8, c8) = (r / 8 * 8, cw / 8 * 8);
             for i0 in (0..r8).step_by(8) {
                 for j0 in (0..c8).step_by(8) {
-                    S::transpose8x8(sp.add(i0 * rs + c0 + j0), rs, dp.add(j0 * r + i0), r);
+                    S::transpose8x8(sp.add(i0 * rs + c0 + j0), rs, dp.add(j0 * ds + i0), ds);
                 }
             }
             for i in 0..r {
                 let (jstart, srow) = (if i < r8 { c8 } else { 0 }, sp.add(i * rs + c0));
                 for jj in jstart..cw {
-                    *dp.add(jj * r + i) = *srow.add(jj);
+                    *dp.add(jj * ds + i) = *srow.add(jj);
                 }
             }
         }

@@ -14,7 +14,7 @@ use sparsekit_formats::{CsrPatternView, CsrView, Scalar, SpIndex};
 use crate::dense::{MatMut, MatRef};
 use crate::error::KernelError;
 use crate::partition::{num_chunks, row_bounds, SyncPtr};
-use crate::scratch::{with_scratch, with_transposed};
+use crate::scratch::{with_aligned, with_scratch, with_transposed};
 use crate::shape::{check_spmm, check_spmm_t, check_y};
 use crate::simd::{dispatch, value_to_f32, Isa, Kernel, Simd};
 
@@ -416,7 +416,10 @@ pub(crate) fn run_csr_rows<I: SpIndex, V: ValSrc>(
         vals,
         nnz,
     };
-    run_rows(isa, src, &bounds, x, n, out);
+    // Gathers read whole rows of X: re-align them first (see `with_aligned`).
+    with_aligned(x, nnz.saturating_mul(n), |x| {
+        run_rows(isa, src, &bounds, x, n, out)
+    });
 }
 
 /// Runs `src` over the row blocks `bounds` (one task per block; sequential for one block).
