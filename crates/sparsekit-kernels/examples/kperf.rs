@@ -126,8 +126,98 @@ fn structured(r: &mut StdRng, m: usize, k: usize, n: usize, threads: &[usize]) {
     }
 }
 
+/// Roofline probe: the fastest this machine moves random 256-byte rows of a k × 64 f32 `X`
+/// (64-byte aligned, 1 MiB at k = 4096: L2-resident) into registers — the traffic CSR spmm needs
+/// per stored entry at n = 64 — with no FMA chain in the way: each row is added into one of 8
+/// independent accumulator sets. `kperf gather`; prints GB/s and bytes per ns per thread.
+#[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
+fn gather(k: usize, entries: usize, threads: &[usize]) {
+    use std::arch::x86_64::*;
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run(x: *const f32, idx: &[u32], prefetch: bool) -> f32 {
+        let (mut a0, mut a1, mut a2, mut a3) = (
+            _mm512_setzero_ps(),
+            _mm512_setzero_ps(),
+            _mm512_setzero_ps(),
+            _mm512_setzero_ps(),
+        );
+        let (mut b0, mut b1, mut b2, mut b3) = (a0, a1, a2, a3);
+        let last = idx.len() - 1;
+        let ip = idx.as_ptr();
+        for p in (0..idx.len() / 2 * 2).step_by(2) {
+            if prefetch {
+                for q in [p, p + 1] {
+                    let jn = *ip.add((q + 12).min(last)) as usize;
+                    for l in 0..4 {
+                        _mm_prefetch(x.add(jn * 64 + l * 16) as *const i8, _MM_HINT_T0);
+                    }
+                }
+            }
+            let r = x.add(*ip.add(p) as usize * 64);
+            a0 = _mm512_add_ps(a0, _mm512_load_ps(r));
+            a1 = _mm512_add_ps(a1, _mm512_load_ps(r.add(16)));
+            a2 = _mm512_add_ps(a2, _mm512_load_ps(r.add(32)));
+            a3 = _mm512_add_ps(a3, _mm512_load_ps(r.add(48)));
+            let r = x.add(*ip.add(p + 1) as usize * 64);
+            b0 = _mm512_add_ps(b0, _mm512_load_ps(r));
+            b1 = _mm512_add_ps(b1, _mm512_load_ps(r.add(16)));
+            b2 = _mm512_add_ps(b2, _mm512_load_ps(r.add(32)));
+            b3 = _mm512_add_ps(b3, _mm512_load_ps(r.add(48)));
+        }
+        let acc = [a0, a1, a2, a3, b0, b1, b2, b3];
+        let mut t = 0.0;
+        for a in acc {
+            t += _mm512_reduce_add_ps(a);
+        }
+        t
+    }
+    if !std::arch::is_x86_feature_detected!("avx512f") {
+        return;
+    }
+    let mut r = StdRng::seed_from_u64(3);
+    let xv: Vec<f32> = (0..k * 64 + 16)
+        .map(|_| r.random_range(-1.0..1.0))
+        .collect();
+    let off = xv.as_ptr().align_offset(64);
+    let xp = xv[off..].as_ptr() as usize;
+    let idx: Vec<u32> = (0..entries).map(|_| r.random_range(0..k as u32)).collect();
+    for &th in threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(th)
+            .build()
+            .unwrap();
+        for prefetch in [false, true] {
+            let s = pool.install(|| {
+                time(|| {
+                    use rayon::prelude::*;
+                    let sum: f32 = idx
+                        .par_chunks(entries.div_ceil(th))
+                        // SAFETY: X holds k aligned rows of 64 floats; every index < k.
+                        .map(|c| unsafe { run(xp as *const f32, c, prefetch) })
+                        .sum();
+                    std::hint::black_box(sum);
+                })
+            });
+            let bytes = entries as f64 * 256.0;
+            println!(
+                "gather k={k} rows of 256 B, prefetch={prefetch:5} thr={th}: {:7.1} GB/s ({:.1} GB/s per thread, = {:.1} GFLOP/s of n=64 spmm)",
+                bytes / s / 1e9,
+                bytes / s / 1e9 / th as f64,
+                entries as f64 * 128.0 / s / 1e9
+            );
+        }
+    }
+}
+
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
+    #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
+    if filter == "gather" {
+        for k in [512, 4096] {
+            gather(k, 1 << 22, &[1, 2]);
+        }
+        return;
+    }
     if filter == "structured" {
         let threads: Vec<usize> = std::env::var("KPERF_THREADS")
             .map(|s| s.split(',').map(|t| t.parse().unwrap()).collect())
@@ -169,7 +259,14 @@ fn main() {
             (xv.as_ptr() as usize + off * 4) % 64
         );
         let x = &xv[off..off + m.max(k) * n];
-        let mut y = vec![0.0f32; m.max(k) * n];
+        // KYALIGN=1: Y on a 64-byte boundary as well.
+        let mut yv = vec![0.0f32; m.max(k) * n + 16];
+        let yoff = if std::env::var("KYALIGN").is_ok() {
+            yv.as_ptr().align_offset(64)
+        } else {
+            0
+        };
+        let y = &mut yv[yoff..yoff + m.max(k) * n];
         for &sp in &sps {
             let a = csr(&mut r, m, k, sp);
             let t = CsrTranspose::new(a.pattern().view());
@@ -203,7 +300,7 @@ fn main() {
                             a.view(),
                             MatRef::new(&x, k, n).unwrap(),
                             0.0,
-                            MatMut::new(&mut y, m, n).unwrap(),
+                            MatMut::new(y, m, n).unwrap(),
                         )
                         .unwrap()
                     });
@@ -215,7 +312,7 @@ fn main() {
                             ah.view(),
                             MatRef::new(&x, k, n).unwrap(),
                             0.0,
-                            MatMut::new(&mut y, m, n).unwrap(),
+                            MatMut::new(y, m, n).unwrap(),
                         )
                         .unwrap()
                     });
@@ -225,7 +322,7 @@ fn main() {
                             MatRef::new(&x, n, k).unwrap(),
                             a.view(),
                             None,
-                            MatMut::new(&mut y, n, m).unwrap(),
+                            MatMut::new(y, n, m).unwrap(),
                         )
                         .unwrap()
                     });
@@ -235,7 +332,7 @@ fn main() {
                             &t,
                             a.view(),
                             MatRef::new(x, m, n).unwrap(),
-                            MatMut::new(&mut y, k, n).unwrap(),
+                            MatMut::new(y, k, n).unwrap(),
                         )
                         .unwrap()
                     });
@@ -244,7 +341,7 @@ fn main() {
                         spmm_at(
                             a.view(),
                             MatRef::new(x, m, n).unwrap(),
-                            MatMut::new(&mut y, k, n).unwrap(),
+                            MatMut::new(y, k, n).unwrap(),
                         )
                         .unwrap()
                     });
@@ -253,7 +350,7 @@ fn main() {
                             isa,
                             a.view(),
                             MatRef::new(x, m, n).unwrap(),
-                            MatMut::new(&mut y, k, n).unwrap(),
+                            MatMut::new(y, k, n).unwrap(),
                         )
                         .unwrap()
                     });
