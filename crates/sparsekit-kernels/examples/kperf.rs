@@ -131,6 +131,7 @@ fn structured(r: &mut StdRng, m: usize, k: usize, n: usize, threads: &[usize]) {
 /// per stored entry at n = 64 — with no FMA chain in the way: each row is added into one of 8
 /// independent accumulator sets. `kperf gather`; prints GB/s and bytes per ns per thread.
 #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
+#[allow(clippy::incompatible_msrv)] // compiled only where build.rs found Rust >= 1.89
 fn gather(k: usize, entries: usize, threads: &[usize]) {
     use std::arch::x86_64::*;
     #[target_feature(enable = "avx512f")]
@@ -298,7 +299,7 @@ fn main() {
                             isa,
                             1.0,
                             a.view(),
-                            MatRef::new(&x, k, n).unwrap(),
+                            MatRef::new(x, k, n).unwrap(),
                             0.0,
                             MatMut::new(y, m, n).unwrap(),
                         )
@@ -310,7 +311,7 @@ fn main() {
                             isa,
                             1.0,
                             ah.view(),
-                            MatRef::new(&x, k, n).unwrap(),
+                            MatRef::new(x, k, n).unwrap(),
                             0.0,
                             MatMut::new(y, m, n).unwrap(),
                         )
@@ -319,7 +320,7 @@ fn main() {
                     run("spmm_t", &mut || {
                         spmm_t_isa(
                             isa,
-                            MatRef::new(&x, n, k).unwrap(),
+                            MatRef::new(x, n, k).unwrap(),
                             a.view(),
                             None,
                             MatMut::new(y, n, m).unwrap(),
@@ -359,7 +360,7 @@ fn main() {
                         sddmm_linear_isa(
                             isa,
                             MatRef::new(x, n, m).unwrap(),
-                            MatRef::new(&y, n, k).unwrap(),
+                            MatRef::new(y, n, k).unwrap(),
                             a.pattern().view(),
                             &mut out,
                         )
