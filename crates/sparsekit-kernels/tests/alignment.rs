@@ -7,9 +7,6 @@
 mod common;
 use common::*;
 
-use rand::rngs::StdRng;
-use rand::Rng;
-use sparsekit_formats::{Bsr, NM};
 use sparsekit_kernels::spmm::spmm_isa;
 use sparsekit_kernels::*;
 
@@ -98,19 +95,7 @@ fn bsr_and_nm_spmm_are_layout_independent() {
     for &n in NCOLS {
         // BSR 4 × 4 (row-pair driver) and 16 × 16 (buffered driver), 256 × 512.
         for &(br, bc) in &[(4usize, 4usize), (16, 16)] {
-            let (nbr, nbc) = (256 / br, 512 / bc);
-            let mut brp = vec![0u32];
-            let mut bci = vec![];
-            for _ in 0..nbr {
-                for j in 0..nbc {
-                    if r.random_bool(0.3) {
-                        bci.push(j as u32);
-                    }
-                }
-                brp.push(bci.len() as u32);
-            }
-            let vals = dense_vec(&mut r, bci.len() * br * bc);
-            let a = Bsr::try_new(256, 512, (br, bc), brp, bci, vals).unwrap();
+            let a = random_bsr(&mut r, 256 / br, 512 / bc, (br, bc), 0.3);
             let x = dense_vec(&mut r, 512 * n);
             let ad: Vec<f64> = a.to_dense().iter().map(|&v| v as f64).collect();
             let (want, scale) = matmul_f64(&ad, &to_f64(&x), 256, 512, n);
@@ -122,7 +107,7 @@ fn bsr_and_nm_spmm_are_layout_independent() {
             assert_close(&y, &want, &scale, &format!("bsr {br}x{bc} n={n}"));
         }
         // 2:4, 128 × 512.
-        let nm = random_nm_2_4(&mut r, 128, 512);
+        let nm = random_nm(&mut r, 128, 512 / 4, (2, 4));
         let x = dense_vec(&mut r, 512 * n);
         let ad: Vec<f64> = nm.to_dense().iter().map(|&v| v as f64).collect();
         let (want, scale) = matmul_f64(&ad, &to_f64(&x), 128, 512, n);
@@ -153,15 +138,4 @@ fn spmm_t_forms_are_layout_independent() {
         });
         assert_close(&y, &want, &scale, &format!("spmm_t batch {nb}"));
     }
-}
-
-fn random_nm_2_4(r: &mut StdRng, m: usize, k: usize) -> NM<f32> {
-    let (mut vals, mut offs) = (vec![], vec![]);
-    for _ in 0..m * (k / 4) {
-        let a = r.random_range(0..4u8);
-        let b = (a + r.random_range(1..4u8)) % 4;
-        offs.extend([a.min(b), a.max(b)]);
-        vals.extend([mixed(r), mixed(r)]);
-    }
-    NM::try_new(m, k, 2, 4, vals, offs).unwrap()
 }

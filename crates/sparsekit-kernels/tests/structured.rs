@@ -26,40 +26,6 @@ const GRIDS: &[(usize, usize, f64)] = &[
     (7, 9, 0.25),
 ];
 
-/// A random BSR with `nbr × nbc` blocks of `r × c`; block row 0 is empty when `nbr > 1`.
-fn random_bsr(rg: &mut StdRng, nbr: usize, nbc: usize, (r, c): (usize, usize), d: f64) -> Bsr<f32> {
-    let mut brp = vec![0u32];
-    let mut bci = vec![];
-    for bi in 0..nbr {
-        for j in 0..nbc {
-            if !(bi == 0 && nbr > 1) && rg.random_bool(d) {
-                bci.push(j as u32);
-            }
-        }
-        brp.push(bci.len() as u32);
-    }
-    let vals = dense_vec(rg, bci.len() * r * c);
-    Bsr::try_new(nbr * r, nbc * c, (r, c), brp, bci, vals).unwrap()
-}
-
-/// A random N:M matrix with `groups` groups per row; one stored value in five is an explicit 0.
-fn random_nm(rg: &mut StdRng, m: usize, groups: usize, (nn, mm): (usize, usize)) -> NM<f32> {
-    let (mut vals, mut offs) = (vec![], vec![]);
-    for _ in 0..m * groups {
-        let mut pos: Vec<u8> = (0..mm as u8).collect();
-        for t in (1..pos.len()).rev() {
-            pos.swap(t, rg.random_range(0..=t));
-        }
-        let mut chosen = pos[..nn].to_vec();
-        chosen.sort();
-        for o in chosen {
-            offs.push(o);
-            vals.push(if rg.random_bool(0.2) { 0.0 } else { mixed(rg) });
-        }
-    }
-    NM::try_new(m, groups * mm, nn, mm, vals, offs).unwrap()
-}
-
 fn dense_of(d: Vec<f32>) -> Vec<f64> {
     to_f64(&d)
 }
