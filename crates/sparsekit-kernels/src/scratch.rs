@@ -105,12 +105,6 @@ pub(crate) fn with_transposed<R>(src: MatRef<'_, f32>, f: impl FnOnce(MatRef<'_,
     })
 }
 
-/// Writes `srcᵀ` (ncols × nrows, contiguous, row stride `nrows`) into `dst`.
-/// `dst.len() >= src.nrows() * src.ncols()` (checked by assertion).
-pub(crate) fn transpose_into(src: MatRef<'_, f32>, dst: &mut [f32]) {
-    transpose_into_isa(Isa::detect(), src, dst, src.nrows())
-}
-
 /// `srcᵀ` into `dst` with row stride `ds >= src.nrows()`; `dst.len() >= ncols · ds` (asserted).
 pub(crate) fn transpose_into_isa(isa: Isa, src: MatRef<'_, f32>, dst: &mut [f32], ds: usize) {
     let (r, c) = (src.nrows(), src.ncols());

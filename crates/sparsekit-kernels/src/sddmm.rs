@@ -7,7 +7,7 @@ use sparsekit_formats::{CsrPatternView, SpIndex};
 use crate::dense::MatRef;
 use crate::error::KernelError;
 use crate::partition::{num_chunks, row_bounds};
-use crate::scratch::{transpose_into, with_scratch};
+use crate::scratch::{aligned_stride, transpose_into_isa, with_aligned, with_scratch};
 use crate::shape::{check_linear_grad, check_pattern_out};
 use crate::simd::{dispatch, Isa, Kernel, Simd};
 
@@ -46,7 +46,12 @@ pub fn sddmm_isa<I: SpIndex>(
         ));
     }
     check_pattern_out(OP, out, pattern.nnz())?;
-    run(isa, a, b, pattern, out);
+    // Both operands' rows are read with full-width loads, B's in random order: re-align them
+    // first (see `with_aligned`).
+    let reads = pattern.nnz().saturating_mul(a.ncols());
+    with_aligned(a, reads, |a| {
+        with_aligned(b, reads, |b| run(isa, a, b, pattern, out))
+    });
     Ok(())
 }
 
@@ -261,12 +266,14 @@ pub(crate) fn sddmm_linear_unchecked<I: SpIndex>(
     if pattern.nnz() == 0 {
         return;
     }
-    with_scratch(m * nb, |dyt| {
-        transpose_into(dy, dyt);
-        with_scratch(k * nb, |xt| {
-            transpose_into(x, xt);
-            let a = MatRef::new(&*dyt, m, nb).expect("scratch sized m × batch");
-            let b = MatRef::new(&*xt, k, nb).expect("scratch sized k × batch");
+    // Transposed into aligned scratch with a padded row stride, so rows start on cache lines.
+    let s = aligned_stride(nb);
+    with_scratch(m * s, |dyt| {
+        transpose_into_isa(isa, dy, dyt, s);
+        with_scratch(k * s, |xt| {
+            transpose_into_isa(isa, x, xt, s);
+            let a = MatRef::with_stride(&*dyt, m, nb, s).expect("scratch sized m × stride");
+            let b = MatRef::with_stride(&*xt, k, nb, s).expect("scratch sized k × stride");
             run(isa, a, b, pattern, out);
         })
     });

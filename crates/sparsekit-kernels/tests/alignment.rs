@@ -139,3 +139,53 @@ fn spmm_t_forms_are_layout_independent() {
         assert_close(&y, &want, &scale, &format!("spmm_t batch {nb}"));
     }
 }
+
+/// `sddmm` re-aligns both dense operands; `sddmm_linear` transposes them into aligned, padded
+/// scratch. Every layout of either operand gives the same bits, close to the f64 reference.
+#[test]
+fn sddmm_forms_are_layout_independent() {
+    let mut r = rng(44);
+    let (m, k) = (120, 600);
+    let pattern = random_csr(&mut r, m, k, 0.1);
+    let p = pattern.pattern();
+    let (rp, ci) = (p.row_ptr(), p.col_idx());
+    for &d in NCOLS {
+        let a = dense_vec(&mut r, m * d);
+        let b = dense_vec(&mut r, k * d);
+        let want: Vec<f64> = (0..m)
+            .flat_map(|i| (rp[i] as usize..rp[i + 1] as usize).map(move |q| (i, ci[q] as usize)))
+            .map(|(i, j)| {
+                (0..d)
+                    .map(|t| a[i * d + t] as f64 * b[j * d + t] as f64)
+                    .sum()
+            })
+            .collect();
+        let scale: Vec<f64> = (0..m)
+            .flat_map(|i| (rp[i] as usize..rp[i + 1] as usize).map(move |q| (i, ci[q] as usize)))
+            .map(|(i, j)| {
+                (0..d)
+                    .map(|t| (a[i * d + t] as f64 * b[j * d + t] as f64).abs())
+                    .sum()
+            })
+            .collect();
+        let run = |av: MatRef<'_, f32>, bv: MatRef<'_, f32>| {
+            let mut out = vec![0.0f32; p.nnz()];
+            sddmm(av, bv, p.view(), &mut out).unwrap();
+            out
+        };
+        let a_full = MatRef::new(&a, m, d).unwrap();
+        let got = same_in_every_layout(&b, (k, d), &format!("sddmm B d={d}"), |bv| run(a_full, bv));
+        let b_full = MatRef::new(&b, k, d).unwrap();
+        same_in_every_layout(&a, (m, d), &format!("sddmm A d={d}"), |av| run(av, b_full));
+        assert_close(&got, &want, &scale, &format!("sddmm d={d}"));
+        // sddmm_linear: dY = Aᵀ (d × m), X = Bᵀ (d × k) give the same sums.
+        let (dy, x) = (transpose(&a, m, d), transpose(&b, k, d));
+        let x_full = MatRef::new(&x, d, k).unwrap();
+        let lin = same_in_every_layout(&dy, (d, m), &format!("sddmm_linear d={d}"), |dyv| {
+            let mut out = vec![0.0f32; p.nnz()];
+            sddmm_linear(dyv, x_full, p.view(), &mut out).unwrap();
+            out
+        });
+        assert_close(&lin, &want, &scale, &format!("sddmm_linear d={d}"));
+    }
+}

@@ -5,7 +5,6 @@ mod common;
 use common::*;
 
 use rand::rngs::StdRng;
-use rand::Rng;
 use sparsekit_formats::{Bsr, NM};
 use sparsekit_kernels::*;
 

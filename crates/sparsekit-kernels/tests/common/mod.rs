@@ -138,7 +138,13 @@ pub fn run_dense(
 pub const NS: &[usize] = &[0, 1, 7, 8, 9, 16, 17, 63, 64, 65, 129, 200];
 
 /// A random BSR with `nbr × nbc` blocks of `r × c`; block row 0 is empty when `nbr > 1`.
-fn random_bsr(rg: &mut StdRng, nbr: usize, nbc: usize, (r, c): (usize, usize), d: f64) -> Bsr<f32> {
+pub fn random_bsr(
+    rg: &mut StdRng,
+    nbr: usize,
+    nbc: usize,
+    (r, c): (usize, usize),
+    d: f64,
+) -> Bsr<f32> {
     let mut brp = vec![0u32];
     let mut bci = vec![];
     for bi in 0..nbr {
@@ -154,7 +160,7 @@ fn random_bsr(rg: &mut StdRng, nbr: usize, nbc: usize, (r, c): (usize, usize), d
 }
 
 /// A random N:M matrix with `groups` groups per row; one stored value in five is an explicit 0.
-fn random_nm(rg: &mut StdRng, m: usize, groups: usize, (nn, mm): (usize, usize)) -> NM<f32> {
+pub fn random_nm(rg: &mut StdRng, m: usize, groups: usize, (nn, mm): (usize, usize)) -> NM<f32> {
     let (mut vals, mut offs) = (vec![], vec![]);
     for _ in 0..m * groups {
         let mut pos: Vec<u8> = (0..mm as u8).collect();
