@@ -1,5 +1,12 @@
 //! Quick GFLOP/s probe for the CSR kernels (the criterion benches live in the root `benches/`).
 //! `cargo run --release -p sparsekit-kernels --example kperf [-- filter]`
+//!
+//! - `filter`: run only the ops whose name contains it; `structured` runs the BSR / N:M probes,
+//!   `gather` the L2 row-gather roofline probe (AVX-512 machines).
+//! - `KM`, `KK`, `KN`, `KSP`: shape and sparsities (default 4096, 4096, 64, `0.7,0.9,0.98`);
+//!   `KISA`: ISAs to run (e.g. `avx512`); `KPERF_THREADS`: thread counts (default `1,2`).
+//! - `KALIGN=1` places `X` on a 64-byte boundary (else where the allocator put it, usually 16
+//!   bytes into a line with glibc), `KOFF=N` at float offset N; `KYALIGN=1` aligns `Y`.
 use std::time::Instant;
 
 use rand::rngs::StdRng;
