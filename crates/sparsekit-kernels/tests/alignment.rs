@@ -152,22 +152,14 @@ fn sddmm_forms_are_layout_independent() {
     for &d in NCOLS {
         let a = dense_vec(&mut r, m * d);
         let b = dense_vec(&mut r, k * d);
-        let want: Vec<f64> = (0..m)
+        // Dense f64 reference and its scale (Σ |terms|) per stored entry.
+        let (want, scale): (Vec<f64>, Vec<f64>) = (0..m)
             .flat_map(|i| (rp[i] as usize..rp[i + 1] as usize).map(move |q| (i, ci[q] as usize)))
             .map(|(i, j)| {
-                (0..d)
-                    .map(|t| a[i * d + t] as f64 * b[j * d + t] as f64)
-                    .sum()
+                let terms = (0..d).map(|t| a[i * d + t] as f64 * b[j * d + t] as f64);
+                (terms.clone().sum::<f64>(), terms.map(f64::abs).sum::<f64>())
             })
-            .collect();
-        let scale: Vec<f64> = (0..m)
-            .flat_map(|i| (rp[i] as usize..rp[i + 1] as usize).map(move |q| (i, ci[q] as usize)))
-            .map(|(i, j)| {
-                (0..d)
-                    .map(|t| (a[i * d + t] as f64 * b[j * d + t] as f64).abs())
-                    .sum()
-            })
-            .collect();
+            .unzip();
         let run = |av: MatRef<'_, f32>, bv: MatRef<'_, f32>| {
             let mut out = vec![0.0f32; p.nnz()];
             sddmm(av, bv, p.view(), &mut out).unwrap();
