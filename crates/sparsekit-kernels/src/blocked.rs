@@ -16,11 +16,10 @@
 use sparsekit_formats::{Scalar, SpIndex};
 
 use crate::dense::MatRef;
-use crate::partition::{num_chunks, row_bounds};
+use crate::partition::{for_each_block, num_chunks, row_bounds};
 use crate::scratch::with_aligned;
 use crate::simd::{dispatch, value_to_f32, Isa, Kernel, Simd};
 use crate::spmm::{panel_match, run_rows, write_out, Out, RowSource};
-use rayon::prelude::*;
 
 /// A BSR matrix as a [`RowSource`]: output row `i` is row `i % r` of block row `i / r`.
 #[derive(Clone, Copy)]
@@ -194,11 +193,7 @@ pub(crate) unsafe fn run_bsr<I: SpIndex, T: Scalar>(
                 },
             )
         };
-        if bounds.len() <= 2 {
-            task(&bounds);
-        } else {
-            bounds.par_windows(2).for_each(task);
-        }
+        for_each_block(&bounds, task);
     })
 }
 
@@ -472,11 +467,7 @@ pub(crate) unsafe fn run_nm<T: Scalar>(
                 },
             )
         };
-        if bounds.len() <= 2 {
-            task(&bounds);
-        } else {
-            bounds.par_windows(2).for_each(task);
-        }
+        for_each_block(&bounds, task);
     })
 }
 

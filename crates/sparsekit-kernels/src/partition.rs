@@ -2,6 +2,7 @@
 //! row count. The split only decides *which thread* computes a row; every output element is still
 //! produced by one thread in a fixed order, so results are bit-identical for any thread count.
 
+use rayon::prelude::*;
 use sparsekit_formats::SpIndex;
 
 /// Below this many multiply-adds (≈ 30 µs of work) a kernel runs sequentially: rayon's fork/join
@@ -57,6 +58,16 @@ pub(crate) fn row_bounds<I: SpIndex>(
     b.push(nrows);
     b.dedup();
     b
+}
+
+/// Runs `task(&[b0, b1])` for each block `b0..b1` of `bounds` (as made by [`row_bounds`]): on
+/// the calling thread when there is a single block, else one rayon task per block.
+pub(crate) fn for_each_block(bounds: &[usize], task: impl Fn(&[usize]) + Sync + Send) {
+    if bounds.len() <= 2 {
+        task(bounds);
+    } else {
+        bounds.par_windows(2).for_each(task);
+    }
 }
 
 /// A raw pointer that may cross threads. Used where threads write disjoint, non-contiguous

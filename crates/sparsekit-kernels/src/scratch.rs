@@ -1,4 +1,5 @@
-//! Reusable per-thread scratch buffers and the dense transpose used by `spmm_t` and
+//! Reusable per-thread scratch buffers (cache-line aligned), the aligned copy of a gathered dense
+//! operand (`with_aligned`), and the dense transpose used by the `X·Wᵀ` kernels and
 //! `sddmm_linear`.
 
 use std::cell::RefCell;
@@ -96,11 +97,15 @@ pub(crate) fn with_aligned<R>(
 /// Runs `f` on `srcᵀ` (ncols × nrows) held in thread-local scratch: the `X·Wᵀ` kernels (CSR,
 /// BSR, N:M) all run their row drivers over the transposed batch. Its rows are cache-line
 /// aligned (row stride [`aligned_stride`]`(nrows)`), like [`with_aligned`]'s copies.
-pub(crate) fn with_transposed<R>(src: MatRef<'_, f32>, f: impl FnOnce(MatRef<'_, f32>) -> R) -> R {
+pub(crate) fn with_transposed<R>(
+    isa: Isa,
+    src: MatRef<'_, f32>,
+    f: impl FnOnce(MatRef<'_, f32>) -> R,
+) -> R {
     let (r, c) = (src.nrows(), src.ncols());
     let ds = aligned_stride(r);
     with_scratch(c * ds, |t| {
-        transpose_into_isa(Isa::detect(), src, t, ds);
+        transpose_into_isa(isa, src, t, ds);
         f(MatRef::with_stride(&*t, c, r, ds).expect("scratch sized ncols × aligned stride"))
     })
 }

@@ -44,8 +44,8 @@ fn cpu_vendor_is_intel() -> bool {
 
 impl Isa {
     /// The instruction set the kernels use on this CPU (detected once): AVX-512 on Intel CPUs
-    /// that have it, else AVX2+FMA when present, else the best available. `SPARSEKIT_ISA=scalar|avx2|avx512|neon` overrides it when that
-    /// set is available.
+    /// that have it, else AVX2+FMA when present, else the best available.
+    /// `SPARSEKIT_ISA=scalar|avx2|avx512|neon` overrides it when that set is available.
     pub fn detect() -> Isa {
         static BEST: OnceLock<Isa> = OnceLock::new();
         *BEST.get_or_init(|| {

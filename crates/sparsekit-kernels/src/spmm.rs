@@ -13,7 +13,7 @@ use sparsekit_formats::{CsrPatternView, CsrView, Scalar, SpIndex};
 
 use crate::dense::{MatMut, MatRef};
 use crate::error::KernelError;
-use crate::partition::{num_chunks, row_bounds, SyncPtr};
+use crate::partition::{for_each_block, num_chunks, row_bounds, SyncPtr};
 use crate::scratch::{with_aligned, with_scratch, with_transposed};
 use crate::shape::{check_spmm, check_spmm_t, check_y};
 use crate::simd::{dispatch, value_to_f32, Isa, Kernel, Simd};
@@ -440,11 +440,7 @@ pub(crate) fn run_rows<R: RowSource>(
     };
     let job = &job;
     let task = |w: &[usize]| job.run(isa, w[0], w[1]);
-    if bounds.len() <= 2 {
-        task(bounds);
-    } else {
-        bounds.par_windows(2).for_each(task);
-    }
+    for_each_block(bounds, task);
 }
 
 /// Everything a row-block task needs; shared by reference across rayon tasks.
@@ -574,7 +570,7 @@ pub fn spmm_t_isa<T: Scalar, I: SpIndex>(
         return Ok(());
     }
     let out = Out::cols(&mut y, bias);
-    with_transposed(x, |xt| {
+    with_transposed(isa, x, |xt| {
         run_csr_rows(
             isa,
             w.row_ptr(),

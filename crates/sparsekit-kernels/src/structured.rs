@@ -106,7 +106,7 @@ pub fn bsr_spmm_t_isa<T: Scalar, I: SpIndex>(
         return Ok(());
     }
     let out = Out::cols(&mut y, bias);
-    with_transposed(x, |xt| {
+    with_transposed(isa, x, |xt| {
         // SAFETY: as in `bsr_spmm_isa`; Xᵀ is k × batch, Y is batch × m so output column i < m
         // and row t < batch exist; the bias (when given) has m elements (checked).
         unsafe {
@@ -200,7 +200,7 @@ pub fn nm_spmm_t_isa<T: Scalar>(
         return Ok(());
     }
     let out = Out::cols(&mut y, bias);
-    with_transposed(x, |xt| {
+    with_transposed(isa, x, |xt| {
         // SAFETY: as in `nm_spmm_isa`; Xᵀ is k × batch, Y is batch × m, bias has m elements.
         unsafe { run_nm(isa, w.values(), w.offsets(), m, (w.n(), w.m()), xt, nb, out) };
     });
