@@ -178,3 +178,131 @@ impl Kernel for Transpose<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line_aligned(p: *const f32) -> bool {
+        (p as usize) % (LINE * 4) == 0
+    }
+
+    #[test]
+    fn scratch_slices_start_on_a_cache_line() {
+        for len in [0, 1, 15, 16, 17, 1000, 4097] {
+            with_scratch(len, |b| {
+                assert_eq!(b.len(), len);
+                assert!(line_aligned(b.as_ptr()), "len {len}");
+                // Nested buffers are distinct and aligned too.
+                with_scratch(len + 3, |c| {
+                    assert!(line_aligned(c.as_ptr()));
+                    assert!(len == 0 || b.as_ptr() != c.as_ptr());
+                });
+            });
+        }
+    }
+
+    #[test]
+    fn aligned_strides() {
+        let got: Vec<usize> = [0, 1, 3, 5, 8, 15, 16, 17, 64, 65]
+            .iter()
+            .map(|&n| aligned_stride(n))
+            .collect();
+        assert_eq!(got, [1, 1, 4, 8, 8, 16, 16, 32, 64, 80]);
+    }
+
+    /// A backing buffer holding `rows × cols` at float offset `off` (from a line boundary) with
+    /// row stride `stride`; element (i, j) = i·1000 + j.
+    fn placed(rows: usize, cols: usize, off: usize, stride: usize) -> (Vec<f32>, usize) {
+        let mut buf = vec![f32::NAN; rows * stride + 2 * LINE];
+        let start = buf.as_ptr().align_offset(LINE * 4) + off;
+        for i in 0..rows {
+            for j in 0..cols {
+                buf[start + i * stride + j] = (i * 1000 + j) as f32;
+            }
+        }
+        (buf, start)
+    }
+
+    #[test]
+    fn with_aligned_copies_misaligned_operands_that_are_read_often() {
+        for &(rows, cols, off, stride) in &[
+            (300, 64, 4, 64),
+            (300, 64, 0, 67),
+            (1000, 5, 1, 5),
+            (500, 17, 3, 20),
+            (130, 128, 15, 128),
+        ] {
+            let (buf, start) = placed(rows, cols, off, stride);
+            let x = MatRef::with_stride(&buf[start..], rows, cols, stride).unwrap();
+            let size = rows * cols;
+            let copied = with_aligned(x, 2 * size, |a| {
+                assert_eq!((a.nrows(), a.ncols()), (rows, cols));
+                assert!(line_aligned(a.as_ptr()));
+                assert_eq!(a.row_stride(), aligned_stride(cols));
+                for i in 0..rows {
+                    assert_eq!(a.row(i), x.row(i), "row {i}");
+                }
+                a.as_ptr() != x.as_ptr()
+            });
+            assert!(copied, "{rows}×{cols} at +{off}, stride {stride}");
+        }
+    }
+
+    #[test]
+    fn with_aligned_passes_through_when_a_copy_does_not_pay() {
+        // Too small, read less than twice over, or already aligned: the view itself.
+        let cases = [
+            (60, 64, 4, 64, 10 * 60 * 64), // 3840 floats < 16 KiB
+            (300, 64, 4, 64, 300 * 64),    // read once over
+            (300, 64, 0, 64, 10 * 300 * 64),
+            (300, 64, 0, 80, 10 * 300 * 64),
+            (1000, 8, 0, 8, 10 * 8000),
+        ];
+        for &(rows, cols, off, stride, reads) in &cases {
+            let (buf, start) = placed(rows, cols, off, stride);
+            let x = MatRef::with_stride(&buf[start..], rows, cols, stride).unwrap();
+            let same = with_aligned(x, reads, |a| a.as_ptr() == x.as_ptr());
+            assert!(
+                same,
+                "{rows}×{cols} at +{off}, stride {stride}, reads {reads}"
+            );
+        }
+    }
+
+    /// The strided transpose (an `unsafe` SIMD kernel) on every ISA against a scalar transpose,
+    /// for sizes on and off the 8 × 8 tile and padded destination strides.
+    #[test]
+    fn padded_transpose_matches_scalar_on_every_isa() {
+        for &(r, c) in &[
+            (0, 5),
+            (5, 0),
+            (1, 1),
+            (3, 20),
+            (8, 8),
+            (20, 70),
+            (64, 130),
+            (70, 9),
+        ] {
+            let src: Vec<f32> = (0..r * c).map(|v| v as f32).collect();
+            let x = MatRef::new(&src, r, c).unwrap();
+            for ds in [r, aligned_stride(r), r + 5] {
+                let want: Vec<f32> = (0..c * ds)
+                    .map(|p| {
+                        let (j, i) = (p / ds, p % ds);
+                        if i < r {
+                            src[i * c + j]
+                        } else {
+                            -1.0
+                        }
+                    })
+                    .collect();
+                for isa in Isa::available() {
+                    let mut dst = vec![-1.0f32; c * ds];
+                    transpose_into_isa(isa, x, &mut dst, ds);
+                    assert_eq!(dst, want, "{isa:?} {r}×{c} stride {ds}");
+                }
+            }
+        }
+    }
+}

@@ -54,9 +54,9 @@ fn same_in_every_layout(
 #[test]
 fn csr_spmm_and_spmm_at_are_layout_independent() {
     let mut r = rng(41);
-    // k · n >= 4096 floats and nnz >= 2k: the re-aligning copy runs.
+    // k · n >= 4096 floats (also for n = 5) and nnz >= 2k: the re-aligning copy runs.
     for &n in NCOLS {
-        let (m, k) = (150, 700);
+        let (m, k) = (150, 900);
         let a = random_csr(&mut r, m, k, 0.1);
         let x = dense_vec(&mut r, k * n);
         let (want, scale) = matmul_f64(&to_dense_f64(&a), &to_f64(&x), m, k, n);
@@ -145,7 +145,7 @@ fn spmm_t_forms_are_layout_independent() {
 #[test]
 fn sddmm_forms_are_layout_independent() {
     let mut r = rng(44);
-    let (m, k) = (120, 600);
+    let (m, k) = (120, 900);
     let pattern = random_csr(&mut r, m, k, 0.1);
     let p = pattern.pattern();
     let (rp, ci) = (p.row_ptr(), p.col_idx());
