@@ -19,7 +19,7 @@ use crate::dense::MatRef;
 use crate::partition::{for_each_block, num_chunks, row_bounds};
 use crate::scratch::with_aligned;
 use crate::simd::{dispatch, value_to_f32, Isa, Kernel, Simd};
-use crate::spmm::{panel_match, run_rows, write_out, Out, RowSource};
+use crate::spmm::{panel_match, run_rows, write_out, Job, Out, RowSource};
 
 /// A BSR matrix as a [`RowSource`]: output row `i` is row `i % r` of block row `i / r`.
 #[derive(Clone, Copy)]
@@ -175,13 +175,7 @@ pub(crate) unsafe fn run_bsr<I: SpIndex, T: Scalar>(
             run_rows(isa, src, &rows, x, n, out);
             return;
         }
-        let job = BsrJob {
-            src,
-            x: x.as_ptr(),
-            xs: x.row_stride(),
-            n,
-            out,
-        };
+        let job = Job::new(src, x, n, out);
         let job = &job;
         let task = |w: &[usize]| {
             dispatch(
@@ -197,19 +191,8 @@ pub(crate) unsafe fn run_bsr<I: SpIndex, T: Scalar>(
     })
 }
 
-struct BsrJob<I, T> {
-    src: BsrSrc<I, T>,
-    x: *const f32,
-    xs: usize,
-    n: usize,
-    out: Out,
-}
-// SAFETY: inputs are only read; each task writes only the output rows (columns) of its own
-// block rows (disjoint ranges from `row_bounds`).
-unsafe impl<I, T> Sync for BsrJob<I, T> {}
-
 struct BsrBlocks<'a, I, T> {
-    job: &'a BsrJob<I, T>,
+    job: &'a Job<BsrSrc<I, T>>,
     b0: usize,
     b1: usize,
 }
@@ -255,7 +238,7 @@ impl<I: SpIndex, T: Scalar> Kernel for BsrBlocks<'_, I, T> {
 /// with `pw >= w`; the BSR / `X` / output contracts of [`run_bsr`] hold.
 #[inline(always)]
 unsafe fn bsr_panel<S: Simd, I: SpIndex, T: Scalar, const NV: usize, const PART: bool>(
-    jb: &BsrJob<I, T>,
+    jb: &Job<BsrSrc<I, T>>,
     bi: usize,
     c0: usize,
     w: usize,
@@ -449,13 +432,7 @@ pub(crate) unsafe fn run_nm<T: Scalar>(
         // The buffered schedule measured 1.3× the row-wise driver for 2:4 (39.5 vs 30 GFLOP/s,
         // 1 thread, interleaved runs) and equal for 1:4; `NmSrc` as a `RowSource` stays the
         // reference for it in the unit tests.
-        let job = NmJob {
-            src,
-            x: x.as_ptr(),
-            xs: x.row_stride(),
-            n,
-            out,
-        };
+        let job = Job::new(src, x, n, out);
         let job = &job;
         let task = |w: &[usize]| {
             dispatch(
@@ -546,22 +523,12 @@ const NM_GROUP_BLOCK_ROWS: usize = 64;
 /// How many group blocks ahead `nm_panel` prefetches each row's values and offsets.
 const NM_PREFETCH_BLOCKS: usize = 2;
 
-struct NmJob<T> {
-    src: NmSrc<T>,
-    x: *const f32,
-    xs: usize,
-    n: usize,
-    out: Out,
-}
-// SAFETY: inputs are only read; each task writes only its own output rows (columns).
-unsafe impl<T> Sync for NmJob<T> {}
-
 /// Buffered N:M schedule: blocks of `NM_ROW_BLOCK` rows × one panel accumulate in an L1 buffer
 /// while the columns are walked in blocks of `NM_GROUP_BLOCK_ROWS` `X` rows, so each `X` block is
 /// read from L2 once per row block instead of once per row. Storage order per element is
 /// unchanged (bit-identical to the row-wise schedule).
 struct NmBlocks<'a, T> {
-    job: &'a NmJob<T>,
+    job: &'a Job<NmSrc<T>>,
     r0: usize,
     r1: usize,
 }
@@ -603,7 +570,7 @@ impl<T: Scalar> Kernel for NmBlocks<'_, T> {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn nm_panel<S: Simd, T: Scalar, const NV: usize, const PART: bool>(
-    jb: &NmJob<T>,
+    jb: &Job<NmSrc<T>>,
     i0: usize,
     rows: usize,
     c0: usize,

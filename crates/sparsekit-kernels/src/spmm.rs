@@ -431,31 +431,39 @@ pub(crate) fn run_rows<R: RowSource>(
     n: usize,
     out: Out,
 ) {
-    let job = Job {
-        src,
-        x: x.as_ptr(),
-        xs: x.row_stride(),
-        n,
-        out,
-    };
+    let job = Job::new(src, x, n, out);
     let job = &job;
     let task = |w: &[usize]| job.run(isa, w[0], w[1]);
     for_each_block(bounds, task);
 }
 
-/// Everything a row-block task needs; shared by reference across rayon tasks.
-struct Job<R> {
-    src: R,
-    x: *const f32,
-    xs: usize,
-    n: usize,
-    out: Out,
+/// Everything a row-block task needs (the sparse source, `X`, the output); shared by reference
+/// across rayon tasks. The CSR row driver and the buffered BSR / N:M schedules all use it.
+pub(crate) struct Job<R> {
+    pub src: R,
+    pub x: *const f32,
+    pub xs: usize,
+    pub n: usize,
+    pub out: Out,
 }
 
 // SAFETY: the raw pointers inside are only used to read shared inputs (which outlive the
-// parallel region: `run_rows` borrows them) and to write output rows (or output columns, for
+// parallel region: the drivers borrow them) and to write output rows (or output columns, for
 // `Out::Cols`) owned by exactly one task: tasks get disjoint row ranges.
 unsafe impl<R> Sync for Job<R> {}
+
+impl<R> Job<R> {
+    /// `src` times the first `n` columns of `x`, into `out`.
+    pub(crate) fn new(src: R, x: MatRef<'_, f32>, n: usize, out: Out) -> Self {
+        Job {
+            src,
+            x: x.as_ptr(),
+            xs: x.row_stride(),
+            n,
+            out,
+        }
+    }
+}
 
 impl<R: RowSource> Job<R> {
     fn run(&self, isa: Isa, r0: usize, r1: usize) {
