@@ -6,10 +6,11 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use sparsekit_formats::{Bsr, Csr, NM};
 
-/// `round((1 - sparsity) · m · k)`, the number of non-zeros of an m×k matrix at `sparsity`.
+/// The number of non-zeros of an m×k matrix at `sparsity` (the vocabulary's
+/// [`keep_count`](sparsekit_formats::sparsity::keep_count); a sparsity outside `[0, 1]` is a
+/// bug in the bench's own matrix).
 pub fn target_nnz(m: usize, k: usize, sparsity: f64) -> usize {
-    let total = (m * k) as f64;
-    (((1.0 - sparsity) * total).round().max(0.0) as usize).min(m * k)
+    sparsekit_formats::sparsity::keep_count(m * k, sparsity).expect("bench sparsity in [0, 1]")
 }
 
 pub fn rng(seed: u64) -> StdRng {

@@ -387,10 +387,9 @@ pub fn run_case(
         suite: "train".into(),
         op: model.op().into(),
         format: match case.structure {
-            Structure::NM { n: 2, m: 4 } => "2:4".into(),
-            Structure::NM { n, m } => format!("{n}:{m}"),
-            Structure::Block { r, c } => format!("bsr{r}x{c}"),
+            Structure::Block { rows: r, cols: c } => format!("bsr{r}x{c}"),
             Structure::Unstructured => "csr".into(),
+            other => other.to_string(), // "2:4", "rows", …
         },
         dtype: "f32".into(),
         device: on.name.clone(),

@@ -14,11 +14,13 @@ use crate::error::{checked_size, try_with_capacity, FormatError, Result};
 use crate::index::SpIndex;
 use crate::mask::Mask;
 use crate::scalar::Scalar;
+use crate::sparsity::select_best;
 
 /// Which entries of a dense matrix become stored entries.
 ///
-/// Magnitudes are `|v|` in f64; for `TopK` / `TopKPerRow`, NaN counts as the largest magnitude
-/// (it is kept, not silently lost) and ties go to the lower flat index (lower column within a row).
+/// Magnitudes are `|v|` in f64; `TopK` / `TopKPerRow` rank them by the
+/// [vocabulary's rule](crate::sparsity#ranking): NaN counts as the largest magnitude (it is kept,
+/// not silently lost) and ties go to the lower flat index (lower column within a row).
 #[derive(Clone, Copy, Debug)]
 pub enum Select<'a> {
     /// Keep entries with `|v| > t`. `t` must not be NaN; a negative `t` keeps everything.
@@ -32,17 +34,6 @@ pub enum Select<'a> {
     TopK(usize),
     /// Keep exactly the `k` entries of largest magnitude of every row. `k ≤ ncols`.
     TopKPerRow(usize),
-}
-
-/// Descending magnitude, then ascending index: a total order, so selection is deterministic.
-#[inline]
-fn by_magnitude<T: Scalar>(dense: &[T]) -> impl Fn(&usize, &usize) -> std::cmp::Ordering + '_ {
-    move |&a, &b| {
-        dense[b]
-            .magnitude()
-            .total_cmp(&dense[a].magnitude())
-            .then(a.cmp(&b))
-    }
 }
 
 /// Row-major keep flags for `select`; validates its argument. `dense.len() == nrows * ncols`.
@@ -74,14 +65,9 @@ fn keep_flags<T: Scalar>(
                 )));
             }
             let mut keep = vec![false; total];
-            if k > 0 {
-                let mut idx: Vec<usize> = (0..total).collect();
-                if k < total {
-                    idx.select_nth_unstable_by(k - 1, by_magnitude(dense));
-                }
-                for &p in &idx[..k] {
-                    keep[p] = true;
-                }
+            let mut idx: Vec<usize> = (0..total).collect();
+            for &p in select_best(&mut idx, k, |p| dense[p].magnitude()).iter() {
+                keep[p] = true;
             }
             Ok(Some(keep))
         }
@@ -92,17 +78,12 @@ fn keep_flags<T: Scalar>(
                 )));
             }
             let mut keep = vec![false; total];
-            if k > 0 {
-                let mut idx: Vec<usize> = Vec::with_capacity(ncols);
-                for i in 0..nrows {
-                    idx.clear();
-                    idx.extend(i * ncols..(i + 1) * ncols);
-                    if k < ncols {
-                        idx.select_nth_unstable_by(k - 1, by_magnitude(dense));
-                    }
-                    for &p in &idx[..k] {
-                        keep[p] = true;
-                    }
+            let mut idx: Vec<usize> = Vec::with_capacity(ncols);
+            for i in 0..nrows {
+                idx.clear();
+                idx.extend(i * ncols..(i + 1) * ncols);
+                for &p in select_best(&mut idx, k, |p| dense[p].magnitude()).iter() {
+                    keep[p] = true;
                 }
             }
             Ok(Some(keep))

@@ -9,6 +9,10 @@
 //! - Every constructor from outside data returns `Result<_, FormatError>`; canonical form (sorted,
 //!   duplicate-free indices) is an invariant of every compressed type.
 //! - Borrowed views ([`CsrView`], …) are what `sparsekit-kernels` take.
+//! - [`sparsity`]: the vocabulary every sparsekit crate shares — how many entries a sparsity
+//!   keeps ([`sparsity::keep_count`]), how scores rank (NaN first, ties to the lower index),
+//!   what N:M and block structure mean ([`Structure`]), scores → [`Mask`]; and [`Selector`],
+//!   which named tensors a path pattern (`**.weight|head.*`) selects.
 //! - [`io`]: files the real tools write and read — SciPy `.npz` ([`io::npz`]), Matrix Market
 //!   ([`io::mtx`]) and safetensors ([`io::safetensors`]), returning a [`SparseMatrix`]; every
 //!   reader validates and bounds its allocations by the bytes present.
@@ -34,6 +38,7 @@ pub mod mask;
 pub mod nm;
 pub mod scalar;
 pub mod selector;
+pub mod sparsity;
 pub mod transpose;
 
 pub use bsr::{Bsr, BsrView};
@@ -48,3 +53,4 @@ pub use mask::Mask;
 pub use nm::{satisfies_nm, NMView, NM};
 pub use scalar::Scalar;
 pub use selector::Selector;
+pub use sparsity::Structure;

@@ -8,28 +8,15 @@ use crate::csr::{Csr, CsrPattern};
 use crate::error::{checked_size, try_vec, try_with_capacity, FormatError, Result};
 use crate::index::SpIndex;
 use crate::scalar::Scalar;
+use crate::sparsity::{better, check_nm_storage, nm_violation, pattern_is_nm};
 
 /// Largest supported group size `M` (offsets are stored in a `u8`, group masks in a `u16`).
-pub const MAX_M: usize = 16;
-
-fn check_nm(n: usize, m: usize) -> Result<()> {
-    if n == 0 || n >= m || m > MAX_M {
-        return Err(FormatError::InvalidArgument(format!(
-            "N:M = {n}:{m}: need 1 \u{2264} N < M \u{2264} {MAX_M}"
-        )));
-    }
-    Ok(())
-}
+pub use crate::sparsity::MAX_STORED_M as MAX_M;
 
 /// Checks `n`, `m`, `ncols % m` and the shape; returns the packed length `nrows·(ncols/m)·n`.
 fn check_shape(nrows: usize, ncols: usize, n: usize, m: usize) -> Result<usize> {
-    check_nm(n, m)?;
+    check_nm_storage(ncols, n, m)?;
     checked_size(nrows, ncols, "N:M shape")?;
-    if ncols % m != 0 {
-        return Err(FormatError::Structure(format!(
-            "ncols {ncols} is not a multiple of M = {m}"
-        )));
-    }
     // nrows·(ncols/m)·n ≤ nrows·ncols: cannot overflow once the shape fits.
     Ok(nrows * (ncols / m) * n)
 }
@@ -236,7 +223,7 @@ impl<T: Scalar> NM<T> {
             let ord = &mut order[..m];
             ord.sort_by(|&a, &b| {
                 let (ma, mb) = (group[a as usize].magnitude(), group[b as usize].magnitude());
-                mb.total_cmp(&ma).then(a.cmp(&b))
+                better((ma, a as usize), (mb, b as usize))
             });
             let keep = &mut ord[..n];
             keep.sort_unstable();
@@ -520,32 +507,22 @@ impl<'a, T: Scalar> NMView<'a, T> {
 /// [`FormatError::Structure`]. Assumes valid `n`, `m` and `ncols % m == 0`.
 fn check_groups<I: SpIndex>(pattern: &CsrPattern<I>, n: usize, m: usize) -> Result<()> {
     for i in 0..pattern.nrows() {
-        let row = pattern.row(i);
-        let mut p = 0;
-        while p < row.len() {
-            let g = row[p].index() / m;
-            let mut q = p + 1;
-            while q < row.len() && row[q].index() / m == g {
-                q += 1;
-            }
-            if q - p > n {
-                return Err(FormatError::Structure(format!(
-                    "row {i}, group {g} (columns {}..{}): {} non-zeros > N = {n}",
-                    g * m,
-                    (g + 1) * m,
-                    q - p
-                )));
-            }
-            p = q;
+        if let Some((g, count)) = nm_violation(pattern.row(i).iter().map(|j| j.index()), n, m) {
+            return Err(FormatError::Structure(format!(
+                "row {i}, group {g} (columns {}..{}): {count} non-zeros > N = {n}",
+                g * m,
+                (g + 1) * m
+            )));
         }
     }
     Ok(())
 }
 
-/// Whether `pattern` has N:M structure along rows: `1 ≤ n < m ≤ 16`, `ncols % m == 0`, and every
-/// group of `m` consecutive columns of every row holds at most `n` stored entries (explicit zeros
-/// count). Equivalent to `NM::from_csr(a, n, m).is_ok()` for a matrix `a` with this pattern.
-/// O(nnz + nrows).
+/// Whether `pattern` can be packed as [`NM`]: it has N:M structure by the
+/// [vocabulary's rule](crate::sparsity#nm) ([`pattern_is_nm`]: at most `n` stored entries, explicit
+/// zeros counted, in every group of `m` columns of every row) **and** N:M storage accepts the
+/// shape ([`check_nm_storage`]: `1 ≤ n < m ≤ 16`, `ncols % m == 0`). Equivalent to
+/// `NM::from_csr(a, n, m).is_ok()` for a matrix `a` with this pattern. O(nnz + nrows).
 ///
 /// ```
 /// use sparsekit_formats::{satisfies_nm, CsrPattern};
@@ -555,5 +532,5 @@ fn check_groups<I: SpIndex>(pattern: &CsrPattern<I>, n: usize, m: usize) -> Resu
 /// assert!(!satisfies_nm(&p, 2, 3)); // 8 % 3 != 0
 /// ```
 pub fn satisfies_nm<I: SpIndex>(pattern: &CsrPattern<I>, n: usize, m: usize) -> bool {
-    check_nm(n, m).is_ok() && pattern.ncols() % m == 0 && check_groups(pattern, n, m).is_ok()
+    check_nm_storage(pattern.ncols(), n, m).is_ok() && pattern_is_nm(pattern.view(), n, m)
 }

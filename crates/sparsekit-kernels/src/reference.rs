@@ -134,9 +134,8 @@ pub fn topk_rows_by(
         let row = x.row(r);
         let mut idx: Vec<u32> = (0..row.len() as u32).collect();
         idx.sort_by(|&p, &q| {
-            key(row[q as usize])
-                .total_cmp(&key(row[p as usize]))
-                .then(p.cmp(&q))
+            let (p, q) = (p as usize, q as usize);
+            sparsekit_formats::sparsity::better((key(row[p]), p), (key(row[q]), q))
         });
         for t in 0..k {
             indices[r * k + t] = idx[t];
@@ -145,7 +144,8 @@ pub fn topk_rows_by(
     }
 }
 
-/// Per row, the `k` largest values (descending; ties → lower index; NaN sorts as largest).
+/// Per row, the `k` largest values (descending; the vocabulary's ranking: NaN of either sign
+/// largest, ties → lower index).
 pub fn topk_rows(x: MatRef<'_, f32>, k: usize, values: &mut [f32], indices: &mut [u32]) {
     topk_rows_by(x, k, |v| v, values, indices)
 }

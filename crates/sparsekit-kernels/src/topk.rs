@@ -2,13 +2,15 @@
 //! magnitudes).
 
 use rayon::prelude::*;
+use sparsekit_formats::sparsity::rank_key;
 
 use crate::dense::MatRef;
 use crate::error::KernelError;
 use crate::partition::PAR_MIN_WORK;
 
-/// Per row of `x` (rows × ncols), the `k` largest values in descending order, ties broken towards
-/// the lower column index; order is [`f32::total_cmp`] (a positive NaN counts as largest).
+/// Per row of `x` (rows × ncols), the `k` largest values in descending order, ranked by the
+/// sparsity vocabulary's rule ([`sparsekit_formats::sparsity`]): a NaN of either sign counts as
+/// the largest, `-0.0 == +0.0`, ties go to the lower column index.
 /// `values` and `indices` are rows × k, row-major (overwritten).
 ///
 /// One pass per row over a size-k sorted buffer: an element enters only if it beats the current
@@ -73,6 +75,8 @@ fn topk_impl(
     if k == 0 || r == 0 {
         return Ok(());
     }
+    // Ranking keys: total_cmp on rank_key is the vocabulary's order.
+    let key = |v: f32| rank_key(key(v));
     let row = |i: usize, vo: &mut [f32], io: &mut [u32]| select_row(x.row(i), k, &key, vo, io);
     if r * c >= PAR_MIN_WORK && r > 1 && rayon::current_num_threads() > 1 {
         values

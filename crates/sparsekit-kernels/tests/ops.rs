@@ -161,6 +161,20 @@ fn topk_matches_full_sort() {
             assert_eq!(v, vr);
         }
     }
+    // NaN of either sign ranks first, -0.0 ties +0.0 (the sparsity vocabulary's rule).
+    let x = [
+        0.0f32,
+        f32::from_bits(0xFFC0_0000),
+        -0.0,
+        f32::NAN,
+        -1.0,
+        0.0,
+    ];
+    let (mut v, mut i) = ([0.0; 4], [0u32; 4]);
+    topk_rows(MatRef::new(&x, 1, 6).unwrap(), 4, &mut v, &mut i).unwrap();
+    assert_eq!(i, [1, 3, 0, 2]);
+    topk_rows_abs(MatRef::new(&x, 1, 6).unwrap(), 4, &mut v, &mut i).unwrap();
+    assert_eq!(i, [1, 3, 4, 0]);
     // Ties go to the lower index.
     let x = [1.0f32, 3.0, 3.0, 2.0, 3.0];
     let (mut v, mut i) = ([0.0; 2], [0u32; 2]);

@@ -10,12 +10,31 @@ pub enum PruneError {
     /// Two inputs whose shapes do not agree.
     #[error("shape mismatch: {0}")]
     Shape(String),
-    /// An error from the sparse formats layer.
+    /// An error from the sparse formats layer (other than an invalid argument, which is
+    /// [`PruneError::InvalidArgument`] whichever layer checked it).
     #[error(transparent)]
-    Format(#[from] sparsekit_formats::FormatError),
+    Format(sparsekit_formats::FormatError),
     /// An error from the sparse tensor layer.
     #[error(transparent)]
     Tensor(#[from] sparsekit_tensor::SparseError),
+}
+
+impl From<sparsekit_formats::FormatError> for PruneError {
+    fn from(e: sparsekit_formats::FormatError) -> Self {
+        match e {
+            // The sparsity vocabulary (keep counts, structures, masks) lives in formats: its
+            // argument errors are the user's arguments to the pruner.
+            sparsekit_formats::FormatError::InvalidArgument(why) => {
+                PruneError::InvalidArgument(why)
+            }
+            e @ (sparsekit_formats::FormatError::LengthMismatch { .. }
+            | sparsekit_formats::FormatError::ShapeOverflow(_)
+            | sparsekit_formats::FormatError::ShapeMismatch { .. }) => {
+                PruneError::Shape(e.to_string())
+            }
+            e => PruneError::Format(e),
+        }
+    }
 }
 
 /// `Result` with [`PruneError`].

@@ -147,7 +147,7 @@ impl Schedule {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(PruneError::InvalidArgument(m.to_string()));
         match *self {
-            Schedule::OneShot { sparsity, .. } => check_sparsity(sparsity),
+            Schedule::OneShot { sparsity, .. } => Ok(check_sparsity(sparsity)?),
             Schedule::Gradual(g) => {
                 check_sparsity(g.initial)?;
                 check_sparsity(g.final_sparsity)?;

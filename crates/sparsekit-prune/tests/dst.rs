@@ -126,7 +126,8 @@ fn set_and_rigl_preserve_nnz_drop_smallest_and_grow_inactive_at_zero() {
             let g = random_values(rows * cols, &mut rng);
             let k = drop_count(&p, zeta).unwrap();
             let inactive = rows * cols - p.nnz();
-            assert_eq!(k, ((zeta * p.nnz() as f64).floor() as usize).min(inactive));
+            let moved = sparsekit_formats::sparsity::prune_count(p.nnz(), zeta).unwrap();
+            assert_eq!(k, moved.min(inactive));
             let up = set_update(&p, &v, zeta, &mut rng).unwrap();
             check_update(&p, &v, &up, Some(k));
             let up = rigl_update(&p, &v, zeta, &g).unwrap();
@@ -296,11 +297,12 @@ fn srigl_ablates_a_dead_neuron_and_reallocates_its_weights() {
     assert_eq!(fan_in(&up.pattern).unwrap(), Some(4));
     assert_eq!(up.pattern.nnz(), 12);
     check_update_no_order(&p, &v, &up);
-    // Each surviving neuron: d = ⌊0.25 · 3⌋ = 0 dropped, 1 grown at its largest |g|, which
-    // (gradients grow with the column) is the last inactive column.
-    assert_eq!(up.pattern.row(0), &[0, 1, 2, 5]);
-    assert_eq!(up.pattern.row(1), &[1, 3, 4, 5]);
-    assert_eq!(up.pattern.row(3), &[2, 3, 4, 5]);
+    // Each surviving neuron: d = prune_count(3, 0.25) = 3 − round(2.25) = 1 dropped (its
+    // smallest |w|), 2 grown at its largest |g| among the columns inactive before the update,
+    // which (gradients grow with the column) are the last ones.
+    assert_eq!(up.pattern.row(0), &[0, 1, 4, 5]);
+    assert_eq!(up.pattern.row(1), &[2, 3, 4, 5]);
+    assert_eq!(up.pattern.row(3), &[1, 2, 3, 5]);
     // With γ_sal = 0 nothing is ablated and the fan-in stays 3.
     let up0 = srigl_update(&p, &v, 0.25, &g, 0.0).unwrap();
     assert_eq!(fan_in(&up0.pattern).unwrap(), Some(3));

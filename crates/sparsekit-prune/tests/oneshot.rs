@@ -176,9 +176,11 @@ enum RefSel<'a> {
     Fixed(&'a [bool]),
 }
 
+/// The `k` lowest-ranked by a full sort (the vocabulary's ranking reversed: ties prune the
+/// higher index first).
 fn ref_prune_lowest(scores: &[(f64, usize)], k: usize) -> Vec<usize> {
     let mut s = scores.to_vec();
-    s.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    s.sort_by(|a, b| sparsekit_formats::sparsity::better(*b, *a));
     s[..k].iter().map(|p| p.1).collect()
 }
 
@@ -223,7 +225,8 @@ fn reference_sparsegpt(
         RefSel::Fixed(k) => k.to_vec(),
         _ => vec![true; rows * cols],
     };
-    let round = |s: f64, c: usize| (s * c as f64).round() as usize;
+    // Entries pruned out of c at sparsity s: the vocabulary's count.
+    let pruned = |s: f64, c: usize| sparsekit_formats::sparsity::prune_count(c, s).unwrap();
     for j in 0..cols {
         match sel {
             RefSel::Row(s) if j % sel_block == 0 => {
@@ -231,7 +234,7 @@ fn reference_sparsegpt(
                 for i in 0..rows {
                     let sc: Vec<(f64, usize)> =
                         (j..end).map(|c| (sal(w[i * cols + c], c), c)).collect();
-                    for c in ref_prune_lowest(&sc, round(s, end) - round(s, j)) {
+                    for c in ref_prune_lowest(&sc, pruned(s, end) - pruned(s, j)) {
                         keep[i * cols + c] = false;
                     }
                 }
@@ -245,7 +248,7 @@ fn reference_sparsegpt(
                     }
                 }
                 // Index order i·cols + c equals the block's row-major order: same tie-break.
-                let k = round(s, rows * (end - j));
+                let k = pruned(s, rows * (end - j));
                 for f in ref_prune_lowest(&sc, k) {
                     keep[f] = false;
                 }
@@ -510,9 +513,10 @@ fn wanda_hand_checked() {
         vec![true, true, false, false, false, true, true, false]
     );
     assert_eq!(p.weights, vec![2.0, -1.0, 0.0, 0.0, 0.0, 1.0, 10.0, 0.0]);
-    // Magnitude on the same weights disagrees on row 0 (keeps col 2, prunes col 1).
+    // Magnitude on the same weights disagrees on row 0 (keeps col 2, prunes col 1); on row 1
+    // the tie of |w| = 1 goes to the lower column (the vocabulary's ranking).
     let m = magnitude(&w, 2, 4, SparsityTarget::Unstructured(0.5)).unwrap();
-    assert_eq!(m.weights, vec![2.0, 0.0, 3.0, 0.0, 0.0, 0.0, 10.0, -1.0]);
+    assert_eq!(m.weights, vec![2.0, 0.0, 3.0, 0.0, -1.0, 0.0, 10.0, 0.0]);
     // 1:2 — per pair of columns keep the larger score.
     let p = wanda(&w, 2, 4, &norms, SparsityTarget::NM { n: 1, m: 2 }).unwrap();
     assert_eq!(p.weights, vec![0.0, -1.0, 3.0, 0.0, 0.0, 1.0, 10.0, 0.0]);
@@ -550,7 +554,7 @@ fn wanda_and_magnitude_exact_sparsity() {
     let x = correlated_inputs(&mut rng, 50, cols);
     let norms = input_norms(&x, 50, cols).unwrap();
     for s in [0.0, 0.25, 0.5, 0.7, 1.0] {
-        let want = cols - (s * cols as f64).round() as usize;
+        let want = sparsekit_formats::sparsity::keep_count(cols, s).unwrap();
         for p in [
             wanda(&w, rows, cols, &norms, SparsityTarget::Unstructured(s)).unwrap(),
             magnitude(&w, rows, cols, SparsityTarget::Unstructured(s)).unwrap(),
@@ -793,7 +797,7 @@ fn sparsegpt_beats_wanda_and_magnitude() {
         // Exact sparsity.
         match t {
             SparsityTarget::Unstructured(s) => {
-                let want = cols - (s * cols as f64).round() as usize;
+                let want = sparsekit_formats::sparsity::keep_count(cols, s).unwrap();
                 assert_eq!(row_counts(&sg.mask), vec![want; rows]);
             }
             SparsityTarget::NM { n, m } => assert_nm(&sg.mask, n, m),
@@ -1060,7 +1064,7 @@ fn zero_rows_one_column_and_extreme_sparsities() {
     let acc0 = accumulate(&[], 3, 0);
     let p = sparsegpt(&[], 4, 0, &acc0, t, &d).unwrap();
     assert_eq!(p.mask.shape(), (4, 0));
-    // 1 column: 0.5 of 1 rounds to... round(0.5) = 1 pruned (round half away from zero).
+    // 1 column: 0.4 keeps round(0.6) = 1, 0.6 keeps round(0.4) = 0.
     let x1 = normals(&mut rng, 20, 1.0);
     let acc1 = accumulate(&x1, 20, 1);
     let w1 = [1.5f32, -2.0, 0.25];
@@ -1071,7 +1075,9 @@ fn zero_rows_one_column_and_extreme_sparsities() {
         SparsityTarget::NM { n: 0, m: 2 },
     ] {
         let want_kept = match t {
-            SparsityTarget::Unstructured(s) => 1 - (s).round() as usize,
+            SparsityTarget::Unstructured(s) => {
+                sparsekit_formats::sparsity::keep_count(1, s).unwrap()
+            }
             SparsityTarget::NM { n, .. } => n.min(1),
         };
         let sg = sparsegpt(&w1, 3, 1, &acc1, t, &d).unwrap();

@@ -489,14 +489,17 @@ impl HyperSparse {
         self.prune_rate
     }
 
-    /// `s = 0.6585 / a_κ` for the magnitudes `abs` (reordered in place); `None` when
+    /// `s = 0.6585 / a_κ` for the magnitudes `abs` (reordered in place), where `a_κ` is the
+    /// smallest magnitude that survives pruning a fraction κ (the sparsity vocabulary's
+    /// [`prune_count`](sparsekit_formats::sparsity::prune_count) and ranking); `None` when
     /// `abs` is empty or `a_κ` = 0.
     pub fn scale(abs: &mut [f32], prune_rate: f64) -> Option<f64> {
+        use sparsekit_formats::sparsity::{prune_count, Score};
         if abs.is_empty() {
             return None;
         }
-        let k = ((prune_rate * abs.len() as f64).floor() as usize).min(abs.len() - 1);
-        let (_, a, _) = abs.select_nth_unstable_by(k, f32::total_cmp);
+        let k = prune_count(abs.len(), prune_rate).ok()?.min(abs.len() - 1);
+        let (_, a, _) = abs.select_nth_unstable_by(k, |a, b| a.rank_cmp(*b));
         let a = *a as f64;
         (a > 0.0).then(|| HYPERSPARSE_C / a)
     }

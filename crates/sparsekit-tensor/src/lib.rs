@@ -26,7 +26,7 @@
 pub mod backend;
 mod error;
 mod linear;
-mod structure;
+pub mod structure;
 mod tensor;
 mod topk;
 

@@ -16,6 +16,7 @@ use sparsekit_formats::{CsrPattern, Mask};
 use crate::error::SparseError;
 use crate::structure::Structure;
 use crate::tensor::{spmm_t, SparseTensor};
+use sparsekit_formats::sparsity::{check_nm_storage, keep_count};
 
 /// Configuration of a [`SparseLinear`] layer.
 #[derive(Config, Debug)]
@@ -24,7 +25,8 @@ pub struct SparseLinearConfig {
     pub d_input: usize,
     /// Output features.
     pub d_output: usize,
-    /// Fraction of zero weights, in `[0, 1]`; nnz = `round((1 - sparsity) · d_output · d_input)`,
+    /// Fraction of zero weights, in `[0, 1]`; nnz =
+    /// [`keep_count`](sparsekit_formats::sparsity::keep_count)`(d_output · d_input, sparsity)`,
     /// placed uniformly at random.
     #[config(default = 0.9)]
     pub sparsity: f64,
@@ -42,27 +44,27 @@ pub struct SparseLinearConfig {
     pub seed: Option<u64>,
 }
 
-/// Checks `sparsity ∈ [0, 1]`; the RNG of `seed` (or a random seed).
-fn checked_rng(sparsity: f64, seed: Option<u64>) -> Result<StdRng, SparseError> {
-    if !(0.0..=1.0).contains(&sparsity) {
-        return Err(SparseError::Sparsity(sparsity));
-    }
-    Ok(StdRng::seed_from_u64(
-        seed.unwrap_or_else(|| rand::rng().random()),
-    ))
+/// How many of `total` units `sparsity` keeps (the vocabulary's [`keep_count`]), as this crate's
+/// error.
+fn kept(total: usize, sparsity: f64) -> Result<usize, SparseError> {
+    keep_count(total, sparsity).map_err(|_| SparseError::Sparsity(sparsity))
 }
 
-/// A uniformly random `rows × cols` pattern with `round((1 - sparsity) · rows · cols)` entries.
+/// The RNG of `seed` (or a random seed).
+fn rng_of(seed: Option<u64>) -> StdRng {
+    StdRng::seed_from_u64(seed.unwrap_or_else(|| rand::rng().random()))
+}
+
+/// A uniformly random `rows × cols` pattern with [`keep_count`]`(rows · cols, sparsity)` entries.
 pub fn random_pattern(
     rows: usize,
     cols: usize,
     sparsity: f64,
     seed: Option<u64>,
 ) -> Result<CsrPattern, SparseError> {
-    let mut rng = checked_rng(sparsity, seed)?;
-    let total = rows * cols;
-    let nnz = ((1.0 - sparsity) * total as f64).round() as usize;
-    let mut picked = rand::seq::index::sample(&mut rng, total, nnz.min(total)).into_vec();
+    let total = rows.checked_mul(cols).ok_or(SparseError::TooLarge)?;
+    let nnz = kept(total, sparsity)?;
+    let mut picked = rand::seq::index::sample(&mut rng_of(seed), total, nnz).into_vec();
     picked.sort_unstable();
     let mut row_ptr = vec![0u32; rows + 1];
     let mut col_idx = Vec::with_capacity(picked.len());
@@ -221,7 +223,9 @@ impl SparseLinearConfig {
 }
 
 /// A random `rows × cols` pattern with the given [`Structure`] (see
-/// [`SparseLinearConfig::init_with_structure`]).
+/// [`SparseLinearConfig::init_with_structure`]): N:M keeps `n` random columns of every group
+/// (N:M storage shapes only); blocks, rows and columns keep [`keep_count`] random whole units
+/// (blocks need a divisible shape).
 pub fn random_structured_pattern(
     rows: usize,
     cols: usize,
@@ -229,14 +233,15 @@ pub fn random_structured_pattern(
     sparsity: f64,
     seed: Option<u64>,
 ) -> Result<CsrPattern, SparseError> {
-    let mut rng = checked_rng(sparsity, seed)?;
-    let mut row_ptr = vec![0u32; rows + 1];
-    let mut col_idx = Vec::new();
-    match structure {
+    let structure_error = |e: sparsekit_formats::FormatError| SparseError::Structure(e.to_string());
+    structure.validate().map_err(structure_error)?;
+    let (r, c) = match structure {
         Structure::Unstructured => return random_pattern(rows, cols, sparsity, seed),
         Structure::NM { n, m } => {
-            // Validate n, m and cols % m on an empty pattern first.
-            structure.check(0, cols, &[0], &[])?;
+            check_nm_storage(cols, n, m).map_err(structure_error)?;
+            let mut rng = rng_of(seed);
+            let mut row_ptr = vec![0u32; rows + 1];
+            let mut col_idx = Vec::new();
             for i in 0..rows {
                 for g in 0..cols / m {
                     let mut pick = rand::seq::index::sample(&mut rng, m, n).into_vec();
@@ -245,33 +250,46 @@ pub fn random_structured_pattern(
                 }
                 row_ptr[i + 1] = col_idx.len() as u32;
             }
+            return finish(rows, cols, row_ptr, col_idx);
         }
-        Structure::Block { r, c } => {
-            structure.check(0, 0, &[0], &[])?;
-            if rows % r != 0 || cols % c != 0 {
-                return Err(SparseError::Structure(format!(
-                    "shape {rows}×{cols} is not a multiple of the block shape {r}×{c}"
-                )));
-            }
-            let (br, bc) = (rows / r, cols / c);
-            let total = br * bc;
-            let keep = ((1.0 - sparsity) * total as f64).round() as usize;
-            let mut picked = rand::seq::index::sample(&mut rng, total, keep.min(total)).into_vec();
-            picked.sort_unstable();
-            let mut start = 0;
-            for bi in 0..br {
-                let end = start + picked[start..].partition_point(|&p| p / bc == bi);
-                for i in bi * r..bi * r + r {
-                    for &p in &picked[start..end] {
-                        let j0 = (p % bc) * c;
-                        col_idx.extend((j0..j0 + c).map(|j| j as u32));
-                    }
-                    row_ptr[i + 1] = col_idx.len() as u32;
-                }
-                start = end;
-            }
-        }
+        Structure::Block { rows: r, cols: c } => (r, c),
+        // Whole rows are 1 × cols blocks, whole columns rows × 1 blocks.
+        Structure::Rows => (1, cols.max(1)),
+        Structure::Columns => (rows.max(1), 1),
+    };
+    if rows % r != 0 || cols % c != 0 {
+        return Err(SparseError::Structure(format!(
+            "shape {rows}×{cols} is not a multiple of the block shape {r}×{c}"
+        )));
     }
+    let (br, bc) = (rows / r, cols / c);
+    let total = br * bc;
+    let keep = kept(total, sparsity)?;
+    let mut picked = rand::seq::index::sample(&mut rng_of(seed), total, keep).into_vec();
+    picked.sort_unstable();
+    let mut row_ptr = vec![0u32; rows + 1];
+    let mut col_idx = Vec::new();
+    let mut start = 0;
+    for bi in 0..br {
+        let end = start + picked[start..].partition_point(|&p| p / bc == bi);
+        for i in bi * r..bi * r + r {
+            for &p in &picked[start..end] {
+                let j0 = (p % bc) * c;
+                col_idx.extend((j0..j0 + c).map(|j| j as u32));
+            }
+            row_ptr[i + 1] = col_idx.len() as u32;
+        }
+        start = end;
+    }
+    finish(rows, cols, row_ptr, col_idx)
+}
+
+fn finish(
+    rows: usize,
+    cols: usize,
+    row_ptr: Vec<u32>,
+    col_idx: Vec<u32>,
+) -> Result<CsrPattern, SparseError> {
     if col_idx.len() > i32::MAX as usize {
         return Err(SparseError::TooLarge);
     }
@@ -312,9 +330,15 @@ impl SparseLinear {
 
     /// Tags the layer's pattern with a [`Structure`] after checking it (see
     /// [`SparseTensor::with_structure`]); a 2:4 or block layer then runs the structured CPU
-    /// kernels in its forward pass.
+    /// kernels in its forward pass. An N:M pattern with fewer than `n` entries in some groups is
+    /// padded with explicit zeros: the layer then has more (new) trainable values, so tag a layer
+    /// before building its optimizer.
     pub fn with_structure(self, structure: Structure) -> Result<Self, SparseError> {
-        self.weight().with_structure(structure)?;
+        let weight = self.weight().with_structure(structure)?;
+        if weight.nnz() != self.nnz() {
+            let bias = self.bias.as_ref().map(|b| b.val());
+            return Ok(SparseLinear::from_sparse(&weight, bias));
+        }
         Ok(SparseLinear { structure, ..self })
     }
 

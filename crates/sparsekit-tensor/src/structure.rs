@@ -1,6 +1,19 @@
-//! [`Structure`]: what is known about a CSR pattern beyond CSR — N:M along rows, or aligned
-//! `r × c` blocks — so the CPU backends can run the structured kernels
-//! (`sparsekit_kernels::{nm_spmm, nm_spmm_t, bsr_spmm, bsr_spmm_t}`) on it.
+//! The [`Structure`] tag of a `SparseTensor`: what is known about its CSR pattern beyond CSR —
+//! N:M along rows, aligned blocks, whole rows or columns — so the CPU backends can run the
+//! structured kernels (`sparsekit_kernels::{nm_spmm, nm_spmm_t, bsr_spmm, bsr_spmm_t}`) on it.
+//!
+//! [`Structure`] and its rules are the sparsity vocabulary of `sparsekit-formats`
+//! ([`sparsekit_formats::sparsity`]): the same enum the pruner produces masks for. On a device,
+//! a tag additionally promises what the structured kernels need (see [`check_stored`]):
+//!
+//! - `NM { n, m }`: N:M storage (`1 ≤ n < m ≤ 16`, `cols % m == 0`) with **exactly** `n` stored
+//!   entries per group. A pattern with fewer in some groups (a pruned layer whose kept weights
+//!   were already zero, read back by non-zeros) is padded with explicit zeros at the lowest free
+//!   offsets by [`SparseTensor::with_structure`](crate::SparseTensor::with_structure) — the
+//!   padding rule of `sparsekit_formats::NM`.
+//! - `Block { rows: r, cols: c }`: `rows % r == 0`, `cols % c == 0`, and the pattern is a union of
+//!   whole blocks (every entry of a kept block stored; `SparseTensor::from_bsr` stores them).
+//! - `Rows` / `Columns`: every row (column) stored entirely or not at all; no special kernel.
 //!
 //! The arrays on the device stay CSR (one column index per stored entry), so every op, every
 //! backend and the sparse backward passes work unchanged; the tag only selects a faster forward
@@ -8,135 +21,127 @@
 //! `nnz` bytes (N:M offsets) or one value permutation (BSR) per call — small next to the product
 //! itself, which does `n` multiply-adds per stored entry.
 
+pub use sparsekit_formats::sparsity::Structure;
+use sparsekit_formats::sparsity::{check_nm_storage, nm_violation};
 use sparsekit_formats::{BsrView, NMView};
 
 use crate::error::SparseError;
-
-/// The structure of a CSR pattern (see the [module docs](self)).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Structure {
-    /// Any canonical CSR pattern.
-    #[default]
-    Unstructured,
-    /// N:M along rows: `cols % m == 0` and every aligned group of `m` columns of every row holds
-    /// exactly `n` stored entries (stored zeros allowed, as in [`sparsekit_formats::NM`]'s
-    /// padding). `1 ≤ n < m ≤ 16`.
-    NM {
-        /// Stored entries per group.
-        n: usize,
-        /// Group size.
-        m: usize,
-    },
-    /// Aligned `r × c` blocks: `rows % r == 0`, `cols % c == 0`, and the pattern is a union of
-    /// whole blocks `[I·r, I·r + r) × [J·c, J·c + c)` (every entry of a kept block is stored).
-    Block {
-        /// Block rows.
-        r: usize,
-        /// Block columns.
-        c: usize,
-    },
-}
 
 fn invalid(why: String) -> SparseError {
     SparseError::Structure(why)
 }
 
-impl Structure {
-    /// Checks that the CSR pattern (`rows × cols`, `row_ptr`, `col_idx`; canonical) has this
-    /// structure. O(rows + nnz).
-    pub fn check(
-        &self,
-        rows: usize,
-        cols: usize,
-        row_ptr: &[u32],
-        col_idx: &[u32],
-    ) -> Result<(), SparseError> {
-        match *self {
-            Structure::Unstructured => Ok(()),
-            Structure::NM { n, m } => {
-                if n == 0 || n >= m || m > sparsekit_formats::nm::MAX_M {
-                    return Err(invalid(format!(
-                        "N:M = {n}:{m}: need 1 ≤ N < M ≤ {}",
-                        sparsekit_formats::nm::MAX_M
-                    )));
-                }
-                if cols % m != 0 {
-                    return Err(invalid(format!("cols {cols} is not a multiple of M = {m}")));
-                }
-                let groups = cols / m;
-                for i in 0..rows {
-                    let row = &col_idx[row_ptr[i] as usize..row_ptr[i + 1] as usize];
-                    if row.len() != groups * n {
-                        return Err(invalid(format!(
-                            "row {i} stores {} entries, N:M {n}:{m} over {cols} columns needs {}",
-                            row.len(),
-                            groups * n
-                        )));
-                    }
-                    // Canonical rows are sorted, so slot s of group g must fall in group g.
-                    for (q, &j) in row.iter().enumerate() {
-                        if j as usize / m != q / n {
-                            return Err(invalid(format!(
-                                "row {i}: group {} of columns {}..{} does not hold exactly {n} entries",
-                                q / n,
-                                (q / n) * m,
-                                (q / n + 1) * m
-                            )));
-                        }
-                    }
-                }
-                Ok(())
-            }
-            Structure::Block { r, c } => {
-                if r == 0 || c == 0 {
-                    return Err(invalid(format!("block shape {r}×{c} has a zero side")));
-                }
-                if rows % r != 0 || cols % c != 0 {
-                    return Err(invalid(format!(
-                        "shape {rows}×{cols} is not a multiple of the block shape {r}×{c}"
-                    )));
-                }
-                for bi in 0..rows / r {
-                    let first = bi * r;
-                    let lead = &col_idx[row_ptr[first] as usize..row_ptr[first + 1] as usize];
-                    if lead.len() % c != 0 {
-                        return Err(invalid(format!(
-                            "row {first} is not a union of {c}-wide blocks"
-                        )));
-                    }
-                    for blk in lead.chunks_exact(c) {
-                        let j0 = blk[0] as usize;
-                        if j0 % c != 0 || blk.iter().enumerate().any(|(t, &j)| j as usize != j0 + t)
-                        {
-                            return Err(invalid(format!(
-                                "row {first} is not a union of aligned {c}-wide blocks"
-                            )));
-                        }
-                    }
-                    for i in first + 1..first + r {
-                        let row = &col_idx[row_ptr[i] as usize..row_ptr[i + 1] as usize];
-                        if row != lead {
-                            return Err(invalid(format!(
-                                "rows {first} and {i} of block row {bi} differ: not {r}×{c} blocks"
-                            )));
-                        }
-                    }
-                }
-                Ok(())
-            }
+/// Whether a canonical CSR pattern (`rows × cols`, `row_ptr`, `col_idx`) is N:M with **at
+/// most** `n` per group and can be stored as N:M (the vocabulary's rule plus
+/// `check_nm_storage`); `Ok(true)` when some group holds fewer than `n` (padding needed).
+pub(crate) fn check_nm_at_most(
+    cols: usize,
+    n: usize,
+    m: usize,
+    row_ptr: &[u32],
+    col_idx: &[u32],
+) -> Result<bool, SparseError> {
+    check_nm_storage(cols, n, m).map_err(|e| invalid(e.to_string()))?;
+    let full = (cols / m) * n;
+    let mut short = false;
+    for (i, w) in row_ptr.windows(2).enumerate() {
+        let row = &col_idx[w[0] as usize..w[1] as usize];
+        if let Some((g, count)) = nm_violation(row.iter().map(|&j| j as usize), n, m) {
+            return Err(invalid(format!(
+                "row {i}: group {g} of columns {}..{} holds {count} entries > N = {n} ({n}:{m})",
+                g * m,
+                (g + 1) * m
+            )));
         }
+        short |= row.len() != full;
     }
+    Ok(short)
+}
 
-    /// The same structure on the transposed matrix (N:M is not kept by a transpose).
-    pub fn transposed(&self) -> Structure {
-        match *self {
-            Structure::Block { r, c } => Structure::Block { r: c, c: r },
-            _ => Structure::Unstructured,
+/// Checks that the CSR pattern (`rows × cols`, `row_ptr`, `col_idx`; canonical) has the
+/// structure **as stored on a device** (see the [module docs](self)). O(rows + nnz).
+pub fn check_stored(
+    structure: Structure,
+    rows: usize,
+    cols: usize,
+    row_ptr: &[u32],
+    col_idx: &[u32],
+) -> Result<(), SparseError> {
+    structure.validate().map_err(|e| invalid(e.to_string()))?;
+    match structure {
+        Structure::Unstructured => Ok(()),
+        Structure::NM { n, m } => {
+            if check_nm_at_most(cols, n, m, row_ptr, col_idx)? {
+                let i = row_ptr
+                    .windows(2)
+                    .position(|w| (w[1] - w[0]) as usize != (cols / m) * n)
+                    .unwrap_or(0);
+                return Err(invalid(format!(
+                    "row {i} stores {} entries, N:M {n}:{m} storage over {cols} columns needs {} \
+                     (SparseTensor::with_structure pads it)",
+                    row_ptr[i + 1] - row_ptr[i],
+                    (cols / m) * n
+                )));
+            }
+            Ok(())
+        }
+        Structure::Block { rows: r, cols: c } => {
+            if rows % r != 0 || cols % c != 0 {
+                return Err(invalid(format!(
+                    "shape {rows}×{cols} is not a multiple of the block shape {r}×{c}"
+                )));
+            }
+            for bi in 0..rows / r {
+                let first = bi * r;
+                let lead = &col_idx[row_ptr[first] as usize..row_ptr[first + 1] as usize];
+                if lead.len() % c != 0 {
+                    return Err(invalid(format!(
+                        "row {first} is not a union of {c}-wide blocks"
+                    )));
+                }
+                for blk in lead.chunks_exact(c) {
+                    let j0 = blk[0] as usize;
+                    if j0 % c != 0 || blk.iter().enumerate().any(|(t, &j)| j as usize != j0 + t) {
+                        return Err(invalid(format!(
+                            "row {first} is not a union of aligned {c}-wide blocks"
+                        )));
+                    }
+                }
+                for i in first + 1..first + r {
+                    let row = &col_idx[row_ptr[i] as usize..row_ptr[i + 1] as usize];
+                    if row != lead {
+                        return Err(invalid(format!(
+                            "rows {first} and {i} of block row {bi} differ: not {r}×{c} blocks"
+                        )));
+                    }
+                }
+            }
+            Ok(())
+        }
+        Structure::Rows => match row_ptr
+            .windows(2)
+            .position(|w| w[0] != w[1] && (w[1] - w[0]) as usize != cols)
+        {
+            Some(i) => Err(invalid(format!("row {i} is neither empty nor full"))),
+            None => Ok(()),
+        },
+        Structure::Columns => {
+            // Every row stores the same columns (an empty matrix, or rows all alike).
+            let first = &col_idx[row_ptr[0] as usize..row_ptr[1.min(rows)] as usize];
+            match row_ptr
+                .windows(2)
+                .position(|w| &col_idx[w[0] as usize..w[1] as usize] != first)
+            {
+                Some(i) => Err(invalid(format!(
+                    "rows 0 and {i} store different columns: not whole columns"
+                ))),
+                None => Ok(()),
+            }
         }
     }
 }
 
-/// N:M slot offsets (`col % m`) of a pattern checked by [`Structure::check`].
+/// N:M slot offsets (`col % m`) of a pattern checked by [`check_stored`].
 pub(crate) fn nm_offsets(col_idx: &[u32], m: usize) -> Vec<u8> {
     col_idx.iter().map(|&j| (j as usize % m) as u8).collect()
 }
@@ -157,7 +162,7 @@ pub(crate) fn nm_view<'a>(
 }
 
 /// BSR arrays (block row pointers, block columns, block-contiguous values) of a CSR matrix
-/// checked by [`Structure::check`] for `Block { r, c }`.
+/// checked by [`check_stored`] for `Block { rows: r, cols: c }`.
 pub(crate) struct BsrParts {
     block_row_ptr: Vec<u32>,
     block_col_idx: Vec<u32>,

@@ -315,9 +315,15 @@ impl SparseTensor {
     /// (`nm_spmm(_t)`, `bsr_spmm(_t)`). Backward passes and the Cube backend use the CSR
     /// kernels either way.
     ///
+    /// `NM { n, m }` accepts every pattern with **at most** `n` entries per group (the sparsity
+    /// vocabulary's N:M rule) on a shape N:M storage takes (`cols % m == 0`): groups holding
+    /// fewer are padded with explicit zeros at the lowest free offsets (the padding rule of
+    /// [`NM`]), so the tensor may come back with more stored entries (O(nnz) host round trip).
+    /// Every other structure is checked as stored ([`crate::structure::check_stored`]).
+    ///
     /// ```
     /// use burn::tensor::{Device, Tensor};
-    /// use sparsekit_formats::NM;
+    /// use sparsekit_formats::{Csr, NM};
     /// use sparsekit_tensor::{spmm_t, SparseTensor, Structure};
     /// let device = Device::flex();
     /// // 2:4 along rows: keep the two largest of every group of four.
@@ -326,12 +332,22 @@ impl SparseTensor {
     /// assert_eq!(w.structure(), Structure::NM { n: 2, m: 4 });
     /// let y = spmm_t(Tensor::<2>::ones([1, 4], &device), &w);
     /// assert_eq!(y.into_data().to_vec::<f32>().unwrap(), vec![4.0, 6.0]);
+    /// // A group holding one entry is padded to two.
+    /// let one = Csr::<f32>::try_new(1, 4, vec![0, 1], vec![2], vec![3.0])?;
+    /// let t = SparseTensor::from_csr(&one, &device)?.with_structure(Structure::NM { n: 2, m: 4 })?;
+    /// assert_eq!(t.nnz(), 2);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_structure(self, structure: Structure) -> Result<Self, SparseError> {
         let rp = host_indices(&self.row_ptr)?;
         let ci = host_indices(&self.col_idx)?;
-        structure.check(self.shape[0], self.shape[1], &rp, &ci)?;
+        if let Structure::NM { n, m } = structure {
+            if crate::structure::check_nm_at_most(self.shape[1], n, m, &rp, &ci)? {
+                let nm = NM::from_csr(&self.to_csr(), n, m)?;
+                return Self::from_nm(&nm, &self.values.device());
+            }
+        }
+        crate::structure::check_stored(structure, self.shape[0], self.shape[1], &rp, &ci)?;
         Ok(SparseTensor { structure, ..self })
     }
 
@@ -369,7 +385,7 @@ impl SparseTensor {
         let csr = bsr.to_csr_keep_zeros();
         let t = Self::from_csr(&csr, device)?;
         Ok(SparseTensor {
-            structure: Structure::Block { r, c },
+            structure: Structure::Block { rows: r, cols: c },
             ..t
         })
     }

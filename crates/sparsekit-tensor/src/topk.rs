@@ -37,8 +37,9 @@ fn select(
 }
 
 /// Per row of `x` (`rows × cols`), the `k` largest entries: `(values, indices)`, both
-/// `rows × k`, sorted by decreasing value; ties go to the lower column; NaNs rank as
-/// [`f32::total_cmp`] orders them (a positive NaN is the largest).
+/// `rows × k`, sorted by decreasing value, ranked by the sparsity vocabulary's rule
+/// ([`sparsekit_formats::sparsity`]): a NaN of either sign is the largest, `-0.0 == +0.0`, ties
+/// go to the lower column.
 ///
 /// `k = 0` gives `rows × 0` results; `k > cols` is [`SparseError::InvalidK`] (no silent clamp).
 /// Differentiable in `x`: the gradient scatters `dvalues` to `indices` (zero elsewhere).

@@ -32,7 +32,7 @@ pub fn forward_matches_dense(device: &Device, tol: f64) {
             .init(device);
         assert_eq!(
             layer.nnz(),
-            ((1.0 - sparsity) * (d_in * d_out) as f64).round() as usize
+            sparsekit_formats::sparsity::keep_count(d_in * d_out, sparsity).unwrap()
         );
         let x = rand_t2([5, d_in], 1, device);
         let want = to64(&host(layer.to_linear().forward(x.clone())));

@@ -21,13 +21,13 @@ const CASES: &[(usize, usize, Structure)] = &[
     (7, 12, Structure::NM { n: 1, m: 4 }),
     (13, 24, Structure::NM { n: 2, m: 8 }),
     (9, 48, Structure::NM { n: 3, m: 16 }),
-    (0, 0, Structure::Block { r: 2, c: 2 }),
-    (4, 6, Structure::Block { r: 1, c: 1 }),
-    (6, 9, Structure::Block { r: 2, c: 3 }),
-    (16, 20, Structure::Block { r: 4, c: 4 }),
-    (32, 48, Structure::Block { r: 16, c: 16 }),
-    (64, 40, Structure::Block { r: 8, c: 4 }),
-    (12, 128, Structure::Block { r: 1, c: 64 }),
+    (0, 0, Structure::Block { rows: 2, cols: 2 }),
+    (4, 6, Structure::Block { rows: 1, cols: 1 }),
+    (6, 9, Structure::Block { rows: 2, cols: 3 }),
+    (16, 20, Structure::Block { rows: 4, cols: 4 }),
+    (32, 48, Structure::Block { rows: 16, cols: 16 }),
+    (64, 40, Structure::Block { rows: 8, cols: 4 }),
+    (12, 128, Structure::Block { rows: 1, cols: 64 }),
 ];
 
 fn tagged(rows: usize, cols: usize, s: Structure, seed: u64, device: &Device) -> SparseTensor {
@@ -129,11 +129,14 @@ fn constructors(device: &Device, tol: f64) {
     let csr = Csr::<f32>::from_dense(&dense, 2, 8, sparsekit_formats::Select::NonZero).unwrap();
     let bsr = Bsr::from_csr(&csr, (2, 2)).unwrap();
     let b = SparseTensor::from_bsr(&bsr, device).unwrap();
-    assert_eq!(b.structure(), Structure::Block { r: 2, c: 2 });
+    assert_eq!(b.structure(), Structure::Block { rows: 2, cols: 2 });
     assert_eq!(b.nnz(), bsr.nnz_stored());
     assert_close(&host(b.to_dense()), &to64(&dense), tol, "from_bsr dense");
     // Transposes: blocks flip, N:M is dropped.
-    assert_eq!(b.transpose().structure(), Structure::Block { r: 2, c: 2 });
+    assert_eq!(
+        b.transpose().structure(),
+        Structure::Block { rows: 2, cols: 2 }
+    );
     assert_eq!(a.transpose().structure(), Structure::Unstructured);
     // Wrong tags are typed errors.
     let plain = SparseTensor::from_csr(&csr, device).unwrap();
@@ -141,9 +144,9 @@ fn constructors(device: &Device, tol: f64) {
         Structure::NM { n: 2, m: 4 },
         Structure::NM { n: 4, m: 4 },
         Structure::NM { n: 1, m: 3 },
-        Structure::Block { r: 2, c: 2 },
-        Structure::Block { r: 0, c: 2 },
-        Structure::Block { r: 3, c: 1 },
+        Structure::Block { rows: 2, cols: 2 },
+        Structure::Block { rows: 0, cols: 2 },
+        Structure::Block { rows: 3, cols: 1 },
     ] {
         assert!(
             matches!(
@@ -160,7 +163,9 @@ fn constructors(device: &Device, tol: f64) {
     // Rows of one block row that differ.
     let bad = Csr::<f32>::try_new(2, 2, vec![0, 2, 3], vec![0, 1, 0], vec![1.0; 3]).unwrap();
     let bad = SparseTensor::from_csr(&bad, device).unwrap();
-    assert!(bad.with_structure(Structure::Block { r: 2, c: 2 }).is_err());
+    assert!(bad
+        .with_structure(Structure::Block { rows: 2, cols: 2 })
+        .is_err());
 }
 
 /// A structured `SparseLinear` trains like the untagged one (same pattern, same values).
@@ -168,7 +173,7 @@ fn linear(device: &Device, tol: f64) {
     let ad = device.clone().autodiff();
     for s in [
         Structure::NM { n: 2, m: 4 },
-        Structure::Block { r: 4, c: 4 },
+        Structure::Block { rows: 4, cols: 4 },
     ] {
         let cfg = SparseLinearConfig::new(24, 8)
             .with_sparsity(0.5)
@@ -204,7 +209,7 @@ fn linear(device: &Device, tol: f64) {
         .init_with_structure(Structure::NM { n: 2, m: 4 }, device)
         .is_err());
     assert!(cfg
-        .init_with_structure(Structure::Block { r: 3, c: 3 }, device)
+        .init_with_structure(Structure::Block { rows: 3, cols: 3 }, device)
         .is_err());
     let _ = Tensor::<1>::zeros([1], device);
 }
@@ -232,7 +237,7 @@ fn block_edges(device: &Device, tol: f64) {
     dense[2 * k..4 * k].iter_mut().for_each(|v| *v = 0.0);
     let csr = Csr::<f32>::from_dense(&dense, m, k, sparsekit_formats::Select::NonZero).unwrap();
     let a = SparseTensor::from_bsr(&Bsr::from_csr(&csr, (2, 3)).unwrap(), device).unwrap();
-    assert_eq!(a.structure(), Structure::Block { r: 2, c: 3 });
+    assert_eq!(a.structure(), Structure::Block { rows: 2, cols: 3 });
     check(&a, m, k, "empty block row", &mut r);
     // nnz = 0.
     let zero = Csr::<f32>::from_dense(&vec![0.0; m * k], m, k, sparsekit_formats::Select::NonZero)
@@ -240,11 +245,11 @@ fn block_edges(device: &Device, tol: f64) {
     let a = SparseTensor::from_bsr(&Bsr::from_csr(&zero, (2, 3)).unwrap(), device).unwrap();
     assert_eq!(
         (a.nnz(), a.structure()),
-        (0, Structure::Block { r: 2, c: 3 })
+        (0, Structure::Block { rows: 2, cols: 3 })
     );
     check(&a, m, k, "nnz = 0", &mut r);
     // 300-row blocks.
-    let s = Structure::Block { r: 300, c: 2 };
+    let s = Structure::Block { rows: 300, cols: 2 };
     let a = tagged(600, 4, s, 5, device);
     assert_eq!(a.structure(), s);
     check(&a, 600, 4, "300×2 blocks", &mut r);

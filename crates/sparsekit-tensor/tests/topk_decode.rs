@@ -24,15 +24,17 @@ fn grad2(t: &Tensor<2>, g: &burn::tensor::Gradients, len: usize) -> Vec<f32> {
     t.grad(g).map(host).unwrap_or_else(|| vec![0.0; len])
 }
 
-/// Host reference of a row-wise top-k: indices best first (`total_cmp` on the key, ties to the
-/// lower column).
+/// Host reference of a row-wise top-k: indices best first by the sparsity vocabulary's ranking
+/// (NaN of either sign first, ties to the lower column), written as a full sort.
 fn topk_ref(x: &[f32], m: usize, c: usize, k: usize, magnitude: bool) -> Vec<i64> {
     let key = |v: f32| if magnitude { v.abs() } else { v };
     let mut out = Vec::with_capacity(m * k);
     for i in 0..m {
         let row = &x[i * c..(i + 1) * c];
         let mut idx: Vec<usize> = (0..c).collect();
-        idx.sort_by(|&a, &b| key(row[b]).total_cmp(&key(row[a])).then(a.cmp(&b)));
+        idx.sort_by(|&a, &b| {
+            sparsekit_formats::sparsity::better((key(row[a]), a), (key(row[b]), b))
+        });
         out.extend(idx[..k].iter().map(|&j| j as i64));
     }
     out
@@ -89,7 +91,8 @@ pub fn topk_forward(device: &Device, _tol: f64) {
             assert_eq!(host(v), want_v, "{what}: values");
         }
     }
-    // NaN, ±0 and ±inf follow f32::total_cmp (a positive NaN is the largest).
+    // NaN of either sign ranks first, -0.0 ties +0.0 (lower column first), then ±inf order.
+    let neg_nan = f32::from_bits(0xFFC0_0000);
     let x = [
         1.0,
         f32::NAN,
@@ -97,10 +100,21 @@ pub fn topk_forward(device: &Device, _tol: f64) {
         0.0,
         f32::INFINITY,
         f32::NEG_INFINITY,
+        neg_nan,
         -2.0,
     ];
-    let (_, i) = topk(t2(&x, [1, 7], device), 7).unwrap();
-    assert_eq!(host_int(i), topk_ref(&x, 1, 7, 7, false), "special values");
+    for magnitude in [false, true] {
+        let t = t2(&x, [1, 8], device);
+        let (_, i) = if magnitude {
+            topk_abs(t, 8)
+        } else {
+            topk(t, 8)
+        }
+        .unwrap();
+        let got = host_int(i);
+        assert_eq!(got, topk_ref(&x, 1, 8, 8, magnitude), "special values");
+        assert_eq!(&got[..2], &[1, 6], "both NaNs first");
+    }
     // k > cols is a typed error.
     let e = topk(t2(&[1.0; 6], [2, 3], device), 4);
     assert!(matches!(e, Err(SparseError::InvalidK { k: 4, cols: 3 })));

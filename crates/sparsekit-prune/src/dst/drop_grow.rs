@@ -2,13 +2,14 @@
 //!
 //! These are plain functions over a [`CsrPattern`], the values in CSR order and (for RigL) the
 //! dense gradient `∂L/∂W` in row-major order; [`DynamicSparsity`](super::DynamicSparsity) calls
-//! them on a layer read back from its device. Positions are compared by `(score, position)`, so
-//! every result is deterministic; a NaN weight is dropped first, a NaN gradient is never grown
-//! first.
-
-use std::cmp::Ordering;
+//! them on a layer read back from its device. Counts and ranking are the sparsity vocabulary's
+//! ([`sparsekit_formats::sparsity`]): the active weights **kept** are the best `|w|`, and the
+//! inactive positions grown are the best `|g|`, NaN ranking first and ties going to the lower
+//! position, so every result is deterministic (a NaN weight is never dropped, a NaN gradient is
+//! grown first: a NaN is never silently hidden).
 
 use rand::Rng;
+use sparsekit_formats::sparsity::{self, select_best};
 use sparsekit_formats::CsrPattern;
 
 use super::IndexMap;
@@ -25,12 +26,13 @@ pub struct PatternUpdate {
     pub map: IndexMap,
 }
 
-/// Number of weights moved per update: `⌊fraction · nnz⌋`, at most the number of inactive
-/// positions (so nnz is preserved exactly).
+/// Number of weights moved per update: the fraction of the `nnz` active weights that the
+/// vocabulary's count prunes ([`sparsity::prune_count`]`(nnz, fraction)`), at most the number of
+/// inactive positions (so nnz is preserved exactly).
 pub fn drop_count(pattern: &CsrPattern, fraction: f64) -> Result<usize> {
     super::config::check_fraction("drop fraction", fraction)?;
     let inactive = total(pattern)? - pattern.nnz();
-    Ok(((fraction * pattern.nnz() as f64).floor() as usize).min(inactive))
+    Ok(sparsity::prune_count(pattern.nnz(), fraction)?.min(inactive))
 }
 
 /// SET: drops the `k = drop_count(fraction)` smallest-|w| weights and grows `k` weights at
@@ -42,7 +44,7 @@ pub fn drop_count(pattern: &CsrPattern, fraction: f64) -> Result<usize> {
 /// use sparsekit_prune::dst::set_update;
 /// let p = CsrPattern::try_new(2, 3, vec![0, 2, 3], vec![0, 2, 1])?;
 /// let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-/// let up = set_update(&p, &[0.5, -0.1, 2.0], 0.34, &mut rng)?; // moves ⌊0.34·3⌋ = 1 weight
+/// let up = set_update(&p, &[0.5, -0.1, 2.0], 0.34, &mut rng)?; // moves 3 − round(0.66·3) = 1 weight
 /// assert_eq!(up.pattern.nnz(), 3);
 /// assert_eq!(up.map.dropped(), vec![1]); // -0.1 was the smallest
 /// assert_eq!(up.map.grown(), 1);
@@ -124,47 +126,23 @@ pub(crate) fn check_gradient(pattern: &CsrPattern, gradient: &[f32]) -> Result<(
     Ok(())
 }
 
-/// Magnitude for dropping: NaN counts as smallest, so it goes first.
-fn drop_score(v: f32) -> f32 {
-    if v.is_nan() {
-        -1.0
-    } else {
-        v.abs()
-    }
-}
-
-/// Magnitude for growing: NaN counts as smallest, so it is grown last.
-fn grow_score(g: f32) -> f32 {
-    if g.is_nan() {
-        -1.0
-    } else {
-        g.abs()
-    }
-}
-
-/// The `k` CSR positions in `range` with the smallest `|values|`, ties by position.
+/// The `k` CSR positions in `range` with the lowest-ranked `|values|` (every position but the
+/// `len − k` best), in increasing order.
 pub(crate) fn smallest_magnitude(
     values: &[f32],
     range: std::ops::Range<usize>,
     k: usize,
 ) -> Vec<usize> {
     let mut idx: Vec<usize> = range.collect();
-    let k = k.min(idx.len());
-    let cmp = |a: &usize, b: &usize| {
-        drop_score(values[*a])
-            .total_cmp(&drop_score(values[*b]))
-            .then(a.cmp(b))
-    };
-    if k < idx.len() && k > 0 {
-        idx.select_nth_unstable_by(k - 1, cmp);
-    }
-    idx.truncate(k);
-    idx.sort_unstable();
-    idx
+    let kept = idx.len() - k.min(idx.len());
+    select_best(&mut idx, kept, |p| values[p].abs());
+    let mut out = idx.split_off(kept);
+    out.sort_unstable();
+    out
 }
 
-/// The `k` positions (flat `i · cols + j`) of largest `|gradient|` among the positions of
-/// `rows` that are not in `pattern`, ties by position.
+/// The `k` best-ranked positions (flat `i · cols + j`) by `|gradient|` among the positions of
+/// `rows` that are not in `pattern`, in increasing order.
 pub(crate) fn largest_inactive_gradient(
     pattern: &CsrPattern,
     gradient: &[f32],
@@ -183,16 +161,8 @@ pub(crate) fn largest_inactive_gradient(
             }
         }
     }
-    let k = k.min(cand.len());
-    let cmp = |a: &usize, b: &usize| -> Ordering {
-        grow_score(gradient[*b])
-            .total_cmp(&grow_score(gradient[*a]))
-            .then(a.cmp(b))
-    };
-    if k < cand.len() && k > 0 {
-        cand.select_nth_unstable_by(k - 1, cmp);
-    }
-    cand.truncate(k);
+    let len = select_best(&mut cand, k, |p| gradient[p].abs()).len();
+    cand.truncate(len);
     cand.sort_unstable();
     cand
 }

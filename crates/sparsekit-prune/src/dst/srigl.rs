@@ -3,13 +3,13 @@
 //!
 //! One update of a layer whose active rows (output neurons) all hold `f` weights:
 //!
-//! 1. **Saliency.** Run unstructured RigL on the layer with `k = ⌊ζ_t · nnz⌋`: a weight is
+//! 1. **Saliency.** Run unstructured RigL on the layer with `k = drop_count(ζ_t)` (the vocabulary's count of a fraction of nnz): a weight is
 //!    salient if RigL would keep it (not among the `k` smallest |w|) or grow it (among the `k`
 //!    largest |∂L/∂W| of the inactive positions). Count the salient weights of each neuron.
 //! 2. **Ablation.** A neuron with fewer than `γ_sal · f` salient weights is ablated: all its
 //!    weights are removed and their budget is given to the surviving neurons, whose fan-in
 //!    becomes `f' = nnz / n_active` (the total nnz is unchanged).
-//! 3. **Per-neuron drop and grow.** Every surviving neuron drops its `d = ⌊ζ_t · f⌋` smallest-|w|
+//! 3. **Per-neuron drop and grow.** Every surviving neuron drops its `d = prune_count(f, ζ_t)` smallest-|w|
 //!    weights and grows the `f' − f + d` inactive positions of its row with the largest
 //!    |∂L/∂W|, so it ends with exactly `f'` weights.
 //!
@@ -21,9 +21,10 @@
 //! - Ablated neurons stay ablated (their bias is kept, their output is then constant), as in
 //!   the paper; they are never revived.
 //! - Growth never picks a position dropped in the same update (as in our SET and RigL).
-//! - The per-neuron drop count is `⌊ζ_t · f⌋` (capped so the row has enough inactive
+//! - The per-neuron drop count is `prune_count(f, ζ_t)` (capped so the row has enough inactive
 //!   positions), the paper's layer-wise ζ applied row by row.
 
+use sparsekit_formats::sparsity;
 use sparsekit_formats::CsrPattern;
 
 use super::drop_grow::{
@@ -168,7 +169,7 @@ pub fn srigl_update(
     let f_new = nnz / (active.len() - a);
 
     // 3. Per-neuron drop and grow to exactly f_new weights.
-    let d = ((fraction * f as f64).floor() as usize).min(cols - f_new);
+    let d = sparsity::prune_count(f, fraction)?.min(cols - f_new);
     let mut dropped = Vec::new();
     let mut grown = Vec::new();
     for &i in &active {

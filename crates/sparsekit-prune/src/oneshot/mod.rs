@@ -29,9 +29,11 @@
 //! Calibration statistics are accumulated batch by batch with [`HessianAccumulator`]; Wanda alone
 //! only needs [`input_norms`].
 //!
-//! Sparsity targets ([`SparsityTarget`]): unstructured prunes `round(s·cols)` entries in every row;
-//! N:M keeps `N` of every `M` consecutive columns of a row (a last, partial group of `r < M`
-//! columns keeps `min(N, r)`), matching `sparsekit_formats::NM`'s "N kept per M" convention.
+//! Sparsity targets ([`SparsityTarget`]): unstructured keeps
+//! [`keep_count`](sparsekit_formats::sparsity::keep_count)`(cols, s)` entries in every row (the
+//! papers' per-output comparison group); N:M keeps the best `N` of every `M` consecutive columns
+//! of a row (a last, partial group of `r < M` columns keeps `min(N, r)`). Counts, ranking and the
+//! N:M rule are the [sparsity vocabulary](sparsekit_formats::sparsity)'s.
 //!
 //! # Measured: reconstruction error on a 300 × 784 layer
 //!
@@ -103,16 +105,19 @@ pub use recon::{reconstruction_error, reconstruction_error_gram};
 pub use sparsegpt::{sparsegpt, sparsegpt_with_mask, MaskScope, SparseGptConfig};
 pub use wanda::{magnitude, wanda};
 
+use sparsekit_formats::sparsity::{self, Structure};
 use sparsekit_formats::Mask;
 
 use crate::PruneError;
 
 pub(crate) type Result<T> = std::result::Result<T, PruneError>;
 
-/// How many weights to prune, and with which structure.
+/// How many weights to prune, and with which structure, compared within each output row (the
+/// one-shot methods' comparison group; [`SparsityTarget::structure`] is the resulting
+/// structure of the whole matrix).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum SparsityTarget {
-    /// Prune a fraction `s ∈ [0, 1]` of every output row: `round(s · cols)` entries per row.
+    /// Prune a fraction `s ∈ [0, 1]` of every output row: each row keeps `keep_count(cols, s)`.
     Unstructured(f64),
     /// Keep `n` of every `m` consecutive columns of each row (`0 ≤ n ≤ m`, `m ≥ 1`); 2:4 is
     /// `NM { n: 2, m: 4 }`. A last group shorter than `m` keeps `min(n, len)` entries.
@@ -125,17 +130,20 @@ pub enum SparsityTarget {
 }
 
 impl SparsityTarget {
-    /// Checks the parameters: `s` finite in `[0, 1]`, or `m ≥ 1` and `n ≤ m`.
+    /// Checks the parameters by the sparsity vocabulary's rules: `s` in `[0, 1]`, or a valid
+    /// [`Structure::NM`].
     pub fn validate(self) -> Result<()> {
         match self {
-            SparsityTarget::Unstructured(s) if (0.0..=1.0).contains(&s) => Ok(()),
-            SparsityTarget::Unstructured(s) => Err(PruneError::InvalidArgument(format!(
-                "sparsity {s} is not in [0, 1]"
-            ))),
-            SparsityTarget::NM { n, m } if m >= 1 && n <= m => Ok(()),
-            SparsityTarget::NM { n, m } => Err(PruneError::InvalidArgument(format!(
-                "N:M = {n}:{m}: need M \u{2265} 1 and N \u{2264} M"
-            ))),
+            SparsityTarget::Unstructured(s) => Ok(sparsity::check_sparsity(s)?),
+            SparsityTarget::NM { n, m } => Ok(Structure::NM { n, m }.validate()?),
+        }
+    }
+
+    /// The structure a whole pruned matrix has: N:M, or unstructured (counted per row).
+    pub fn structure(self) -> Structure {
+        match self {
+            SparsityTarget::Unstructured(_) => Structure::Unstructured,
+            SparsityTarget::NM { n, m } => Structure::NM { n, m },
         }
     }
 }

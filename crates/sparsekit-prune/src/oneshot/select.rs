@@ -1,33 +1,23 @@
 //! Private mask selection helpers: keep the highest-scoring entries of a row (unstructured) or of
-//! every group of `M` consecutive columns (N:M). Ties go by column index (the lower index is
-//! pruned first), so selections are deterministic.
+//! every group of `M` consecutive columns (N:M). Counts and ranking (NaN first, ties to the lower
+//! column) are the sparsity vocabulary's ([`sparsekit_formats::sparsity`]).
 
-use std::cmp::Ordering;
+use sparsekit_formats::sparsity::{self, select_best};
 
 use super::SparsityTarget;
 
-/// Number of entries to prune out of `len` at `sparsity`: `round(sparsity · len)`.
+/// Number of entries to prune out of `len` at `sparsity` ([`sparsity::prune_count`]); the
+/// sparsity was validated with the target.
 pub(crate) fn prune_count(len: usize, sparsity: f64) -> usize {
-    ((sparsity * len as f64).round() as usize).min(len)
+    sparsity::prune_count(len, sparsity).unwrap_or(0)
 }
 
-/// Total order "less important first": by score, then by index.
-#[inline]
-fn order(scores: &[f64], a: usize, b: usize) -> Ordering {
-    scores[a].total_cmp(&scores[b]).then(a.cmp(&b))
-}
-
-/// Marks as pruned (`keep[j] = false`) the `k` lowest-scoring of the entries `cols` (indices into
-/// `scores` / `keep`). O(len) expected (selection, not a full sort).
+/// Marks as pruned (`keep[j] = false`) the `k` lowest-ranked of the entries `cols` (indices into
+/// `scores` / `keep`): every entry but the `len − k` best. O(len) expected (selection).
 pub(crate) fn prune_lowest(scores: &[f64], cols: &mut [usize], k: usize, keep: &mut [bool]) {
-    let k = k.min(cols.len());
-    if k == 0 {
-        return;
-    }
-    if k < cols.len() {
-        cols.select_nth_unstable_by(k - 1, |&a, &b| order(scores, a, b));
-    }
-    for &j in &cols[..k] {
+    let kept = cols.len() - k.min(cols.len());
+    select_best(cols, kept, |j| scores[j]);
+    for &j in &cols[kept..] {
         keep[j] = false;
     }
 }

@@ -20,10 +20,10 @@
 //!
 //! Differences from the reference, all deliberate:
 //! - the whole computation runs in f64 (the reference: f32 on GPU);
-//! - unstructured selection prunes exactly `round(s · count)` entries; the reference's
+//! - unstructured selection prunes exactly `prune_count(count, s)` entries (the vocabulary's count); the reference's
 //!   `tmp <= sort(tmp)[int(numel·s)]` prunes one more per block (and one even at `s = 0`);
 //! - [`MaskScope::Row`] (default) selects per row and block with a cumulative per-row budget, so
-//!   every row ends with exactly `round(s · cols)` pruned entries; [`MaskScope::Block`] is the
+//!   every row ends with exactly `prune_count(cols, s)` pruned entries; [`MaskScope::Block`] is the
 //!   reference's joint selection over all rows of a block (per-row counts then vary);
 //! - N:M groups are aligned to absolute column indices: `blocksize` is rounded up to a multiple
 //!   of `M` (the reference assumes it already is), and a last partial group of `r < M` columns
@@ -47,10 +47,10 @@ use crate::PruneError;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MaskScope {
     /// Within each row and block; each row's cumulative budget keeps every row at exactly
-    /// `round(s · cols)` pruned entries (same comparison groups as Wanda).
+    /// `prune_count(cols, s)` pruned entries (same comparison groups as Wanda).
     #[default]
     Row,
-    /// Jointly over all rows of a block (the reference `fasterprune`): `round(s · rows · count)`
+    /// Jointly over all rows of a block (the reference `fasterprune`): `prune_count(rows · count, s)`
     /// entries per block, per-row counts vary.
     Block,
 }
@@ -266,7 +266,7 @@ fn process_block(
     let count = i2 - i1;
     if let Selection::Adaptive(SparsityTarget::Unstructured(s)) = sel {
         if scope == MaskScope::Row {
-            // Cumulative budget: after this block the row has round(s·i2) pruned entries.
+            // Cumulative budget: after this block the row has prune_count(i2, s) pruned entries.
             let k = prune_count(i2, s) - prune_count(i1, s);
             let scores: Vec<f64> = (i1..i2).map(|j| saliency(wr[j], j)).collect();
             let mut idx: Vec<usize> = (0..count).collect();

@@ -36,7 +36,7 @@ fn prune_by_score(
 }
 
 /// Wanda: prunes the weights with the smallest `|W_ij| · ‖X_:,j‖₂` in every output row
-/// (unstructured: `round(s·cols)` per row; N:M: per group). `w` is `rows × cols` = `d_out × d_in`
+/// (unstructured: `prune_count(cols, s)` per row; N:M: per group). `w` is `rows × cols` = `d_out × d_in`
 /// row-major; `input_norms` (length `cols`) are the calibration inputs' column norms, from
 /// [`input_norms`](super::input_norms) or
 /// [`HessianAccumulator::input_norms`](super::HessianAccumulator::input_norms). The surviving

@@ -199,11 +199,12 @@ pub(crate) fn spmm<B: CpuHost>(a: CsrPrimitive<B>, x: FloatTensor<B>) -> FloatTe
                 ym,
             ));
         }
-        Structure::Block { r, c } => {
+        Structure::Block { rows: r, cols: c } => {
             let bsr = BsrParts::new(m, r, c, &rp, &ci, &v);
             kernel(sparsekit_kernels::bsr_spmm(bsr.view(m, k, r, c), xm, ym));
         }
-        Structure::Unstructured => {
+        // Whole rows / columns (and no structure) have no kernel of their own.
+        Structure::Unstructured | Structure::Rows | Structure::Columns => {
             kernel(sparsekit_kernels::spmm(
                 csr_view(m, k, &rp, &ci, &v),
                 xm,
@@ -235,7 +236,7 @@ pub(crate) fn spmm_t<B: CpuHost>(x: FloatTensor<B>, a: CsrPrimitive<B>) -> Float
                 ym,
             ));
         }
-        Structure::Block { r, c } => {
+        Structure::Block { rows: r, cols: c } => {
             let bsr = BsrParts::new(m, r, c, &rp, &ci, &v);
             kernel(sparsekit_kernels::bsr_spmm_t(
                 xm,
@@ -244,7 +245,7 @@ pub(crate) fn spmm_t<B: CpuHost>(x: FloatTensor<B>, a: CsrPrimitive<B>) -> Float
                 ym,
             ));
         }
-        Structure::Unstructured => {
+        Structure::Unstructured | Structure::Rows | Structure::Columns => {
             kernel(sparsekit_kernels::spmm_t(
                 xm,
                 csr_view(m, k, &rp, &ci, &v),

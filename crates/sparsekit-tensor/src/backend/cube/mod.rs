@@ -459,7 +459,7 @@ fn spmm_like(a: CsrPrimitive<Cube>, x: CubeTensor, transposed: bool) -> CubeTens
         dtype_to_storage_type(out.dtype),
         dtype_to_storage_type(ci.dtype),
     ];
-    if let Structure::Block { r, c } = a.structure {
+    if let Structure::Block { rows: r, cols: c } = a.structure {
         if blocks::bsr_spmm(&rp, &ci, &v, &x, &out, (r, c), transposed, dtypes) {
             return out;
         }

@@ -9,8 +9,9 @@
 //!   serial steps per row): one thread per element counts the elements of its row that beat it
 //!   and writes itself at that rank if it is below `k`. O(cols) per thread, O(rows·cols²) work
 //!   in all but fully parallel, so a single long row does not serialize on one thread.
-//! - Keys are the f32 bits mapped to an order-preserving u32 (the order of [`f32::total_cmp`]),
-//!   so NaNs rank as on the CPU backends; ties go to the lower column.
+//! - Keys are the f32 bits of the vocabulary's `rank_key` (every NaN → +NaN, `-0.0` → `+0.0`)
+//!   mapped to an order-preserving u32 (the order of [`f32::total_cmp`]), so values rank as on
+//!   the CPU backends (`sparsekit_formats::sparsity`); ties go to the lower column.
 //! - `column_order` (for CSR patterns) rewrites each row in increasing column order with one
 //!   pass over the row: the kept set is every key above the k-th plus the lowest-column ties.
 //! - threshold: per-row counts, an exclusive prefix sum (`scan`), then one thread per row
@@ -34,13 +35,21 @@ use super::{dims2, empty_dtype, launch_dims, zeros_dtype};
 mod kernels {
     use cubecl::prelude::*;
 
-    /// Order-preserving map of f32 bits to u32 (the order of `f32::total_cmp`); with
+    /// Order-preserving map of f32 bits to u32 (the order of `f32::total_cmp` on
+    /// `sparsekit_formats::sparsity::rank_key`: every NaN is +NaN, `-0.0` is `+0.0`); with
     /// `magnitude`, the sign bit is cleared first.
     #[cube]
     fn order_key(bits: u32, #[comptime] magnitude: bool) -> u32 {
         let mut b = bits;
         if magnitude {
             b = bits & 0x7FFF_FFFFu32;
+        }
+        let abs = b & 0x7FFF_FFFFu32;
+        if abs > 0x7F80_0000u32 {
+            b = 0x7FC0_0000u32; // any NaN: the positive quiet NaN
+        }
+        if abs == 0u32 {
+            b = 0u32; // -0.0 ranks as +0.0
         }
         let mut key = b | 0x8000_0000u32;
         if b >= 0x8000_0000u32 {
