@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sparsekit_formats::Csr;
 use sparsekit_kernels::sddmm::sddmm_linear_isa;
-use sparsekit_kernels::spmm::{spmm_at_isa, spmm_at_scatter_isa, spmm_isa, spmm_t_isa};
+use sparsekit_kernels::spmm::{spmm_at_isa, spmm_isa, spmm_t_isa};
 use sparsekit_kernels::*;
 
 fn csr(r: &mut StdRng, m: usize, k: usize, sparsity: f64) -> Csr<f32> {
@@ -347,15 +347,6 @@ fn main() {
                     run("spmm_atu", &mut || {
                         // Uncached (transpose built per call; always the detected ISA).
                         spmm_at(
-                            a.view(),
-                            MatRef::new(x, m, n).unwrap(),
-                            MatMut::new(y, k, n).unwrap(),
-                        )
-                        .unwrap()
-                    });
-                    run("spmm_atsc", &mut || {
-                        spmm_at_scatter_isa(
-                            isa,
                             a.view(),
                             MatRef::new(x, m, n).unwrap(),
                             MatMut::new(y, k, n).unwrap(),
