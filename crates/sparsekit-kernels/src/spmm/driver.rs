@@ -11,7 +11,6 @@ use crate::partition::{for_each_block, num_chunks, row_bounds};
 use crate::scratch::with_aligned;
 use crate::simd::{dispatch, value_to_f32, Isa, Kernel, Simd};
 
-
 /// Where the value of stored entry `p` comes from.
 pub(crate) trait ValSrc: Copy {
     /// # Safety

@@ -83,6 +83,7 @@ impl<I: SpIndex> CsrTranspose<I> {
     pub fn shape(&self) -> (usize, usize) {
         (self.nrows, self.ncols)
     }
+    /// Stored entries (of `A` and of `Aᵀ`).
     pub fn nnz(&self) -> usize {
         self.row_idx.len()
     }

@@ -108,8 +108,7 @@ pub fn long_flags<I: Int>(
     if ABSOLUTE_POS >= flags.shape(0) {
         terminate!();
     }
-    let len =
-        usize::cast_from(row_ptr[ABSOLUTE_POS + 1]) - usize::cast_from(row_ptr[ABSOLUTE_POS]);
+    let len = usize::cast_from(row_ptr[ABSOLUTE_POS + 1]) - usize::cast_from(row_ptr[ABSOLUTE_POS]);
     let mut f = 0u32;
     if len >= long_min {
         f = 1u32;
