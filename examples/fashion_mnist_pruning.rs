@@ -33,6 +33,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use sparsekit::tensor::{SparseLinear, SparseLinearConfig};
+use sparsekit_measure::plot::{Chart, Series};
 use sparsekit_prune::dst::{forward_probed, DstConfig, DstMethod, GradientProbe, GrowSignal};
 use sparsekit_prune::{
     Allocation, GradientFlow, Gradual, Iterative, LayerShape, Pruner, PrunerConfig, Rewind,
@@ -519,81 +520,24 @@ fn target_of(m: Method, args: &Args) -> f64 {
     }
 }
 
-fn svg(rows: &[Row]) -> String {
-    let (w, h, pad) = (560.0, 360.0, 50.0);
-    let accs: Vec<f64> = rows.iter().map(|r| r.acc * 100.0).collect();
-    let lo = (accs.iter().cloned().fold(f64::INFINITY, f64::min) - 1.0).floor();
-    let hi = (accs.iter().cloned().fold(f64::NEG_INFINITY, f64::max) + 1.0).ceil();
-    let x = |s: f64| pad + s * (w - 2.0 * pad);
-    let y = |a: f64| h - pad - (a - lo) / (hi - lo).max(1e-9) * (h - 2.0 * pad);
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">"#
+/// Test accuracy against achieved sparsity, one point per method; the dense accuracy dashed.
+fn svg(rows: &[Row]) -> Result<String, String> {
+    let mut chart = Chart::new(
+        "LeNet-300-100 on Fashion-MNIST: accuracy vs sparsity",
+        "sparsity (%)",
+        "test accuracy (%)",
     );
-    let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<line x1="{pad}" y1="{}" x2="{}" y2="{}" stroke="black"/><line x1="{pad}" y1="{pad}" x2="{pad}" y2="{}" stroke="black"/>"#,
-        h - pad,
-        w - pad,
-        h - pad,
-        h - pad
-    );
-    for k in 0..=10 {
-        let sp = k as f64 / 10.0;
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
-            x(sp),
-            h - pad + 15.0,
-            k * 10
-        );
-    }
-    let ticks = ((hi - lo) as usize).max(1);
-    for k in 0..=ticks {
-        let a = lo + k as f64;
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="end">{a:.0}</text>"#,
-            pad - 5.0,
-            y(a) + 4.0
-        );
-    }
-    let _ = writeln!(
-        s,
-        r#"<text x="{}" y="{}" text-anchor="middle">sparsity (%)</text><text x="14" y="{}" transform="rotate(-90 14 {})" text-anchor="middle">test accuracy (%)</text>"#,
-        w / 2.0,
-        h - 12.0,
-        h / 2.0,
-        h / 2.0
-    );
-    if let Some(d) = rows.iter().find(|r| r.target == 0.0) {
-        let _ = writeln!(
-            s,
-            r#"<line x1="{pad}" y1="{0}" x2="{1}" y2="{0}" stroke="gray" stroke-dasharray="4 3"/>"#,
-            y(d.acc * 100.0),
-            w - pad
-        );
-    }
-    let colors = [
-        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf",
-    ];
-    for (i, r) in rows.iter().enumerate() {
-        let c = colors[i % colors.len()];
-        let (px, py) = (x(r.achieved), y(r.acc * 100.0));
-        let _ = writeln!(s, r#"<circle cx="{px:.1}" cy="{py:.1}" r="4" fill="{c}"/>"#);
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" fill="{c}">{} ({:.2} %)</text>"#,
-            pad + 10.0,
-            pad + 14.0 * i as f64,
-            r.name,
-            r.acc * 100.0
-        );
-    }
-    s.push_str("</svg>\n");
-    s
+    chart.size = (560, 360);
+    chart.reference_y = rows.iter().find(|r| r.target == 0.0).map(|d| d.acc * 100.0);
+    chart.series = rows
+        .iter()
+        .map(|r| Series {
+            label: format!("{} ({:.2} %)", r.name, r.acc * 100.0),
+            points: vec![(r.achieved * 100.0, r.acc * 100.0)],
+            dashed: false,
+        })
+        .collect();
+    chart.to_svg().map_err(|e| format!("plot: {e}"))
 }
 
 fn main() {
@@ -704,7 +648,7 @@ fn run(args: &Args) -> Result<(), String> {
     let md_path = args.out.join("pruning.md");
     let svg_path = args.out.join("pruning.svg");
     std::fs::write(&md_path, &md).map_err(|e| format!("{}: {e}", md_path.display()))?;
-    std::fs::write(&svg_path, svg(&rows)).map_err(|e| format!("{}: {e}", svg_path.display()))?;
+    std::fs::write(&svg_path, svg(&rows)?).map_err(|e| format!("{}: {e}", svg_path.display()))?;
     eprintln!("wrote {} and {}", md_path.display(), svg_path.display());
     Ok(())
 }

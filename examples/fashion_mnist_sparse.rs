@@ -22,6 +22,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use sparsekit::prune::{Allocation, LayerShape};
 use sparsekit::tensor::{random_pattern, SparseLinear, SparseLinearConfig};
 
 #[path = "common/fashion_mnist.rs"]
@@ -120,42 +121,20 @@ impl_net!(DenseMlp, SparseMlp);
 
 const LAYERS: [(usize, usize); 3] = [(784, 300), (300, 100), (100, 10)];
 
-/// Erdős–Rényi-Kernel densities: density ∝ (fan_in + fan_out) / (fan_in · fan_out), scaled so
-/// that the total number of weights kept is (1 - sparsity) of all, layers capped at dense.
+/// Erdős–Rényi-Kernel densities (sparsekit-prune's [`Allocation::Erk`]): density ∝
+/// (fan_in + fan_out) / (fan_in · fan_out), scaled so that (1 - sparsity) of all weights are
+/// kept, layers capped at dense.
 fn erk_densities(sparsity: f64) -> Vec<f64> {
-    let total: f64 = LAYERS.iter().map(|&(i, o)| (i * o) as f64).sum();
-    let budget = (1.0 - sparsity) * total;
-    let mut dense = [false; 3];
-    loop {
-        let fixed: f64 = LAYERS
-            .iter()
-            .zip(&dense)
-            .filter(|(_, &d)| d)
-            .map(|(&(i, o), _)| (i * o) as f64)
-            .sum();
-        let raw: f64 = LAYERS
-            .iter()
-            .zip(&dense)
-            .filter(|(_, &d)| !d)
-            .map(|(&(i, o), _)| (i + o) as f64)
-            .sum();
-        let eps = (budget - fixed) / raw;
-        let dens: Vec<f64> = LAYERS
-            .iter()
-            .zip(&dense)
-            .map(|(&(i, o), &d)| {
-                if d {
-                    1.0
-                } else {
-                    eps * (i + o) as f64 / (i * o) as f64
-                }
-            })
-            .collect();
-        match dens.iter().position(|&x| x > 1.0) {
-            Some(p) => dense[p] = true,
-            None => return dens,
-        }
-    }
+    let layers: Vec<LayerShape> = LAYERS
+        .iter()
+        .enumerate()
+        .map(|(i, &(d_in, d_out))| LayerShape::new(format!("l{}.weight", i + 1), d_out, d_in))
+        .collect();
+    let sparsities = Allocation::Erk.sparsities(&layers, sparsity, None, None);
+    or_exit(sparsities.map_err(|e| format!("ERK allocation: {e}")), 2)
+        .iter()
+        .map(|s| 1.0 - s)
+        .collect()
 }
 
 fn accuracy<N: Net>(net: &N, test: &Split, device: &Device) -> f64 {

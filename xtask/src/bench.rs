@@ -290,7 +290,7 @@ fn mark_software_adapters(rows: &mut [Row], machine: &Value) {
         if let Some(name) = r.device.strip_prefix("wgpu:") {
             if software.iter().any(|s| s == name) || name.to_ascii_lowercase().contains("llvmpipe")
             {
-                r.extra.insert("software_adapter".into(), Value::Bool(true));
+                r.software_adapter = Some(true);
             }
         }
     }
@@ -377,7 +377,7 @@ mod tests {
         let (rows, notes) = parse_lines(text).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(notes.len(), 1);
-        assert_eq!(rows[0].extra["max_rel_err"], serde_json::json!(1e-7));
+        assert_eq!(rows[0].max_rel_err, Some(1e-7));
         assert!(parse_lines("{\"suite\": 1}").is_err());
     }
 

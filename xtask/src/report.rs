@@ -5,56 +5,13 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub const SCHEMA: &str = "sparsekit-bench/1";
 
-/// Problem shape (see BENCH.md for what m, k, n mean per suite).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Shape {
-    pub m: usize,
-    pub k: usize,
-    pub n: usize,
-}
-
-impl std::fmt::Display for Shape {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}×{}×{}", self.m, self.k, self.n)
-    }
-}
-
-/// A result row (in `results` or `peers`). Fields beyond the schema's are kept in `extra`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Row {
-    pub suite: String,
-    pub op: String,
-    pub format: String,
-    pub dtype: String,
-    pub device: String,
-    pub shape: Shape,
-    pub sparsity: f64,
-    pub nnz: usize,
-    pub samples: usize,
-    pub median_s: f64,
-    pub min_s: f64,
-    pub max_s: f64,
-    pub baseline: String,
-    pub baseline_median_s: f64,
-    pub speedup_vs_dense: f64,
-    pub gflops_effective: f64,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
-impl Row {
-    /// Rows measured on a software wgpu adapter prove correctness only, never speed.
-    pub fn is_software_adapter(&self) -> bool {
-        self.extra
-            .get("software_adapter")
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    }
-}
+/// The rows are the runner's own type (`sparsekit-measure`, burn-free): one declaration of the
+/// schema's `results[]` entry for the writer and this reader.
+pub use sparsekit_measure::row::{Row, Shape};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
@@ -206,10 +163,7 @@ fn break_even(rows: &[&Row]) -> Vec<String> {
 /// Largest relative error of the sparse results against the dense baseline's (checked by the
 /// runner once per row, outside the timed loop), and a warning above `1e-4`.
 fn check_line(rows: &[&Row]) -> Option<String> {
-    let errs: Vec<f64> = rows
-        .iter()
-        .filter_map(|r| r.extra.get("max_rel_err").and_then(Value::as_f64))
-        .collect();
+    let errs: Vec<f64> = rows.iter().filter_map(|r| r.max_rel_err).collect();
     let worst = errs
         .iter()
         .copied()
@@ -513,13 +467,15 @@ pub(crate) mod tests {
             baseline_median_s: dense_s,
             speedup_vs_dense: dense_s / median_s,
             gflops_effective: 2.0 * nnz as f64 * n as f64 / median_s / 1e9,
-            extra: Map::new(),
+            software_adapter: None,
+            max_rel_err: None,
+            extra: serde_json::Map::new(),
         }
     }
 
     pub(crate) fn sample_report() -> Report {
         let mut sw = row("spmm", "wgpu:llvmpipe", 0.9, 0.5, 0.1);
-        sw.extra.insert("software_adapter".into(), json!(true));
+        sw.software_adapter = Some(true);
         Report {
             schema: SCHEMA.into(),
             created: rfc3339_utc(1_767_225_600),
@@ -656,11 +612,11 @@ pub(crate) mod tests {
     #[test]
     fn markdown_reports_the_correctness_check() {
         let mut r = sample_report();
-        r.results[0].extra.insert("max_rel_err".into(), json!(3e-7));
-        r.results[1].extra.insert("max_rel_err".into(), json!(1e-6));
+        r.results[0].max_rel_err = Some(3e-7);
+        r.results[1].max_rel_err = Some(1e-6);
         let md = render_markdown(&r);
         assert!(md.contains("max relative error 1.0e-6 over 2 rows"), "{md}");
-        r.results[1].extra.insert("max_rel_err".into(), json!(0.5));
+        r.results[1].max_rel_err = Some(0.5);
         assert!(render_markdown(&r).contains("WARNING"));
     }
 

@@ -12,10 +12,11 @@ mod input;
 mod machine;
 mod matrix;
 mod memory;
-mod row;
 mod runner;
-mod timing;
 mod train;
+
+// The report row and the timer are shared with xtask and the examples.
+use sparsekit_measure::{row, timing};
 
 /// Counts heap bytes for the `train` suite's memory columns (forwards to the system allocator).
 #[global_allocator]

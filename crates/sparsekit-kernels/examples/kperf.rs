@@ -7,14 +7,15 @@
 //!   `KISA`: ISAs to run (e.g. `avx512`); `KPERF_THREADS`: thread counts (default `1,2`).
 //! - `KALIGN=1` places `X` on a 64-byte boundary (else where the allocator put it, usually 16
 //!   bytes into a line with glibc), `KOFF=N` at float offset N; `KYALIGN=1` aligns `Y`.
-use std::time::Instant;
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sparsekit_formats::Csr;
 use sparsekit_kernels::sddmm::sddmm_linear_isa;
-use sparsekit_kernels::spmm::{spmm_at_isa, spmm_at_scatter_isa, spmm_isa, spmm_t_isa};
+use sparsekit_kernels::spmm::{spmm_at_isa, spmm_isa, spmm_t_isa};
 use sparsekit_kernels::*;
+use sparsekit_measure::{measure, Timing};
 
 fn csr(r: &mut StdRng, m: usize, k: usize, sparsity: f64) -> Csr<f32> {
     let mut rp = vec![0u32];
@@ -31,17 +32,14 @@ fn csr(r: &mut StdRng, m: usize, k: usize, sparsity: f64) -> Csr<f32> {
     Csr::try_new(m, k, rp, c, v).unwrap()
 }
 
-fn time(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut t = vec![];
-    let start = Instant::now();
-    while t.len() < 7 || (t.len() < 50 && start.elapsed().as_secs_f64() < 1.0) {
-        let s = Instant::now();
-        f();
-        t.push(s.elapsed().as_secs_f64());
-    }
-    t.sort_by(f64::total_cmp);
-    t[t.len() / 2]
+/// Median seconds of `f` (the project's timer: one warm-up call, then 11 timed calls).
+fn time(f: impl FnMut()) -> f64 {
+    let timing = Timing {
+        samples: 11,
+        warmup_calls: 1,
+        warmup_time: Duration::ZERO,
+    };
+    measure(&timing, f).median_s
 }
 
 /// BSR r×c at 90 % block sparsity and 2:4 / 1:4 N:M probes (public `BsrView` / `NMView` API).
@@ -347,15 +345,6 @@ fn main() {
                     run("spmm_atu", &mut || {
                         // Uncached (transpose built per call; always the detected ISA).
                         spmm_at(
-                            a.view(),
-                            MatRef::new(x, m, n).unwrap(),
-                            MatMut::new(y, k, n).unwrap(),
-                        )
-                        .unwrap()
-                    });
-                    run("spmm_atsc", &mut || {
-                        spmm_at_scatter_isa(
-                            isa,
                             a.view(),
                             MatRef::new(x, m, n).unwrap(),
                             MatMut::new(y, k, n).unwrap(),

@@ -1,5 +1,5 @@
 //! Structured-sparsity cores: BSR (dense r×c blocks) and N:M (N stored per group of M along
-//! rows). Both are `RowSource`s of the same register-blocked driver as CSR (`spmm.rs`), so
+//! rows). Both are `RowSource`s of the same register-blocked driver as CSR (`spmm/driver.rs`), so
 //! they share its panels, output paths (`Y = A·X` and the transposed `Y = X·Wᵀ + b`), rayon split
 //! and thread-count independence. What changes is the inner loop:
 //! - BSR: for each block of the row's block row, `c` consecutive `X` rows — no index load per

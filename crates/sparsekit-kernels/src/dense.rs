@@ -75,12 +75,15 @@ impl<'a, T> MatRef<'a, T> {
             row_stride,
         })
     }
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.nrows
     }
+    /// Number of columns.
     pub fn ncols(&self) -> usize {
         self.ncols
     }
+    /// Elements from the start of one row to the start of the next (`≥ ncols`).
     pub fn row_stride(&self) -> usize {
         self.row_stride
     }
@@ -135,12 +138,15 @@ impl<'a, T> MatMut<'a, T> {
             row_stride,
         })
     }
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.nrows
     }
+    /// Number of columns.
     pub fn ncols(&self) -> usize {
         self.ncols
     }
+    /// Elements from the start of one row to the start of the next (`≥ ncols`).
     pub fn row_stride(&self) -> usize {
         self.row_stride
     }

@@ -10,37 +10,66 @@ use thiserror::Error;
 pub enum KernelError {
     /// Operand shapes do not fit together.
     #[error("{op}: {detail}")]
-    ShapeMismatch { op: &'static str, detail: String },
+    ShapeMismatch {
+        /// The operation (`"spmm"`, ...).
+        op: &'static str,
+        /// Which shapes disagree.
+        detail: String,
+    },
     /// A dense buffer is shorter than its shape and stride require.
     #[error("{what}: buffer has {got} elements but {needed} are needed")]
     BufferTooShort {
+        /// The view or operand (`"MatRef"`, ...).
         what: &'static str,
+        /// Elements the shape and stride need.
         needed: usize,
+        /// Elements the buffer has.
         got: usize,
     },
     /// A dense view whose row stride is smaller than its number of columns.
     #[error("row stride {row_stride} is smaller than ncols {ncols}")]
-    InvalidStride { ncols: usize, row_stride: usize },
+    InvalidStride {
+        /// Columns of the view.
+        ncols: usize,
+        /// The row stride given.
+        row_stride: usize,
+    },
     /// `nrows * row_stride` does not fit in `usize`.
     #[error("dense view {nrows}×{ncols} with row stride {row_stride} overflows usize")]
     SizeOverflow {
+        /// Rows of the view.
         nrows: usize,
+        /// Columns of the view.
         ncols: usize,
+        /// The row stride given.
         row_stride: usize,
     },
     /// Top-k with `k` larger than the row length.
     #[error("{op}: k = {k} is larger than the row length {ncols}")]
     InvalidK {
+        /// The operation.
         op: &'static str,
+        /// The `k` asked for.
         k: usize,
+        /// The row length.
         ncols: usize,
     },
     /// A cached structure (e.g. [`crate::CsrTranspose`]) does not belong to the given matrix.
     #[error("{op}: {detail}")]
-    PatternMismatch { op: &'static str, detail: String },
+    PatternMismatch {
+        /// The operation.
+        op: &'static str,
+        /// What differs.
+        detail: String,
+    },
     /// A block or N:M shape the kernel does not accept.
     #[error("{op}: {detail}")]
-    Unsupported { op: &'static str, detail: String },
+    Unsupported {
+        /// The operation.
+        op: &'static str,
+        /// What is not accepted, and why.
+        detail: String,
+    },
 }
 
 impl KernelError {

@@ -24,6 +24,8 @@
 //! - [`reference`](mod@reference) holds a plain scalar twin of every kernel, and the `*_isa` variants run a
 //!   kernel on an explicit [`Isa`] — tests and benches compare them.
 
+#![warn(missing_docs)]
+
 pub mod dense;
 pub mod error;
 pub mod reference;

@@ -14,6 +14,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::{activation::relu, Device, Distribution, Tensor};
 use burn_optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use sparsekit_measure::stats;
 use sparsekit_prune::dst::{
     forward_probed, DropSchedule, DstConfig, DstMethod, GradientProbe, GrowSignal,
 };
@@ -50,9 +51,9 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
 }
 
+/// Median of the samples (the project's timer statistics).
 fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    stats(&mut v).median_s
 }
 
 fn train_step(net: LeNet, optim: &mut ModuleOptimizer, x: &Tensor<2>, y: &Tensor<2>) -> LeNet {

@@ -6,18 +6,21 @@
 //! (the wgpu device here is the software adapter: correctness, not speed).
 #![allow(deprecated)]
 
-use std::time::Instant;
+use std::time::Duration;
 
 use burn::tensor::{Device, DeviceKind, Distribution, Tensor};
+use sparsekit_measure::{measure, Timing};
 use sparsekit_tensor::{gather_decode, topk};
 
+/// Median milliseconds of `f` (the project's timer), `sync` waiting for the device each call;
+/// one warm-up call (kernel compilation on Cube).
 fn time<T>(reps: usize, mut f: impl FnMut() -> T, sync: impl Fn(T)) -> f64 {
-    sync(f()); // warm-up (kernel compilation on Cube)
-    let t = Instant::now();
-    for _ in 0..reps {
-        sync(f());
-    }
-    t.elapsed().as_secs_f64() * 1e3 / reps as f64
+    let timing = Timing {
+        samples: reps,
+        warmup_calls: 1,
+        warmup_time: Duration::ZERO,
+    };
+    measure(&timing, || sync(f())).median_s * 1e3
 }
 
 fn main() {

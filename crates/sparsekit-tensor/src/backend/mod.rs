@@ -2,7 +2,7 @@
 //!
 //! [`SparseBackend`] is a burn 0.22 `#[backend_extension]` implemented for
 //! - [`Flex`] and [`NdArray`] (`cpu.rs`): the `sparsekit-kernels` CPU functions on host slices;
-//! - [`Cube`] (`cube/`, wgpu/CUDA): hand-written CubeCL kernels (`cube/mod.rs` CSR products,
+//! - [`Cube`] (`cube/`, wgpu/CUDA): hand-written CubeCL kernels (`cube/shaders.rs` CSR products,
 //!   `cube/select.rs` top-k and dense → CSR, `cube/decode.rs` the sparse gather-decode);
 //! - [`Autodiff<B, C>`] (`autodiff.rs`): hand-written backward passes that stay sparse.
 //!
