@@ -656,9 +656,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!((model.kernel.id, model.head.weight.id), ids);
-        for t in [model.kernel.val().reshape([3, 18]), model.head.weight.val()] {
-            assert!(t.is_autodiff() && t.is_require_grad());
-        }
+        let kernel_t = model.kernel.val();
+        assert!(kernel_t.is_autodiff() && kernel_t.is_require_grad());
+        let weight_t = model.head.weight.val();
+        assert!(weight_t.is_autodiff() && weight_t.is_require_grad());
         let again = collect_params_detached(&model);
         assert_eq!(again[0].dims, [3, 2, 3, 3]);
         assert_eq!(host(again[0].value.clone()), kernel);
