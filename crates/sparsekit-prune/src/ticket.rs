@@ -30,8 +30,9 @@ use burn::module::Module;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use sparsekit_formats::Mask;
 
+use sparsekit_tensor::params::{self, Layout, ParamReader};
+
 use crate::error::{PruneError, Result};
-use crate::pruner::{param_dims, transpose, view2, write_params};
 
 /// One parameter of a ticket.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,6 +47,17 @@ pub struct TicketLayer {
     pub mask: Mask,
     /// Weights at the rewind point, in the parameter's storage order.
     pub init: Vec<f32>,
+}
+
+impl TicketLayer {
+    /// How the parameter's storage maps to its output × input mask.
+    pub fn layout(&self) -> Layout {
+        if self.input_major {
+            Layout::InputMajor
+        } else {
+            Layout::OutputMajor
+        }
+    }
 }
 
 /// Masks and rewind-point weights of every pruned parameter.
@@ -70,16 +82,21 @@ impl Ticket {
     /// Errors with [`PruneError::Shape`] when a listed path is not a float parameter of `model`
     /// or its shape, mask or values disagree; the model is then not touched.
     pub fn apply<M: Module>(&self, model: M) -> Result<M> {
-        let dims = param_dims(&model)?;
+        let dims: HashMap<String, Vec<usize>> = ParamReader::detached()
+            .min_rank(2)
+            .read(&model)
+            .into_iter()
+            .map(|p| (p.path, p.dims))
+            .collect();
         let mut floats = HashMap::new();
         for l in &self.layers {
             let seen = dims.get(&l.path).ok_or_else(|| {
                 PruneError::Shape(format!("{}: no such 2-D float parameter", l.path))
             })?;
-            let [a, b] = view2(&l.dims);
-            let (rows, cols) = if l.input_major { (b, a) } else { (a, b) };
+            let layout = l.layout();
+            let (rows, cols) = layout.rows_cols(&l.dims);
             if *seen != l.dims
-                || l.init.len() != a * b
+                || l.init.len() != rows * cols
                 || (l.mask.nrows(), l.mask.ncols()) != (rows, cols)
             {
                 return Err(PruneError::Shape(format!(
@@ -93,15 +110,11 @@ impl Ticket {
                 )));
             }
             let keep: Vec<f32> = l.mask.to_bools().iter().map(|&k| k as u8 as f32).collect();
-            let keep = if l.input_major {
-                transpose(&keep, rows, cols)
-            } else {
-                keep
-            };
+            let keep = layout.to_storage(&l.dims, &keep);
             let v = l.init.iter().zip(&keep).map(|(w, k)| w * k).collect();
             floats.insert(l.path.clone(), v);
         }
-        Ok(write_params(model, floats))
+        Ok(params::write_params(model, floats)?)
     }
 
     /// The safetensors bytes (see the [module docs](self)).

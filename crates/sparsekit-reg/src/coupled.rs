@@ -11,7 +11,8 @@ use crate::groups::{GroupWeights, Groups, Resolved};
 use crate::penalty::{Regularizer, EPS};
 use crate::prox::Proximal;
 use crate::schedule::Schedule;
-use crate::select::{collect_params_detached, map_selected, ParamEntry, Selector};
+use crate::select::ParamEntry;
+use sparsekit_tensor::params::{collect_params_detached, map_params};
 
 /// Group lasso over groups that span several parameters (Scardapane, Comminiello, Hussain &
 /// Uncini 2017 use such groups for neurons): every member parameter is split into the same
@@ -156,10 +157,10 @@ impl CoupledGroupLasso {
             .map(|(p, g, r)| (p.path.clone(), (g.clone(), r)))
             .collect();
         drop(params);
-        Ok(map_selected(
+        Ok(map_params(
             module,
-            &Selector::all(),
-            &mut |path, _, w| match scale.get(path) {
+            |_| true,
+            |path, _, w| match scale.get(path) {
                 Some((g, r)) => g.scale(w, factor.clone(), r),
                 None => w,
             },

@@ -11,7 +11,8 @@ use burn::tensor::Tensor;
 use crate::error::{check, RegError, Result};
 use crate::groups::{GroupWeights, Groups};
 use crate::schedule::Schedule;
-use crate::select::{collect_params_detached, map_selected, select, Selector};
+use crate::select::{select, Selector};
+use sparsekit_tensor::params::{collect_params_detached, map_params};
 
 /// A proximal operator on a parameter's matrix view (see [`ParamEntry`](crate::ParamEntry)).
 pub trait ProxOp: Debug + Send + Sync {
@@ -280,16 +281,17 @@ impl<P: ProxOp> ProximalStep<P> {
         }
         drop(params);
         let mut err: Option<RegError> = None;
-        let out = map_selected(module, &self.selector, &mut |_, _, w| match self
-            .op
-            .prox(w.clone(), t)
-        {
-            Ok(v) => v,
-            Err(e) => {
-                err.get_or_insert(e);
-                w
-            }
-        });
+        let out = map_params(
+            module,
+            |p| self.selector.matches(p),
+            |_, _, w| match self.op.prox(w.clone(), t) {
+                Ok(v) => v,
+                Err(e) => {
+                    err.get_or_insert(e);
+                    w
+                }
+            },
+        );
         match err {
             Some(e) => Err(e),
             None => Ok(out),
@@ -300,5 +302,38 @@ impl<P: ProxOp> ProximalStep<P> {
 impl<P: ProxOp> Proximal for ProximalStep<P> {
     fn apply<M: Module>(&self, module: M, lr: f64) -> Result<M> {
         self.apply_t(module, lr * self.strength)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A proximal step reads the parameters outside the autodiff graph (see
+    /// `sparsekit_tensor::params::ParamReader::detached`) and gives them back trainable.
+    #[test]
+    fn proximal_step_keeps_parameters_trainable() {
+        use burn::nn::LinearConfig;
+        use burn::tensor::Device;
+        let layer = LinearConfig::new(4, 3).init(&Device::flex().autodiff());
+        let before = layer
+            .weight
+            .val()
+            .inner()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let layer = ProximalStep::new(SoftThreshold, "weight", 0.1)
+            .unwrap()
+            .apply(layer, 1e-3)
+            .unwrap();
+        let w = layer.weight.val();
+        assert!(w.is_autodiff() && w.is_require_grad());
+        // Soft thresholding at t = 1e-4: every weight moves 1e-4 towards zero (or to zero).
+        let after = w.inner().into_data().try_to_vec::<f32>().unwrap();
+        for (b, a) in before.iter().zip(&after) {
+            let want = b.signum() * (b.abs() - 1e-4).max(0.0);
+            assert!((a - want).abs() < 1e-7, "{b} became {a}, expected {want}");
+        }
     }
 }

@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::tensor::Tensor;
 use burn_optim::GradientsParams;
+use sparsekit_tensor::params::{map_params, ParamReader};
 
 use crate::error::{check, RegError, Result};
-use crate::select::{map_selected, view2, Selector};
+use crate::select::Selector;
 
 /// What a sensitivity is measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,36 +113,12 @@ impl SensitivityShrink {
     /// ```
     pub fn apply<M: Module>(&self, module: M, grads: &GradientsParams) -> Result<M> {
         // Gradients (as matrix views) by path.
-        struct G<'a> {
-            grads: &'a GradientsParams,
-            stack: Vec<String>,
-            out: HashMap<String, Tensor<2>>,
-            paths: Vec<String>,
-        }
-        impl ModuleVisitor for G<'_> {
-            fn enter_module(&mut self, name: &str, _container_type: &str) {
-                self.stack.push(name.to_string());
-            }
-            fn exit_module(&mut self, _name: &str, _container_type: &str) {
-                self.stack.pop();
-            }
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let path = self.stack.join(".");
-                if let Some(g) = self.grads.get::<D>(param.id) {
-                    let [r, c] = view2(&g.dims());
-                    self.out.insert(path.clone(), g.reshape([r, c]));
-                }
-                self.paths.push(path);
-            }
-        }
-        let mut v = G {
-            grads,
-            stack: Vec::new(),
-            out: HashMap::new(),
-            paths: Vec::new(),
-        };
-        module.visit(&mut v);
-        let (gmap, paths) = (v.out, v.paths);
+        let read = ParamReader::detached().with_grads(grads).read(&module);
+        let paths: Vec<String> = read.iter().map(|p| p.path.clone()).collect();
+        let gmap: HashMap<String, Tensor<2>> = read
+            .into_iter()
+            .filter_map(|p| Some((p.path, p.grad?)))
+            .collect();
         let selected: Vec<&String> = paths.iter().filter(|p| self.selector.matches(p)).collect();
         if selected.is_empty() {
             return Err(RegError::NoMatch(self.selector.pattern().to_string()));
@@ -176,10 +153,10 @@ impl SensitivityShrink {
                 }
             }
         }
-        Ok(map_selected(
+        Ok(map_params(
             module,
-            &Selector::all(),
-            &mut |path, _, w| match factors.get(path) {
+            |_| true,
+            |path, _, w| match factors.get(path) {
                 Some(f) => {
                     let device = w.device();
                     w * f.clone().to_device(&device)

@@ -44,4 +44,7 @@ pub enum SparseError {
     /// The pattern does not have the claimed [`Structure`](crate::Structure).
     #[error("structure: {0}")]
     Structure(String),
+    /// A module parameter named by path is missing or has another size.
+    #[error("parameter: {0}")]
+    Param(String),
 }

@@ -26,6 +26,7 @@
 pub mod backend;
 mod error;
 mod linear;
+pub mod params;
 pub mod structure;
 mod tensor;
 mod topk;

@@ -102,7 +102,6 @@
 //!
 //! [`SparseLinear`]: sparsekit_tensor::SparseLinear
 
-mod cbor;
 mod config;
 mod drop_grow;
 mod dynamic;

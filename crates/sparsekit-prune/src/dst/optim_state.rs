@@ -7,34 +7,85 @@
 //! what the value itself does.
 //!
 //! How: burn's public API exposes the state only as a serialized record
-//! ([`ModuleOptimizer::into_bytes`], a *burnpack* container: a 10-byte header, CBOR metadata
-//! naming each state tensor with its parameter id, shape, dtype and byte range, then the raw
-//! tensor bytes) and takes it back with [`ModuleOptimizer::from_bytes`]. We decode the metadata
-//! with a small CBOR reader, permute in place the bytes of every 1-D `f32` state tensor of the
-//! given parameter whose length is the layer's nnz (Adam: `moment_1`, `moment_2`, and
-//! `max_moment_2` with AMSGrad), and load the container back. Scalars (Adam's step count) are
-//! left alone. The cost is one serialization of the whole optimizer state per update, small
-//! next to the `ΔT` training steps between updates.
+//! ([`ModuleOptimizer::into_bytes`], a *burnpack* container) and takes it back with
+//! [`ModuleOptimizer::from_bytes`]. We read that container with burn's own reader
+//! ([`burn_pack::Reader`]: every state tensor with its parameter id, shape and dtype), permute
+//! every 1-D `f32` state tensor of the given parameter whose length is the layer's nnz (Adam:
+//! `moment_1`, `moment_2`, and `max_moment_2` with AMSGrad), write the container back with
+//! [`burn_pack::Writer`] (keeping the record's scalars, such as Adam's step count, and its
+//! parameter paths) and load it. The cost is one serialization of the whole optimizer state per
+//! update, small next to the `ΔT` training steps between updates.
 //!
-//! If the container format ever changes (the header carries a version), the function returns
-//! an error instead of guessing; the fallback is then to give the layer a fresh `ParamId`
+//! Why the container and not the record's types: in burn-optim 0.22.1 the fields of
+//! `OptimizerRecord` (from [`ModuleOptimizer::to_record`]) are crate-private and the per-parameter
+//! states are type-erased, so the burnpack bytes are the only public, editable form of the
+//! state.
+//!
+//! If the record ever stops being readable (a new container version), the function returns an
+//! error instead of guessing; the fallback is then to give the layer a fresh `ParamId`
 //! ([`reset_optimizer_state`]), which restarts the optimizer state of that layer.
 
-use burn::module::{Param, ParamId};
-use burn::tensor::{Bytes, Tensor};
-use burn_optim::ModuleOptimizer;
+use std::collections::BTreeMap;
 
-use super::cbor::{self, Cbor};
+use burn::module::{Param, ParamId};
+use burn::tensor::{DType, Tensor, TensorData};
+use burn_optim::ModuleOptimizer;
+use burn_pack::{Reader, Scalar, Writer};
+
 use super::IndexMap;
 use crate::error::{PruneError, Result};
 
-const MAGIC: u32 = 0x4255_524E;
-const VERSION: u16 = 1;
-const HEADER: usize = 10;
-const ALIGN: usize = 256;
-
 fn err(msg: impl std::fmt::Display) -> PruneError {
     PruneError::InvalidArgument(format!("optimizer state: {msg}"))
+}
+
+/// An optimizer's state as burn serializes it: the state tensors (each named
+/// `{param_id}.{field}` and carrying its parameter id), the scalars (step counts, ranks) and the
+/// parameter paths, read with burn's burnpack reader.
+struct State {
+    tensors: Vec<burn_pack::Tensor>,
+    scalars: BTreeMap<String, Scalar>,
+    metadata: BTreeMap<String, String>,
+}
+
+impl State {
+    fn of(optim: &ModuleOptimizer) -> Result<Self> {
+        let reader = Reader::from_bytes(optim.into_bytes().map_err(err)?).map_err(err)?;
+        let scalars = reader.scalars().clone();
+        let metadata = reader.metadata().clone();
+        Ok(Self {
+            tensors: reader.into_tensors().map_err(err)?,
+            scalars,
+            metadata,
+        })
+    }
+
+    /// Loads the (edited) state into `optim`.
+    fn load_into(self, optim: &mut ModuleOptimizer) -> Result<()> {
+        let mut writer = Writer::new(self.tensors);
+        for (k, v) in &self.scalars {
+            writer = writer.with_scalar(k, *v);
+        }
+        for (k, v) in &self.metadata {
+            writer = writer.with_metadata(k, v);
+        }
+        let bytes = writer.into_bytes().map_err(err)?;
+        *optim = optim.clone().from_bytes(bytes).map_err(err)?;
+        Ok(())
+    }
+}
+
+/// The values of an `f32` state tensor.
+fn f32_values(t: &burn_pack::Tensor) -> Result<Vec<f32>> {
+    TensorData::from_bytes(t.to_bytes().map_err(err)?, t.shape.clone(), t.dtype)
+        .try_into_vec::<f32>()
+        .map_err(|e| err(format!("{}: {e:?}", t.name)))
+}
+
+/// `t` with new `f32` values of the same shape.
+fn with_f32_values(t: &burn_pack::Tensor, values: Vec<f32>) -> burn_pack::Tensor {
+    let (bytes, shape, dtype) = TensorData::new(values, t.shape.clone()).into_parts();
+    burn_pack::Tensor::new(t.name.clone(), dtype, shape, t.param_id, bytes)
 }
 
 /// Rewrites the optimizer state of the given value parameters after pattern updates: for each
@@ -76,14 +127,27 @@ pub fn remap_optimizer_state(
     if changes.iter().all(|(_, m)| m.is_identity()) {
         return Ok(0);
     }
-    let bytes = optim.into_bytes().map_err(err)?;
-    let mut buf: Vec<u8> = bytes.to_vec();
-    let rewritten = remap_container(&mut buf, changes)?;
+    let mut state = State::of(optim)?;
+    let mut rewritten = 0;
+    for t in &mut state.tensors {
+        let Some(map) = t
+            .param_id
+            .and_then(|id| changes.iter().find(|(pid, _)| pid.val() == id))
+            .map(|(_, map)| map)
+        else {
+            continue;
+        };
+        if t.shape.as_slice() != [map.old_len()] {
+            continue; // not a per-value state tensor
+        }
+        if t.dtype != DType::F32 {
+            return Err(err("per-value state tensor is not f32"));
+        }
+        *t = with_f32_values(t, map.apply(&f32_values(t)?, 0.0)?);
+        rewritten += 1;
+    }
     if rewritten > 0 {
-        *optim = optim
-            .clone()
-            .from_bytes(Bytes::from_bytes_vec(buf))
-            .map_err(err)?;
+        state.load_into(optim)?;
     }
     Ok(rewritten)
 }
@@ -93,91 +157,6 @@ pub fn remap_optimizer_state(
 pub fn reset_optimizer_state(param: Param<Tensor<1>>) -> Param<Tensor<1>> {
     let (_, tensor, mapper) = param.consume();
     Param::from_mapped_value(ParamId::new(), tensor, mapper)
-}
-
-/// Calls `f(param_id, shape, dtype, bytes)` for every state tensor of a burnpack container that
-/// carries a parameter id (`bytes` = its raw little-endian data, checked to lie in the buffer).
-fn for_each_state_tensor(
-    buf: &mut [u8],
-    mut f: impl FnMut(u64, &[u64], &str, &mut [u8]) -> Result<()>,
-) -> Result<()> {
-    if buf.len() < HEADER {
-        return Err(err("container shorter than its header"));
-    }
-    let magic = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
-    let version = u16::from_le_bytes([buf[4], buf[5]]);
-    let meta_len = u32::from_le_bytes([buf[6], buf[7], buf[8], buf[9]]) as usize;
-    if magic != MAGIC || version != VERSION {
-        return Err(err(format!(
-            "unsupported container (magic {magic:#x}, version {version})"
-        )));
-    }
-    let meta_end = HEADER
-        .checked_add(meta_len)
-        .filter(|&e| e <= buf.len())
-        .ok_or_else(|| err("metadata runs past the container"))?;
-    let meta = cbor::decode(&buf[HEADER..meta_end]).map_err(err)?;
-    let data_start = meta_end.div_ceil(ALIGN) * ALIGN;
-    let tensors = meta
-        .get("tensors")
-        .and_then(Cbor::as_map)
-        .ok_or_else(|| err("no tensor table"))?;
-    for (_, desc) in tensors {
-        let Some(id) = desc.get("param_id").and_then(Cbor::as_u64) else {
-            continue;
-        };
-        let shape: Vec<u64> = desc
-            .get("shape")
-            .and_then(Cbor::as_array)
-            .map(|a| a.iter().filter_map(Cbor::as_u64).collect())
-            .unwrap_or_default();
-        let dtype = desc.get("dtype").and_then(Cbor::as_text).unwrap_or("");
-        let offsets = desc
-            .get("data_offsets")
-            .and_then(Cbor::as_array)
-            .filter(|a| a.len() == 2)
-            .and_then(|a| Some((a[0].as_u64()? as usize, a[1].as_u64()? as usize)))
-            .ok_or_else(|| err("bad data offsets"))?;
-        let (lo, hi) = (
-            data_start.saturating_add(offsets.0),
-            data_start.saturating_add(offsets.1),
-        );
-        if hi > buf.len() || hi < lo {
-            return Err(err("state tensor bytes out of range"));
-        }
-        f(id, &shape, dtype, &mut buf[lo..hi])?;
-    }
-    Ok(())
-}
-
-/// Permutes, in a burnpack container, the `f32` 1-D state tensors of the given parameters.
-fn remap_container(buf: &mut [u8], changes: &[(ParamId, &IndexMap)]) -> Result<usize> {
-    let mut rewritten = 0;
-    for_each_state_tensor(buf, |id, shape, dtype, bytes| {
-        let Some((_, map)) = changes.iter().find(|(pid, _)| pid.val() == id) else {
-            return Ok(());
-        };
-        if shape != [map.old_len() as u64] {
-            return Ok(()); // not a per-value state tensor
-        }
-        if dtype != "F32" {
-            return Err(err("per-value state tensor is not f32"));
-        }
-        if bytes.len() != 4 * map.old_len() {
-            return Err(err("state tensor bytes out of range"));
-        }
-        let old: Vec<f32> = bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        let new = map.apply(&old, 0.0)?;
-        for (c, v) in bytes.chunks_exact_mut(4).zip(new) {
-            c.copy_from_slice(&v.to_le_bytes());
-        }
-        rewritten += 1;
-        Ok(())
-    })?;
-    Ok(rewritten)
 }
 
 /// Sets every subnormal value (`0 < |x| < f32::MIN_POSITIVE ≈ 1.2e-38`) of the optimizer's
@@ -207,26 +186,24 @@ fn remap_container(buf: &mut [u8], changes: &[(ParamId, &IndexMap)]) -> Result<u
 /// # Ok::<(), sparsekit_prune::PruneError>(())
 /// ```
 pub fn flush_subnormal_optimizer_state(optim: &mut ModuleOptimizer) -> Result<usize> {
-    let bytes = optim.into_bytes().map_err(err)?;
-    let mut buf: Vec<u8> = bytes.to_vec();
+    let mut state = State::of(optim)?;
     let mut flushed = 0;
-    for_each_state_tensor(&mut buf, |_, _, dtype, bytes| {
-        if dtype == "F32" {
-            for c in bytes.chunks_exact_mut(4) {
-                let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                if v.is_subnormal() {
-                    c.copy_from_slice(&0f32.to_le_bytes());
-                    flushed += 1;
-                }
-            }
+    for t in &mut state.tensors {
+        if t.param_id.is_none() || t.dtype != DType::F32 {
+            continue;
         }
-        Ok(())
-    })?;
+        let mut v = f32_values(t)?;
+        let before = flushed;
+        for x in v.iter_mut().filter(|x| x.is_subnormal()) {
+            *x = 0.0;
+            flushed += 1;
+        }
+        if flushed > before {
+            *t = with_f32_values(t, v);
+        }
+    }
     if flushed > 0 {
-        *optim = optim
-            .clone()
-            .from_bytes(Bytes::from_bytes_vec(buf))
-            .map_err(err)?;
+        state.load_into(optim)?;
     }
     Ok(flushed)
 }
@@ -240,20 +217,9 @@ mod tests {
 
     /// Every f32 value of the optimizer's state, in container order.
     fn state_values(optim: &ModuleOptimizer) -> Vec<f32> {
-        let mut buf = optim.clone().into_bytes().unwrap().to_vec();
-        let mut out = Vec::new();
-        for_each_state_tensor(&mut buf, |_, _, dtype, bytes| {
-            if dtype == "F32" {
-                out.extend(
-                    bytes
-                        .chunks_exact(4)
-                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-                );
-            }
-            Ok(())
-        })
-        .unwrap();
-        out
+        let state = State::of(optim).unwrap();
+        let f32s = state.tensors.iter().filter(|t| t.dtype == DType::F32);
+        f32s.flat_map(|t| f32_values(t).unwrap()).collect()
     }
 
     /// The flush zeroes exactly the subnormal values. Inputs spanning five orders of magnitude
