@@ -14,6 +14,7 @@ pub enum PruneError {
     #[error(transparent)]
     Format(#[from] sparsekit_formats::FormatError),
     /// An error from the sparse tensor layer.
+    #[cfg(feature = "burn")]
     #[error(transparent)]
     Tensor(#[from] sparsekit_tensor::SparseError),
 }
