@@ -254,16 +254,13 @@ pub fn read_any<T: Scalar, I: SpIndex>(path: impl AsRef<Path>) -> Result<AnyFile
     Ok(AnyFile { kind, entries })
 }
 
-fn npz_entry<T: Scalar, I: SpIndex>(
-    r: &mut BufReader<File>,
-) -> Result<Entry<T, I>> {
+fn npz_entry<T: Scalar, I: SpIndex>(r: &mut BufReader<File>) -> Result<Entry<T, I>> {
     let info = npz::info(&mut *r)?;
     r.seek(SeekFrom::Start(0))?;
     let m = npz::read::<T, I>(&mut *r)?;
     let value = npy::parse_descr(&info.value_dtype).map(|(d, _)| d);
-    let name = |descr: &str| {
-        npy::parse_descr(descr).map_or_else(|_| descr.to_string(), |(d, _)| d.name())
-    };
+    let name =
+        |descr: &str| npy::parse_descr(descr).map_or_else(|_| descr.to_string(), |(d, _)| d.name());
     Ok(Entry {
         name: "matrix".into(),
         format: m.format_name(),
@@ -349,10 +346,7 @@ fn safetensors_entries<T: Scalar, I: SpIndex>(file: Arc<[u8]>) -> Result<Vec<Ent
             st::COMPONENTS.contains(&part) && sparse.iter().any(|(n, _)| n == base)
         })
     };
-    let mut dense: Vec<(&String, _)> = tensors
-        .iter()
-        .filter(|(n, _)| !is_component(n))
-        .collect();
+    let mut dense: Vec<(&String, _)> = tensors.iter().filter(|(n, _)| !is_component(n)).collect();
     dense.sort_by(|a, b| a.0.cmp(b.0));
     let start = 8 + header_len;
     for (name, t) in dense {

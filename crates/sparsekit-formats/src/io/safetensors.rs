@@ -161,7 +161,10 @@ pub(crate) fn floats<T: Scalar>(dtype: Dtype, d: &[u8], name: &str) -> Result<Ve
 pub fn read_dense_f32(bytes: &[u8], name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
     let st = open(bytes)?;
     let t = tensor(&st, name)?;
-    Ok((t.shape().to_vec(), floats::<f32>(t.dtype(), t.data(), name)?))
+    Ok((
+        t.shape().to_vec(),
+        floats::<f32>(t.dtype(), t.data(), name)?,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
