@@ -41,7 +41,7 @@ use safetensors::tensor::{Dtype, SafeTensors};
 
 use super::npy::{self, NpyArray, NpyDtype};
 use super::{mtx, npz, safetensors as st, SparseMatrix};
-use crate::error::{FormatError, Result};
+use crate::error::{try_with_capacity, FormatError, Result};
 use crate::{Scalar, SpIndex};
 
 /// The supported file types.
@@ -170,16 +170,33 @@ pub struct DenseTensor {
     stored: Stored,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum Stored {
     Npy(NpyArray),
     /// A byte range of the shared file.
     Safetensors {
         dtype: Dtype,
-        file: Arc<[u8]>,
+        file: Arc<Vec<u8>>,
         range: Range<usize>,
         name: String,
     },
+}
+
+/// The dtype and where the bytes are, not the bytes (a file may be gigabytes).
+impl std::fmt::Debug for Stored {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stored::Npy(a) => f.debug_tuple("Npy").field(&a.header).finish(),
+            Stored::Safetensors {
+                dtype, range, name, ..
+            } => f
+                .debug_struct("Safetensors")
+                .field("name", name)
+                .field("dtype", dtype)
+                .field("range", range)
+                .finish(),
+        }
+    }
 }
 
 impl DenseTensor {
@@ -246,9 +263,10 @@ pub fn read_any<T: Scalar, I: SpIndex>(path: impl AsRef<Path>) -> Result<AnyFile
         FileKind::Mtx => vec![mtx_entry(&mut r)?],
         FileKind::Npy => vec![npy_entry(r, len)?],
         FileKind::Safetensors => {
-            let mut bytes = Vec::new();
+            let cap = usize::try_from(len).unwrap_or(usize::MAX);
+            let mut bytes = try_with_capacity(cap, "safetensors file")?;
             r.read_to_end(&mut bytes)?;
-            safetensors_entries(bytes.into())?
+            safetensors_entries(Arc::new(bytes))?
         }
     };
     Ok(AnyFile { kind, entries })
@@ -322,7 +340,7 @@ fn st_exact_in_f32(d: Dtype) -> bool {
     )
 }
 
-fn safetensors_entries<T: Scalar, I: SpIndex>(file: Arc<[u8]>) -> Result<Vec<Entry<T, I>>> {
+fn safetensors_entries<T: Scalar, I: SpIndex>(file: Arc<Vec<u8>>) -> Result<Vec<Entry<T, I>>> {
     let sparse = st::read_sparse::<T, I>(&file)?;
     let (header_len, meta) = SafeTensors::read_metadata(&file).map_err(st::st_err)?;
     let tensors = meta.tensors();
