@@ -24,7 +24,10 @@ fn dependency_tree_has_no_burn() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "cargo tree failed: {err}");
     let tree = String::from_utf8_lossy(&o.stdout);
-    assert!(tree.lines().any(|l| l.starts_with("sparsekit-prune ")), "{tree}");
+    assert!(
+        tree.lines().any(|l| l.starts_with("sparsekit-prune ")),
+        "{tree}"
+    );
     let heavy: Vec<&str> = tree
         .lines()
         .filter(|l| {
