@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use sparsekit_formats::io::{mtx, npy, npz, SparseMatrix};
+use sparsekit_formats::io::{mtx, npy, npz, read_any, Data, DenseTensor, FileKind, SparseMatrix};
 use sparsekit_formats::{dense::Select, Bsr, Csr, Scalar};
 
-use crate::files::{self, Idx, Kind, Loaded, Precision};
+use crate::files::{self, Idx};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -64,45 +64,113 @@ pub fn parse_block(s: &str) -> std::result::Result<(usize, usize), String> {
     Ok((parse(r)?, parse(c)?))
 }
 
+/// The one matrix of an input file, sparse or dense.
+enum Matrix<T: Scalar> {
+    Sparse(SparseMatrix<T, Idx>),
+    Dense {
+        values: Vec<T>,
+        nrows: usize,
+        ncols: usize,
+    },
+}
+
+impl<T: Scalar> Matrix<T> {
+    fn shape(&self) -> (usize, usize) {
+        match self {
+            Matrix::Sparse(m) => m.shape(),
+            Matrix::Dense { nrows, ncols, .. } => (*nrows, *ncols),
+        }
+    }
+}
+
 pub fn run(args: &Args) -> Result<()> {
     let (inp, out) = (&args.input, &args.output);
-    let ikind = Kind::of(inp)?;
-    let okind = Kind::of(out)?;
-    if ikind == Kind::Safetensors || okind == Kind::Safetensors {
-        bail!("convert handles .npz, .mtx and .npy; .safetensors is supported by inspect only");
+    let okind = FileKind::from_extension(out).with_context(|| out.display().to_string())?;
+    // Refused before reading what may be a whole checkpoint.
+    let by_name = FileKind::from_extension(inp).ok();
+    if by_name == Some(FileKind::Safetensors) || okind == FileKind::Safetensors {
+        bail!(SAFETENSORS);
     }
-    if args.format.is_some() && okind != Kind::Npz {
+    if args.format.is_some() && okind != FileKind::Npz {
         bail!(
             "--format applies to .npz output only ({} is {})",
             out.display(),
             okind.name()
         );
     }
-    files::check_readable(inp)?;
-    let precision = match args.dtype {
-        Some(Dtype::F32) => Precision::F32,
-        Some(Dtype::F64) => Precision::F64,
-        None => files::precision(inp, ikind).with_context(|| files::reading(inp))?,
-    };
-    match precision {
-        Precision::F32 => convert_as::<f32>(args, ikind, okind),
-        Precision::F64 => convert_as::<f64>(args, ikind, okind),
+    match args.dtype {
+        Some(Dtype::F32) => write(args, read::<f32>(inp)?, okind),
+        Some(Dtype::F64) => write(args, read::<f64>(inp)?, okind),
+        // The input's precision: f64 only when f32 could not hold its values exactly.
+        None => {
+            let (m, exact_in_f32) = read_entry::<f64>(inp)?;
+            match m {
+                Data::Sparse(m) if exact_in_f32 => {
+                    write(args, Matrix::Sparse(m.cast::<f32>()), okind)
+                }
+                Data::Dense(t) if exact_in_f32 => write(args, dense::<f32>(inp, &t)?, okind),
+                Data::Sparse(m) => write(args, Matrix::Sparse(m), okind),
+                Data::Dense(t) => write(args, dense::<f64>(inp, &t)?, okind),
+            }
+        }
     }
 }
 
-fn convert_as<T: Scalar>(args: &Args, ikind: Kind, okind: Kind) -> Result<()> {
-    let (inp, out) = (&args.input, &args.output);
-    let loaded = files::load::<T>(inp, ikind).with_context(|| files::reading(inp))?;
-    write(args, loaded, okind, out).with_context(|| files::writing(out))
+const SAFETENSORS: &str =
+    "convert handles .npz, .mtx and .npy; .safetensors is supported by inspect only";
+
+/// The one matrix or array of `inp`, and whether f32 holds its values exactly.
+fn read_entry<T: Scalar>(inp: &Path) -> Result<(Data<T, Idx>, bool)> {
+    let file = read_any::<T, Idx>(inp).with_context(|| files::reading(inp))?;
+    if file.kind == FileKind::Safetensors {
+        bail!(SAFETENSORS);
+    }
+    let Some(e) = file.entries.into_iter().next() else {
+        bail!("{}: no matrix in the file", inp.display());
+    };
+    Ok((e.data, e.exact_in_f32))
 }
 
-fn write<T: Scalar>(args: &Args, loaded: Loaded<T>, okind: Kind, out: &Path) -> Result<()> {
+fn read<T: Scalar>(inp: &Path) -> Result<Matrix<T>> {
+    match read_entry::<T>(inp)?.0 {
+        Data::Sparse(m) => Ok(Matrix::Sparse(m)),
+        Data::Dense(t) => dense(inp, &t),
+    }
+}
+
+/// A dense array of rank ≤ 2 as a matrix (`[n]` is one row).
+fn dense<T: Scalar>(inp: &Path, t: &DenseTensor) -> Result<Matrix<T>> {
+    let matrix = || -> Result<Matrix<T>> {
+        if t.shape().len() > 2 {
+            bail!(
+                "{}-D array (shape {:?}); only 1-D and 2-D arrays convert to a matrix",
+                t.shape().len(),
+                t.shape()
+            );
+        }
+        let (nrows, ncols) = t.matrix_shape();
+        Ok(Matrix::Dense {
+            values: t.to_vec::<T>()?,
+            nrows,
+            ncols,
+        })
+    };
+    matrix().with_context(|| files::reading(inp))
+}
+
+fn write<T: Scalar>(args: &Args, m: Matrix<T>, okind: FileKind) -> Result<()> {
+    let out = &args.output;
+    write_as(args, m, okind).with_context(|| files::writing(out))
+}
+
+fn write_as<T: Scalar>(args: &Args, m: Matrix<T>, okind: FileKind) -> Result<()> {
+    let out = &args.output;
     match okind {
-        Kind::Npy => {
-            let (nrows, ncols) = loaded.shape();
-            let values = match loaded {
-                Loaded::Dense { values, .. } => values,
-                Loaded::Sparse(m) => {
+        FileKind::Npy => {
+            let (nrows, ncols) = m.shape();
+            let values = match m {
+                Matrix::Dense { values, .. } => values,
+                Matrix::Sparse(m) => {
                     nrows.checked_mul(ncols).with_context(|| {
                         format!("dense {nrows}x{ncols} array does not fit in memory")
                     })?;
@@ -111,12 +179,12 @@ fn write<T: Scalar>(args: &Args, loaded: Loaded<T>, okind: Kind, out: &Path) -> 
             };
             npy::write_npy_dense(out, &values, nrows, ncols)?;
         }
-        Kind::Mtx => {
-            let m = to_sparse(loaded, None)?;
+        FileKind::Mtx => {
+            let m = to_sparse(m, None)?;
             mtx::write_path(out, &m, &mtx::MtxOptions::default())?;
         }
-        Kind::Npz => {
-            let m = to_sparse(loaded, Some((args.format, args.block)))?;
+        FileKind::Npz => {
+            let m = to_sparse(m, Some((args.format, args.block)))?;
             let opts = npz::NpzOptions {
                 index: match args.index {
                     Index::I32 => npz::IndexWidth::I32,
@@ -127,7 +195,7 @@ fn write<T: Scalar>(args: &Args, loaded: Loaded<T>, okind: Kind, out: &Path) -> 
             };
             npz::write_path(out, &m, &opts)?;
         }
-        Kind::Safetensors => unreachable!("rejected in run"),
+        FileKind::Safetensors => bail!(SAFETENSORS),
     }
     Ok(())
 }
@@ -135,12 +203,12 @@ fn write<T: Scalar>(args: &Args, loaded: Loaded<T>, okind: Kind, out: &Path) -> 
 /// The matrix as a sparse matrix in the requested format (`None`: keep a sparse input's format,
 /// CSR for a dense input). Dense inputs keep their exact non-zeros.
 fn to_sparse<T: Scalar>(
-    loaded: Loaded<T>,
+    m: Matrix<T>,
     target: Option<(Option<Format>, (usize, usize))>,
 ) -> Result<SparseMatrix<T, Idx>> {
-    let m = match loaded {
-        Loaded::Sparse(m) => m,
-        Loaded::Dense {
+    let m = match m {
+        Matrix::Sparse(m) => m,
+        Matrix::Dense {
             values,
             nrows,
             ncols,

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use sparsekit_formats::io::{mtx, npz, safetensors, SparseMatrix};
-use sparsekit_formats::{dense::Select, Csr};
+use sparsekit_formats::io::{self, read_any, Data, DenseTensor, SparseMatrix};
+use sparsekit_formats::{dense::Select, Csr, Scalar};
 
-use crate::files::{self, Idx, Kind, Loaded};
+use crate::files::{self, Idx};
 use crate::structure::{analyze, Structure};
 
 #[derive(clap::Args)]
@@ -56,8 +56,7 @@ pub struct Entry {
 
 pub fn run(args: &Args) -> Result<()> {
     let path = &args.file;
-    let kind = Kind::of(path)?;
-    let report = inspect(path, kind).with_context(|| files::reading(path))?;
+    let report = inspect(path).with_context(|| files::reading(path))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -66,160 +65,61 @@ pub fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-pub fn inspect(path: &Path, kind: Kind) -> Result<Report> {
-    let matrices = match kind {
-        Kind::Npz => {
-            let info = npz::info_path(path)?;
-            let m = npz::read_path::<f64, Idx>(path)?;
-            vec![sparse_entry(
-                "matrix".into(),
-                &m,
-                files::dtype_name(&info.value_dtype),
-                Some(files::dtype_name(&info.index_dtype)),
-            )?]
-        }
-        Kind::Mtx => {
-            let h = mtx::info_path(path)?;
-            let coo = mtx::read_path::<f64, Idx>(path)?;
-            let dtype = format!(
-                "{} {}",
-                format!("{:?}", h.field).to_lowercase(),
-                format!("{:?}", h.symmetry).to_lowercase()
-            );
-            let mut e = sparse_entry("matrix".into(), &SparseMatrix::Coo(coo), dtype, None)?;
-            if h.format == mtx::MtxFormat::Array {
-                e.format = "array".into();
-            }
-            vec![e]
-        }
-        Kind::Npy => {
-            let h = files::npy_header(path)?;
-            let Loaded::Dense {
-                values,
-                nrows,
-                ncols,
-            } = files::load::<f64>(path, kind)?
-            else {
-                unreachable!("npy is dense")
-            };
-            let csr = Csr::<f64, Idx>::from_dense(&values, nrows, ncols, Select::NonZero)?;
-            vec![Entry {
-                name: "array".into(),
-                format: "dense".into(),
-                shape: h.shape,
-                matrix_shape: [nrows, ncols],
-                dtype: h.dtype.name(),
-                index_dtype: None,
-                block_shape: None,
-                stored: values.len(),
-                structure: Some(analyze(csr.pattern())),
-                error: None,
-            }]
-        }
-        Kind::Safetensors => safetensors_entries(path)?,
-    };
+/// Reads `path` (any supported file) and analyses every matrix and tensor in it.
+pub fn inspect(path: &Path) -> Result<Report> {
+    let file = read_any::<f64, Idx>(path)?;
+    let matrices = file.entries.into_iter().map(entry).collect::<Result<_>>()?;
     Ok(Report {
         file: path.display().to_string(),
-        kind: kind.name(),
+        kind: file.kind.name(),
         matrices,
     })
 }
 
-fn sparse_entry(
-    name: String,
-    m: &SparseMatrix<f64, Idx>,
-    dtype: String,
-    index_dtype: Option<String>,
-) -> Result<Entry> {
-    let (r, c) = m.shape();
-    let csr = m.to_csr()?;
-    Ok(Entry {
-        name,
-        format: m.format_name().into(),
-        shape: vec![r, c],
-        matrix_shape: [r, c],
-        dtype,
-        index_dtype,
-        block_shape: match m {
-            SparseMatrix::Bsr(b) => Some([b.block_shape().0, b.block_shape().1]),
-            _ => None,
-        },
-        stored: m.nnz(),
-        structure: Some(analyze(csr.pattern())),
+fn entry(e: io::Entry<f64, Idx>) -> Result<Entry> {
+    let mut out = Entry {
+        name: e.name,
+        format: e.format.into(),
+        shape: Vec::new(),
+        matrix_shape: [0, 0],
+        dtype: e.dtype,
+        index_dtype: e.index_dtype,
+        block_shape: None,
+        stored: 0,
+        structure: None,
         error: None,
-    })
-}
-
-/// A tensor of any rank as a matrix: `[] → 1×1`, `[n] → 1×n`, `[a, …, z] → (a·…) × z`.
-fn as_matrix(shape: &[usize]) -> Option<(usize, usize)> {
-    match shape {
-        [] => Some((1, 1)),
-        [n] => Some((1, *n)),
-        [lead @ .., last] => {
-            let rows = lead.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?;
-            rows.checked_mul(*last)?;
-            Some((rows, *last))
-        }
-    }
-}
-
-fn safetensors_entries(path: &Path) -> Result<Vec<Entry>> {
-    let bytes = std::fs::read(path)?;
-    let infos = safetensors::read_dense_info(&bytes)?;
-    let sparse = safetensors::read_sparse::<f64, Idx>(&bytes)?;
-    let dtype_of = |t: String| infos.iter().find(|i| i.name == t).map(|i| i.dtype.clone());
-    let mut out = Vec::new();
-    for (name, m) in &sparse {
-        let dtype = dtype_of(format!("{name}.data")).unwrap_or_else(|| "?".into());
-        let index = dtype_of(format!("{name}.indices")).or_else(|| dtype_of(format!("{name}.row")));
-        out.push(sparse_entry(name.clone(), m, dtype, index)?);
-    }
-    // The arrays of a stored sparse matrix (`w.data`, `w.indptr`, …) are reported with it.
-    const PARTS: [&str; 7] = [
-        "indptr",
-        "indices",
-        "row",
-        "col",
-        "data",
-        "shape",
-        "blocksize",
-    ];
-    let is_component = |t: &str| {
-        t.rsplit_once('.').is_some_and(|(base, part)| {
-            PARTS.contains(&part) && sparse.iter().any(|(n, _)| n == base)
-        })
     };
-    for info in infos.iter().filter(|i| !is_component(&i.name)) {
-        let (nrows, ncols) = as_matrix(&info.shape).unwrap_or((0, 0));
-        let mut e = Entry {
-            name: info.name.clone(),
-            format: "dense".into(),
-            shape: info.shape.clone(),
-            matrix_shape: [nrows, ncols],
-            dtype: info.dtype.clone(),
-            index_dtype: None,
-            block_shape: None,
-            stored: info.shape.iter().product(),
-            structure: None,
-            error: None,
-        };
-        let analysed = safetensors::read_dense_f32(&bytes, &info.name)
-            .map_err(anyhow::Error::from)
-            .and_then(|(_, values)| {
-                Ok(Csr::<f32, Idx>::from_dense(
-                    &values,
-                    nrows,
-                    ncols,
-                    Select::NonZero,
-                )?)
-            });
-        match analysed {
-            Ok(csr) => e.structure = Some(analyze(csr.pattern())),
-            Err(err) => e.error = Some(format!("{err:#}")),
+    match e.data {
+        Data::Sparse(m) => {
+            let (r, c) = m.shape();
+            (out.shape, out.matrix_shape, out.stored) = (vec![r, c], [r, c], m.nnz());
+            if let SparseMatrix::Bsr(b) = &m {
+                out.block_shape = Some([b.block_shape().0, b.block_shape().1]);
+            }
+            out.structure = Some(analyze(m.to_csr()?.pattern()));
         }
-        out.push(e);
+        Data::Dense(t) => {
+            let (r, c) = t.matrix_shape();
+            (out.shape, out.matrix_shape, out.stored) = (t.shape().to_vec(), [r, c], t.len());
+            // Only the non-zero pattern matters: f32 is exact unless the tensor holds f64.
+            let analysed = if e.exact_in_f32 {
+                dense_pattern::<f32>(&t, r, c)
+            } else {
+                dense_pattern::<f64>(&t, r, c)
+            };
+            match analysed {
+                Ok(s) => out.structure = Some(s),
+                Err(err) => out.error = Some(format!("{err:#}")),
+            }
+        }
     }
     Ok(out)
+}
+
+/// The structure of a dense tensor's exact non-zeros.
+fn dense_pattern<T: Scalar>(t: &DenseTensor, r: usize, c: usize) -> Result<Structure> {
+    let csr = Csr::<T, Idx>::from_dense(&t.to_vec::<T>()?, r, c, Select::NonZero)?;
+    Ok(analyze(csr.pattern()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,8 +275,5 @@ mod tests {
     fn helpers() {
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(thousands(12), "12");
-        assert_eq!(as_matrix(&[2, 3, 4]), Some((6, 4)));
-        assert_eq!(as_matrix(&[5]), Some((1, 5)));
-        assert_eq!(as_matrix(&[]), Some((1, 1)));
     }
 }

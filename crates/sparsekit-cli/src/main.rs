@@ -1,5 +1,6 @@
 //! `sparsekit`: inspect, convert and prune sparse matrix files (SciPy `.npz`, Matrix Market `.mtx`,
-//! `.safetensors`, dense NumPy `.npy`).
+//! `.safetensors`, dense NumPy `.npy`). Files are read with `sparsekit_formats::io::read_any`; no
+//! command needs burn.
 //!
 //! Errors print one line on stderr (`error: reading a.npz: …`) and exit with status 1; usage
 //! errors exit with status 2 (clap's convention).
@@ -30,7 +31,8 @@ enum Command {
     /// Shape, dtype, nnz, sparsity and structure (2:4, 1:4, 4×4 blocks, empty rows) of every
     /// matrix or tensor in a .npz, .mtx, .safetensors or .npy file.
     Inspect(inspect::Args),
-    /// Convert between .npz (csr/csc/coo/bsr), .mtx and dense .npy, by file extension.
+    /// Convert between .npz (csr/csc/coo/bsr), .mtx and dense .npy (the input's type from its
+    /// extension and content, the output's from its extension).
     Convert(convert::Args),
     /// Prune every selected ≥ 2-D float tensor of a .safetensors checkpoint (magnitude or
     /// random; unstructured, N:M or blocks); other tensors and metadata are copied unchanged.

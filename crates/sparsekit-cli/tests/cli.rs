@@ -326,3 +326,89 @@ fn inspect_sparse_safetensors() {
     assert_eq!(dec["format"], "coo");
     assert_eq!(dec["nnz"], two_four().nnz());
 }
+
+#[test]
+fn files_are_read_by_extension_and_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write_npz(dir.path(), "g.npz", two_four().into());
+    let bytes = std::fs::read(&good).unwrap();
+    // npz content under another supported extension: one line naming both.
+    let wrong = dir.path().join("g.mtx");
+    std::fs::write(&wrong, &bytes).unwrap();
+    let out = dir.path().join("o.npy");
+    for args in [
+        vec!["inspect", p(&wrong)],
+        vec!["convert", p(&wrong), p(&out)],
+    ] {
+        assert_clean_error(
+            &sparsekit(&args),
+            &["reading", "g.mtx", "extension says .mtx", ".npz file"],
+        );
+    }
+    // An unknown extension: the content decides.
+    let bin = dir.path().join("g.bin");
+    std::fs::write(&bin, &bytes).unwrap();
+    let o = sparsekit(&["inspect", "--json", p(&bin)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["kind"], "npz");
+    assert_eq!(v["matrices"][0]["nnz"], two_four().nnz());
+    // Empty files are one-line errors for every extension.
+    for ext in ["npz", "mtx", "npy", "safetensors"] {
+        let e = dir.path().join(format!("empty.{ext}"));
+        std::fs::write(&e, b"").unwrap();
+        assert_clean_error(
+            &sparsekit(&["inspect", p(&e)]),
+            &["reading", &format!("empty.{ext}"), "empty file"],
+        );
+    }
+}
+
+#[test]
+fn convert_keeps_the_input_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    // f64 values that f32 cannot hold stay f64; f32 input stays f32.
+    let x = [0.1f64, 0.0, 1.0 / 3.0, 2.0];
+    let (f64_npy, f32_npy) = (dir.path().join("d.npy"), dir.path().join("s.npy"));
+    npy::write_npy_dense(&f64_npy, &x, 2, 2).unwrap();
+    let xs: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    npy::write_npy_dense(&f32_npy, &xs, 2, 2).unwrap();
+    for (src, dtype) in [(&f64_npy, "float64"), (&f32_npy, "float32")] {
+        let out = dir.path().join("o.npz");
+        let o = sparsekit(&["convert", p(src), p(&out)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = sparsekit(&["inspect", "--json", p(&out)]);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["matrices"][0]["dtype"], dtype, "{src:?}");
+    }
+    let out = dir.path().join("o.npz");
+    assert!(sparsekit(&["convert", p(&f64_npy), p(&out)])
+        .status
+        .success());
+    let back = npz::read_path::<f64, u32>(&out).unwrap().to_dense();
+    assert_eq!(back, x);
+    // --dtype f32 rounds.
+    assert!(
+        sparsekit(&["convert", p(&f64_npy), p(&out), "--dtype", "f32"])
+            .status
+            .success()
+    );
+    let back = npz::read_path::<f64, u32>(&out).unwrap().to_dense();
+    assert_eq!(back, xs.iter().map(|&v| v as f64).collect::<Vec<_>>());
+    // A 3-D array is no matrix.
+    let mut b = Vec::new();
+    npy::write_header(&mut b, "<f4", &[2, 2, 2]).unwrap();
+    b.extend(bytemuck_f32(&[1.0; 8]));
+    let cube = dir.path().join("c.npy");
+    std::fs::write(&cube, b).unwrap();
+    assert_clean_error(
+        &sparsekit(&["convert", p(&cube), p(&out)]),
+        &["reading", "c.npy", "3-D"],
+    );
+    // ... but inspect sees it as 4 × 2 (prod(leading) × last).
+    let o = sparsekit(&["inspect", "--json", p(&cube)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["matrices"][0]["matrix_shape"], serde_json::json!([4, 2]));
+    assert_eq!(v["matrices"][0]["shape"], serde_json::json!([2, 2, 2]));
+}

@@ -287,6 +287,21 @@ impl<T: Scalar, I: SpIndex> Bsr<T, I> {
             values: &self.values,
         }
     }
+    /// Same matrix with values converted to another scalar type.
+    pub fn cast<U: Scalar>(&self) -> Bsr<U, I> {
+        Bsr {
+            nrows: self.nrows,
+            ncols: self.ncols,
+            block_shape: self.block_shape,
+            block_row_ptr: self.block_row_ptr.clone(),
+            block_col_idx: self.block_col_idx.clone(),
+            values: self
+                .values
+                .iter()
+                .map(|v| U::from_f64(v.to_f64()))
+                .collect(),
+        }
+    }
     /// Dense row-major copy (`nrows * ncols` values).
     pub fn to_dense(&self) -> Vec<T> {
         self.view().to_dense()

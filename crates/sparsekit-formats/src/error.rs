@@ -128,6 +128,21 @@ pub enum FormatError {
         value: i128,
     },
 
+    /// A file whose type neither its extension nor its first bytes tell (see
+    /// [`io::read_any`](crate::io::read_any)). `extension` is the path's extension, if any.
+    #[error("{}; expected .npz, .mtx, .safetensors or .npy", match extension {
+        Some(e) => format!("unknown extension '.{e}'"),
+        None => "no file extension".to_string(),
+    })]
+    UnknownFileKind { extension: Option<String> },
+
+    /// A file whose extension names one supported type and whose first bytes another.
+    #[error("the extension says .{extension} but the content is a .{detected} file")]
+    FileKindMismatch {
+        extension: &'static str,
+        detected: &'static str,
+    },
+
     /// Underlying I/O failure.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

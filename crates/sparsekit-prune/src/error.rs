@@ -15,6 +15,7 @@ pub enum PruneError {
     #[error(transparent)]
     Format(sparsekit_formats::FormatError),
     /// An error from the sparse tensor layer.
+    #[cfg(feature = "burn")]
     #[error(transparent)]
     Tensor(#[from] sparsekit_tensor::SparseError),
 }

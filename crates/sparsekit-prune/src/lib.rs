@@ -14,6 +14,10 @@
 //! - [`pruner`]: the [`Pruner`] that drives them over a burn module's parameters (burn `Linear`,
 //!   `MaskedLinear`, any ≥ 2-D weight) from a training loop, with lottery [`ticket`]s.
 //!
+//! Feature `burn` (default) gates [`pruner`], [`ticket`] and [`dst`] and the burn, burn-optim and
+//! sparsekit-tensor dependencies; `default-features = false` leaves the burn-free core above
+//! (what the `sparsekit` CLI uses, so that it builds without burn, wgpu or CubeCL).
+//!
 //! ```
 //! use burn::nn::{Linear, LinearConfig};
 //! use burn::tensor::Device;
@@ -42,25 +46,32 @@
 
 mod error;
 
-pub mod dst;
-// Calibration-based one-shot pruning: Wanda, SparseGPT, DSnoT.
-pub mod oneshot;
-
 pub use error::{PruneError, Result};
 
-// --- pruning core (criterion / structure / allocation / schedule) and the burn `Pruner` ---
+// --- burn-free core (always built): criterion / structure / allocation / schedule / oneshot ---
 pub mod allocation;
 pub mod criterion;
-pub mod pruner;
+// Calibration-based one-shot pruning: Wanda, SparseGPT, DSnoT.
+pub mod oneshot;
 pub mod schedule;
 pub mod structure;
-pub mod ticket;
 
 pub use allocation::{Allocation, LayerShape};
 pub use criterion::{Criterion, ScoreAccumulator};
-pub use dst::flush_subnormal_optimizer_state;
-pub use pruner::{Layout, Pruner, PrunerConfig};
 pub use schedule::{GradientFlow, Gradual, Iterative, Rewind, Schedule};
 pub use structure::Structure;
+
+// --- the burn side (feature `burn`, on by default): the `Pruner`, tickets, dynamic sparse training ---
+#[cfg(feature = "burn")]
+pub mod dst;
+#[cfg(feature = "burn")]
+pub mod pruner;
+#[cfg(feature = "burn")]
+pub mod ticket;
+
+#[cfg(feature = "burn")]
+pub use dst::flush_subnormal_optimizer_state;
+#[cfg(feature = "burn")]
+pub use pruner::{Layout, Pruner, PrunerConfig};
+#[cfg(feature = "burn")]
 pub use ticket::{Ticket, TicketLayer};
-// --- end pruning core ---

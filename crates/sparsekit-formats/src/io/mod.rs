@@ -6,7 +6,9 @@
 //!   SuiteSparse collection write them;
 //! - [`safetensors`]: dense tensors of any checkpoint, and sparse matrices stored as a documented
 //!   set of named arrays;
-//! - [`npy`]: the bounded NumPy `.npy` reader/writer underneath [`npz`].
+//! - [`npy`]: the bounded NumPy `.npy` reader/writer underneath [`npz`];
+//! - [`any`]: [`read_any`], one call that reads any of them (type from extension and magic
+//!   bytes) and returns its matrices / tensors with their metadata.
 //!
 //! Every reader validates what it reads (typed [`FormatError`]s, never a panic) and bounds its
 //! allocations by the bytes actually present, not by sizes the file declares.
@@ -29,10 +31,13 @@ use std::borrow::Cow;
 use crate::error::{FormatError, Result};
 use crate::{Bsr, Coo, Csc, Csr, Scalar, SpIndex};
 
+pub mod any;
 pub mod mtx;
 pub mod npy;
 pub mod npz;
 pub mod safetensors;
+
+pub use any::{read_any, AnyFile, Data, DenseTensor, Entry, FileKind};
 
 /// A sparse matrix in any of the crate's general formats, as read from a file.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,6 +94,16 @@ impl<T: Scalar, I: SpIndex> SparseMatrix<T, I> {
     /// Triplets of the same matrix (borrowed when it already is COO).
     pub fn to_coo(&self) -> Cow<'_, Coo<T, I>> {
         self.as_coo()
+    }
+
+    /// The same matrix with values converted to `U` (exact when `U` is at least as wide).
+    pub fn cast<U: Scalar>(&self) -> SparseMatrix<U, I> {
+        match self {
+            SparseMatrix::Csr(a) => SparseMatrix::Csr(a.cast()),
+            SparseMatrix::Csc(a) => SparseMatrix::Csc(a.cast()),
+            SparseMatrix::Coo(a) => SparseMatrix::Coo(a.cast()),
+            SparseMatrix::Bsr(a) => SparseMatrix::Bsr(a.cast()),
+        }
     }
 
     /// Dense row-major copy (`nrows · ncols` values; duplicates summed).

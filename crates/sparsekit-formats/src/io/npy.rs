@@ -76,6 +76,13 @@ impl NpyDtype {
     fn is_float(self) -> bool {
         matches!(self, NpyDtype::F16 | NpyDtype::F32 | NpyDtype::F64)
     }
+    /// Whether every value of this type is exact in f32: false for f64 and 32/64-bit integers.
+    pub fn exact_in_f32(self) -> bool {
+        !matches!(
+            self,
+            NpyDtype::F64 | NpyDtype::I32 | NpyDtype::I64 | NpyDtype::U32 | NpyDtype::U64
+        )
+    }
     fn is_int(self) -> bool {
         matches!(
             self,
@@ -143,7 +150,8 @@ pub struct NpyArray {
 // ---------------------------------------------------------------------------------------------
 // header parsing
 
-fn parse_descr(s: &str) -> Result<(NpyDtype, bool)> {
+/// A NumPy `descr` (`"<f4"`, `"|b1"`, …) as `(dtype, little_endian)`.
+pub(crate) fn parse_descr(s: &str) -> Result<(NpyDtype, bool)> {
     let bad = || FormatError::unsupported(KIND, format!("dtype descr '{s}'"));
     let mut chars = s.chars();
     let order = chars.next().ok_or_else(bad)?;

@@ -62,6 +62,16 @@ use crate::{Coo, Csc, Csr, Scalar, SpIndex};
 
 const KIND: &str = "safetensors";
 const META_PREFIX: &str = "sparsekit:";
+/// The array suffixes of a stored sparse matrix `w` (`w.indptr`, …): see the module docs.
+pub(crate) const COMPONENTS: [&str; 7] = [
+    "indptr",
+    "indices",
+    "row",
+    "col",
+    "data",
+    "shape",
+    "blocksize",
+];
 
 /// Name, dtype (safetensors spelling: `"F32"`, `"BF16"`, `"I64"`, …) and shape of one tensor.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,7 +81,7 @@ pub struct TensorInfo {
     pub shape: Vec<usize>,
 }
 
-fn st_err(e: SafeTensorError) -> FormatError {
+pub(crate) fn st_err(e: SafeTensorError) -> FormatError {
     match e {
         SafeTensorError::IoError(e) => FormatError::Io(e),
         e => FormatError::malformed(KIND, format!("{e:?}")),
@@ -123,10 +133,9 @@ fn le_chunks<const N: usize>(d: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
     })
 }
 
-/// Float tensor data converted to `T` (F32, F16, BF16, F64).
-fn floats<T: Scalar>(t: &TensorView<'_>, name: &str) -> Result<Vec<T>> {
-    let d = t.data();
-    Ok(match t.dtype() {
+/// Float tensor data (little-endian, as stored) converted to `T` (F32, F16, BF16, F64).
+pub(crate) fn floats<T: Scalar>(dtype: Dtype, d: &[u8], name: &str) -> Result<Vec<T>> {
+    Ok(match dtype {
         Dtype::F32 => le_chunks::<4>(d)
             .map(|b| T::from_f32(f32::from_le_bytes(b)))
             .collect(),
@@ -152,7 +161,10 @@ fn floats<T: Scalar>(t: &TensorView<'_>, name: &str) -> Result<Vec<T>> {
 pub fn read_dense_f32(bytes: &[u8], name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
     let st = open(bytes)?;
     let t = tensor(&st, name)?;
-    Ok((t.shape().to_vec(), floats::<f32>(&t, name)?))
+    Ok((
+        t.shape().to_vec(),
+        floats::<f32>(t.dtype(), t.data(), name)?,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -371,7 +383,7 @@ pub fn read_sparse<T: Scalar, I: SpIndex>(
         crate::compressed::check_dims::<I>(nrows, ncols, "safetensors matrix shape")?;
         let data_name = format!("{name}.data");
         let data_t = tensor(&st, &data_name)?;
-        let data = floats::<T>(&data_t, &data_name)?;
+        let data = floats::<T>(data_t.dtype(), data_t.data(), &data_name)?;
         let m: SparseMatrix<T, I> = match format.as_str() {
             "csr" | "csc" | "bsr" => {
                 let indptr = index_array::<I>(&st, &format!("{name}.indptr"), "indptr")?;
