@@ -6,6 +6,7 @@
 //!   SuiteSparse collection write them;
 //! - [`safetensors`]: dense tensors of any checkpoint, and sparse matrices stored as a documented
 //!   set of named arrays;
+//! - [`idx`]: IDX arrays (MNIST / Fashion-MNIST files, plain or gzip);
 //! - [`npy`]: the bounded NumPy `.npy` reader/writer underneath [`npz`].
 //!
 //! Every reader validates what it reads (typed [`FormatError`]s, never a panic) and bounds its
@@ -29,6 +30,7 @@ use std::borrow::Cow;
 use crate::error::{FormatError, Result};
 use crate::{Bsr, Coo, Csc, Csr, Scalar, SpIndex};
 
+pub mod idx;
 pub mod mtx;
 pub mod npy;
 pub mod npz;
