@@ -1,8 +1,11 @@
 //! `cargo xtask` — the project's task runner (alias in `.cargo/config.toml`).
 //!
 //! - `cargo xtask test`  — the full test suite (what CI runs): makes sure a wgpu adapter exists
-//!   (installs Mesa's software Vulkan driver on Linux when it can), then runs every test in release.
-//! - `cargo xtask bench` — runs the benchmark suites and writes `target/sparsekit-bench/report.{json,md}`.
+//!   (installs Mesa's software Vulkan driver on Linux when it can), creates the Python venv of the
+//!   interop tests (`scripts/python-env.sh`, passed on as `SPARSEKIT_PYTHON`), then runs every
+//!   test in release.
+//! - `cargo xtask bench` — sets up wgpu the same way, runs the benchmark suites and writes
+//!   `target/sparsekit-bench/report.{json,md}`.
 //! - `cargo xtask ci`    — formatting, clippy and the tests, as the GitHub workflow runs them.
 
 mod bench;
@@ -33,7 +36,8 @@ enum Command {
 
 #[derive(clap::Args, Clone)]
 pub struct TestArgs {
-    /// Do not try to install a Vulkan driver when none is found.
+    /// Do not try to install a Vulkan driver when none is found (the Python venv of
+    /// `scripts/python-env.sh` is always created; set `SPARSEKIT_PYTHON` to use another).
     #[arg(long)]
     no_install: bool,
     /// Extra arguments passed to `cargo test` after `--`.
@@ -57,6 +61,17 @@ fn main() {
 fn test(args: &TestArgs) -> Result<()> {
     gpu::ensure_vulkan_driver(!args.no_install)?;
     let mut cmd = run::cargo(&["test", "--release", "--workspace", "--all-features"]);
+    if let Some(py) = run::python_env() {
+        cmd.env("SPARSEKIT_PYTHON", py);
+    }
+    if std::env::var_os("SPARSEKIT_FASHION_MNIST").is_none()
+        && !std::path::Path::new("/usr/share/datasets/fashion-mnist").is_dir()
+    {
+        eprintln!(
+            "xtask: Fashion-MNIST not found: the real-data tests will be skipped (fail in CI); \
+             `apt-get install dataset-fashion-mnist` or set SPARSEKIT_FASHION_MNIST"
+        );
+    }
     cmd.env(
         "CUBECL_WGPU_DEFAULT_DEVICE",
         std::env::var("CUBECL_WGPU_DEFAULT_DEVICE").unwrap_or_else(|_| "Cpu".into()),
