@@ -14,7 +14,7 @@ use clap::ValueEnum;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use sparsekit_prune::structure::{self, Structure};
 use sparsekit_prune::Criterion;
-use sparsekit_reg::Selector;
+use sparsekit_formats::Selector;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -33,6 +33,7 @@ pub mod io;
 pub mod mask;
 pub mod nm;
 pub mod scalar;
+pub mod selector;
 pub mod transpose;
 
 pub use bsr::{Bsr, BsrView};
@@ -46,3 +47,4 @@ pub use io::SparseMatrix;
 pub use mask::Mask;
 pub use nm::{satisfies_nm, NMView, NM};
 pub use scalar::Scalar;
+pub use selector::Selector;

@@ -7,12 +7,12 @@
 //! | [`Allocation::Erk`] | density ∝ `(n_in + n_out) / (n_in · n_out)`, capped at 1 | Evci et al. 2020 (RigL) |
 //! | [`Allocation::PerLayer`] | given per layer by path pattern | |
 //!
-//! Layers matched by the `keep_dense` pattern (see [`Selector`](sparsekit_reg::Selector) from
-//! `sparsekit-reg`, a sibling crate reused here for the path syntax) get sparsity 0 and are left
+//! Layers matched by the `keep_dense` pattern (see [`Selector`](sparsekit_formats::Selector) for
+//! the path syntax, shared by every sparsekit crate) get sparsity 0 and are left
 //! out of the accounting: the target applies to the weights of the other layers.
 
 use serde::{Deserialize, Serialize};
-use sparsekit_reg::Selector;
+use sparsekit_formats::Selector;
 
 use crate::error::{PruneError, Result};
 use crate::structure::{check_sparsity, keep_count, top_k};

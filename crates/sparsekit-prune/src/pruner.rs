@@ -23,7 +23,7 @@
 //! # Which parameters
 //!
 //! Every float parameter with at least 2 dimensions whose path matches `include` (syntax of
-//! `sparsekit_reg::Selector`, e.g. `**.weight` or `mlp.*.weight`). Masks are kept in the
+//! `sparsekit_formats::Selector`, e.g. `**.weight` or `mlp.*.weight`). Masks are kept in the
 //! output × input orientation of [`crate::structure`]: a parameter owned by burn's `Linear`
 //! (stored `[d_input, d_output]`) is transposed, any other parameter `[d0, d1, ...]` is read as
 //! `d0 × (d1 · ...)` (output first: `MaskedLinear`, `SparseLinear`-style and PyTorch-style
@@ -37,7 +37,7 @@ use burn::tensor::{Bool, Tensor, TensorData};
 use burn_optim::GradientsParams;
 use serde::{Deserialize, Serialize};
 use sparsekit_formats::Mask;
-use sparsekit_reg::Selector;
+use sparsekit_formats::Selector;
 
 use crate::allocation::{Allocation, LayerShape};
 use crate::criterion::{Criterion, ScoreAccumulator};

@@ -15,8 +15,8 @@ pub enum RegError {
         /// Human-readable valid range.
         expected: &'static str,
     },
-    /// A path pattern that cannot be parsed (empty, empty segment).
-    #[error("invalid path pattern {0:?}")]
+    /// A path pattern that cannot be parsed (empty alternative, empty segment).
+    #[error("{0}")]
     Pattern(String),
     /// A pattern that selects no float parameter of the module.
     #[error("pattern {0:?} selects no float parameter")]
@@ -63,5 +63,12 @@ pub(crate) fn check(
             value,
             expected,
         })
+    }
+}
+
+impl From<sparsekit_formats::FormatError> for RegError {
+    /// The only formats error reg can meet is a bad [`Selector`](crate::Selector) pattern.
+    fn from(e: sparsekit_formats::FormatError) -> Self {
+        RegError::Pattern(e.to_string())
     }
 }
