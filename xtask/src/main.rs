@@ -6,7 +6,8 @@
 //!   test in release.
 //! - `cargo xtask bench` — sets up wgpu the same way, runs the benchmark suites and writes
 //!   `target/sparsekit-bench/report.{json,md}`.
-//! - `cargo xtask ci`    — formatting, clippy and the tests, as the GitHub workflow runs them.
+//! - `cargo xtask ci`    — formatting, clippy, the workspace-hack check and the tests, as the
+//!   GitHub workflow runs them.
 
 mod bench;
 mod gpu;
@@ -30,7 +31,7 @@ enum Command {
     Test(TestArgs),
     /// Run benchmark suites and write the report (JSON + Markdown).
     Bench(bench::BenchArgs),
-    /// fmt --check, clippy -D warnings, then `test`.
+    /// fmt --check, clippy -D warnings, `cargo hakari generate --diff`, then `test`.
     Ci(TestArgs),
 }
 
@@ -94,5 +95,27 @@ fn ci(args: &TestArgs) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    hakari_check()?;
     test(args)
+}
+
+/// `cargo hakari generate --diff`: the workspace-hack (`crates/sparsekit-hack`, one build of burn
+/// for every command) is up to date with the dependencies. Needs `cargo install cargo-hakari`;
+/// says so and goes on without it.
+fn hakari_check() -> Result<()> {
+    let installed = run::cargo(&["hakari", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !installed {
+        eprintln!(
+            "xtask: cargo-hakari not installed, workspace-hack not checked \
+             (`cargo install cargo-hakari`, then `cargo hakari generate`)"
+        );
+        return Ok(());
+    }
+    run::status(run::cargo(&["hakari", "generate", "--diff"]))
+        .map_err(|e| e.context("crates/sparsekit-hack is stale: run `cargo hakari generate`"))
 }

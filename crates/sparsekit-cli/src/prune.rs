@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use sparsekit_formats::Selector;
 use sparsekit_prune::structure::{self, Structure};
 use sparsekit_prune::Criterion;
-use sparsekit_formats::Selector;
 
 #[derive(clap::Args)]
 pub struct Args {
