@@ -1239,8 +1239,9 @@ fn fashion_mnist_inputs(n: usize) -> Option<Vec<f32>> {
     let a = idx::read(dir.join("train-images-idx3-ubyte.gz")).unwrap();
     assert_eq!(a.shape[1..], [28, 28]);
     assert!(a.shape[0] >= n, "{} images", a.shape[0]);
-    let IdxData::U8(px) = a.data else {
-        panic!("Fashion-MNIST images are u8, got {:?}", a.data)
+    let px = match a.data {
+        IdxData::U8(px) => px,
+        other => panic!("Fashion-MNIST images are u8, got {other:?}"),
     };
     Some(px[..n * 784].iter().map(|&p| p as f32 / 255.0).collect())
 }
