@@ -55,13 +55,13 @@ fn main() {
 
     let device = Device::flex();
     device.seed(args.seed);
-    let w: Vec<f32> = Tensor::<2>::random(
+    let w = Tensor::<2>::random(
         [rows, cols],
         Distribution::Normal(0.0, 1.0 / (cols as f64).sqrt()),
         &device,
     )
     .into_data()
-    .to_vec()
+    .try_into_vec_as::<f32>()
     .expect("f32 weights");
 
     let t0 = Instant::now();
