@@ -1,14 +1,15 @@
 //! Fashion-MNIST from its four idx `.gz` files (Debian `dataset-fashion-mnist`), shared by the
 //! examples: images normalized to zero mean / unit variance, labels as i64; batches as burn
-//! tensors, the cross-entropy loss and test accuracy.
+//! tensors, the cross-entropy loss and test accuracy. The files are read by
+//! `sparsekit::formats::io::idx`.
 
 #![allow(dead_code)] // each example uses a subset
 
-use std::io::Read;
 use std::path::Path;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, DeviceKind, Int, Tensor, TensorData};
+use sparsekit::formats::io::idx::{self, IdxData};
 
 /// One split: `images` is n × 784 (normalized), `labels` n.
 pub struct Split {
@@ -16,38 +17,43 @@ pub struct Split {
     pub labels: Vec<i64>,
 }
 
-fn gunzip(path: &Path) -> std::io::Result<Vec<u8>> {
-    let f = std::fs::File::open(path)?;
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(f).read_to_end(&mut out)?;
-    Ok(out)
+/// The u8 values of the idx file at `path` with its shape, checked against `dims` leading
+/// dimensions after the first (28 × 28 for images, none for labels).
+fn read_u8(path: &Path, dims: &[usize]) -> Result<(usize, Vec<u8>), String> {
+    let a = idx::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    match a.data {
+        IdxData::U8(v) if a.shape.len() == dims.len() + 1 && a.shape[1..] == *dims => {
+            Ok((a.shape[0], v))
+        }
+        _ => Err(format!(
+            "{}: expected u8 of shape [n, {dims:?}], found {:?}",
+            path.display(),
+            a.shape
+        )),
+    }
 }
 
 /// Loads `{prefix}-images-idx3-ubyte.gz` and `{prefix}-labels-idx1-ubyte.gz` from `dir`
 /// (`prefix` = "train" or "t10k"), at most `limit` images (0 = all). A truncated or foreign
 /// file is an error, never a panic.
 pub fn load(dir: &Path, prefix: &str, limit: usize) -> Result<Split, String> {
-    let img = dir.join(format!("{prefix}-images-idx3-ubyte.gz"));
-    let lab = dir.join(format!("{prefix}-labels-idx1-ubyte.gz"));
-    let img = gunzip(&img).map_err(|e| format!("{}: {e}", img.display()))?;
-    let lab = gunzip(&lab).map_err(|e| format!("{}: {e}", lab.display()))?;
-    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
-    if img.len() < 16 || be(&img[0..4]) != 2051 || lab.len() < 8 || be(&lab[0..4]) != 2049 {
-        return Err("not idx files".into());
+    let (n_img, img) = read_u8(
+        &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+        &[28, 28],
+    )?;
+    let (n_lab, lab) = read_u8(&dir.join(format!("{prefix}-labels-idx1-ubyte.gz")), &[])?;
+    if n_img != n_lab {
+        return Err(format!(
+            "{n_img} images but {n_lab} labels in {}",
+            dir.display()
+        ));
     }
-    // The headers' counts, bounded by the bytes actually present.
-    let mut n = be(&img[4..8])
-        .min(be(&lab[4..8]))
-        .min((img.len() - 16) / 784)
-        .min(lab.len() - 8);
-    if limit > 0 {
-        n = n.min(limit);
-    }
-    let images = img[16..16 + n * 784]
+    let n = if limit > 0 { n_img.min(limit) } else { n_img };
+    let images = img[..n * 784]
         .iter()
         .map(|&p| (p as f32 / 255.0 - 0.2860) / 0.3530)
         .collect();
-    let labels = lab[8..8 + n].iter().map(|&l| l as i64).collect();
+    let labels = lab[..n].iter().map(|&l| l as i64).collect();
     Ok(Split { images, labels })
 }
 

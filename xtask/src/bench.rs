@@ -49,6 +49,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let mut notes = Vec::new();
 
+    // The same wgpu setup as `cargo xtask test`: without a Vulkan driver (fresh Linux machines)
+    // there would be no wgpu rows at all.
+    if args.from_rows.is_none() && args.devices.split(',').any(|d| d.trim() == "wgpu") {
+        if let Err(e) = crate::gpu::ensure_vulkan_driver(true) {
+            let msg = format!("no wgpu rows: {e:#}");
+            eprintln!("xtask: {msg}");
+            notes.push(msg);
+        }
+    }
+
     let bench_bin = build_bench_binary()?;
     let machine = machine(&bench_bin, &mut notes);
     let rows_path = match &args.from_rows {

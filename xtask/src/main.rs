@@ -1,9 +1,13 @@
 //! `cargo xtask` — the project's task runner (alias in `.cargo/config.toml`).
 //!
 //! - `cargo xtask test`  — the full test suite (what CI runs): makes sure a wgpu adapter exists
-//!   (installs Mesa's software Vulkan driver on Linux when it can), then runs every test in release.
-//! - `cargo xtask bench` — runs the benchmark suites and writes `target/sparsekit-bench/report.{json,md}`.
-//! - `cargo xtask ci`    — formatting, clippy and the tests, as the GitHub workflow runs them.
+//!   (installs Mesa's software Vulkan driver on Linux when it can), creates the Python venv of the
+//!   interop tests (`scripts/python-env.sh`, passed on as `SPARSEKIT_PYTHON`), then runs every
+//!   test in release.
+//! - `cargo xtask bench` — sets up wgpu the same way, runs the benchmark suites and writes
+//!   `target/sparsekit-bench/report.{json,md}`.
+//! - `cargo xtask ci`    — formatting, clippy, the workspace-hack check and the tests, as the
+//!   GitHub workflow runs them.
 
 mod bench;
 mod gpu;
@@ -27,13 +31,14 @@ enum Command {
     Test(TestArgs),
     /// Run benchmark suites and write the report (JSON + Markdown).
     Bench(bench::BenchArgs),
-    /// fmt --check, clippy -D warnings, then `test`.
+    /// fmt --check, clippy -D warnings, `cargo hakari generate --diff`, then `test`.
     Ci(TestArgs),
 }
 
 #[derive(clap::Args, Clone)]
 pub struct TestArgs {
-    /// Do not try to install a Vulkan driver when none is found.
+    /// Do not try to install a Vulkan driver when none is found (the Python venv of
+    /// `scripts/python-env.sh` is always created; set `SPARSEKIT_PYTHON` to use another).
     #[arg(long)]
     no_install: bool,
     /// Extra arguments passed to `cargo test` after `--`.
@@ -57,6 +62,17 @@ fn main() {
 fn test(args: &TestArgs) -> Result<()> {
     gpu::ensure_vulkan_driver(!args.no_install)?;
     let mut cmd = run::cargo(&["test", "--release", "--workspace", "--all-features"]);
+    if let Some(py) = run::python_env() {
+        cmd.env("SPARSEKIT_PYTHON", py);
+    }
+    if std::env::var_os("SPARSEKIT_FASHION_MNIST").is_none()
+        && !std::path::Path::new("/usr/share/datasets/fashion-mnist").is_dir()
+    {
+        eprintln!(
+            "xtask: Fashion-MNIST not found: the real-data tests will be skipped (fail in CI); \
+             `apt-get install dataset-fashion-mnist` or set SPARSEKIT_FASHION_MNIST"
+        );
+    }
     cmd.env(
         "CUBECL_WGPU_DEFAULT_DEVICE",
         std::env::var("CUBECL_WGPU_DEFAULT_DEVICE").unwrap_or_else(|_| "Cpu".into()),
@@ -79,5 +95,27 @@ fn ci(args: &TestArgs) -> Result<()> {
         "-D",
         "warnings",
     ]))?;
+    hakari_check()?;
     test(args)
+}
+
+/// `cargo hakari generate --diff`: the workspace-hack (`crates/sparsekit-hack`, one build of burn
+/// for every command) is up to date with the dependencies. Needs `cargo install cargo-hakari`;
+/// says so and goes on without it.
+fn hakari_check() -> Result<()> {
+    let installed = run::cargo(&["hakari", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !installed {
+        eprintln!(
+            "xtask: cargo-hakari not installed, workspace-hack not checked \
+             (`cargo install cargo-hakari`, then `cargo hakari generate`)"
+        );
+        return Ok(());
+    }
+    run::status(run::cargo(&["hakari", "generate", "--diff"]))
+        .map_err(|e| e.context("crates/sparsekit-hack is stale: run `cargo hakari generate`"))
 }

@@ -1,7 +1,7 @@
 //! Spawning cargo and other processes with clear errors.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
@@ -50,4 +50,42 @@ pub fn status(mut cmd: Command) -> Result<()> {
         bail!("{shown} failed with {st}");
     }
     Ok(())
+}
+
+/// The Python of the interop tests: `$SPARSEKIT_PYTHON` when set, else the venv that
+/// `scripts/python-env.sh` creates from PyPI (once; then it only prints its path). `None`, with
+/// a message, when the script fails: those tests then skip locally and fail in CI.
+pub fn python_env() -> Option<PathBuf> {
+    if let Some(py) = std::env::var_os("SPARSEKIT_PYTHON") {
+        return Some(PathBuf::from(py));
+    }
+    let script = root().join("scripts").join("python-env.sh");
+    let mut cmd = tool("bash");
+    cmd.arg(&script).stderr(Stdio::inherit());
+    let t0 = std::time::Instant::now();
+    let py = match cmd.output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .last()
+            .map(|l| PathBuf::from(l.trim())),
+        Ok(o) => {
+            eprintln!("xtask: {} failed with {}", script.display(), o.status);
+            None
+        }
+        Err(e) => {
+            eprintln!("xtask: could not run {}: {e}", script.display());
+            None
+        }
+    };
+    match &py {
+        Some(p) => eprintln!(
+            "xtask: SPARSEKIT_PYTHON={} (ready in {:.1} s)",
+            p.display(),
+            t0.elapsed().as_secs_f64()
+        ),
+        None => eprintln!(
+            "xtask: no Python for the SciPy interop tests: they will be skipped (fail in CI)"
+        ),
+    }
+    py
 }

@@ -1235,101 +1235,73 @@ fn results_do_not_depend_on_thread_count() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Measured comparison (numbers are printed, not asserted: run with `--nocapture`)
+// Real data (the measured table with timings is `cargo run --release --example oneshot_comparison`)
 
-#[path = "../../../examples/common/fashion_mnist.rs"]
-mod fashion_mnist;
+/// The first `n` Fashion-MNIST training images as `n × 784` inputs in [0, 1], or `None` when the
+/// dataset is missing (which fails the test in CI: `sparsekit_testenv`).
+fn fashion_mnist_inputs(n: usize) -> Option<Vec<f32>> {
+    use sparsekit_formats::io::idx::{self, IdxData};
+    let dir = sparsekit_testenv::fashion_mnist()?;
+    let a = idx::read(dir.join("train-images-idx3-ubyte.gz")).unwrap();
+    assert_eq!(a.shape[1..], [28, 28]);
+    assert!(a.shape[0] >= n, "{} images", a.shape[0]);
+    let px = match a.data {
+        IdxData::U8(px) => px,
+        other => panic!("Fashion-MNIST images are u8, got {other:?}"),
+    };
+    Some(px[..n * 784].iter().map(|&p| p as f32 / 255.0).collect())
+}
 
-/// Prints `‖(W − Ŵ)Xᵀ‖²/‖WXᵀ‖²` of magnitude / Wanda / SparseGPT / SparseGPT+DSnoT /
-/// Wanda+DSnoT at 50 %, 70 %, 90 % and 2:4 on a 300 × 784 layer (random weights, std 1/√784),
-/// on the calibration inputs and on held-out inputs from the same source. Sources: synthetic
-/// correlated inputs (always) and Fashion-MNIST images (when the Debian dataset is installed).
-/// Only structural properties are asserted (exact sparsity kept by DSnoT). Release builds only.
+/// On real inputs (Fashion-MNIST images: many always-zero border pixels, strongly correlated
+/// neighbours) the methods rank as their papers report, and each keeps the exact structure:
+/// SparseGPT < Wanda < magnitude in calibration error at 50 % and 2:4, SparseGPT also on
+/// held-out images, and DSnoT never worsens a Wanda mask.
 #[test]
-fn oneshot_comparison_table() {
-    if cfg!(debug_assertions) {
-        // O(d³) factorizations and O(n·d²) statistics at d = 784 take minutes unoptimized; the
-        // numbers are a release-build measurement.
-        println!("oneshot_comparison_table: measured in release builds only");
+fn fashion_mnist_reconstruction_ordering() {
+    let (rows, cols, n) = (64usize, 784usize, 1024usize);
+    let Some(x) = fashion_mnist_inputs(2 * n) else {
         return;
-    }
-    let (rows, cols, n_cal) = (300usize, 784usize, 2048usize);
-    let mut rng = StdRng::seed_from_u64(2023);
+    };
+    let (cal, held) = x.split_at(n * cols);
+    let acc = accumulate(cal, n, cols);
+    let norms = acc.input_norms().unwrap();
+    let mut rng = StdRng::seed_from_u64(11);
     let w = normals(&mut rng, rows * cols, 1.0 / (cols as f64).sqrt());
-    let mut sources: Vec<(&str, Vec<f32>)> = vec![(
-        "synthetic X = Z·A + b",
-        correlated_inputs(&mut rng, 2 * n_cal, cols),
-    )];
-    let dir = std::path::Path::new("/usr/share/datasets/fashion-mnist");
-    match fashion_mnist::load(dir, "train", 2 * n_cal) {
-        Ok(split) if split.images.len() == 2 * n_cal * cols => {
-            sources.push(("Fashion-MNIST train images", split.images))
-        }
-        Ok(_) => println!("Fashion-MNIST: fewer than {} images, skipped", 2 * n_cal),
-        Err(e) => println!("Fashion-MNIST not available ({e}), skipped"),
-    }
-    for (name, x) in &sources {
-        let (cal, held) = x.split_at(n_cal * cols);
-        let t0 = std::time::Instant::now();
-        let acc = accumulate(cal, n_cal, cols);
-        let t_acc = t0.elapsed();
-        let acc_held = accumulate(held, n_cal, cols);
-        println!(
-            "\n{name}: layer {rows}\u{d7}{cols}, {n_cal} calibration + {n_cal} held-out samples \
-             (Gram accumulation {:.0} ms)",
-            t_acc.as_secs_f64() * 1e3
+    for t in [
+        SparsityTarget::Unstructured(0.5),
+        SparsityTarget::NM { n: 2, m: 4 },
+    ] {
+        let mg = magnitude(&w, rows, cols, t).unwrap();
+        let wa = wanda(&w, rows, cols, &norms, t).unwrap();
+        let sg = sparsegpt(&w, rows, cols, &acc, t, &SparseGptConfig::default()).unwrap();
+        let err = |p: &Pruned, x: &[f32]| rel_err(&w, p, rows, cols, x, n);
+        let (e_mg, e_wa, e_sg) = (err(&mg, cal), err(&wa, cal), err(&sg, cal));
+        assert!(
+            e_sg < e_wa && e_wa < e_mg,
+            "{t:?}: sparsegpt {e_sg}, wanda {e_wa}, magnitude {e_mg}"
         );
-        println!("relative reconstruction error ‖(W−Ŵ)Xᵀ‖²/‖WXᵀ‖², calibration / held-out [ms]");
-        println!("| target | magnitude | Wanda | SparseGPT | SparseGPT+DSnoT | Wanda+DSnoT |");
-        println!("|---|---|---|---|---|---|");
-        let norms = acc.input_norms().unwrap();
-        for (label, t) in [
-            ("50 %", SparsityTarget::Unstructured(0.5)),
-            ("70 %", SparsityTarget::Unstructured(0.7)),
-            ("90 %", SparsityTarget::Unstructured(0.9)),
-            ("2:4", SparsityTarget::NM { n: 2, m: 4 }),
-        ] {
-            let ds_cfg = DsnotConfig {
-                group_size: match t {
-                    SparsityTarget::NM { m, .. } => Some(m),
-                    _ => None,
-                },
-                ..Default::default()
-            };
-            let timed = |f: &dyn Fn() -> Pruned| {
-                let t0 = std::time::Instant::now();
-                let p = f();
-                (p, t0.elapsed().as_secs_f64() * 1e3)
-            };
-            let (mg, t_mg) = timed(&|| magnitude(&w, rows, cols, t).unwrap());
-            let (wa, t_wa) = timed(&|| wanda(&w, rows, cols, &norms, t).unwrap());
-            let (sg, t_sg) =
-                timed(&|| sparsegpt(&w, rows, cols, &acc, t, &SparseGptConfig::default()).unwrap());
-            let (sgd, t_sgd) = timed(&|| {
-                dsnot(&w, &sg.weights, &sg.mask, rows, cols, &acc, &ds_cfg)
-                    .unwrap()
-                    .pruned
-            });
-            let (wad, t_wad) = timed(&|| {
-                dsnot(&w, &wa.weights, &wa.mask, rows, cols, &acc, &ds_cfg)
-                    .unwrap()
-                    .pruned
-            });
-            assert_eq!(row_counts(&sgd.mask), row_counts(&sg.mask));
-            assert_eq!(row_counts(&wad.mask), row_counts(&wa.mask));
-            let cell = |p: &Pruned, ms: f64| {
-                let e1 = reconstruction_error_gram(&w, &p.weights, rows, cols, &acc).unwrap();
-                let e2 = reconstruction_error_gram(&w, &p.weights, rows, cols, &acc_held).unwrap();
-                format!("{e1:.4} / {e2:.4} [{ms:.0}]")
-            };
-            println!(
-                "| {label} | {} | {} | {} | {} | {} |",
-                cell(&mg, t_mg),
-                cell(&wa, t_wa),
-                cell(&sg, t_sg),
-                cell(&sgd, t_sgd),
-                cell(&wad, t_wad)
-            );
+        assert!(err(&sg, held) < err(&mg, held), "{t:?}: held-out");
+        for p in [&mg, &wa, &sg] {
+            match t {
+                SparsityTarget::Unstructured(s) => {
+                    let want = cols - (s * cols as f64).round() as usize;
+                    assert_eq!(row_counts(&p.mask), vec![want; rows]);
+                }
+                SparsityTarget::NM { n, m } => assert_nm(&p.mask, n, m),
+            }
+            assert_zero_outside(p);
         }
+        let cfg = DsnotConfig {
+            group_size: match t {
+                SparsityTarget::NM { m, .. } => Some(m),
+                _ => None,
+            },
+            ..Default::default()
+        };
+        let refined = dsnot(&w, &wa.weights, &wa.mask, rows, cols, &acc, &cfg)
+            .unwrap()
+            .pruned;
+        assert_eq!(row_counts(&refined.mask), row_counts(&wa.mask));
+        assert!(err(&refined, cal) <= e_wa * (1.0 + 1e-9), "{t:?}: DSnoT");
     }
 }

@@ -6,6 +6,7 @@
 //!   SuiteSparse collection write them;
 //! - [`safetensors`]: dense tensors of any checkpoint, and sparse matrices stored as a documented
 //!   set of named arrays;
+//! - [`idx`]: IDX arrays (MNIST / Fashion-MNIST files, plain or gzip);
 //! - [`npy`]: the bounded NumPy `.npy` reader/writer underneath [`npz`];
 //! - [`any`]: [`read_any`], one call that reads any of them (type from extension and magic
 //!   bytes) and returns its matrices / tensors with their metadata.
@@ -32,6 +33,7 @@ use crate::error::{FormatError, Result};
 use crate::{Bsr, Coo, Csc, Csr, Scalar, SpIndex};
 
 pub mod any;
+pub mod idx;
 pub mod mtx;
 pub mod npy;
 pub mod npz;
