@@ -8,7 +8,7 @@ use sparsekit_formats::io::{self, read_any, Data, DenseTensor, SparseMatrix};
 use sparsekit_formats::{dense::Select, Csr, Scalar};
 
 use crate::files::{self, Idx};
-use crate::structure::{analyze, Structure};
+use crate::structure::{analyze, PatternReport};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -49,7 +49,7 @@ pub struct Entry {
     /// Structure of the canonical pattern (exact non-zeros for dense data). `None` when the
     /// entry could not be analysed (see `error`).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub structure: Option<Structure>,
+    pub structure: Option<PatternReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -117,7 +117,7 @@ fn entry(e: io::Entry<f64, Idx>) -> Result<Entry> {
 }
 
 /// The structure of a dense tensor's exact non-zeros.
-fn dense_pattern<T: Scalar>(t: &DenseTensor, r: usize, c: usize) -> Result<Structure> {
+fn dense_pattern<T: Scalar>(t: &DenseTensor, r: usize, c: usize) -> Result<PatternReport> {
     let csr = Csr::<T, Idx>::from_dense(&t.to_vec::<T>()?, r, c, Select::NonZero)?;
     Ok(analyze(csr.pattern()))
 }

@@ -1,7 +1,9 @@
 //! Pattern analysis: how sparse a matrix is and which hardware-friendly structures it already
 //! has (N:M along rows, 4×4 blocks, empty rows). Everything here looks at the *stored* pattern of
 //! a canonical CSR matrix (explicit zeros count as stored; dense inputs are turned into their
-//! exact non-zeros first). O(nnz + nrows + ncols).
+//! exact non-zeros first). O(nnz + nrows + ncols). The rules (what N:M means, what N:M storage
+//! needs) are the sparsity vocabulary's (`sparsekit_formats::sparsity`); this module only reports
+//! them (its [`PatternReport`] is a report, not a structure type).
 
 use serde::Serialize;
 use sparsekit_formats::{satisfies_nm, CsrPattern, SpIndex};
@@ -44,7 +46,7 @@ pub struct BlockReport {
 
 /// Everything `inspect` reports about one pattern.
 #[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Structure {
+pub struct PatternReport {
     pub nnz: usize,
     /// `nnz / (nrows · ncols)` (0 for an empty shape).
     pub density: f64,
@@ -55,7 +57,7 @@ pub struct Structure {
     pub blocks: BlockReport,
 }
 
-impl Structure {
+impl PatternReport {
     /// Whether the N:M pattern `"n:m"` is satisfied (false if it was not checked).
     pub fn nm_ok(&self, pattern: &str) -> bool {
         self.nm.iter().any(|r| r.pattern == pattern && r.satisfied)
@@ -63,7 +65,7 @@ impl Structure {
 }
 
 /// Analyses a canonical CSR pattern.
-pub fn analyze<I: SpIndex>(p: &CsrPattern<I>) -> Structure {
+pub fn analyze<I: SpIndex>(p: &CsrPattern<I>) -> PatternReport {
     let (nrows, ncols) = p.shape();
     let nnz = p.nnz();
     let cells = nrows as f64 * ncols as f64;
@@ -76,7 +78,7 @@ pub fn analyze<I: SpIndex>(p: &CsrPattern<I>) -> Structure {
             satisfied: satisfies_nm(p, n, m),
         })
         .collect();
-    Structure {
+    PatternReport {
         nnz,
         density,
         sparsity: if cells > 0.0 { 1.0 - density } else { 0.0 },

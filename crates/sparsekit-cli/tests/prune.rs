@@ -2,6 +2,7 @@
 //! (when a Python with numpy + safetensors exists) the output loaded by `safetensors.numpy`.
 
 mod common;
+use sparsekit_formats::sparsity::{keep_count, mask, Structure};
 use common::*;
 
 use std::collections::HashMap;
@@ -126,7 +127,14 @@ fn prunes_selected_tensors_and_copies_the_rest() {
         let before = floats(&a, name);
         let after = floats(&b, name);
         let kept: Vec<f32> = after.iter().copied().filter(|x| *x != 0.0).collect();
-        assert_eq!(kept.len(), n / 4, "{name}");
+        assert_eq!(kept.len(), keep_count(n, 0.75).unwrap(), "{name}");
+        // The same entries as the sparsity vocabulary's mask on |w| (one rule for every path).
+        let shape = a.tensor(name).unwrap().shape().to_vec();
+        let (r, c) = (shape[0], shape[1..].iter().product::<usize>());
+        let mag: Vec<f32> = before.iter().map(|x| x.abs()).collect();
+        let want = mask(&mag, r, c, 0.75, Structure::Unstructured).unwrap();
+        let got: Vec<bool> = after.iter().map(|x| *x != 0.0).collect();
+        assert_eq!(got, want.to_bools(), "{name}: kept entries");
         let min_kept = kept.iter().map(|x| x.abs()).fold(f32::INFINITY, f32::min);
         for (x, y) in before.iter().zip(&after) {
             if *y != 0.0 {
