@@ -205,12 +205,15 @@ impl<T: Scalar, I: SpIndex> Bsr<T, I> {
         })
     }
 
+    /// Number of rows (of scalar entries, not blocks).
     pub fn nrows(&self) -> usize {
         self.nrows
     }
+    /// Number of columns (of scalar entries, not blocks).
     pub fn ncols(&self) -> usize {
         self.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.nrows, self.ncols)
     }
@@ -234,12 +237,15 @@ impl<T: Scalar, I: SpIndex> Bsr<T, I> {
     pub fn nnz_stored(&self) -> usize {
         self.values.len()
     }
+    /// Block row pointers, length `nrows / r + 1`: block row `bi` is `block_col_idx[block_row_ptr[bi]..block_row_ptr[bi + 1]]`.
     pub fn block_row_ptr(&self) -> &[I] {
         &self.block_row_ptr
     }
+    /// Block column index of each stored block, length nblocks; strictly increasing within each block row.
     pub fn block_col_idx(&self) -> &[I] {
         &self.block_col_idx
     }
+    /// Stored values, length `nblocks · r · c`: block after block, each block row-major.
     pub fn values(&self) -> &[T] {
         &self.values
     }
@@ -447,33 +453,43 @@ impl<'a, T: Scalar, I: SpIndex> BsrView<'a, T, I> {
             values,
         }
     }
+    /// Number of rows (of scalar entries, not blocks).
     pub fn nrows(&self) -> usize {
         self.nrows
     }
+    /// Number of columns (of scalar entries, not blocks).
     pub fn ncols(&self) -> usize {
         self.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.nrows, self.ncols)
     }
+    /// `(r, c)`.
     pub fn block_shape(&self) -> (usize, usize) {
         self.block_shape
     }
+    /// Number of block rows, `nrows / r`.
     pub fn nblock_rows(&self) -> usize {
         self.nrows / self.block_shape.0
     }
+    /// Number of block columns, `ncols / c`.
     pub fn nblock_cols(&self) -> usize {
         self.ncols / self.block_shape.1
     }
+    /// Number of stored blocks.
     pub fn nblocks(&self) -> usize {
         self.block_col_idx.len()
     }
+    /// Block row pointers, length `nrows / r + 1`: block row `bi` is `block_col_idx[block_row_ptr[bi]..block_row_ptr[bi + 1]]`.
     pub fn block_row_ptr(&self) -> &'a [I] {
         self.block_row_ptr
     }
+    /// Block column index of each stored block, length nblocks; strictly increasing within each block row.
     pub fn block_col_idx(&self) -> &'a [I] {
         self.block_col_idx
     }
+    /// Stored values, length `nblocks · r · c`: block after block, each block row-major.
     pub fn values(&self) -> &'a [T] {
         self.values
     }
@@ -524,6 +540,7 @@ impl<'a, T: Scalar, I: SpIndex> BsrView<'a, T, I> {
         // every row is strictly increasing; nnz ≤ values.len() fits I (invariant).
         unsafe { Csr::new_unchecked(self.nrows, self.ncols, row_ptr, col_idx, vals) }
     }
+    /// Owned copy of the borrowed arrays.
     pub fn to_owned(&self) -> Bsr<T, I> {
         Bsr {
             nrows: self.nrows,

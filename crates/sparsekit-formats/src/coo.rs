@@ -147,12 +147,15 @@ impl<T: Scalar, I: SpIndex> Coo<T, I> {
         })
     }
 
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.nrows
     }
+    /// Number of columns.
     pub fn ncols(&self) -> usize {
         self.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.nrows, self.ncols)
     }
@@ -160,12 +163,15 @@ impl<T: Scalar, I: SpIndex> Coo<T, I> {
     pub fn nnz(&self) -> usize {
         self.values.len()
     }
+    /// Row index of each triplet, length nnz, each `< nrows`; any order.
     pub fn rows(&self) -> &[I] {
         &self.rows
     }
+    /// Column index of each triplet, length nnz, each `< ncols`; any order.
     pub fn cols(&self) -> &[I] {
         &self.cols
     }
+    /// Value of each triplet, length nnz (duplicates are summed when converting).
     pub fn values(&self) -> &[T] {
         &self.values
     }
@@ -259,24 +265,31 @@ pub struct CooView<'a, T: Scalar, I: SpIndex = u32> {
 }
 
 impl<'a, T: Scalar, I: SpIndex> CooView<'a, T, I> {
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.nrows
     }
+    /// Number of columns.
     pub fn ncols(&self) -> usize {
         self.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.nrows, self.ncols)
     }
+    /// Number of stored triplets, duplicates counted.
     pub fn nnz(&self) -> usize {
         self.values.len()
     }
+    /// Row index of each triplet, length nnz, each `< nrows`; any order.
     pub fn rows(&self) -> &'a [I] {
         self.rows
     }
+    /// Column index of each triplet, length nnz, each `< ncols`; any order.
     pub fn cols(&self) -> &'a [I] {
         self.cols
     }
+    /// Value of each triplet, length nnz (duplicates are summed when converting).
     pub fn values(&self) -> &'a [T] {
         self.values
     }
@@ -290,6 +303,7 @@ impl<'a, T: Scalar, I: SpIndex> CooView<'a, T, I> {
         }
         out
     }
+    /// Owned copy of the borrowed arrays (order and duplicates kept).
     pub fn to_owned(&self) -> Coo<T, I> {
         Coo {
             nrows: self.nrows,

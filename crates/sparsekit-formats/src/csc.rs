@@ -102,21 +102,27 @@ impl<I: SpIndex> CscPattern<I> {
         })
     }
 
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.nrows
     }
+    /// Number of columns.
     pub fn ncols(&self) -> usize {
         self.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.nrows, self.ncols)
     }
+    /// Number of stored entries.
     pub fn nnz(&self) -> usize {
         self.row_idx.len()
     }
+    /// Column pointers, length `ncols + 1`: column `j` is `row_idx[col_ptr[j]..col_ptr[j + 1]]`.
     pub fn col_ptr(&self) -> &[I] {
         &self.col_ptr
     }
+    /// Row indices, length nnz; strictly increasing within each column (canonical).
     pub fn row_idx(&self) -> &[I] {
         &self.row_idx
     }
@@ -194,24 +200,31 @@ impl<'a, I: SpIndex> CscPatternView<'a, I> {
             row_idx,
         }
     }
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.nrows
     }
+    /// Number of columns.
     pub fn ncols(&self) -> usize {
         self.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.nrows, self.ncols)
     }
+    /// Number of stored entries.
     pub fn nnz(&self) -> usize {
         self.row_idx.len()
     }
+    /// Column pointers, length `ncols + 1`: column `j` is `row_idx[col_ptr[j]..col_ptr[j + 1]]`.
     pub fn col_ptr(&self) -> &'a [I] {
         self.col_ptr
     }
+    /// Row indices, length nnz; strictly increasing within each column (canonical).
     pub fn row_idx(&self) -> &'a [I] {
         self.row_idx
     }
+    /// Owned copy of the borrowed arrays.
     pub fn to_owned(&self) -> CscPattern<I> {
         CscPattern {
             nrows: self.nrows,
@@ -367,6 +380,7 @@ impl<T: Scalar, I: SpIndex> Csc<T, I> {
         })
     }
 
+    /// The structure: shape, column pointers and row indices.
     pub fn pattern(&self) -> &CscPattern<I> {
         &self.pattern
     }
@@ -374,27 +388,35 @@ impl<T: Scalar, I: SpIndex> Csc<T, I> {
     pub fn pattern_arc(&self) -> &Arc<CscPattern<I>> {
         &self.pattern
     }
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.pattern.nrows
     }
+    /// Number of columns.
     pub fn ncols(&self) -> usize {
         self.pattern.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         self.pattern.shape()
     }
+    /// Number of stored entries (explicit zeros included).
     pub fn nnz(&self) -> usize {
         self.values.len()
     }
+    /// Fraction of entries that are not stored (1.0 for an empty or zero-size matrix).
     pub fn sparsity(&self) -> f64 {
         self.pattern.sparsity()
     }
+    /// Column pointers, length `ncols + 1`: column `j` is `row_idx[col_ptr[j]..col_ptr[j + 1]]`.
     pub fn col_ptr(&self) -> &[I] {
         &self.pattern.col_ptr
     }
+    /// Row indices, length nnz; strictly increasing within each column (canonical).
     pub fn row_idx(&self) -> &[I] {
         &self.pattern.row_idx
     }
+    /// Stored values, length nnz, aligned with `row_idx`.
     pub fn values(&self) -> &[T] {
         &self.values
     }
@@ -487,27 +509,35 @@ impl<'a, T: Scalar, I: SpIndex> CscView<'a, T, I> {
             values,
         }
     }
+    /// The borrowed structure (a cheap copy).
     pub fn pattern(&self) -> CscPatternView<'a, I> {
         self.pattern
     }
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.pattern.nrows
     }
+    /// Number of columns.
     pub fn ncols(&self) -> usize {
         self.pattern.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         self.pattern.shape()
     }
+    /// Number of stored entries (explicit zeros included).
     pub fn nnz(&self) -> usize {
         self.values.len()
     }
+    /// Column pointers, length `ncols + 1`: column `j` is `row_idx[col_ptr[j]..col_ptr[j + 1]]`.
     pub fn col_ptr(&self) -> &'a [I] {
         self.pattern.col_ptr
     }
+    /// Row indices, length nnz; strictly increasing within each column (canonical).
     pub fn row_idx(&self) -> &'a [I] {
         self.pattern.row_idx
     }
+    /// Stored values, length nnz, aligned with `row_idx`.
     pub fn values(&self) -> &'a [T] {
         self.values
     }
@@ -526,6 +556,7 @@ impl<'a, T: Scalar, I: SpIndex> CscView<'a, T, I> {
         }
         out
     }
+    /// Owned copy: allocates a new pattern and value array.
     pub fn to_owned(&self) -> Csc<T, I> {
         Csc {
             pattern: Arc::new(self.pattern.to_owned()),

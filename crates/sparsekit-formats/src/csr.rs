@@ -106,21 +106,27 @@ impl<I: SpIndex> CsrPattern<I> {
         })
     }
 
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.nrows
     }
+    /// Number of columns.
     pub fn ncols(&self) -> usize {
         self.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.nrows, self.ncols)
     }
+    /// Number of stored entries.
     pub fn nnz(&self) -> usize {
         self.col_idx.len()
     }
+    /// Row pointers, length `nrows + 1`: row `i` is `col_idx[row_ptr[i]..row_ptr[i + 1]]`.
     pub fn row_ptr(&self) -> &[I] {
         &self.row_ptr
     }
+    /// Column indices, length nnz; strictly increasing within each row (canonical).
     pub fn col_idx(&self) -> &[I] {
         &self.col_idx
     }
@@ -198,24 +204,31 @@ impl<'a, I: SpIndex> CsrPatternView<'a, I> {
             col_idx,
         }
     }
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.nrows
     }
+    /// Number of columns.
     pub fn ncols(&self) -> usize {
         self.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.nrows, self.ncols)
     }
+    /// Number of stored entries.
     pub fn nnz(&self) -> usize {
         self.col_idx.len()
     }
+    /// Row pointers, length `nrows + 1`: row `i` is `col_idx[row_ptr[i]..row_ptr[i + 1]]`.
     pub fn row_ptr(&self) -> &'a [I] {
         self.row_ptr
     }
+    /// Column indices, length nnz; strictly increasing within each row (canonical).
     pub fn col_idx(&self) -> &'a [I] {
         self.col_idx
     }
+    /// Owned copy of the borrowed arrays.
     pub fn to_owned(&self) -> CsrPattern<I> {
         CsrPattern {
             nrows: self.nrows,
@@ -360,6 +373,7 @@ impl<T: Scalar, I: SpIndex> Csr<T, I> {
         })
     }
 
+    /// The structure: shape, row pointers and column indices.
     pub fn pattern(&self) -> &CsrPattern<I> {
         &self.pattern
     }
@@ -367,27 +381,35 @@ impl<T: Scalar, I: SpIndex> Csr<T, I> {
     pub fn pattern_arc(&self) -> &Arc<CsrPattern<I>> {
         &self.pattern
     }
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.pattern.nrows
     }
+    /// Number of columns.
     pub fn ncols(&self) -> usize {
         self.pattern.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         self.pattern.shape()
     }
+    /// Number of stored entries (explicit zeros included).
     pub fn nnz(&self) -> usize {
         self.values.len()
     }
+    /// Fraction of entries that are not stored (1.0 for an empty or zero-size matrix).
     pub fn sparsity(&self) -> f64 {
         self.pattern.sparsity()
     }
+    /// Row pointers, length `nrows + 1`: row `i` is `col_idx[row_ptr[i]..row_ptr[i + 1]]`.
     pub fn row_ptr(&self) -> &[I] {
         &self.pattern.row_ptr
     }
+    /// Column indices, length nnz; strictly increasing within each row (canonical).
     pub fn col_idx(&self) -> &[I] {
         &self.pattern.col_idx
     }
+    /// Stored values, length nnz, aligned with `col_idx`.
     pub fn values(&self) -> &[T] {
         &self.values
     }
@@ -480,27 +502,35 @@ impl<'a, T: Scalar, I: SpIndex> CsrView<'a, T, I> {
             values,
         }
     }
+    /// The borrowed structure (a cheap copy).
     pub fn pattern(&self) -> CsrPatternView<'a, I> {
         self.pattern
     }
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.pattern.nrows
     }
+    /// Number of columns.
     pub fn ncols(&self) -> usize {
         self.pattern.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         self.pattern.shape()
     }
+    /// Number of stored entries (explicit zeros included).
     pub fn nnz(&self) -> usize {
         self.values.len()
     }
+    /// Row pointers, length `nrows + 1`: row `i` is `col_idx[row_ptr[i]..row_ptr[i + 1]]`.
     pub fn row_ptr(&self) -> &'a [I] {
         self.pattern.row_ptr
     }
+    /// Column indices, length nnz; strictly increasing within each row (canonical).
     pub fn col_idx(&self) -> &'a [I] {
         self.pattern.col_idx
     }
+    /// Stored values, length nnz, aligned with `col_idx`.
     pub fn values(&self) -> &'a [T] {
         self.values
     }
@@ -519,6 +549,7 @@ impl<'a, T: Scalar, I: SpIndex> CsrView<'a, T, I> {
         }
         out
     }
+    /// Owned copy: allocates a new pattern and value array.
     pub fn to_owned(&self) -> Csr<T, I> {
         Csr {
             pattern: Arc::new(self.pattern.to_owned()),

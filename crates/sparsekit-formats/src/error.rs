@@ -6,7 +6,9 @@ use std::fmt;
 /// Which axis an index refers to, for error messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Axis {
+    /// The row axis (displayed as "row").
     Row,
+    /// The column axis (displayed as "column").
     Col,
 }
 
@@ -26,29 +28,44 @@ pub enum FormatError {
     /// Two arrays that must agree in length do not.
     #[error("lengths differ: {what} has length {got}, expected {expected}")]
     LengthMismatch {
+        /// Name of the array whose length is wrong.
         what: &'static str,
+        /// Length it must have.
         expected: usize,
+        /// Length it has.
         got: usize,
     },
 
     /// A pointer array (row_ptr / col_ptr / block_ptr) does not start at 0.
     #[error("{what}[0] is {got}, must be 0")]
-    PtrStart { what: &'static str, got: usize },
+    PtrStart {
+        /// Name of the pointer array.
+        what: &'static str,
+        /// Its first element (non-zero).
+        got: usize,
+    },
 
     /// A pointer array decreases somewhere.
     #[error("{what} not monotone at {at}: {prev} > {next}")]
     PtrNotMonotone {
+        /// Name of the pointer array.
         what: &'static str,
+        /// Position of `next` in the array (`prev` is at `at - 1`).
         at: usize,
+        /// Value at position `at - 1`.
         prev: usize,
+        /// Value at position `at`, smaller than `prev`.
         next: usize,
     },
 
     /// The last pointer does not equal the number of stored entries.
     #[error("{what} ends at {got}, but there are {expected} stored entries")]
     PtrEnd {
+        /// Name of the pointer array.
         what: &'static str,
+        /// Number of stored entries (the length of the index/value arrays).
         expected: usize,
+        /// Last element of the pointer array.
         got: usize,
     },
 
@@ -56,11 +73,17 @@ pub enum FormatError {
     /// number (COO) where it was found.
     #[error("{outer_axis} {outer}: {axis} {index} \u{2265} {bound_name} {bound}")]
     IndexOutOfBounds {
+        /// What `outer` counts ("row", "column", "block row" or "entry").
         outer_axis: &'static str,
+        /// Row, column, block row or entry number where the index was found.
         outer: usize,
+        /// The axis the bad index refers to.
         axis: Axis,
+        /// The out-of-range index.
         index: usize,
+        /// Name of the bound it violates ("nrows", "ncols" or "block columns").
         bound_name: &'static str,
+        /// The bound (exclusive): `index >= bound`.
         bound: usize,
     },
 
@@ -68,10 +91,15 @@ pub enum FormatError {
     /// (unsorted or duplicated) where canonical form is required.
     #[error("{outer_axis} {outer}: indices not strictly increasing at position {position} ({prev} then {next})")]
     NotCanonical {
+        /// What `outer` counts ("row", "column" or "block row").
         outer_axis: &'static str,
+        /// The row or column whose indices are out of order.
         outer: usize,
+        /// Position of `next` in the whole index array (not within the row/column).
         position: usize,
+        /// Index before `position`.
         prev: usize,
+        /// Index at `position`, not greater than `prev`.
         next: usize,
     },
 
@@ -83,8 +111,11 @@ pub enum FormatError {
     /// A value does not fit in the index type chosen for the matrix (e.g. u32).
     #[error("{what} = {value} does not fit in the index type {index_type}")]
     IndexTypeOverflow {
+        /// Name of the quantity that overflows.
         what: &'static str,
+        /// Its value.
         value: u128,
+        /// Name of the index type it does not fit (e.g. "u32").
         index_type: &'static str,
     },
 
@@ -96,7 +127,9 @@ pub enum FormatError {
     /// Two operands of an operation have different shapes (e.g. `Mask::and`).
     #[error("shape mismatch: {left:?} vs {right:?}")]
     ShapeMismatch {
+        /// Shape `(nrows, ncols)` of the left operand.
         left: (usize, usize),
+        /// Shape `(nrows, ncols)` of the right operand.
         right: (usize, usize),
     },
 
@@ -106,25 +139,41 @@ pub enum FormatError {
 
     /// A file is not what it claims to be, or is truncated / corrupt.
     #[error("malformed {kind} file: {message}")]
-    Malformed { kind: &'static str, message: String },
+    Malformed {
+        /// File format ("npz", "mtx", …).
+        kind: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 
     /// A file uses a feature this crate does not support (complex values, …).
     #[error("unsupported {kind} content: {message}")]
-    Unsupported { kind: &'static str, message: String },
+    Unsupported {
+        /// File format ("npz", "mtx", …).
+        kind: &'static str,
+        /// What is not supported.
+        message: String,
+    },
 
     /// A text file (Matrix Market) has a syntax or content error at a known line (1-based).
     #[error("{kind} line {line}: {message}")]
     Parse {
+        /// File format ("mtx", …).
         kind: &'static str,
+        /// Line number, 1-based.
         line: usize,
+        /// What is wrong on that line.
         message: String,
     },
 
     /// An index array read from a file holds a negative value.
     #[error("{what}[{position}] = {value} is negative")]
     NegativeIndex {
+        /// Name of the index array.
         what: &'static str,
+        /// Position of the value in the array.
         position: usize,
+        /// The negative value.
         value: i128,
     },
 
@@ -134,12 +183,17 @@ pub enum FormatError {
         Some(e) => format!("unknown extension '.{e}'"),
         None => "no file extension".to_string(),
     })]
-    UnknownFileKind { extension: Option<String> },
+    UnknownFileKind {
+        /// The path's extension (without the dot), if it has one.
+        extension: Option<String>,
+    },
 
     /// A file whose extension names one supported type and whose first bytes another.
     #[error("the extension says .{extension} but the content is a .{detected} file")]
     FileKindMismatch {
+        /// The type the extension names (without the dot).
         extension: &'static str,
+        /// The type the first bytes show.
         detected: &'static str,
     },
 

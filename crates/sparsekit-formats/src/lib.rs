@@ -24,6 +24,8 @@
 //! # Ok::<(), sparsekit_formats::FormatError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod bsr;
 mod compressed;
 pub mod convert;

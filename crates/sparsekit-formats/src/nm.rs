@@ -303,12 +303,15 @@ impl<T: Scalar> NM<T> {
         })
     }
 
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.nrows
     }
+    /// Number of columns (a multiple of M).
     pub fn ncols(&self) -> usize {
         self.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.nrows, self.ncols)
     }
@@ -423,27 +426,35 @@ impl<'a, T: Scalar> NMView<'a, T> {
             offsets,
         }
     }
+    /// Number of rows.
     pub fn nrows(&self) -> usize {
         self.nrows
     }
+    /// Number of columns (a multiple of M).
     pub fn ncols(&self) -> usize {
         self.ncols
     }
+    /// `(nrows, ncols)`.
     pub fn shape(&self) -> (usize, usize) {
         (self.nrows, self.ncols)
     }
+    /// N: slots per group.
     pub fn n(&self) -> usize {
         self.n
     }
+    /// M: group size in columns.
     pub fn m(&self) -> usize {
         self.m
     }
+    /// Groups per row, `ncols / M`.
     pub fn groups_per_row(&self) -> usize {
         self.ncols / self.m
     }
+    /// Packed values, `nrows · (ncols/M) · N` (padding zeros included).
     pub fn values(&self) -> &'a [T] {
         self.values
     }
+    /// Column offset of each slot inside its group, same length as `values`; `< M`, strictly increasing within a group.
     pub fn offsets(&self) -> &'a [u8] {
         self.offsets
     }
@@ -491,6 +502,7 @@ impl<'a, T: Scalar> NMView<'a, T> {
         // increasing; columns < ncols; dims and nnz fit I (checked above).
         Ok(unsafe { Csr::new_unchecked(self.nrows, self.ncols, row_ptr, col_idx, vals) })
     }
+    /// Owned copy of the borrowed arrays.
     pub fn to_owned(&self) -> NM<T> {
         NM {
             nrows: self.nrows,

@@ -9,11 +9,17 @@ pub trait Scalar:
 {
     /// Type name as in NumPy / safetensors (`"f32"`, `"f16"`, …).
     const NAME: &'static str;
+    /// Zero.
     const ZERO: Self;
+    /// One.
     const ONE: Self;
+    /// The value as f64 (exact for every implementing type).
     fn to_f64(self) -> f64;
+    /// `v` rounded to this type.
     fn from_f64(v: f64) -> Self;
+    /// The value as f32 (rounded for f64).
     fn to_f32(self) -> f32;
+    /// `v` rounded to this type.
     fn from_f32(v: f32) -> Self;
     /// Sum in this type (used to merge duplicate entries).
     fn add(self, other: Self) -> Self;
@@ -21,6 +27,7 @@ pub trait Scalar:
     fn magnitude(self) -> f64 {
         self.to_f64().abs()
     }
+    /// Whether the value equals zero (true for both +0 and −0; false for NaN).
     fn is_zero(self) -> bool {
         self.to_f64() == 0.0
     }

@@ -26,11 +26,17 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// The values of an IDX array, in the file's element type.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IdxData {
+    /// Type byte `0x08`: unsigned bytes.
     U8(Vec<u8>),
+    /// Type byte `0x09`: signed bytes.
     I8(Vec<i8>),
+    /// Type byte `0x0B`: 16-bit signed integers.
     I16(Vec<i16>),
+    /// Type byte `0x0C`: 32-bit signed integers.
     I32(Vec<i32>),
+    /// Type byte `0x0D`: 32-bit floats.
     F32(Vec<f32>),
+    /// Type byte `0x0E`: 64-bit floats.
     F64(Vec<f64>),
 }
 
@@ -56,7 +62,9 @@ impl IdxData {
 /// An IDX array: its shape (one entry per dimension) and its values, row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IdxArray {
+    /// Size of each dimension, outermost first; their product is `data.len()`.
     pub shape: Vec<usize>,
+    /// The values, row-major, converted from big-endian to native.
     pub data: IdxData,
 }
 

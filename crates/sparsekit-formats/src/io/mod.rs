@@ -44,9 +44,13 @@ pub use any::{read_any, AnyFile, Data, DenseTensor, Entry, FileKind};
 /// A sparse matrix in any of the crate's general formats, as read from a file.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SparseMatrix<T: Scalar, I: SpIndex = u32> {
+    /// Compressed sparse row.
     Csr(Csr<T, I>),
+    /// Compressed sparse column.
     Csc(Csc<T, I>),
+    /// Coordinate (triplets).
     Coo(Coo<T, I>),
+    /// Block sparse row.
     Bsr(Bsr<T, I>),
 }
 

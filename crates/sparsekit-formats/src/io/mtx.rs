@@ -50,15 +50,19 @@ const PREALLOC_ENTRIES: usize = 1 << 16;
 /// `coordinate` (sparse) or `array` (dense, column-major).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MtxFormat {
+    /// `coordinate`: one `row col [value]` line per stored entry (1-based indices).
     Coordinate,
+    /// `array`: every value of the (stored triangle of the) matrix, column-major.
     Array,
 }
 
 /// The field of a Matrix Market file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MtxField {
+    /// Floating-point values.
     #[default]
     Real,
+    /// Integer values.
     Integer,
     /// Structure only (every entry is 1); `coordinate` files only.
     Pattern,
@@ -67,6 +71,7 @@ pub enum MtxField {
 /// The symmetry of a Matrix Market file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MtxSymmetry {
+    /// No symmetry: every entry is stored.
     #[default]
     General,
     /// Only the lower triangle (with the diagonal) is stored; `a[j][i] = a[i][j]`.
@@ -98,10 +103,15 @@ impl MtxSymmetry {
 /// The banner and size line of a Matrix Market file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MtxHeader {
+    /// `coordinate` or `array`.
     pub format: MtxFormat,
+    /// Value field (real, integer or pattern).
     pub field: MtxField,
+    /// Symmetry (general, symmetric or skew-symmetric).
     pub symmetry: MtxSymmetry,
+    /// Number of rows the size line declares.
     pub nrows: usize,
+    /// Number of columns the size line declares.
     pub ncols: usize,
     /// Entries the size line declares (for `array`: the number of values stored, e.g.
     /// `n(n+1)/2` for a symmetric one). Symmetric files expand to up to twice as many.
@@ -111,7 +121,11 @@ pub struct MtxHeader {
 /// Options of [`write()`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MtxOptions {
+    /// Field to write: `Real` (shortest round-trip text), `Integer` (fails on a non-integer
+    /// value) or `Pattern` (indices only).
     pub field: MtxField,
+    /// Symmetry to write: anything but `General` writes only the lower triangle (strictly lower
+    /// for skew-symmetric) and fails unless the matrix is square and has that symmetry.
     pub symmetry: MtxSymmetry,
 }
 

@@ -24,17 +24,29 @@ const PREALLOC_CAP: usize = 1 << 20;
 /// Element type of an `.npy` array (the `descr` field), without byte order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NpyDtype {
+    /// Booleans, one byte each (`b1`, `?`).
     Bool,
+    /// Signed 8-bit integer (`i1`).
     I8,
+    /// Signed 16-bit integer (`i2`).
     I16,
+    /// Signed 32-bit integer (`i4`).
     I32,
+    /// Signed 64-bit integer (`i8`).
     I64,
+    /// Unsigned 8-bit integer (`u1`).
     U8,
+    /// Unsigned 16-bit integer (`u2`).
     U16,
+    /// Unsigned 32-bit integer (`u4`).
     U32,
+    /// Unsigned 64-bit integer (`u8`).
     U64,
+    /// IEEE half-precision float (`f2`).
     F16,
+    /// IEEE single-precision float (`f4`).
     F32,
+    /// IEEE double-precision float (`f8`).
     F64,
     /// Fixed-length byte string `S<n>`.
     Bytes(usize),
@@ -102,10 +114,13 @@ impl NpyDtype {
 /// The parsed header of an `.npy` array.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NpyHeader {
+    /// Element type.
     pub dtype: NpyDtype,
     /// `true` for little-endian or byte-order-free (`|`) data.
     pub little_endian: bool,
+    /// `true` when the data is stored column-major (Fortran order).
     pub fortran_order: bool,
+    /// Size of each dimension; empty for a scalar.
     pub shape: Vec<usize>,
 }
 
@@ -143,7 +158,9 @@ impl NpyHeader {
 /// An array read from an `.npy` stream: header plus raw payload bytes (file byte order).
 #[derive(Clone, Debug, PartialEq)]
 pub struct NpyArray {
+    /// The parsed header.
     pub header: NpyHeader,
+    /// Raw payload, `header.nbytes()` bytes in the file's byte order and layout.
     pub data: Vec<u8>,
 }
 

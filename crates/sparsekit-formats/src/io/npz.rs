@@ -58,6 +58,7 @@ const KIND: &str = "npz";
 pub struct NpzInfo {
     /// `"csr"`, `"csc"`, `"coo"` or `"bsr"`.
     pub format: String,
+    /// `(nrows, ncols)` from the `shape` member.
     pub shape: (usize, usize),
     /// Stored values, as SciPy's `nnz` counts them (duplicates and BSR block zeros included).
     pub nnz: usize,
@@ -84,6 +85,7 @@ pub enum IndexWidth {
 /// Options of [`write()`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NpzOptions {
+    /// Integer width of the index arrays written (`indptr`/`indices` or `row`/`col`).
     pub index: IndexWidth,
     /// Deflate (`save_npz(..., compressed=True)`, the default) or store.
     pub compressed: bool,

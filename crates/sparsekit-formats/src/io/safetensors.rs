@@ -76,8 +76,11 @@ pub(crate) const COMPONENTS: [&str; 7] = [
 /// Name, dtype (safetensors spelling: `"F32"`, `"BF16"`, `"I64"`, …) and shape of one tensor.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TensorInfo {
+    /// Tensor name, as stored in the header.
     pub name: String,
+    /// Element type, safetensors spelling (`"F32"`, `"BF16"`, `"I64"`, …).
     pub dtype: String,
+    /// Size of each dimension; empty for a scalar.
     pub shape: Vec<usize>,
 }
 
