@@ -2,8 +2,8 @@
 //! (when a Python with numpy + safetensors exists) the output loaded by `safetensors.numpy`.
 
 mod common;
-use sparsekit_formats::sparsity::{keep_count, mask, Structure};
 use common::*;
+use sparsekit_formats::sparsity::{keep_count, mask, Structure};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
