@@ -216,3 +216,43 @@ fn nm_on_a_short_last_group_is_a_typed_storage_error() {
     ));
     assert!(NM::from_csr(&csr, 2, 4).is_err());
 }
+
+/// Whole rows / columns: the pruner's masks are accepted as `Rows` / `Columns` tags, the wrong
+/// tag is a typed error, and random row / column patterns keep `keep_count` units — including
+/// empty shapes.
+#[test]
+fn row_and_column_structures_agree_across_layers() {
+    use sparsekit_formats::sparsity::satisfies;
+    use sparsekit_tensor::{random_structured_pattern, SparseError};
+    let device = Device::flex();
+    for &(rows, cols) in &[(0usize, 0usize), (0, 5), (4, 0), (1, 1), (5, 7), (8, 3)] {
+        for s in [0.0, 0.3, 0.5, 1.0] {
+            let scores: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919) % 13) as f32).collect();
+            for (st, other, units, len) in [
+                (Structure::Rows, Structure::Columns, rows, cols),
+                (Structure::Columns, Structure::Rows, cols, rows),
+            ] {
+                let mk = mask(&scores, rows, cols, s, st).unwrap();
+                assert_eq!(mk.count_ones(), keep_count(units, s).unwrap() * len);
+                assert!(satisfies(&mk, st));
+                let csr = Csr::<f32>::from_dense(&scores, rows, cols, Select::Mask(&mk)).unwrap();
+                let t = SparseTensor::from_csr(&csr, &device).unwrap();
+                assert_eq!(t.clone().with_structure(st).unwrap().structure(), st);
+                if !satisfies(&mk, other) {
+                    assert!(matches!(
+                        t.with_structure(other),
+                        Err(SparseError::Structure(_))
+                    ));
+                }
+                let p = random_structured_pattern(rows, cols, st, s, Some(3)).unwrap();
+                let pm = Mask::from_pattern(&p).unwrap();
+                assert_eq!(
+                    pm.count_ones(),
+                    keep_count(units, s).unwrap() * len,
+                    "{st} {s}"
+                );
+                assert!(satisfies(&pm, st), "{st} {rows}x{cols} s={s}");
+            }
+        }
+    }
+}
