@@ -1,0 +1,4 @@
+//! Evaluations of sentence embeddings.
+
+pub mod probe;
+pub mod retrieval;

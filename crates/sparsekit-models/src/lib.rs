@@ -1,0 +1,1 @@
+//! Real pretrained models on burn (being written).
