@@ -12,6 +12,7 @@ mod input;
 mod machine;
 mod matrix;
 mod memory;
+mod model;
 mod runner;
 mod train;
 
@@ -54,8 +55,8 @@ enum Command {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Comma-separated suites: spmm, spmm_t, sddmm, train.
-    #[arg(long, default_value = "spmm,spmm_t,sddmm,train", value_delimiter = ',')]
+    /// Comma-separated suites: spmm, spmm_t, sddmm, train, model.
+    #[arg(long, default_value = "spmm,spmm_t,sddmm,train,model", value_delimiter = ',')]
     suite: Vec<String>,
     /// Only the rows marked `q` in BENCH.md (plus sparsity 0.7).
     #[arg(long)]
@@ -131,10 +132,11 @@ fn run(args: RunArgs) -> Result<()> {
         anyhow::bail!("sparsity {bad} is outside [0, 1]");
     }
     let train = args.suite.iter().any(|s| s.trim() == "train");
+    let model_suite = args.suite.iter().any(|s| s.trim() == "model");
     let kernel_suites = args
         .suite
         .iter()
-        .filter(|s| s.trim() != "train")
+        .filter(|s| !matches!(s.trim(), "train" | "model"))
         .map(|s| s.parse::<Suite>().map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
     let (cases, matrix_notes) = matrix::matrix(args.quick, &kernel_suites, shapes, sparsities);
@@ -217,6 +219,12 @@ fn run(args: RunArgs) -> Result<()> {
     for case in &train_cases {
         for &device in &cfg.devices {
             train_on(case, train::TrainTarget::cpu(device), &mut emit);
+        }
+    }
+    if model_suite {
+        for case in model::cases(args.quick) {
+            eprintln!("  model  all-MiniLM-L6-v2 embed, {} texts, batch {} …", case.texts, case.batch);
+            model::run(&case, &cfg.devices, &cfg.timing, &mut emit);
         }
     }
     // wgpu last: a software adapter's threads would slow every CPU row measured after it.

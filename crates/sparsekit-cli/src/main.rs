@@ -1,13 +1,22 @@
 //! `sparsekit`: inspect, convert and prune sparse matrix files (SciPy `.npz`, Matrix Market `.mtx`,
-//! `.safetensors`, dense NumPy `.npy`). Files are read with `sparsekit_formats::io::read_any`; no
-//! command needs burn.
+//! `.safetensors`, dense NumPy `.npy`), fetch real models and data, and (feature `models`, on by
+//! default) embed, evaluate and capture activations with all-MiniLM-L6-v2 on burn. Files are read
+//! with `sparsekit_formats::io::read_any`; without the `models` feature no command needs burn.
 //!
 //! Errors print one line on stderr (`error: reading a.npz: …`) and exit with status 1; usage
 //! errors exit with status 2 (clap's convention).
 
+#[cfg(feature = "models")]
+mod activations;
 mod convert;
+#[cfg(feature = "models")]
+mod embed;
+#[cfg(feature = "models")]
+mod eval;
 mod files;
 mod inspect;
+#[cfg(feature = "models")]
+mod progress;
 mod prune;
 mod structure;
 
@@ -19,7 +28,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "sparsekit",
     version,
-    about = "Inspect, convert and prune sparse matrix files"
+    about = "Inspect, convert and prune sparse matrix files; fetch, run and evaluate real models"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,6 +46,18 @@ enum Command {
     /// Prune every selected ≥ 2-D float tensor of a .safetensors checkpoint (magnitude or
     /// random; unstructured, N:M or blocks); other tensors and metadata are copied unchanged.
     Prune(prune::Args),
+    /// Sentence embeddings of a text file (one text per line) with a sentence-transformers
+    /// model directory, as a float32 .npy [n, dim].
+    #[cfg(feature = "models")]
+    Embed(embed::Args),
+    /// Evaluate a sentence encoder on the Debian corpus (retrieval, section probe); prints
+    /// one JSON object.
+    #[cfg(feature = "models")]
+    Eval(eval::Args),
+    /// Capture one layer's activations at one site for every token of a text file into
+    /// safetensors shards.
+    #[cfg(feature = "models")]
+    Activations(activations::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +80,12 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Prune(args) => prune::run(&args),
+        #[cfg(feature = "models")]
+        Command::Embed(args) => embed::run(&args),
+        #[cfg(feature = "models")]
+        Command::Eval(args) => eval::run(&args),
+        #[cfg(feature = "models")]
+        Command::Activations(args) => activations::run(&args),
     });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -1,1 +1,28 @@
-//! Real pretrained models on burn (being written).
+//! Real pretrained models on burn for sparsekit.
+//!
+//! - [`bert`]: a BERT-family encoder (all-MiniLM-L6-v2 and other Hugging Face BERT
+//!   checkpoints) as burn modules, generic over its configuration; every linear layer a
+//!   [`Projection`] (dense, [`SparseLinear`](sparsekit_tensor::SparseLinear) or
+//!   [`MaskedLinear`](sparsekit_tensor::MaskedLinear)), every attention block swappable.
+//! - [`tokenize`]: Hugging Face `tokenizers` reading the model's `tokenizer.json`.
+//! - [`sentence`]: sentence embeddings as sentence-transformers computes them.
+//! - [`hooks`]: named activation sites (`resid_pre`, `attn_out`, …) seen by a forward hook;
+//!   [`capture`] streams one site's activations into safetensors shards.
+//! - [`eval`]: the Debian-corpus retrieval and section-probe evaluations of an encoder.
+#![warn(missing_docs)]
+
+pub mod bert;
+pub mod capture;
+mod device;
+mod error;
+pub mod eval;
+pub mod hooks;
+mod projection;
+pub mod sentence;
+pub mod tokenize;
+
+pub use device::DeviceChoice;
+pub use error::ModelError;
+pub use hooks::Site;
+pub use projection::Projection;
+pub use sentence::{read_texts, Pooling, SentenceEncoder};

@@ -1,0 +1,255 @@
+//! The `model` suite: sentence embedding with all-MiniLM-L6-v2 on burn against dense PyTorch
+//! (sentence-transformers), same texts, same batch, same thread count, in one run; plus the
+//! throughput of activation capture.
+//!
+//! Texts: the first `n` test-split long descriptions of the Debian corpus (real English of
+//! every length; those past 256 tokens are truncated, as sentence-transformers does), newlines
+//! folded to spaces. PyTorch runs `scripts/minilm_reference.py --time` in the project's Python
+//! (`SPARSEKIT_PYTHON`, which `cargo xtask bench` sets) with `torch.set_num_threads` equal to
+//! the cores rayon uses here. Memory: peak RSS of this process while one device's rows run
+//! (`/proc/self/clear_refs` resets the high-water mark first) and the peak heap bytes (the
+//! counting allocator).
+//!
+//! Missing model, corpus or Python: a note, no row (a benchmark, not a test).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sparsekit_data::{debian, fetch};
+use sparsekit_measure::row::{Line, Row, Shape};
+use sparsekit_measure::timing::{measure, Timing};
+use sparsekit_models::capture::{capture_to_shards, CaptureConfig};
+use sparsekit_models::{SentenceEncoder, Site};
+
+use crate::memory;
+use crate::runner::DenseDevice;
+
+/// Texts per timed call, and texts per forward pass.
+pub struct ModelCase {
+    /// Texts embedded per timed call.
+    pub texts: usize,
+    /// Texts per forward pass (both sides).
+    pub batch: usize,
+}
+
+/// The suite's cases: 128 texts (`--quick`) or 512, batch 32.
+pub fn cases(quick: bool) -> Vec<ModelCase> {
+    vec![ModelCase {
+        texts: if quick { 128 } else { 512 },
+        batch: 32,
+    }]
+}
+
+/// Peak resident set size of this process (VmHWM), bytes.
+fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets VmHWM to the current RSS (Linux ≥ 4.0); false where that is not possible.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+fn texts(n: usize) -> Result<Vec<String>, String> {
+    let corpus = debian::default_dir().join("descriptions.jsonl");
+    let records = debian::read_corpus(&corpus).map_err(|e| {
+        format!("model suite: no Debian corpus ({e}); run `sparsekit fetch debian-text`")
+    })?;
+    let t: Vec<String> = records
+        .iter()
+        .filter(|r| r.split == debian::Split::Test)
+        .take(n)
+        .map(|r| r.description.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    if t.len() < n {
+        return Err(format!("model suite: the corpus has only {} test texts", t.len()));
+    }
+    Ok(t)
+}
+
+/// PyTorch's median seconds for embedding the texts of `input`.
+fn torch_seconds(model: &Path, input: &Path, batch: usize, threads: usize, samples: usize) -> Result<f64, String> {
+    let py = std::env::var_os("SPARSEKIT_PYTHON").map(PathBuf::from).ok_or(
+        "model suite: no PyTorch row: SPARSEKIT_PYTHON is unset (`cargo xtask bench` sets it)",
+    )?;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/minilm_reference.py");
+    let out = Command::new(&py)
+        .arg(&script)
+        .arg("--model")
+        .arg(model)
+        .arg("--input")
+        .arg(input)
+        .args(["--batch", &batch.to_string()])
+        .args(["--threads", &threads.to_string()])
+        .args(["--time", &samples.to_string()])
+        .output()
+        .map_err(|e| format!("model suite: running {}: {e}", py.display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!(
+            "model suite: minilm_reference.py failed: {}",
+            err.lines().last().unwrap_or("")
+        ));
+    }
+    let v: serde_json::Value = serde_json::from_slice(
+        out.stdout.split(|&b| b == b'\n').rfind(|l| !l.is_empty()).unwrap_or(b""),
+    )
+    .map_err(|e| format!("model suite: minilm_reference.py printed no JSON: {e}"))?;
+    v["median_seconds"]
+        .as_f64()
+        .ok_or_else(|| "model suite: minilm_reference.py: no median_seconds".into())
+}
+
+/// FLOPs of one encoder pass over texts of these token counts (multiply-adds × 2): the
+/// projections (4·d² + 2·d·f per token per layer) and attention (2·s²·d per text per layer,
+/// scores and context).
+fn flops(lengths: &[usize], enc: &SentenceEncoder) -> f64 {
+    let c = &enc.config;
+    let (d, f, l) = (c.hidden_size as f64, c.intermediate_size as f64, c.num_hidden_layers as f64);
+    let tokens: f64 = lengths.iter().map(|&s| s as f64).sum();
+    let attn: f64 = lengths.iter().map(|&s| (s * s) as f64).sum();
+    l * (2.0 * tokens * (4.0 * d * d + 2.0 * d * f) + 4.0 * attn * d)
+}
+
+/// Runs the suite on the CPU devices.
+pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mut dyn FnMut(Line)) {
+    let note = |emit: &mut dyn FnMut(Line), note: String| emit(Line::Note { note });
+    let model = fetch::default_dir(&fetch::MINILM);
+    if fetch::verify(&fetch::MINILM, &model).is_err() {
+        return note(emit, format!(
+            "model suite: no all-MiniLM-L6-v2 in {}; run `sparsekit fetch minilm`",
+            model.display()
+        ));
+    }
+    let texts = match texts(case.texts) {
+        Ok(t) => t,
+        Err(e) => return note(emit, e),
+    };
+    let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+    let tmp = std::env::temp_dir().join(format!("sparsekit-bench-model-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    if let Err(e) = std::fs::create_dir_all(&tmp) {
+        return note(emit, format!("model suite: creating {}: {e}", tmp.display()));
+    }
+    let input = tmp.join("texts.txt");
+    if let Err(e) = std::fs::write(&input, texts.join("\n") + "\n") {
+        return note(emit, format!("model suite: writing {}: {e}", input.display()));
+    }
+    let threads = rayon::current_num_threads();
+    let torch = torch_seconds(&model, &input, case.batch, threads, timing.samples);
+    if let Err(e) = &torch {
+        note(emit, e.clone());
+    }
+    for &dev in devices {
+        let enc = match SentenceEncoder::load(&model, &dev.device()) {
+            Ok(e) => e,
+            Err(e) => {
+                note(emit, format!("model suite: loading MiniLM on {}: {e}", dev.name()));
+                continue;
+            }
+        };
+        let lengths = match enc.tokenizer.encode(&refs, 0, enc.truncation) {
+            Ok(b) => b.lengths,
+            Err(e) => return note(emit, format!("model suite: tokenising: {e}")),
+        };
+        let tokens: usize = lengths.iter().sum();
+        let rss_reset = reset_peak_rss();
+        memory::reset_peak();
+        let heap_before = memory::live();
+        let stats = measure(timing, || {
+            enc.embed(&refs, case.batch).expect("embedding the bench texts");
+        });
+        let peak_heap = memory::peak().saturating_sub(heap_before);
+        let mut extra = serde_json::Map::new();
+        let sps = case.texts as f64 / stats.median_s;
+        extra.insert("sentences_per_s".into(), sps.into());
+        extra.insert("tokens".into(), tokens.into());
+        extra.insert("threads".into(), threads.into());
+        extra.insert("peak_heap_bytes".into(), peak_heap.into());
+        if rss_reset {
+            if let Some(rss) = peak_rss() {
+                extra.insert("peak_rss_bytes".into(), rss.into());
+            }
+        }
+        let (baseline, base_s) = match &torch {
+            Ok(s) => {
+                extra.insert("torch_sentences_per_s".into(), (case.texts as f64 / s).into());
+                (format!("peer:sentence-transformers (torch, {threads} threads)"), *s)
+            }
+            Err(_) => ("none".to_string(), f64::NAN),
+        };
+        emit(Line::Row(Box::new(Row {
+            suite: "model".into(),
+            op: "embed".into(),
+            format: "dense".into(),
+            dtype: "f32".into(),
+            device: dev.name().into(),
+            shape: Shape { m: case.texts, k: enc.dim(), n: case.batch },
+            sparsity: 0.0,
+            nnz: 0,
+            samples: stats.samples,
+            median_s: stats.median_s,
+            min_s: stats.min_s,
+            max_s: stats.max_s,
+            baseline,
+            baseline_median_s: base_s,
+            speedup_vs_dense: base_s / stats.median_s,
+            gflops_effective: flops(&lengths, &enc) / stats.median_s / 1e9,
+            software_adapter: None,
+            max_rel_err: None,
+            extra,
+        })));
+
+        // Activation capture of the same texts (layer 3, resid_post) into shards.
+        let shards = tmp.join(format!("shards-{}", dev.name()));
+        let mut capture_times = Vec::new();
+        for _ in 0..timing.samples.max(1) {
+            let _ = std::fs::remove_dir_all(&shards);
+            let mut cfg = CaptureConfig::new(3, Site::ResidPost);
+            cfg.batch_size = case.batch;
+            match capture_to_shards(&enc, &refs, &cfg, &shards, Default::default(), |_| {}) {
+                Ok(r) => capture_times.push(r.seconds),
+                Err(e) => {
+                    note(emit, format!("model suite: capture on {}: {e}", dev.name()));
+                    break;
+                }
+            }
+        }
+        if capture_times.len() == timing.samples.max(1) {
+            let s = sparsekit_measure::timing::stats(&mut capture_times);
+            let mut extra = serde_json::Map::new();
+            extra.insert("tokens_per_s".into(), (tokens as f64 / s.median_s).into());
+            extra.insert("tokens".into(), tokens.into());
+            emit(Line::Row(Box::new(Row {
+                suite: "model".into(),
+                op: "activations".into(),
+                format: "dense".into(),
+                dtype: "f32".into(),
+                device: dev.name().into(),
+                shape: Shape { m: case.texts, k: enc.dim(), n: case.batch },
+                sparsity: 0.0,
+                nnz: 0,
+                samples: s.samples,
+                median_s: s.median_s,
+                min_s: s.min_s,
+                max_s: s.max_s,
+                baseline: "embed (same texts, same device)".into(),
+                baseline_median_s: stats.median_s,
+                speedup_vs_dense: stats.median_s / s.median_s,
+                gflops_effective: 0.0,
+                software_adapter: None,
+                max_rel_err: None,
+                extra,
+            })));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}

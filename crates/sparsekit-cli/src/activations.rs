@@ -1,0 +1,78 @@
+//! `sparsekit activations`: one site of one layer, for every non-padding token of a text file,
+//! streamed into safetensors shards (layout: sparsekit-data's `shards` module; Python reads
+//! them with `safetensors.numpy.load_file`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use sparsekit_models::capture::{capture_to_shards, CaptureConfig};
+use sparsekit_models::{read_texts, DeviceChoice, SentenceEncoder, Site};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model directory [default: where `sparsekit fetch minilm` installs all-MiniLM-L6-v2].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Texts, one per line.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Layer (0-based).
+    #[arg(long)]
+    pub layer: usize,
+    /// resid_pre, attn_out, resid_mid, mlp_hidden, mlp_out or resid_post.
+    #[arg(long)]
+    pub site: Site,
+    /// Output directory (created; must not hold a previous capture).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Stop after this many tokens.
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
+    /// Token rows per shard file.
+    #[arg(long, default_value_t = 65_536)]
+    pub shard_tokens: usize,
+    /// flex, ndarray or wgpu.
+    #[arg(long, default_value_t = DeviceChoice::Flex)]
+    pub device: DeviceChoice,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let dir = crate::embed::model_dir(&args.model);
+    let texts = read_texts(&args.input)?;
+    let encoder = SentenceEncoder::load(&dir, &args.device.device())
+        .with_context(|| format!("loading the model {}", dir.display()))?;
+    let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+    let config = CaptureConfig {
+        layer: args.layer,
+        site: args.site,
+        batch_size: args.batch,
+        max_tokens: args.max_tokens,
+        tokens_per_shard: args.shard_tokens,
+    };
+    let meta = BTreeMap::from([
+        ("model".to_string(), dir.display().to_string()),
+        ("input".to_string(), args.input.display().to_string()),
+        ("device".to_string(), args.device.to_string()),
+    ]);
+    let bar = crate::progress::bar(args.max_tokens.map(|n| n as u64), "tokens");
+    let report = capture_to_shards(&encoder, &refs, &config, &args.output, meta, |t| {
+        bar.set_position(t as u64)
+    })?;
+    bar.finish_and_clear();
+    eprintln!(
+        "captured layer {} {} for {} tokens of {} texts into {} ({} shards, {:.0} tokens/s on {})",
+        args.layer,
+        args.site,
+        report.tokens,
+        report.texts,
+        args.output.display(),
+        report.manifest.shards.len(),
+        report.tokens_per_s(),
+        args.device
+    );
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! `sparsekit embed`: sentence embeddings of a text file with a sentence-transformers model
+//! directory (all-MiniLM-L6-v2 from `sparsekit fetch minilm`), written as a float32 `.npy`
+//! `[n, dim]` in input order. Matches sentence-transformers on the same texts (the
+//! `minilm_parity` test of sparsekit-models checks it).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use sparsekit_formats::io::npy::write_npy_dense;
+use sparsekit_models::{read_texts, DeviceChoice, SentenceEncoder};
+
+use crate::files::writing;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model directory [default: where `sparsekit fetch minilm` installs all-MiniLM-L6-v2].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Texts, one per line (UTF-8; empty lines are an error).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output .npy (float32, [n, dim]).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// flex, ndarray or wgpu.
+    #[arg(long, default_value_t = DeviceChoice::Flex)]
+    pub device: DeviceChoice,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+}
+
+/// The model directory of `--model`, else the default install place of all-MiniLM-L6-v2.
+pub fn model_dir(model: &Option<PathBuf>) -> PathBuf {
+    model.clone().unwrap_or_else(|| {
+        sparsekit_data::fetch::default_dir(&sparsekit_data::fetch::MINILM)
+    })
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let dir = model_dir(&args.model);
+    let texts = read_texts(&args.input)?;
+    let encoder = SentenceEncoder::load(&dir, &args.device.device())
+        .with_context(|| format!("loading the model {}", dir.display()))?;
+    let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+    let bar = crate::progress::bar(Some(texts.len() as u64), "texts");
+    let t = std::time::Instant::now();
+    let emb = encoder.embed_with(&refs, args.batch, |done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    let secs = t.elapsed().as_secs_f64();
+    write_npy_dense(&args.output, &emb, texts.len(), encoder.dim())
+        .with_context(|| writing(&args.output))?;
+    eprintln!(
+        "embedded {} texts into {} ({}×{}, {:.1} texts/s on {})",
+        texts.len(),
+        args.output.display(),
+        texts.len(),
+        encoder.dim(),
+        texts.len() as f64 / secs.max(1e-9),
+        args.device
+    );
+    Ok(())
+}

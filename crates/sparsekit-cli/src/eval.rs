@@ -1,0 +1,75 @@
+//! `sparsekit eval`: the Debian-corpus evaluations of a sentence encoder, one JSON object on
+//! stdout (sparsekit-models' `eval` module documents the tasks).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use sparsekit_data::debian;
+use sparsekit_data::eval::probe::ProbeConfig;
+use sparsekit_models::eval::{debian_retrieval, debian_sections};
+use sparsekit_models::{DeviceChoice, SentenceEncoder};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Task {
+    /// Synopsis → long description retrieval on the test split (MRR@10, recall@10).
+    DebianRetrieval,
+    /// Logistic-regression probe of the package section (train → test accuracy).
+    DebianSections,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model directory [default: where `sparsekit fetch minilm` installs all-MiniLM-L6-v2].
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The task.
+    #[arg(long, value_enum)]
+    pub task: Task,
+    /// Use at most this many records of each split.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// The corpus [default: descriptions.jsonl where `sparsekit fetch debian-text` writes it].
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+    /// flex, ndarray or wgpu.
+    #[arg(long, default_value_t = DeviceChoice::Flex)]
+    pub device: DeviceChoice,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let dir = crate::embed::model_dir(&args.model);
+    let corpus = args
+        .corpus
+        .clone()
+        .unwrap_or_else(|| debian::default_dir().join("descriptions.jsonl"));
+    let records = debian::read_corpus(&corpus).with_context(|| {
+        format!(
+            "reading the corpus {} (`sparsekit fetch debian-text` writes it)",
+            corpus.display()
+        )
+    })?;
+    let encoder = SentenceEncoder::load(&dir, &args.device.device())
+        .with_context(|| format!("loading the model {}", dir.display()))?;
+    let json = match args.task {
+        Task::DebianRetrieval => {
+            serde_json::to_value(debian_retrieval(&encoder, &records, args.limit, args.batch)?)?
+        }
+        Task::DebianSections => serde_json::to_value(debian_sections(
+            &encoder,
+            &records,
+            args.limit,
+            args.batch,
+            &ProbeConfig::default(),
+        )?)?,
+    };
+    let mut obj = json;
+    obj["model"] = serde_json::Value::String(dir.display().to_string());
+    obj["device"] = serde_json::Value::String(args.device.to_string());
+    obj["limit"] = serde_json::json!(args.limit);
+    println!("{obj}");
+    Ok(())
+}
