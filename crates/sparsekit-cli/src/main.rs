@@ -1,11 +1,13 @@
 //! `sparsekit`: inspect, convert and prune sparse matrix files (SciPy `.npz`, Matrix Market `.mtx`,
-//! `.safetensors`, dense NumPy `.npy`). Files are read with `sparsekit_formats::io::read_any`; no
-//! command needs burn.
+//! `.safetensors`, dense NumPy `.npy`), and fetch the models and data of the examples
+//! (`sparsekit fetch minilm|debian-text`, with `sparsekit-data`). Files are read with
+//! `sparsekit_formats::io::read_any`; no command needs burn.
 //!
 //! Errors print one line on stderr (`error: reading a.npz: …`) and exit with status 1; usage
 //! errors exit with status 2 (clap's convention).
 
 mod convert;
+mod fetch;
 mod files;
 mod inspect;
 mod prune;
@@ -19,7 +21,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "sparsekit",
     version,
-    about = "Inspect, convert and prune sparse matrix files"
+    about = "Inspect, convert and prune sparse matrix files; fetch models and data"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,6 +39,9 @@ enum Command {
     /// Prune every selected ≥ 2-D float tensor of a .safetensors checkpoint (magnitude or
     /// random; unstructured, N:M or blocks); other tensors and metadata are copied unchanged.
     Prune(prune::Args),
+    /// Fetch a model or data set into the cache (or --dir), checked; does nothing when it is
+    /// already there.
+    Fetch(fetch::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Prune(args) => prune::run(&args),
+        Command::Fetch(args) => fetch::run(&args),
     });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,
