@@ -2,8 +2,9 @@
 //!
 //! - `cargo xtask test`  — the full test suite (what CI runs): makes sure a wgpu adapter exists
 //!   (installs Mesa's software Vulkan driver on Linux when it can), creates the Python venv of the
-//!   interop tests (`scripts/python-env.sh`, passed on as `SPARSEKIT_PYTHON`), then runs every
-//!   test in release.
+//!   interop tests (`scripts/python-env.sh`, passed on as `SPARSEKIT_PYTHON`), fetches
+//!   all-MiniLM-L6-v2 and the Debian description corpus into the cache (`sparsekit-data`; a
+//!   no-op when they are there), then runs every test in release.
 //! - `cargo xtask bench` — sets up wgpu the same way, runs the benchmark suites and writes
 //!   `target/sparsekit-bench/report.{json,md}`.
 //! - `cargo xtask ci`    — formatting, clippy, the workspace-hack check and the tests, as the
@@ -62,7 +63,9 @@ fn main() {
 fn test(args: &TestArgs) -> Result<()> {
     gpu::ensure_vulkan_driver(!args.no_install)?;
     let mut cmd = run::cargo(&["test", "--release", "--workspace", "--all-features"]);
-    if let Some(py) = run::python_env() {
+    let py = run::python_env();
+    fetch_test_data(py.as_deref());
+    if let Some(py) = py {
         cmd.env("SPARSEKIT_PYTHON", py);
     }
     if std::env::var_os("SPARSEKIT_FASHION_MNIST").is_none()
@@ -81,6 +84,45 @@ fn test(args: &TestArgs) -> Result<()> {
         cmd.arg("--").args(&args.rest);
     }
     run::status(cmd)
+}
+
+/// Makes sure the model and corpus of the real-data tests are in the cache (where
+/// `sparsekit-testenv` looks for them): all-MiniLM-L6-v2 through the venv's pip, the Debian
+/// corpus. A failure is reported and the tests run anyway: those that need the data skip
+/// locally and fail under `SPARSEKIT_REQUIRE_ENV` / CI, naming what is missing.
+fn fetch_test_data(python: Option<&std::path::Path>) {
+    use sparsekit_data::{debian, fetch};
+    let t0 = std::time::Instant::now();
+    let dir = fetch::default_dir(&fetch::MINILM);
+    match fetch::fetch(&fetch::MINILM, &dir, python) {
+        Ok(r) if r.downloaded => eprintln!(
+            "xtask: fetched {} into {} ({:.1} s)",
+            fetch::MINILM.name,
+            dir.display(),
+            t0.elapsed().as_secs_f64()
+        ),
+        Ok(_) => eprintln!("xtask: {} present in {}", fetch::MINILM.name, dir.display()),
+        Err(e) => eprintln!(
+            "xtask: could not fetch {} (its tests will skip, or fail in CI): {e}",
+            fetch::MINILM.name
+        ),
+    }
+    let t0 = std::time::Instant::now();
+    let dir = debian::default_dir();
+    match debian::fetch(&dir) {
+        Ok(r) if r.skipped_existing => {
+            eprintln!("xtask: Debian corpus present: {}", r.path.display())
+        }
+        Ok(r) => eprintln!(
+            "xtask: fetched the Debian corpus ({} records) into {} ({:.1} s)",
+            r.records,
+            r.path.display(),
+            t0.elapsed().as_secs_f64()
+        ),
+        Err(e) => eprintln!(
+            "xtask: could not fetch the Debian corpus (its tests will skip, or fail in CI): {e}"
+        ),
+    }
 }
 
 fn ci(args: &TestArgs) -> Result<()> {

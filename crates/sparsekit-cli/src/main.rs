@@ -13,6 +13,7 @@ mod convert;
 mod embed;
 #[cfg(feature = "models")]
 mod eval;
+mod fetch;
 mod files;
 mod inspect;
 #[cfg(feature = "models")]
@@ -46,6 +47,9 @@ enum Command {
     /// Prune every selected ≥ 2-D float tensor of a .safetensors checkpoint (magnitude or
     /// random; unstructured, N:M or blocks); other tensors and metadata are copied unchanged.
     Prune(prune::Args),
+    /// Fetch a model or data set into the cache (or --dir), checked; does nothing when it is
+    /// already there.
+    Fetch(fetch::Args),
     /// Sentence embeddings of a text file (one text per line) with a sentence-transformers
     /// model directory, as a float32 .npy [n, dim].
     #[cfg(feature = "models")]
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Convert(args) => convert::run(&args),
         Command::Prune(args) => prune::run(&args),
+        Command::Fetch(args) => fetch::run(&args),
         #[cfg(feature = "models")]
         Command::Embed(args) => embed::run(&args),
         #[cfg(feature = "models")]

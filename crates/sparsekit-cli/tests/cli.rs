@@ -4,30 +4,9 @@ mod common;
 use common::*;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use sparsekit_formats::io::{npy, npz, SparseMatrix};
 use sparsekit_formats::{Coo, Csr};
-
-/// Exit status 1 and exactly one line on stderr, `error: …`, with no sign of a panic.
-fn assert_clean_error(o: &Output, must_contain: &[&str]) -> String {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
-    assert!(err.starts_with("error: "), "{err}");
-    for bad in [
-        "panicked",
-        "internal error",
-        "RUST_BACKTRACE",
-        "stack backtrace",
-    ] {
-        assert!(!err.contains(bad), "{err}");
-    }
-    for s in must_contain {
-        assert!(err.contains(s), "'{s}' not in: {err}");
-    }
-    err
-}
 
 /// 8×8, 2:4 along rows (not 1:4), rows 5 and 6 empty, values exactly representable.
 fn two_four() -> Csr<f32> {

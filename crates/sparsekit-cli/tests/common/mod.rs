@@ -24,3 +24,23 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Exit status 1 and exactly one line on stderr, `error: …`, with no sign of a panic.
+pub fn assert_clean_error(o: &Output, must_contain: &[&str]) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    for bad in [
+        "panicked",
+        "internal error",
+        "RUST_BACKTRACE",
+        "stack backtrace",
+    ] {
+        assert!(!err.contains(bad), "{err}");
+    }
+    for s in must_contain {
+        assert!(err.contains(s), "'{s}' not in: {err}");
+    }
+    err
+}
