@@ -15,8 +15,12 @@
 //!   following a cosine from `learning_rate` down to 1 % of it over the run, which lets the last
 //!   epochs settle close to the optimum of this convex problem.
 //! - Defaults ([`ProbeConfig::default`]): 30 epochs, batch 256, learning rate 1e-2, `l2` 1e-4,
-//!   seed 0 — on standardized sentence embeddings this reaches the accuracy of scikit-learn's
-//!   default `LogisticRegression` (lbfgs, `C = 1`) within about a point, in seconds.
+//!   seed 0. Adam's step is about the learning rate per weight, so 1e-2 lets a weight of
+//!   standardized features travel far enough even on a few thousand rows (≈ 200 steps), and the
+//!   cosine decay removes the minibatch noise at the end; `l2` 1e-4 is scikit-learn's `C = 1`
+//!   for 10 000 rows (weaker for more). The aim is scikit-learn's default `LogisticRegression`
+//!   accuracy; that comparison has not been run here yet (the tests check convergence on
+//!   synthetic clusters). 50 000 × 384 with 50 classes trains in about 10 s on two cores.
 //! - Arithmetic: f32 storage and products (8-lane accumulators), f64 for the loss, the
 //!   log-sum-exp and the bias gradient; rayon over the rows of a batch (forward) and over
 //!   blocks of classes (gradient).
