@@ -17,6 +17,24 @@ pub enum DataError {
     /// A required external tool or system state is missing; the message says what to run.
     #[error("{0}")]
     Missing(String),
+    /// A malformed line of a file, with its 1-based line number.
+    #[error("{path}:{line}: {message}")]
+    Malformed {
+        /// The file (or a description of the text, e.g. `<translations>`).
+        path: std::path::PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// An external command ran but failed; the message says which and how.
+    #[error("{command} failed: {message}")]
+    Command {
+        /// The command line, as it could be typed.
+        command: String,
+        /// Exit status and the end of its stderr.
+        message: String,
+    },
 }
 
 impl DataError {

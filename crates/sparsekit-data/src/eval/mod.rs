@@ -1,4 +1,9 @@
-//! Evaluations of sentence embeddings.
+//! Evaluations of sentence embeddings, pure Rust (f32 storage, f64 where precision matters,
+//! rayon over rows).
+//!
+//! - [`retrieval`]: exact cosine search of paired queries and documents, MRR@k and recall@k.
+//! - [`probe`]: a softmax-regression linear probe on frozen embeddings (e.g. package section
+//!   from the description's embedding), accuracy on held-out rows.
 
 pub mod probe;
 pub mod retrieval;
