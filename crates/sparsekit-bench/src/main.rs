@@ -56,7 +56,11 @@ enum Command {
 #[derive(clap::Args)]
 struct RunArgs {
     /// Comma-separated suites: spmm, spmm_t, sddmm, train, model.
-    #[arg(long, default_value = "spmm,spmm_t,sddmm,train,model", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "spmm,spmm_t,sddmm,train,model",
+        value_delimiter = ','
+    )]
     suite: Vec<String>,
     /// Only the rows marked `q` in BENCH.md (plus sparsity 0.7).
     #[arg(long)]
@@ -223,7 +227,10 @@ fn run(args: RunArgs) -> Result<()> {
     }
     if model_suite {
         for case in model::cases(args.quick) {
-            eprintln!("  model  all-MiniLM-L6-v2 embed, {} texts, batch {} …", case.texts, case.batch);
+            eprintln!(
+                "  model  all-MiniLM-L6-v2 embed, {} texts, batch {} …",
+                case.texts, case.batch
+            );
             model::run(&case, &cfg.devices, &cfg.timing, &mut emit);
         }
     }

@@ -67,20 +67,37 @@ fn texts(n: usize) -> Result<Vec<String>, String> {
         .iter()
         .filter(|r| r.split == debian::Split::Test)
         .take(n)
-        .map(|r| r.description.split_whitespace().collect::<Vec<_>>().join(" "))
+        .map(|r| {
+            r.description
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .collect();
     if t.len() < n {
-        return Err(format!("model suite: the corpus has only {} test texts", t.len()));
+        return Err(format!(
+            "model suite: the corpus has only {} test texts",
+            t.len()
+        ));
     }
     Ok(t)
 }
 
 /// PyTorch's median seconds for embedding the texts of `input`.
-fn torch_seconds(model: &Path, input: &Path, batch: usize, threads: usize, samples: usize) -> Result<f64, String> {
-    let py = std::env::var_os("SPARSEKIT_PYTHON").map(PathBuf::from).ok_or(
-        "model suite: no PyTorch row: SPARSEKIT_PYTHON is unset (`cargo xtask bench` sets it)",
-    )?;
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/minilm_reference.py");
+fn torch_seconds(
+    model: &Path,
+    input: &Path,
+    batch: usize,
+    threads: usize,
+    samples: usize,
+) -> Result<f64, String> {
+    let py = std::env::var_os("SPARSEKIT_PYTHON")
+        .map(PathBuf::from)
+        .ok_or(
+            "model suite: no PyTorch row: SPARSEKIT_PYTHON is unset (`cargo xtask bench` sets it)",
+        )?;
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/minilm_reference.py");
     let out = Command::new(&py)
         .arg(&script)
         .arg("--model")
@@ -100,7 +117,10 @@ fn torch_seconds(model: &Path, input: &Path, batch: usize, threads: usize, sampl
         ));
     }
     let v: serde_json::Value = serde_json::from_slice(
-        out.stdout.split(|&b| b == b'\n').rfind(|l| !l.is_empty()).unwrap_or(b""),
+        out.stdout
+            .split(|&b| b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .unwrap_or(b""),
     )
     .map_err(|e| format!("model suite: minilm_reference.py printed no JSON: {e}"))?;
     v["median_seconds"]
@@ -113,7 +133,11 @@ fn torch_seconds(model: &Path, input: &Path, batch: usize, threads: usize, sampl
 /// scores and context).
 fn flops(lengths: &[usize], enc: &SentenceEncoder) -> f64 {
     let c = &enc.config;
-    let (d, f, l) = (c.hidden_size as f64, c.intermediate_size as f64, c.num_hidden_layers as f64);
+    let (d, f, l) = (
+        c.hidden_size as f64,
+        c.intermediate_size as f64,
+        c.num_hidden_layers as f64,
+    );
     let tokens: f64 = lengths.iter().map(|&s| s as f64).sum();
     let attn: f64 = lengths.iter().map(|&s| (s * s) as f64).sum();
     l * (2.0 * tokens * (4.0 * d * d + 2.0 * d * f) + 4.0 * attn * d)
@@ -124,10 +148,13 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
     let note = |emit: &mut dyn FnMut(Line), note: String| emit(Line::Note { note });
     let model = fetch::default_dir(&fetch::MINILM);
     if fetch::verify(&fetch::MINILM, &model).is_err() {
-        return note(emit, format!(
-            "model suite: no all-MiniLM-L6-v2 in {}; run `sparsekit fetch minilm`",
-            model.display()
-        ));
+        return note(
+            emit,
+            format!(
+                "model suite: no all-MiniLM-L6-v2 in {}; run `sparsekit fetch minilm`",
+                model.display()
+            ),
+        );
     }
     let texts = match texts(case.texts) {
         Ok(t) => t,
@@ -137,11 +164,17 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
     let tmp = std::env::temp_dir().join(format!("sparsekit-bench-model-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     if let Err(e) = std::fs::create_dir_all(&tmp) {
-        return note(emit, format!("model suite: creating {}: {e}", tmp.display()));
+        return note(
+            emit,
+            format!("model suite: creating {}: {e}", tmp.display()),
+        );
     }
     let input = tmp.join("texts.txt");
     if let Err(e) = std::fs::write(&input, texts.join("\n") + "\n") {
-        return note(emit, format!("model suite: writing {}: {e}", input.display()));
+        return note(
+            emit,
+            format!("model suite: writing {}: {e}", input.display()),
+        );
     }
     let threads = rayon::current_num_threads();
     let torch = torch_seconds(&model, &input, case.batch, threads, timing.samples);
@@ -152,7 +185,10 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
         let enc = match SentenceEncoder::load(&model, &dev.device()) {
             Ok(e) => e,
             Err(e) => {
-                note(emit, format!("model suite: loading MiniLM on {}: {e}", dev.name()));
+                note(
+                    emit,
+                    format!("model suite: loading MiniLM on {}: {e}", dev.name()),
+                );
                 continue;
             }
         };
@@ -165,7 +201,8 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
         memory::reset_peak();
         let heap_before = memory::live();
         let stats = measure(timing, || {
-            enc.embed(&refs, case.batch).expect("embedding the bench texts");
+            enc.embed(&refs, case.batch)
+                .expect("embedding the bench texts");
         });
         let peak_heap = memory::peak().saturating_sub(heap_before);
         let mut extra = serde_json::Map::new();
@@ -181,8 +218,14 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
         }
         let (baseline, base_s) = match &torch {
             Ok(s) => {
-                extra.insert("torch_sentences_per_s".into(), (case.texts as f64 / s).into());
-                (format!("peer:sentence-transformers (torch, {threads} threads)"), *s)
+                extra.insert(
+                    "torch_sentences_per_s".into(),
+                    (case.texts as f64 / s).into(),
+                );
+                (
+                    format!("peer:sentence-transformers (torch, {threads} threads)"),
+                    *s,
+                )
             }
             Err(_) => ("none".to_string(), f64::NAN),
         };
@@ -192,7 +235,11 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
             format: "dense".into(),
             dtype: "f32".into(),
             device: dev.name().into(),
-            shape: Shape { m: case.texts, k: enc.dim(), n: case.batch },
+            shape: Shape {
+                m: case.texts,
+                k: enc.dim(),
+                n: case.batch,
+            },
             sparsity: 0.0,
             nnz: 0,
             samples: stats.samples,
@@ -234,7 +281,11 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
                 format: "dense".into(),
                 dtype: "f32".into(),
                 device: dev.name().into(),
-                shape: Shape { m: case.texts, k: enc.dim(), n: case.batch },
+                shape: Shape {
+                    m: case.texts,
+                    k: enc.dim(),
+                    n: case.batch,
+                },
                 sparsity: 0.0,
                 nnz: 0,
                 samples: s.samples,

@@ -32,9 +32,9 @@ pub struct Args {
 
 /// The model directory of `--model`, else the default install place of all-MiniLM-L6-v2.
 pub fn model_dir(model: &Option<PathBuf>) -> PathBuf {
-    model.clone().unwrap_or_else(|| {
-        sparsekit_data::fetch::default_dir(&sparsekit_data::fetch::MINILM)
-    })
+    model
+        .clone()
+        .unwrap_or_else(|| sparsekit_data::fetch::default_dir(&sparsekit_data::fetch::MINILM))
 }
 
 pub fn run(args: &Args) -> Result<()> {

@@ -55,9 +55,9 @@ pub fn run(args: &Args) -> Result<()> {
     let encoder = SentenceEncoder::load(&dir, &args.device.device())
         .with_context(|| format!("loading the model {}", dir.display()))?;
     let json = match args.task {
-        Task::DebianRetrieval => {
-            serde_json::to_value(debian_retrieval(&encoder, &records, args.limit, args.batch)?)?
-        }
+        Task::DebianRetrieval => serde_json::to_value(debian_retrieval(
+            &encoder, &records, args.limit, args.batch,
+        )?)?,
         Task::DebianSections => serde_json::to_value(debian_sections(
             &encoder,
             &records,

@@ -16,8 +16,8 @@ pub fn bar(len: Option<u64>, unit: &str) -> ProgressBar {
         None => ProgressBar::no_length(),
     };
     let style = ProgressStyle::with_template(&template)
-    .expect("a valid template")
-    .progress_chars("=> ");
+        .expect("a valid template")
+        .progress_chars("=> ");
     bar.set_style(style);
     bar
 }

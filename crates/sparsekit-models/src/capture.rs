@@ -86,13 +86,15 @@ pub fn capture_to_shards(
             "batch size and tokens per shard must be positive".into(),
         ));
     }
-    let width = config.site.width(
-        encoder.config.hidden_size,
-        encoder.config.intermediate_size,
-    );
+    let width = config
+        .site
+        .width(encoder.config.hidden_size, encoder.config.intermediate_size);
     meta.insert("layer".into(), config.layer.to_string());
     meta.insert("site".into(), config.site.to_string());
-    meta.insert("max_seq_length".into(), encoder.tokenizer.max_len().to_string());
+    meta.insert(
+        "max_seq_length".into(),
+        encoder.tokenizer.max_len().to_string(),
+    );
     let start = Instant::now();
     let mut writer = ShardWriter::create(out, width, config.tokens_per_shard, meta)?;
     let limit = config.max_tokens.unwrap_or(usize::MAX);
@@ -106,16 +108,17 @@ pub fn capture_to_shards(
             .tokenizer
             .encode(chunk, b * config.batch_size, encoder.truncation)?;
         let (ids, padding) = batch.to_device(encoder.device());
-        let (_, caps) = encoder
-            .model
-            .forward_capture(ids, padding, &[(config.layer, config.site)])?;
+        let (_, caps) =
+            encoder
+                .model
+                .forward_capture(ids, padding, &[(config.layer, config.site)])?;
         let t = caps
             .get(config.layer, config.site)
             .expect("forward_capture returns the requested site")
             .clone();
         let values = t
             .into_data()
-            .into_vec::<f32>()
+            .try_into_vec::<f32>()
             .map_err(|e| ModelError::Invalid(format!("reading activations back: {e:?}")))?;
         let s = batch.seq_len;
         for i in 0..batch.len() {

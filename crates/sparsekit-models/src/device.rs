@@ -20,9 +20,14 @@ pub enum DeviceChoice {
 
 impl DeviceChoice {
     /// All choices.
-    pub const ALL: [DeviceChoice; 3] = [DeviceChoice::Flex, DeviceChoice::NdArray, DeviceChoice::Wgpu];
+    pub const ALL: [DeviceChoice; 3] = [
+        DeviceChoice::Flex,
+        DeviceChoice::NdArray,
+        DeviceChoice::Wgpu,
+    ];
 
     /// The burn device.
+    #[allow(deprecated)] // burn-ndarray is deprecated upstream but still supported by sparsekit
     pub fn device(self) -> Device {
         match self {
             DeviceChoice::Flex => Device::flex(),

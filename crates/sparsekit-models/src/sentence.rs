@@ -110,7 +110,10 @@ impl SentenceEncoder {
                     path: pooling_path.clone(),
                     message: m,
                 };
-                if let Some(w) = p.word_embedding_dimension.filter(|&w| w != config.hidden_size) {
+                if let Some(w) = p
+                    .word_embedding_dimension
+                    .filter(|&w| w != config.hidden_size)
+                {
                     return Err(err(format!(
                         "word_embedding_dimension {w} differs from the model's hidden_size {}",
                         config.hidden_size
@@ -226,7 +229,7 @@ impl SentenceEncoder {
         };
         pooled
             .into_data()
-            .into_vec::<f32>()
+            .try_into_vec::<f32>()
             .map_err(|e| ModelError::Invalid(format!("reading embeddings back: {e:?}")))
     }
 }
@@ -248,7 +251,12 @@ pub fn pool(hidden: Tensor<3>, padding: Tensor<2, Bool>, pooling: Pooling) -> Te
 
 /// Rows divided by their L2 norm (clamped at 1e-12, as `torch.nn.functional.normalize`).
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12);
+    let norm = x
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .sqrt()
+        .clamp_min(1e-12);
     x / norm
 }
 
@@ -256,8 +264,8 @@ pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
 /// extra text). An empty or whitespace-only line is [`ModelError::Text`] naming the line; a
 /// file that is not UTF-8 is [`ModelError::Invalid`].
 pub fn read_texts(path: &Path) -> Result<Vec<String>, ModelError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| ModelError::io(format!("reading {}", path.display()), e))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| ModelError::io(format!("reading {}", path.display()), e))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
@@ -275,7 +283,11 @@ pub fn read_texts(path: &Path) -> Result<Vec<String>, ModelError> {
     if let Some(i) = lines.iter().position(|l| l.trim().is_empty()) {
         return Err(ModelError::Text {
             index: i,
-            message: format!("{}: line {} is empty (one text per line)", path.display(), i + 1),
+            message: format!(
+                "{}: line {} is empty (one text per line)",
+                path.display(),
+                i + 1
+            ),
         });
     }
     Ok(lines)

@@ -35,7 +35,8 @@ fn load(dir: &Path) -> Result<SentenceEncoder, ModelError> {
 
 fn edit_config(dir: &Path, key: &str, value: serde_json::Value) {
     let p = dir.join("config.json");
-    let mut c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     c[key] = value;
     std::fs::write(p, c.to_string()).unwrap();
 }
@@ -49,7 +50,10 @@ fn missing_directory_and_files() {
         let tmp = copy_fixture();
         std::fs::remove_file(tmp.path().join(file)).unwrap();
         let err = load(tmp.path()).unwrap_err();
-        assert!(matches!(err, ModelError::MissingFile { .. }), "{file}: {err}");
+        assert!(
+            matches!(err, ModelError::MissingFile { .. }),
+            "{file}: {err}"
+        );
         assert!(err.to_string().contains(file), "{err}");
     }
 }
@@ -63,7 +67,10 @@ fn corrupt_checkpoint() {
     let err = load(tmp.path()).unwrap_err();
     assert!(matches!(err, ModelError::Checkpoint { .. }), "{err}");
     std::fs::write(&p, b"not a checkpoint").unwrap();
-    assert!(matches!(load(tmp.path()).unwrap_err(), ModelError::Checkpoint { .. }));
+    assert!(matches!(
+        load(tmp.path()).unwrap_err(),
+        ModelError::Checkpoint { .. }
+    ));
 }
 
 #[test]
@@ -72,7 +79,10 @@ fn config_that_does_not_match_the_checkpoint() {
     edit_config(tmp.path(), "intermediate_size", 48.into());
     let err = load(tmp.path()).unwrap_err();
     assert!(matches!(err, ModelError::Checkpoint { .. }), "{err}");
-    assert!(err.to_string().contains("intermediate.dense.weight"), "{err}");
+    assert!(
+        err.to_string().contains("intermediate.dense.weight"),
+        "{err}"
+    );
 
     let tmp = copy_fixture();
     edit_config(tmp.path(), "num_hidden_layers", 3.into());
@@ -89,7 +99,11 @@ fn config_that_does_not_match_the_checkpoint() {
 fn unsupported_configs() {
     for (key, value, needle) in [
         ("hidden_act", serde_json::json!("relu"), "hidden_act"),
-        ("position_embedding_type", serde_json::json!("relative_key"), "position_embedding_type"),
+        (
+            "position_embedding_type",
+            serde_json::json!("relative_key"),
+            "position_embedding_type",
+        ),
         ("model_type", serde_json::json!("gpt2"), "model_type"),
         ("hidden_size", serde_json::json!("wide"), "hidden_size"),
     ] {
@@ -108,12 +122,18 @@ fn tokenizer_that_does_not_fit_the_model() {
     edit_config(tmp.path(), "vocab_size", 20.into());
     let err = load(tmp.path()).unwrap_err();
     assert!(
-        matches!(err, ModelError::Tokenizer(_) | ModelError::Checkpoint { .. }),
+        matches!(
+            err,
+            ModelError::Tokenizer(_) | ModelError::Checkpoint { .. }
+        ),
         "{err}"
     );
     let tmp = copy_fixture();
     std::fs::write(tmp.path().join("tokenizer.json"), "{ not json").unwrap();
-    assert!(matches!(load(tmp.path()).unwrap_err(), ModelError::Tokenizer(_)));
+    assert!(matches!(
+        load(tmp.path()).unwrap_err(),
+        ModelError::Tokenizer(_)
+    ));
 }
 
 #[test]
@@ -123,13 +143,18 @@ fn empty_and_over_long_texts() {
         let err = enc.embed(&["fine", bad], 2).unwrap_err();
         assert!(matches!(err, ModelError::Text { index: 1, .. }), "{err}");
     }
-    let long = "sparse networks keep only the weights that matter and drop the rest of them";
+    // 18 tokens with [CLS] and [SEP]; the fixture's max_seq_length is 16.
+    let long =
+        "sparse networks keep only the weights that matter , and drop the rest of them quietly";
     assert!(enc.embed(&[long], 1).is_ok(), "truncated by default");
     enc.truncation = Truncation::Error;
     let err = enc.embed(&["a dog", long], 1).unwrap_err();
     assert!(matches!(err, ModelError::Text { index: 1, .. }), "{err}");
     assert!(err.to_string().contains("16"), "{err}");
-    assert!(matches!(enc.embed(&["a dog"], 0).unwrap_err(), ModelError::Invalid(_)));
+    assert!(matches!(
+        enc.embed(&["a dog"], 0).unwrap_err(),
+        ModelError::Invalid(_)
+    ));
 }
 
 #[test]

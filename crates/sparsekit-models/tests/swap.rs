@@ -35,7 +35,8 @@ fn scores(rows: usize, cols: usize, salt: u64) -> Vec<f32> {
 fn the_projections_have_hugging_face_names() {
     let enc = SentenceEncoder::load(&tiny_dir(), &burn::tensor::Device::flex()).unwrap();
     let mut names = Vec::new();
-    enc.model.visit_projections(&mut |n, p| names.push((n.to_string(), p.shape())));
+    enc.model
+        .visit_projections(&mut |n, p| names.push((n.to_string(), p.shape())));
     let want: Vec<(String, (usize, usize))> = (0..2)
         .flat_map(|l| {
             [
@@ -71,7 +72,10 @@ fn full_masks_change_nothing_and_sparse_equals_masked() {
             &dense.iter().map(|&v| v as f64).collect::<Vec<_>>(),
             32,
         );
-        assert!(max_abs < 1e-5, "{name}: all-ones sparse layers: max|Δ| {max_abs:e}");
+        assert!(
+            max_abs < 1e-5,
+            "{name}: all-ones sparse layers: max|Δ| {max_abs:e}"
+        );
 
         // Half the weights: SparseLinear, MaskedLinear and 2:4 agree.
         let pick = |path: &str, p: &Projection, s: Structure| {
@@ -99,24 +103,30 @@ fn full_masks_change_nothing_and_sparse_equals_masked() {
                 })
                 .unwrap();
             let mut stored = 0;
-            e.model.visit_projections(&mut |_, p| stored += p.stored_weights());
+            e.model
+                .visit_projections(&mut |_, p| stored += p.stored_weights());
             runs.push((storage, embed(&e), stored));
         }
         for pair in [(0, 1), (2, 3)] {
             let (a, b) = (&runs[pair.0], &runs[pair.1]);
-            let (max_abs, _) = compare_rows(
-                &a.1,
-                &b.1.iter().map(|&v| v as f64).collect::<Vec<_>>(),
-                32,
+            let (max_abs, _) =
+                compare_rows(&a.1, &b.1.iter().map(|&v| v as f64).collect::<Vec<_>>(), 32);
+            assert!(
+                max_abs < 1e-5,
+                "{name}: {} vs {}: max|Δ| {max_abs:e}",
+                a.0,
+                b.0
             );
-            assert!(max_abs < 1e-5, "{name}: {} vs {}: max|Δ| {max_abs:e}", a.0, b.0);
         }
         // Sparse storage keeps half the weights; masked storage keeps them all.
         let total = 2 * (4 * 32 * 32 + 2 * 32 * 64);
         assert_eq!(runs[0].2, total / 2, "{name}");
         assert_eq!(runs[1].2, total, "{name}");
         assert_eq!(runs[2].2, total / 2, "{name}");
-        assert_ne!(runs[0].1, dense, "{name}: pruning must change the embeddings");
+        assert_ne!(
+            runs[0].1, dense,
+            "{name}: pruning must change the embeddings"
+        );
     }
 }
 
@@ -125,7 +135,9 @@ fn a_mask_of_the_wrong_shape_is_an_error() {
     let enc = SentenceEncoder::load(&tiny_dir(), &burn::tensor::Device::flex()).unwrap();
     let err = enc
         .model
-        .map_projections(&mut |_, p| p.sparsify(&Mask::ones(3, 3).unwrap(), Structure::Unstructured))
+        .map_projections(&mut |_, p| {
+            p.sparsify(&Mask::ones(3, 3).unwrap(), Structure::Unstructured)
+        })
         .unwrap_err();
     assert!(err.to_string().contains("mask is 3×3"), "{err}");
     // An N:M structure the mask does not satisfy is refused.
@@ -166,7 +178,10 @@ fn the_attention_block_is_swappable() {
     let same = enc.model.clone().map_attention(|_, a| a);
     let want = enc.model.forward(ids.clone(), pad.clone()).into_data();
     assert_eq!(same.forward(ids.clone(), pad.clone()).into_data(), want);
-    let none = enc.model.clone().map_attention(|_, _| NoAttention { width: 32 });
+    let none = enc
+        .model
+        .clone()
+        .map_attention(|_, _| NoAttention { width: 32 });
     let (out, caps) = none
         .forward_capture(ids, pad, &[(0, Site::AttnOut), (0, Site::ResidMid)])
         .unwrap();

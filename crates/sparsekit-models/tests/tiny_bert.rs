@@ -27,7 +27,7 @@ fn unpadded64(values: &[f64], lengths: &[usize], s: usize, w: usize) -> Vec<f64>
 }
 
 fn host(t: Tensor<3>) -> Vec<f32> {
-    t.into_data().into_vec::<f32>().unwrap()
+    t.into_data().try_into_vec::<f32>().unwrap()
 }
 
 #[test]
@@ -36,7 +36,10 @@ fn tokenizer_matches_hugging_face() {
     let enc = SentenceEncoder::load(&tiny_dir(), &burn::tensor::Device::flex()).unwrap();
     let texts = tiny_texts();
     let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
-    let batch = enc.tokenizer.encode(&refs, 0, Truncation::Truncate).unwrap();
+    let batch = enc
+        .tokenizer
+        .encode(&refs, 0, Truncation::Truncate)
+        .unwrap();
     let want_ids: Vec<u32> = r["ids"].values.iter().map(|&v| v as u32).collect();
     let want_len: Vec<usize> = r["lengths"].values.iter().map(|&v| v as usize).collect();
     assert_eq!(batch.lengths, want_len);
@@ -53,7 +56,10 @@ fn every_site_matches_pytorch_on_every_device() {
     let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
     for (name, device) in devices() {
         let enc = SentenceEncoder::load(&tiny_dir(), &device).unwrap();
-        let batch = enc.tokenizer.encode(&refs, 0, Truncation::Truncate).unwrap();
+        let batch = enc
+            .tokenizer
+            .encode(&refs, 0, Truncation::Truncate)
+            .unwrap();
         let s = batch.seq_len;
         let all: Vec<(usize, Site)> = (0..enc.model.depth())
             .flat_map(|l| Site::ALL.map(|site| (l, site)))
@@ -71,7 +77,10 @@ fn every_site_matches_pytorch_on_every_device() {
                 &unpadded64(&want.values, &batch.lengths, s, w),
                 w,
             );
-            assert!(max_abs < 2e-5 && min_cos > 0.99999, "{name} {key}: max|Δ| {max_abs:e}, cos {min_cos}");
+            assert!(
+                max_abs < 2e-5 && min_cos > 0.99999,
+                "{name} {key}: max|Δ| {max_abs:e}, cos {min_cos}"
+            );
         }
         let want = &r["last_hidden_state"];
         let (max_abs, _) = compare_rows(
@@ -79,7 +88,10 @@ fn every_site_matches_pytorch_on_every_device() {
             &unpadded64(&want.values, &batch.lengths, s, 32),
             32,
         );
-        assert!(max_abs < 2e-5, "{name} last hidden state: max|Δ| {max_abs:e}");
+        assert!(
+            max_abs < 2e-5,
+            "{name} last hidden state: max|Δ| {max_abs:e}"
+        );
     }
 }
 
@@ -109,11 +121,21 @@ fn capture_does_not_change_the_forward_result() {
     let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
     let device = burn::tensor::Device::flex();
     let enc = SentenceEncoder::load(&tiny_dir(), &device).unwrap();
-    let batch = enc.tokenizer.encode(&refs, 0, Truncation::Truncate).unwrap();
+    let batch = enc
+        .tokenizer
+        .encode(&refs, 0, Truncation::Truncate)
+        .unwrap();
     let (ids, pad) = batch.to_device(&device);
     let plain = host(enc.model.forward(ids.clone(), pad.clone()));
-    let sites = [(0, Site::MlpHidden), (1, Site::ResidPost), (1, Site::AttnOut)];
-    let (hooked, caps) = enc.model.forward_capture(ids.clone(), pad.clone(), &sites).unwrap();
+    let sites = [
+        (0, Site::MlpHidden),
+        (1, Site::ResidPost),
+        (1, Site::AttnOut),
+    ];
+    let (hooked, caps) = enc
+        .model
+        .forward_capture(ids.clone(), pad.clone(), &sites)
+        .unwrap();
     assert_eq!(plain, host(hooked));
     assert_eq!(caps.tensors.len(), 3);
     // The last layer's resid_post is the output itself.
@@ -123,7 +145,13 @@ fn capture_does_not_change_the_forward_result() {
         .model
         .forward_capture(ids.clone(), pad.clone(), &[(0, Site::ResidPost)])
         .unwrap();
-    assert_eq!(host(upto0), host(caps0.get(0, Site::ResidPost).unwrap().clone()));
-    let err = enc.model.forward_capture(ids, pad, &[(2, Site::ResidPre)]).unwrap_err();
+    assert_eq!(
+        host(upto0),
+        host(caps0.get(0, Site::ResidPost).unwrap().clone())
+    );
+    let err = enc
+        .model
+        .forward_capture(ids, pad, &[(2, Site::ResidPre)])
+        .unwrap_err();
     assert!(err.to_string().contains("layer 2 does not exist"), "{err}");
 }

@@ -61,6 +61,18 @@ struct HfConfig {
     position_embedding_type: String,
 }
 
+/// The integer fields of [`HfConfig`].
+const INTEGER_FIELDS: [&str; 8] = [
+    "vocab_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "type_vocab_size",
+    "pad_token_id",
+];
+
 fn default_positions() -> usize {
     512
 }
@@ -96,7 +108,17 @@ impl BertConfig {
             path: path.to_path_buf(),
             message,
         };
-        let hf: HfConfig = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
+        // serde's messages do not name the field; name it for the fields the encoder reads.
+        for key in INTEGER_FIELDS {
+            if let Some(v) = value.get(key).filter(|v| !v.is_null() && !v.is_u64()) {
+                return Err(err(format!(
+                    "{key}: expected a non-negative integer, found {v}"
+                )));
+            }
+        }
+        let hf: HfConfig = serde_json::from_value(value).map_err(|e| err(e.to_string()))?;
         if let Some(t) = hf.model_type.as_deref().filter(|t| *t != "bert") {
             return Err(err(format!(
                 "model_type {t:?} is not supported: only \"bert\" checkpoints (RoBERTa-style \

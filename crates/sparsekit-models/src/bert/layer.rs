@@ -79,10 +79,16 @@ impl<A: AttentionModule> BertLayer<A> {
     }
 
     /// Replaces the layer's projections through `f` (paths under `encoder.layer.{index}`).
-    pub fn map_projections(self, index: usize, f: &mut ProjectionMap<'_>) -> Result<Self, ModelError> {
+    pub fn map_projections(
+        self,
+        index: usize,
+        f: &mut ProjectionMap<'_>,
+    ) -> Result<Self, ModelError> {
         let p = format!("encoder.layer.{index}");
         Ok(BertLayer {
-            attention: self.attention.map_projections(&format!("{p}.attention"), f)?,
+            attention: self
+                .attention
+                .map_projections(&format!("{p}.attention"), f)?,
             attention_norm: self.attention_norm,
             ffn: FeedForward {
                 intermediate: f(&format!("{p}.intermediate.dense"), self.ffn.intermediate)?,
@@ -95,7 +101,8 @@ impl<A: AttentionModule> BertLayer<A> {
     /// Visits the layer's projections with their paths.
     pub fn visit_projections(&self, index: usize, f: &mut dyn FnMut(&str, &Projection)) {
         let p = format!("encoder.layer.{index}");
-        self.attention.visit_projections(&format!("{p}.attention"), f);
+        self.attention
+            .visit_projections(&format!("{p}.attention"), f);
         f(&format!("{p}.intermediate.dense"), &self.ffn.intermediate);
         f(&format!("{p}.output.dense"), &self.ffn.output);
     }

@@ -23,7 +23,11 @@ use crate::projection::Projection;
 use crate::ModelError;
 
 /// Loads the encoder of `config` from the safetensors file at `path` onto `device`.
-pub fn load(config: &BertConfig, path: &Path, device: &Device) -> Result<Bert<SelfAttention>, ModelError> {
+pub fn load(
+    config: &BertConfig,
+    path: &Path,
+    device: &Device,
+) -> Result<Bert<SelfAttention>, ModelError> {
     let bytes = std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             ModelError::MissingFile {
@@ -49,7 +53,11 @@ pub fn load(config: &BertConfig, path: &Path, device: &Device) -> Result<Bert<Se
             config.max_position_embeddings,
             d,
         )?,
-        token_type: r.embedding("embeddings.token_type_embeddings", config.type_vocab_size, d)?,
+        token_type: r.embedding(
+            "embeddings.token_type_embeddings",
+            config.type_vocab_size,
+            d,
+        )?,
         norm: r.layer_norm("embeddings.LayerNorm", d, config.layer_norm_eps)?,
     };
     let layers = (0..config.num_hidden_layers)
@@ -72,7 +80,11 @@ pub fn load(config: &BertConfig, path: &Path, device: &Device) -> Result<Bert<Se
                     intermediate: r.linear(&format!("{p}.intermediate.dense"), f, d)?,
                     output: r.linear(&format!("{p}.output.dense"), d, f)?,
                 },
-                output_norm: r.layer_norm(&format!("{p}.output.LayerNorm"), d, config.layer_norm_eps)?,
+                output_norm: r.layer_norm(
+                    &format!("{p}.output.LayerNorm"),
+                    d,
+                    config.layer_norm_eps,
+                )?,
             })
         })
         .collect::<Result<_, ModelError>>()?;
@@ -158,7 +170,10 @@ impl<'a> Reader<'a> {
 
     fn tensor2(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor<2>, ModelError> {
         let v = self.values(name, &[rows, cols])?;
-        Ok(Tensor::from_data(TensorData::new(v, [rows, cols]), self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(v, [rows, cols]),
+            self.device,
+        ))
     }
 
     fn embedding(&self, name: &str, n: usize, d: usize) -> Result<Embedding, ModelError> {

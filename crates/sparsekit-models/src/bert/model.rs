@@ -76,7 +76,11 @@ impl<A: AttentionModule> Bert<A> {
                 self.layers.len()
             )));
         }
-        let depth = sites.iter().map(|&(l, _)| l + 1).max().unwrap_or(self.layers.len());
+        let depth = sites
+            .iter()
+            .map(|&(l, _)| l + 1)
+            .max()
+            .unwrap_or(self.layers.len());
         let mut captures = Captures::default();
         let out = self.forward_hooked(ids, padding, depth, &mut |l, s, t| {
             if sites.contains(&(l, s)) {

@@ -8,6 +8,7 @@ use burn::tensor::{Device, DeviceKind};
 use safetensors::{Dtype, SafeTensors};
 
 /// Flex, NdArray and wgpu (Mesa's software Vulkan in CI: `DeviceKind::Cpu`).
+#[allow(deprecated)] // burn-ndarray is deprecated upstream but still supported by sparsekit
 pub fn devices() -> Vec<(&'static str, Device)> {
     vec![
         ("flex", Device::flex()),
