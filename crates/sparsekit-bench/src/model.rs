@@ -143,6 +143,47 @@ fn flops(lengths: &[usize], enc: &SentenceEncoder) -> f64 {
     l * (2.0 * tokens * (4.0 * d * d + 2.0 * d * f) + 4.0 * attn * d)
 }
 
+/// A row of the suite: `times` = (samples, median, min, max) seconds, `baseline` = (name,
+/// median seconds); the ratio is baseline / ours.
+#[allow(clippy::too_many_arguments)]
+fn row(
+    op: &str,
+    dev: DenseDevice,
+    case: &ModelCase,
+    dim: usize,
+    times: (usize, f64, f64, f64),
+    baseline: (String, f64),
+    gflops_effective: f64,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Line {
+    let (samples, median_s, min_s, max_s) = times;
+    Line::Row(Box::new(Row {
+        suite: "model".into(),
+        op: op.into(),
+        format: "dense".into(),
+        dtype: "f32".into(),
+        device: dev.name().into(),
+        shape: Shape {
+            m: case.texts,
+            k: dim,
+            n: case.batch,
+        },
+        sparsity: 0.0,
+        nnz: 0,
+        samples,
+        median_s,
+        min_s,
+        max_s,
+        speedup_vs_dense: baseline.1 / median_s,
+        baseline: baseline.0,
+        baseline_median_s: baseline.1,
+        gflops_effective,
+        software_adapter: None,
+        max_rel_err: None,
+        extra,
+    }))
+}
+
 /// Runs the suite on the CPU devices.
 pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mut dyn FnMut(Line)) {
     let note = |emit: &mut dyn FnMut(Line), note: String| emit(Line::Note { note });
@@ -227,33 +268,20 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
                     *s,
                 )
             }
-            Err(_) => ("none".to_string(), f64::NAN),
+            // No PyTorch row (a note says why): ratio 0, never NaN (the report is JSON).
+            Err(_) => ("none (PyTorch unavailable)".to_string(), 0.0),
         };
-        emit(Line::Row(Box::new(Row {
-            suite: "model".into(),
-            op: "embed".into(),
-            format: "dense".into(),
-            dtype: "f32".into(),
-            device: dev.name().into(),
-            shape: Shape {
-                m: case.texts,
-                k: enc.dim(),
-                n: case.batch,
-            },
-            sparsity: 0.0,
-            nnz: 0,
-            samples: stats.samples,
-            median_s: stats.median_s,
-            min_s: stats.min_s,
-            max_s: stats.max_s,
-            baseline,
-            baseline_median_s: base_s,
-            speedup_vs_dense: base_s / stats.median_s,
-            gflops_effective: flops(&lengths, &enc) / stats.median_s / 1e9,
-            software_adapter: None,
-            max_rel_err: None,
+        let (gflops, dim) = (flops(&lengths, &enc) / stats.median_s / 1e9, enc.dim());
+        emit(row(
+            "embed",
+            dev,
+            case,
+            dim,
+            (stats.samples, stats.median_s, stats.min_s, stats.max_s),
+            (baseline, base_s),
+            gflops,
             extra,
-        })));
+        ));
 
         // Activation capture of the same texts (layer 3, resid_post) into shards.
         let shards = tmp.join(format!("shards-{}", dev.name()));
@@ -275,31 +303,16 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
             let mut extra = serde_json::Map::new();
             extra.insert("tokens_per_s".into(), (tokens as f64 / s.median_s).into());
             extra.insert("tokens".into(), tokens.into());
-            emit(Line::Row(Box::new(Row {
-                suite: "model".into(),
-                op: "activations".into(),
-                format: "dense".into(),
-                dtype: "f32".into(),
-                device: dev.name().into(),
-                shape: Shape {
-                    m: case.texts,
-                    k: enc.dim(),
-                    n: case.batch,
-                },
-                sparsity: 0.0,
-                nnz: 0,
-                samples: s.samples,
-                median_s: s.median_s,
-                min_s: s.min_s,
-                max_s: s.max_s,
-                baseline: "embed (same texts, same device)".into(),
-                baseline_median_s: stats.median_s,
-                speedup_vs_dense: stats.median_s / s.median_s,
-                gflops_effective: 0.0,
-                software_adapter: None,
-                max_rel_err: None,
+            emit(row(
+                "activations",
+                dev,
+                case,
+                enc.dim(),
+                (s.samples, s.median_s, s.min_s, s.max_s),
+                ("embed (same texts, same device)".into(), stats.median_s),
+                0.0,
                 extra,
-            })));
+            ));
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);

@@ -5,15 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sparsekit_models::capture::{capture_to_shards, CaptureConfig};
-use sparsekit_models::{read_texts, DeviceChoice, SentenceEncoder, Site};
+use sparsekit_models::{read_texts, Site};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model directory [default: where `sparsekit fetch minilm` installs all-MiniLM-L6-v2].
-    #[arg(long)]
-    pub model: Option<PathBuf>,
     /// Texts, one per line.
     #[arg(long)]
     pub input: PathBuf,
@@ -32,31 +29,26 @@ pub struct Args {
     /// Token rows per shard file.
     #[arg(long, default_value_t = 65_536)]
     pub shard_tokens: usize,
-    /// flex, ndarray or wgpu.
-    #[arg(long, default_value_t = DeviceChoice::Flex)]
-    pub device: DeviceChoice,
-    /// Texts per forward pass.
-    #[arg(long, default_value_t = 32)]
-    pub batch: usize,
+    #[command(flatten)]
+    pub model: crate::model_args::ModelArgs,
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let dir = crate::embed::model_dir(&args.model);
+    let dir = args.model.dir();
     let texts = read_texts(&args.input)?;
-    let encoder = SentenceEncoder::load(&dir, &args.device.device())
-        .with_context(|| format!("loading the model {}", dir.display()))?;
+    let encoder = args.model.load()?;
     let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
     let config = CaptureConfig {
         layer: args.layer,
         site: args.site,
-        batch_size: args.batch,
+        batch_size: args.model.batch,
         max_tokens: args.max_tokens,
         tokens_per_shard: args.shard_tokens,
     };
     let meta = BTreeMap::from([
         ("model".to_string(), dir.display().to_string()),
         ("input".to_string(), args.input.display().to_string()),
-        ("device".to_string(), args.device.to_string()),
+        ("device".to_string(), args.model.device.to_string()),
     ]);
     let bar = crate::progress::bar(args.max_tokens.map(|n| n as u64), "tokens");
     let report = capture_to_shards(&encoder, &refs, &config, &args.output, meta, |t| {
@@ -72,7 +64,7 @@ pub fn run(args: &Args) -> Result<()> {
         args.output.display(),
         report.manifest.shards.len(),
         report.tokens_per_s(),
-        args.device
+        args.model.device
     );
     Ok(())
 }

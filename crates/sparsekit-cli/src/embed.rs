@@ -7,45 +7,31 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use sparsekit_formats::io::npy::write_npy_dense;
-use sparsekit_models::{read_texts, DeviceChoice, SentenceEncoder};
+use sparsekit_models::read_texts;
 
 use crate::files::writing;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model directory [default: where `sparsekit fetch minilm` installs all-MiniLM-L6-v2].
-    #[arg(long)]
-    pub model: Option<PathBuf>,
     /// Texts, one per line (UTF-8; empty lines are an error).
     #[arg(long)]
     pub input: PathBuf,
     /// Output .npy (float32, [n, dim]).
     #[arg(long)]
     pub output: PathBuf,
-    /// flex, ndarray or wgpu.
-    #[arg(long, default_value_t = DeviceChoice::Flex)]
-    pub device: DeviceChoice,
-    /// Texts per forward pass.
-    #[arg(long, default_value_t = 32)]
-    pub batch: usize,
-}
-
-/// The model directory of `--model`, else the default install place of all-MiniLM-L6-v2.
-pub fn model_dir(model: &Option<PathBuf>) -> PathBuf {
-    model
-        .clone()
-        .unwrap_or_else(|| sparsekit_data::fetch::default_dir(&sparsekit_data::fetch::MINILM))
+    #[command(flatten)]
+    pub model: crate::model_args::ModelArgs,
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let dir = model_dir(&args.model);
     let texts = read_texts(&args.input)?;
-    let encoder = SentenceEncoder::load(&dir, &args.device.device())
-        .with_context(|| format!("loading the model {}", dir.display()))?;
+    let encoder = args.model.load()?;
     let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
     let bar = crate::progress::bar(Some(texts.len() as u64), "texts");
     let t = std::time::Instant::now();
-    let emb = encoder.embed_with(&refs, args.batch, |done| bar.set_position(done as u64))?;
+    let emb = encoder.embed_with(&refs, args.model.batch, |done| {
+        bar.set_position(done as u64)
+    })?;
     bar.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
     write_npy_dense(&args.output, &emb, texts.len(), encoder.dim())
@@ -57,7 +43,7 @@ pub fn run(args: &Args) -> Result<()> {
         texts.len(),
         encoder.dim(),
         texts.len() as f64 / secs.max(1e-9),
-        args.device
+        args.model.device
     );
     Ok(())
 }

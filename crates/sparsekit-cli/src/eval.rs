@@ -8,7 +8,6 @@ use clap::ValueEnum;
 use sparsekit_data::debian;
 use sparsekit_data::eval::probe::ProbeConfig;
 use sparsekit_models::eval::{debian_retrieval, debian_sections};
-use sparsekit_models::{DeviceChoice, SentenceEncoder};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Task {
@@ -20,9 +19,6 @@ pub enum Task {
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Model directory [default: where `sparsekit fetch minilm` installs all-MiniLM-L6-v2].
-    #[arg(long)]
-    pub model: Option<PathBuf>,
     /// The task.
     #[arg(long, value_enum)]
     pub task: Task,
@@ -32,16 +28,12 @@ pub struct Args {
     /// The corpus [default: descriptions.jsonl where `sparsekit fetch debian-text` writes it].
     #[arg(long)]
     pub corpus: Option<PathBuf>,
-    /// flex, ndarray or wgpu.
-    #[arg(long, default_value_t = DeviceChoice::Flex)]
-    pub device: DeviceChoice,
-    /// Texts per forward pass.
-    #[arg(long, default_value_t = 32)]
-    pub batch: usize,
+    #[command(flatten)]
+    pub model: crate::model_args::ModelArgs,
 }
 
 pub fn run(args: &Args) -> Result<()> {
-    let dir = crate::embed::model_dir(&args.model);
+    let dir = args.model.dir();
     let corpus = args
         .corpus
         .clone()
@@ -52,23 +44,25 @@ pub fn run(args: &Args) -> Result<()> {
             corpus.display()
         )
     })?;
-    let encoder = SentenceEncoder::load(&dir, &args.device.device())
-        .with_context(|| format!("loading the model {}", dir.display()))?;
+    let encoder = args.model.load()?;
     let json = match args.task {
         Task::DebianRetrieval => serde_json::to_value(debian_retrieval(
-            &encoder, &records, args.limit, args.batch,
+            &encoder,
+            &records,
+            args.limit,
+            args.model.batch,
         )?)?,
         Task::DebianSections => serde_json::to_value(debian_sections(
             &encoder,
             &records,
             args.limit,
-            args.batch,
+            args.model.batch,
             &ProbeConfig::default(),
         )?)?,
     };
     let mut obj = json;
     obj["model"] = serde_json::Value::String(dir.display().to_string());
-    obj["device"] = serde_json::Value::String(args.device.to_string());
+    obj["device"] = serde_json::Value::String(args.model.device.to_string());
     obj["limit"] = serde_json::json!(args.limit);
     println!("{obj}");
     Ok(())

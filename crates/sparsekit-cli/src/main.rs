@@ -17,6 +17,8 @@ mod fetch;
 mod files;
 mod inspect;
 #[cfg(feature = "models")]
+mod model_args;
+#[cfg(feature = "models")]
 mod progress;
 mod prune;
 mod structure;

@@ -672,6 +672,6 @@ mod tests {
         let acc = p.accuracy(&x, &y);
         eprintln!("probe fit {n} x {dim}, {k} classes: {secs:.1} s, train accuracy {acc:.4}");
         assert!(acc > 0.9, "{acc}");
-        assert!(secs < 120.0, "{secs} s");
+        // Its time is printed, not asserted: speed belongs to benchmarks, not tests.
     }
 }

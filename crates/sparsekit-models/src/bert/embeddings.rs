@@ -41,12 +41,7 @@ impl BertEmbeddings {
         // Positions 0..s and token type 0 are the same rows for every text: slices broadcast
         // over the batch instead of gathering per token.
         let pos = self.position.weight.val().slice(0..s).reshape([1, s, d]);
-        let typ = self
-            .token_type
-            .weight
-            .val()
-            .slice(0..1)
-            .reshape([1, 1, d]);
+        let typ = self.token_type.weight.val().slice(0..1).reshape([1, 1, d]);
         self.norm.forward(self.word.forward(ids) + pos + typ)
     }
 }
