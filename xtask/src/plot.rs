@@ -9,6 +9,10 @@ use crate::report::{Row, Shape};
 
 /// The SVG for one suite's rows (software-adapter rows drawn dashed), or `None` without rows.
 pub fn speedup_svg(suite: &str, rows: &[Row]) -> Option<String> {
+    // The model suite has no sparsity axis (dense MiniLM vs PyTorch): its table says it all.
+    if suite == "model" {
+        return None;
+    }
     let mut series: BTreeMap<(String, Shape, String), Vec<(f64, f64)>> = BTreeMap::new();
     for r in rows
         .iter()

@@ -68,6 +68,7 @@ fn suite_title(suite: &str) -> &'static str {
         "spmm_t" => "`Y = X·Wᵀ` (linear layer forward), W sparse m×k, X dense n×k",
         "sddmm" => "`dW = (dYᵀ·X) ⊙ pattern(W)` (linear layer weight gradient), W m×k, batch n",
         "train" => "one training step (forward + backward + Adam) of `SparseLinear` vs dense `Linear`, W m×k, batch n",
+        "model" => "all-MiniLM-L6-v2 on burn vs PyTorch (sentence-transformers), same texts, batch and threads",
         _ => "",
     }
 }
@@ -87,7 +88,15 @@ pub fn fmt_time(s: f64) -> String {
 
 /// Suites in the order of BENCH.md's matrix, then any others alphabetically.
 pub fn suites_in_order(rows: &[Row]) -> Vec<String> {
-    let known = ["spmm", "spmm_t", "sddmm", "train", "sae", "attention"];
+    let known = [
+        "spmm",
+        "spmm_t",
+        "sddmm",
+        "train",
+        "model",
+        "sae",
+        "attention",
+    ];
     let mut seen: Vec<String> = Vec::new();
     for r in rows {
         if !seen.contains(&r.suite) {
@@ -355,6 +364,63 @@ fn memory_table(rows: &[&Row], out: &mut String) {
     let _ = writeln!(out);
 }
 
+/// The `model` suite: texts per second of `embed` beside PyTorch's (the ratio is PyTorch's
+/// median / ours: > 1 means faster than PyTorch), tokens per second of activation capture, and
+/// the memory of the embed rows.
+fn model_table(rows: &[&Row], out: &mut String) {
+    let num = |r: &Row, k: &str| r.extra.get(k).and_then(Value::as_f64);
+    let mib = |b: Option<f64>| {
+        b.map_or("–".to_string(), |b| {
+            format!("{:.0} MiB", b / (1u64 << 20) as f64)
+        })
+    };
+    let per_s = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
+    let _ = writeln!(
+        out,
+        "| op | device | texts | batch | tokens | median | ours /s | PyTorch /s | vs PyTorch | peak RSS | peak heap |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in rows {
+        let (ours, theirs, ratio) = if r.op == "embed" {
+            let theirs = num(r, "torch_sentences_per_s");
+            let ratio = if theirs.is_some() {
+                format!("{:.2}×", r.speedup_vs_dense)
+            } else {
+                "–".into()
+            };
+            (per_s(num(r, "sentences_per_s")), per_s(theirs), ratio)
+        } else {
+            (
+                format!("{} tokens", per_s(num(r, "tokens_per_s"))),
+                "–".into(),
+                "–".into(),
+            )
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {ours} | {theirs} | {ratio} | {} | {} |",
+            r.op,
+            r.device,
+            r.shape.m,
+            r.shape.n,
+            num(r, "tokens").map_or("–".to_string(), |t| format!("{t:.0}")),
+            fmt_time(r.median_s),
+            mib(num(r, "peak_rss_bytes")),
+            mib(num(r, "peak_heap_bytes")),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n`embed`: sentences per second over the texts (Debian test-split descriptions, truncated at 256 \
+         tokens), PyTorch on the same texts with the same batch and thread count. `activations`: tokens per \
+         second of capturing layer 3's `resid_post` into safetensors shards. Peak RSS: this process while the \
+         device's embed rows ran.\n"
+    );
+}
+
 /// `report.md`: a header, one table per suite (rows = shape × format × sparsity), the peer
 /// table when peers ran, and the notes.
 pub fn render_markdown(report: &Report) -> String {
@@ -379,6 +445,10 @@ pub fn render_markdown(report: &Report) -> String {
     for suite in suites_in_order(&report.results) {
         let rows = suite_rows(&report.results, &suite);
         let _ = writeln!(out, "## {suite}: {}\n", suite_title(&suite));
+        if suite == "model" {
+            model_table(&rows, &mut out);
+            continue;
+        }
         let _ = writeln!(
             out,
             "| shape (m×k×n) | format | sparsity | device | nnz | sparse median | dense median | speedup | GFLOP/s |"
@@ -582,6 +652,30 @@ pub(crate) mod tests {
         assert!(md.contains("sparsekit vs MKL csr"));
         assert!(md.contains("| 4096×4096×64 | 0.9 | 4.000 ms | 2.000 ms | 8.000 ms | 20.000 ms | 0.50× | 2.00× | 5.00× |"), "{md}");
         assert!(md.contains("bsr4x4 not yet implemented"));
+    }
+
+    #[test]
+    fn markdown_shows_the_model_suite_against_pytorch() {
+        let mut embed = row("model", "flex", 0.0, 6.0, 2.0);
+        embed.op = "embed".into();
+        embed.speedup_vs_dense = 2.0 / 6.0;
+        embed.extra.insert("sentences_per_s".into(), json!(21.3));
+        embed
+            .extra
+            .insert("torch_sentences_per_s".into(), json!(64.0));
+        embed
+            .extra
+            .insert("peak_rss_bytes".into(), json!(260u64 << 20));
+        let mut acts = row("model", "flex", 0.0, 8.0, 6.0);
+        acts.op = "activations".into();
+        acts.extra.insert("tokens_per_s".into(), json!(1193.0));
+        let mut report = sample_report();
+        report.results = vec![embed, acts];
+        let md = render_markdown(&report);
+        assert!(md.contains("## model:"), "{md}");
+        assert!(md.contains("| 21.3 | 64.0 | 0.33× | 260 MiB |"), "{md}");
+        assert!(md.contains("1193.0 tokens"), "{md}");
+        assert!(!md.contains("not faster than dense"), "{md}");
     }
 
     #[test]
