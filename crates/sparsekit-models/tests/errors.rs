@@ -177,3 +177,103 @@ fn text_files() {
         ModelError::Io { .. }
     ));
 }
+
+/// Rewrites the fixture's checkpoint: every tensor renamed by `rename` and converted by `to`
+/// (dtype, bytes of one f32 value).
+fn rewrite_checkpoint(
+    dir: &Path,
+    rename: impl Fn(&str) -> String,
+    to: impl Fn(&str) -> (safetensors::Dtype, fn(f32) -> Vec<u8>),
+) {
+    let p = dir.join("model.safetensors");
+    let bytes = std::fs::read(&p).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, t) in st.tensors() {
+        if t.dtype() != safetensors::Dtype::F32 {
+            out.push((
+                rename(&name),
+                t.dtype(),
+                t.shape().to_vec(),
+                t.data().to_vec(),
+            ));
+            continue;
+        }
+        let (dtype, enc) = to(&name);
+        let data: Vec<u8> = t
+            .data()
+            .chunks_exact(4)
+            .flat_map(|b| enc(f32::from_le_bytes(b.try_into().unwrap())))
+            .collect();
+        out.push((rename(&name), dtype, t.shape().to_vec(), data));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = out
+        .iter()
+        .map(|(n, d, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, &None, &p).unwrap();
+}
+
+#[test]
+fn checkpoint_dtypes_and_prefixes() {
+    let texts = ["the cat sat on the mat", "hello world"];
+    let want = load(&tiny_dir()).unwrap().embed(&texts, 2).unwrap();
+    // A task head's checkpoint (`bert.` prefix) stored in F64: exactly the same model.
+    let tmp = copy_fixture();
+    rewrite_checkpoint(
+        tmp.path(),
+        |n| format!("bert.{n}"),
+        |_| {
+            (safetensors::Dtype::F64, |v| {
+                (v as f64).to_le_bytes().to_vec()
+            })
+        },
+    );
+    assert_eq!(load(tmp.path()).unwrap().embed(&texts, 2).unwrap(), want);
+    // F16 loads (rounded weights: close, not equal).
+    let tmp = copy_fixture();
+    rewrite_checkpoint(
+        tmp.path(),
+        |n| n.to_string(),
+        |_| {
+            (safetensors::Dtype::F16, |v| {
+                half::f16::from_f32(v).to_le_bytes().to_vec()
+            })
+        },
+    );
+    let got = load(tmp.path()).unwrap().embed(&texts, 2).unwrap();
+    let max = got
+        .iter()
+        .zip(&want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(max > 0.0 && max < 2e-2, "{max}");
+    // An integer weight is refused, naming the tensor and the dtype.
+    let tmp = copy_fixture();
+    rewrite_checkpoint(
+        tmp.path(),
+        |n| n.to_string(),
+        |n| {
+            if n == "encoder.layer.1.output.dense.weight" {
+                (safetensors::Dtype::I32, |v| {
+                    (v as i32).to_le_bytes().to_vec()
+                })
+            } else {
+                (safetensors::Dtype::F32, |v| v.to_le_bytes().to_vec())
+            }
+        },
+    );
+    let err = load(tmp.path()).unwrap_err();
+    assert!(matches!(err, ModelError::Checkpoint { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("encoder.layer.1.output.dense.weight"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("I32"), "{err}");
+}

@@ -136,8 +136,10 @@ fn le_chunks<const N: usize>(d: &[u8]) -> impl Iterator<Item = [u8; N]> + '_ {
     })
 }
 
-/// Float tensor data (little-endian, as stored) converted to `T` (F32, F16, BF16, F64).
-pub(crate) fn floats<T: Scalar>(dtype: Dtype, d: &[u8], name: &str) -> Result<Vec<T>> {
+/// Float tensor data (little-endian, as stored) converted to `T` (F32, F16, BF16, F64); `name`
+/// names the tensor in the error for any other dtype. The one decoder of float tensors (the
+/// model loaders use it on tensors they already hold).
+pub fn floats<T: Scalar>(dtype: Dtype, d: &[u8], name: &str) -> Result<Vec<T>> {
     Ok(match dtype {
         Dtype::F32 => le_chunks::<4>(d)
             .map(|b| T::from_f32(f32::from_le_bytes(b)))

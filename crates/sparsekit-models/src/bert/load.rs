@@ -2,7 +2,8 @@
 //!
 //! Read with the `safetensors` crate: names are Hugging Face's (`embeddings.word_embeddings.weight`,
 //! `encoder.layer.N.attention.self.query.weight`, …), optionally under a `bert.` prefix (task
-//! heads' checkpoints); F32, F16 and BF16 tensors load as f32. Linear weights are stored
+//! heads' checkpoints); F32, F16, BF16 and F64 tensors load as f32 (sparsekit-formats' one float
+//! decoder). Linear weights are stored
 //! `[out, in]` by PyTorch and `[in, out]` by burn's `Linear`: they are transposed on the host
 //! while loading. Tensors the encoder does not use (`pooler.*`, `embeddings.position_ids`, task
 //! heads) are ignored; a missing tensor or a wrong shape is a typed error.
@@ -12,7 +13,8 @@ use std::path::Path;
 use burn::module::Param;
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::{Device, Tensor, TensorData};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::SafeTensors;
+use sparsekit_formats::io::safetensors::floats;
 
 use super::attention::SelfAttention;
 use super::embeddings::BertEmbeddings;
@@ -137,26 +139,8 @@ impl<'a> Reader<'a> {
                 t.shape()
             )));
         }
-        let data = t.data();
-        let v: Vec<f32> = match t.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            Dtype::F16 => data
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => data
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            other => {
-                return Err(self.err(format!(
-                    "tensor {full:?} has dtype {other:?}; expected F32, F16 or BF16"
-                )))
-            }
-        };
+        let v = floats::<f32>(t.dtype(), t.data(), &full)
+            .map_err(|e| self.err(format!("{e} (F32, F16, BF16 and F64 load as f32)")))?;
         Ok(v)
     }
 
