@@ -189,3 +189,61 @@ fn the_attention_block_is_swappable() {
     assert!(zeros.abs().max().into_scalar::<f32>() == 0.0);
     assert_ne!(out.into_data(), want);
 }
+
+/// The Debian tasks' glue (split selection, `limit`, texts) against the metrics computed by hand
+/// from the encoder's own embeddings.
+#[test]
+fn debian_eval_glue_matches_the_metrics_by_hand() {
+    use sparsekit_data::debian::{Record, Split};
+    use sparsekit_data::eval::retrieval::retrieval;
+    let enc = SentenceEncoder::load(&tiny_dir(), &burn::tensor::Device::flex()).unwrap();
+    let words = ["cat", "dog", "data", "sparse", "world", "mat"];
+    let records: Vec<Record> = (0..30)
+        .map(|i| Record {
+            package: format!("pkg{i:02}"),
+            section: if i % 4 == 1 { "utils" } else { "net" }.into(),
+            synopsis: format!("{} {}", words[i % 6], words[(i / 6) % 6]),
+            description: format!("the {} sat on the {}", words[(i / 6) % 6], words[i % 6]),
+            split: [Split::Test, Split::Train, Split::Valid][i % 3],
+        })
+        .collect();
+    let test: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.split == Split::Test)
+        .take(4)
+        .collect();
+    let q: Vec<&str> = test.iter().map(|r| r.synopsis.as_str()).collect();
+    let d: Vec<&str> = test.iter().map(|r| r.description.as_str()).collect();
+    let want = retrieval(
+        &enc.embed(&q, 3).unwrap(),
+        &enc.embed(&d, 3).unwrap(),
+        32,
+        10,
+    )
+    .unwrap();
+    let got = sparsekit_models::eval::debian_retrieval(&enc, &records, Some(4), 3).unwrap();
+    assert_eq!(got.queries, 4);
+    assert_eq!((got.mrr_at_10, got.recall_at_10), (want.mrr, want.recall));
+    let s = sparsekit_models::eval::debian_sections(
+        &enc,
+        &records,
+        None,
+        4,
+        &sparsekit_data::eval::probe::ProbeConfig::default(),
+    )
+    .unwrap();
+    assert_eq!((s.train, s.test, s.classes), (10, 10, 2));
+    // The majority class of train ("net", 7 of 10) scored on test.
+    let test_net = records
+        .iter()
+        .filter(|r| r.split == Split::Test && r.section == "net")
+        .count();
+    assert_eq!(s.majority_baseline, test_net as f64 / 10.0);
+    assert!((0.0..=1.0).contains(&s.accuracy));
+    // No test record: a typed error, not a panic.
+    let train_only: Vec<Record> = records
+        .into_iter()
+        .filter(|r| r.split == Split::Train)
+        .collect();
+    assert!(sparsekit_models::eval::debian_retrieval(&enc, &train_only, None, 3).is_err());
+}

@@ -268,6 +268,50 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
+    /// The AVX2 build of the block kernel (the only `unsafe` here) against its scalar twin and
+    /// an f64 reference, on padded widths (multiples of 8, as `retrieval` pads them) and
+    /// document counts across the tile.
+    #[test]
+    fn avx2_block_scores_match_the_scalar_twin() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for (p, qrows, drows) in [
+            (8, R, C),
+            (16, 2 * R, 3 * C),
+            (40, R, DT + C),
+            (384, 3 * R, 5 * C),
+        ] {
+            let q: Vec<f32> = (0..qrows * p).map(|_| rng.random::<f32>() - 0.5).collect();
+            let d: Vec<f32> = (0..drows * p).map(|_| rng.random::<f32>() - 0.5).collect();
+            let mut scalar = vec![f32::NAN; qrows * drows];
+            block_scores_generic(&q, &d, p, qrows, drows, &mut scalar);
+            for i in 0..qrows {
+                for j in 0..drows {
+                    let exact: f64 = (0..p)
+                        .map(|k| q[i * p + k] as f64 * d[j * p + k] as f64)
+                        .sum();
+                    let got = scalar[i * drows + j] as f64;
+                    assert!(
+                        (got - exact).abs() <= 1e-5 * (p as f64).sqrt(),
+                        "p {p}: {got} vs {exact}"
+                    );
+                }
+            }
+            let mut fast = vec![f32::NAN; qrows * drows];
+            block_scores(&q, &d, p, qrows, drows, &mut fast);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is present (checked just above).
+                unsafe { block_scores_avx2(&q, &d, p, qrows, drows, &mut fast) };
+            }
+            for (a, b) in fast.iter().zip(&scalar) {
+                assert!(
+                    (a - b).abs() <= 1e-6 * (p as f32).sqrt(),
+                    "p {p}: {a} vs {b}"
+                );
+            }
+        }
+    }
+
     /// Brute force: every score exact in f64, rank by the tie rule.
     fn reference_ranks(q: &[f32], d: &[f32], dim: usize) -> Vec<usize> {
         let n = q.len() / dim;
