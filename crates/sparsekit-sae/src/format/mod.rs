@@ -1,0 +1,1 @@
+//! SAELens and EleutherAI sparsify directories (written by the formats helper).
