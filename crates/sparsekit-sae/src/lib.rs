@@ -11,3 +11,13 @@ pub mod params;
 pub use config::{Architecture, Normalization, SaeConfig};
 pub use error::{Result, SaeError};
 pub use params::{GatedParams, SaeParams};
+pub mod code;
+mod encoder;
+mod forward;
+pub mod normalize;
+pub mod sae;
+pub mod train;
+
+pub use code::SparseCode;
+pub use sae::Sae;
+pub use train::{Gradients, StepStats, TrainConfig, Trainer};

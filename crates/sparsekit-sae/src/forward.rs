@@ -1,0 +1,267 @@
+//! From inputs to the sparse code, per architecture — the one home of each activation rule,
+//! used by inference ([`crate::Sae`]) and by training ([`crate::train`]).
+
+use rayon::prelude::*;
+
+use crate::code::SparseCode;
+use crate::config::Architecture;
+use crate::encoder::{Encoder, CHUNK};
+use crate::params::SaeParams;
+
+/// What the caller needs besides the code.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Mode {
+    /// Only the code; BatchTopK uses its threshold.
+    Inference,
+    /// Training: `k` active latents per token (TopK; the mean for BatchTopK, selected over the
+    /// batch); JumpReLU's window entries for the straight-through threshold gradient
+    /// (`|pre − θ| < bandwidth / 2`); Gated entries kept even where the magnitude is 0.
+    Train {
+        /// Active latents per token (annealed by the trainer).
+        k: usize,
+        /// JumpReLU's rectangle-kernel bandwidth ε.
+        bandwidth: f32,
+    },
+}
+
+/// The code of a batch plus what the backward pass needs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Forward {
+    /// Activations.
+    pub code: SparseCode,
+    /// Per code entry: the pre-activation (Gated: the gate pre-activation `π_gate`).
+    pub pre: Vec<f32>,
+    /// Gated, per code entry: the magnitude pre-activation `π_mag`.
+    pub mag_pre: Vec<f32>,
+    /// JumpReLU training: `(token, latent, pre)` with `|pre − θ| < ε/2`, tokens ascending.
+    pub window: Vec<(u32, u32, f32)>,
+}
+
+/// One token's entries: (latent, activation, pre, mag_pre).
+type Entries = Vec<(u32, f32, f32, f32)>;
+
+/// The forward pass of `params` on `x_in` (`n × d_in`, already normalised and shifted by
+/// `b_dec` where the configuration says so).
+pub(crate) fn forward(params: &SaeParams, x_in: &[f32], mode: Mode) -> Forward {
+    let cfg = &params.config;
+    let (d, m) = (cfg.d_in, cfg.d_sae);
+    let n = x_in.len() / d;
+    let enc = Encoder {
+        w: &params.w_enc,
+        b: &params.b_enc,
+        d_in: d,
+        d_sae: m,
+    };
+    match (cfg.architecture, mode) {
+        (Architecture::TopK, _) => {
+            let k = match mode {
+                Mode::Train { k, .. } => k,
+                Mode::Inference => cfg.k.unwrap_or(1),
+            }
+            .min(m);
+            let (mut vals, mut idx) = (vec![0.0; n * k], vec![0u32; n * k]);
+            enc.pre_topk(x_in, k, &mut vals, &mut idx);
+            let mut fwd = Forward {
+                code: SparseCode::new(m),
+                ..Forward::default()
+            };
+            for i in 0..n {
+                for t in i * k..(i + 1) * k {
+                    if vals[t] > 0.0 {
+                        fwd.code.indices.push(idx[t]);
+                        fwd.code.values.push(vals[t]);
+                        fwd.pre.push(vals[t]);
+                    }
+                }
+                fwd.code.row_ptr.push(fwd.code.indices.len());
+            }
+            fwd
+        }
+        (Architecture::BatchTopK, Mode::Train { k, .. }) => batch_topk(&enc, x_in, n, k),
+        (Architecture::BatchTopK | Architecture::JumpRelu, _) => {
+            let theta = params.threshold.as_deref().expect("validated: threshold");
+            let bandwidth = match mode {
+                Mode::Train { bandwidth, .. } if cfg.architecture == Architecture::JumpRelu => {
+                    Some(bandwidth)
+                }
+                _ => None,
+            };
+            let mut window = Vec::new();
+            let fwd = dense_rule(&enc, x_in, n, |i, row, out| {
+                for (j, &p) in row.iter().enumerate() {
+                    let t = theta[j];
+                    if p > t && p > 0.0 {
+                        out.push((j as u32, p, p, 0.0));
+                    }
+                    if let Some(eps) = bandwidth {
+                        if (p - t).abs() < eps / 2.0 {
+                            // Marked by a NaN mag_pre; split out below.
+                            out.push((j as u32, f32::NAN, p, f32::NAN));
+                        }
+                    }
+                }
+                let _ = i;
+            });
+            split_window(fwd, &mut window)
+        }
+        (Architecture::Relu, _) => dense_rule(&enc, x_in, n, |_, row, out| {
+            for (j, &p) in row.iter().enumerate() {
+                if p > 0.0 {
+                    out.push((j as u32, p, p, 0.0));
+                }
+            }
+        }),
+        (Architecture::Gated, _) => {
+            let g = params.gated.as_ref().expect("validated: gated");
+            let keep_zero = matches!(mode, Mode::Train { .. });
+            let scale: Vec<f32> = g.r_mag.iter().map(|r| r.exp()).collect();
+            dense_rule(&enc, x_in, n, |_, row, out| {
+                for (j, &gate) in row.iter().enumerate() {
+                    if gate > 0.0 {
+                        let s = gate - params.b_enc[j];
+                        let mag = scale[j] * s + g.b_mag[j];
+                        let a = mag.max(0.0);
+                        if a > 0.0 || keep_zero {
+                            out.push((j as u32, a, gate, mag));
+                        }
+                    }
+                }
+            })
+        }
+    }
+}
+
+/// Dense pre-activations chunk by chunk, `rule(token, row, entries)` picking each token's entries.
+fn dense_rule(
+    enc: &Encoder<'_>,
+    x_in: &[f32],
+    n: usize,
+    rule: impl Fn(usize, &[f32], &mut Entries) + Sync,
+) -> Forward {
+    let (d, m) = (enc.d_in, enc.d_sae);
+    let mut fwd = Forward {
+        code: SparseCode::new(m),
+        ..Forward::default()
+    };
+    let mut buf = vec![0.0f32; CHUNK.min(n.max(1)) * m];
+    for c0 in (0..n).step_by(CHUNK) {
+        let rows = CHUNK.min(n - c0);
+        let b = &mut buf[..rows * m];
+        enc.pre_dense(&x_in[c0 * d..(c0 + rows) * d], b);
+        let per_row: Vec<Entries> = b
+            .par_chunks(m)
+            .enumerate()
+            .map(|(r, row)| {
+                let mut out = Entries::new();
+                rule(c0 + r, row, &mut out);
+                out
+            })
+            .collect();
+        for entries in per_row {
+            for (j, a, p, q) in entries {
+                fwd.code.indices.push(j);
+                fwd.code.values.push(a);
+                fwd.pre.push(p);
+                fwd.mag_pre.push(q);
+            }
+            fwd.code.row_ptr.push(fwd.code.indices.len());
+        }
+    }
+    fwd
+}
+
+/// Moves the NaN-marked window entries of a JumpReLU forward into `window`.
+fn split_window(fwd: Forward, window: &mut Vec<(u32, u32, f32)>) -> Forward {
+    let mut out = Forward {
+        code: SparseCode::new(fwd.code.d_sae),
+        ..Forward::default()
+    };
+    for i in 0..fwd.code.rows() {
+        for e in fwd.code.row_ptr[i]..fwd.code.row_ptr[i + 1] {
+            if fwd.mag_pre[e].is_nan() {
+                window.push((i as u32, fwd.code.indices[e], fwd.pre[e]));
+            } else {
+                out.code.indices.push(fwd.code.indices[e]);
+                out.code.values.push(fwd.code.values[e]);
+                out.pre.push(fwd.pre[e]);
+            }
+        }
+        out.code.row_ptr.push(out.code.indices.len());
+    }
+    out.window = std::mem::take(window);
+    out
+}
+
+/// BatchTopK's training selection: the `k·n` largest positive pre-activations over the batch,
+/// exactly. Each token first offers its top `4k` candidates (the fused top-k); the batch
+/// threshold τ is the `k·n`-th largest candidate; a token whose every candidate is ≥ τ may have
+/// more entries above τ, so its full row is recomputed and offered, until no token is
+/// saturated. Ties rank by (value, lower token, lower latent).
+fn batch_topk(enc: &Encoder<'_>, x_in: &[f32], n: usize, k: usize) -> Forward {
+    let (d, m) = (enc.d_in, enc.d_sae);
+    let cap = (4 * k).min(m);
+    let budget = k * n;
+    let (mut vals, mut idx) = (vec![0.0; n * cap], vec![0u32; n * cap]);
+    enc.pre_topk(x_in, cap, &mut vals, &mut idx);
+    // Candidates per token (positive only), descending.
+    let mut cands: Vec<Vec<(f32, u32)>> = (0..n)
+        .map(|i| {
+            (i * cap..(i + 1) * cap)
+                .filter(|&t| vals[t] > 0.0)
+                .map(|t| (vals[t], idx[t]))
+                .collect()
+        })
+        .collect();
+    let mut full = vec![cap == m; n];
+    let tau = loop {
+        let mut all: Vec<f32> = cands.iter().flatten().map(|c| c.0).collect();
+        let tau = if all.len() > budget {
+            let (_, t, _) = all.select_nth_unstable_by(budget - 1, |a, b| b.total_cmp(a));
+            *t
+        } else {
+            0.0
+        };
+        let saturated: Vec<usize> = (0..n)
+            .filter(|&i| !full[i] && cands[i].len() == cap && cands[i][cap - 1].0 >= tau)
+            .collect();
+        if saturated.is_empty() {
+            break tau;
+        }
+        let mut row = vec![0.0f32; m];
+        for &i in &saturated {
+            enc.pre_dense(&x_in[i * d..(i + 1) * d], &mut row);
+            let mut c: Vec<(f32, u32)> = row
+                .iter()
+                .enumerate()
+                .filter(|(_, &v)| v > 0.0)
+                .map(|(j, &v)| (v, j as u32))
+                .collect();
+            c.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            cands[i] = c;
+            full[i] = true;
+        }
+    };
+    // Keep entries > τ, then entries == τ in (token, latent) order until the budget is used.
+    let above: usize = cands.iter().flatten().filter(|c| c.0 > tau).count();
+    let mut ties_left = budget.saturating_sub(above);
+    let mut fwd = Forward {
+        code: SparseCode::new(m),
+        ..Forward::default()
+    };
+    for c in &mut cands {
+        c.sort_by_key(|e| e.1);
+        for &(v, j) in c.iter() {
+            let keep = v > tau || (v == tau && tau > 0.0 && ties_left > 0 && {
+                ties_left -= 1;
+                true
+            });
+            if keep {
+                fwd.code.indices.push(j);
+                fwd.code.values.push(v);
+                fwd.pre.push(v);
+            }
+        }
+        fwd.code.row_ptr.push(fwd.code.indices.len());
+    }
+    fwd
+}

@@ -1,0 +1,93 @@
+//! Inference with a trained SAE on the CPU ([`Sae`]): encode to a [`SparseCode`], decode by
+//! gather-sum, reconstruct.
+
+use crate::code::{gather_sum, SparseCode};
+use crate::error::{Result, SaeError};
+use crate::forward::{forward, Mode};
+use crate::normalize::{denormalize, normalize, Undo};
+use crate::params::SaeParams;
+
+/// A validated SAE ready for inference.
+#[derive(Clone, Debug)]
+pub struct Sae {
+    params: SaeParams,
+}
+
+impl Sae {
+    /// Validates `params` (shapes, finiteness, architecture-specific parameters).
+    pub fn new(params: SaeParams) -> Result<Self> {
+        params.validate()?;
+        Ok(Sae { params })
+    }
+
+    /// The weights.
+    pub fn params(&self) -> &SaeParams {
+        &self.params
+    }
+
+    /// Takes the weights back.
+    pub fn into_params(self) -> SaeParams {
+        self.params
+    }
+
+    fn check(&self, x: &[f32]) -> Result<usize> {
+        let d = self.params.config.d_in;
+        if x.len() % d != 0 {
+            return Err(SaeError::Shape(format!(
+                "input has {} values, not a multiple of d_in = {d}",
+                x.len()
+            )));
+        }
+        Ok(x.len() / d)
+    }
+
+    /// The encoder's input for `x` (`n × d_in`): normalised, minus `b_dec` where configured.
+    fn prepare(&self, x: &[f32]) -> (Vec<f32>, Undo) {
+        let cfg = &self.params.config;
+        let mut xin = x.to_vec();
+        let undo = normalize(cfg, &mut xin);
+        if cfg.apply_b_dec_to_input {
+            for r in xin.chunks_mut(cfg.d_in) {
+                r.iter_mut().zip(&self.params.b_dec).for_each(|(v, b)| *v -= b);
+            }
+        }
+        (xin, undo)
+    }
+
+    /// The sparse code of `x` (`n × d_in` row-major). BatchTopK uses its inference threshold
+    /// (as SAELens does once it is saved as JumpReLU).
+    pub fn encode(&self, x: &[f32]) -> Result<SparseCode> {
+        self.check(x)?;
+        let (xin, _) = self.prepare(x);
+        Ok(forward(&self.params, &xin, Mode::Inference).code)
+    }
+
+    /// `b_dec + code·W_dec` in the normalised space (no input scaling undone).
+    pub fn decode_normalized(&self, code: &SparseCode) -> Result<Vec<f32>> {
+        let cfg = &self.params.config;
+        if code.d_sae != cfg.d_sae {
+            return Err(SaeError::Shape(format!(
+                "code has {} latents, the SAE {}",
+                code.d_sae, cfg.d_sae
+            )));
+        }
+        let mut out = vec![0.0; code.rows() * cfg.d_in];
+        gather_sum(code, &self.params.w_dec, cfg.d_in, Some(&self.params.b_dec), &mut out);
+        Ok(out)
+    }
+
+    /// The reconstruction of `x` in its own scale (normalised, encoded, decoded, mapped back).
+    pub fn reconstruct(&self, x: &[f32]) -> Result<Vec<f32>> {
+        self.reconstruct_with_code(x).map(|(y, _)| y)
+    }
+
+    /// [`Sae::reconstruct`] and the code it went through.
+    pub fn reconstruct_with_code(&self, x: &[f32]) -> Result<(Vec<f32>, SparseCode)> {
+        self.check(x)?;
+        let (xin, undo) = self.prepare(x);
+        let code = forward(&self.params, &xin, Mode::Inference).code;
+        let mut y = self.decode_normalized(&code)?;
+        denormalize(&undo, self.params.config.d_in, &mut y);
+        Ok((y, code))
+    }
+}
