@@ -12,7 +12,7 @@ fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
 }
 
 fn trainer(arch: Architecture, norm: Normalization, aux: bool) -> (Trainer, Vec<f32>) {
-    let (d, m, n) = (7, 12, 9);
+    let (d, m, n) = (7, if aux { 40 } else { 12 }, 9);
     let k = arch.uses_k().then_some(3);
     let mut sae = SaeConfig::new(arch, d, m, k);
     sae.normalize_activations = norm;
