@@ -70,13 +70,14 @@ fn check(arch: Architecture, norm: Normalization, aux: bool) {
         let mut cfg = t.config().clone();
         cfg.aux_coefficient = 0.0;
         let g0 = Trainer::from_state(t.state().clone(), cfg).gradients(&x).unwrap();
-        // Rows with a main-code gradient are live; they must not see AuxK.
+        // Rows with a main-code gradient are live; unless dead too, they must not see AuxK.
         let m = t.params().config.d_sae;
+        let dead = t.dead_mask();
         (0..m)
             .map(|j| {
                 let row0 = &g0.w_dec[j * d..(j + 1) * d];
                 let is_live = row0.iter().any(|v| *v != 0.0);
-                if is_live {
+                if is_live && !dead[j] {
                     assert_eq!(&g.w_dec[j * d..(j + 1) * d], row0, "AuxK leaked into live latent {j}'s decoder gradient");
                 }
                 is_live
