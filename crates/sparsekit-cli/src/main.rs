@@ -18,9 +18,9 @@ mod files;
 mod inspect;
 #[cfg(feature = "models")]
 mod model_args;
-#[cfg(feature = "models")]
 mod progress;
 mod prune;
+mod sae;
 mod structure;
 
 use std::process::ExitCode;
@@ -64,6 +64,9 @@ enum Command {
     /// safetensors shards.
     #[cfg(feature = "models")]
     Activations(activations::Args),
+    /// Sparse autoencoders: train on activation shards, evaluate (SAELens / sparsify formats).
+    #[command(subcommand)]
+    Sae(sae::Command),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         #[cfg(feature = "models")]
         Command::Activations(args) => activations::run(&args),
+        Command::Sae(cmd) => sae::run(&cmd),
     });
     match result {
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub fn bar(len: Option<u64>, unit: &str) -> ProgressBar {
     let template = match len {
         Some(_) => format!(
-            "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})"
+            "{{elapsed_precise}} [{{bar:40}}] {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}}) {{msg}}"
         ),
         None => format!("{{elapsed_precise}} {{pos}} {unit} ({{per_sec}})"),
     };

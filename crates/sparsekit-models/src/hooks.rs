@@ -11,9 +11,9 @@
 //! | `mlp_out` | `mlp_hidden·W₂ᵀ + b₂` |
 //! | `resid_post` | `LayerNorm(resid_mid + mlp_out)` (the next layer's `resid_pre`) |
 //!
-//! The forward pass hands each value to a hook (`&mut dyn FnMut(usize, Site, &Tensor<3>)`) as
-//! it computes it; the plain forward pass runs the same code with a hook that does nothing, so
-//! capturing never changes the result.
+//! The forward pass hands each value to a hook (`&mut dyn FnMut(usize, Site, Tensor<3>) ->
+//! Tensor<3>`) as it computes it and continues with what the hook returns; the plain forward pass
+//! runs the same code with a hook that returns its input, so capturing never changes the result.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -91,8 +91,10 @@ impl FromStr for Site {
     }
 }
 
-/// The hook of the forward pass: called with (layer, site, activations `[batch, seq, width]`).
-pub type Hook<'a> = dyn FnMut(usize, Site, &Tensor<3>) + 'a;
+/// The hook of the forward pass: called with (layer, site, activations `[batch, seq, width]`),
+/// it returns the activations the forward pass continues with — the same tensor to observe,
+/// another of the same shape to intervene (e.g. splice in an SAE's reconstruction).
+pub type Hook<'a> = dyn FnMut(usize, Site, Tensor<3>) -> Tensor<3> + 'a;
 
 /// Activations captured by [`Bert::forward_capture`](crate::bert::Bert::forward_capture), by
 /// (layer, site).

@@ -25,4 +25,4 @@ pub use device::DeviceChoice;
 pub use error::ModelError;
 pub use hooks::Site;
 pub use projection::Projection;
-pub use sentence::{read_texts, Pooling, SentenceEncoder};
+pub use sentence::{read_texts, Pooling, SentenceEncoder, Splice};

@@ -41,7 +41,29 @@ pub struct SentenceEncoder {
     pub normalize: bool,
     /// What to do with texts longer than the model takes.
     pub truncation: Truncation,
+    /// An intervention in the forward pass (see [`Splice`]); `None` runs the model as it is.
+    pub splice: Option<Splice>,
     device: Device,
+}
+
+/// Replaces the activations at one (layer, site) of the forward pass by a function of them —
+/// e.g. a sparse autoencoder's reconstruction — so that every embedding and evaluation of a
+/// [`SentenceEncoder`] runs through it. The function gets `[batch, seq, width]` activations and
+/// the padding mask (`true` = padding) and returns a tensor of the same shape.
+#[derive(Clone)]
+pub struct Splice {
+    /// Layer index.
+    pub layer: usize,
+    /// Site within the layer.
+    pub site: crate::hooks::Site,
+    /// The replacement.
+    pub f: std::sync::Arc<dyn Fn(Tensor<3>, &Tensor<2, Bool>) -> Tensor<3> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Splice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Splice {{ layer: {}, site: {} }}", self.layer, self.site)
+    }
 }
 
 #[derive(Deserialize)]
@@ -154,6 +176,7 @@ impl SentenceEncoder {
             pooling,
             normalize,
             truncation: Truncation::Truncate,
+            splice: None,
             device: device.clone(),
         })
     }
@@ -220,7 +243,19 @@ impl SentenceEncoder {
             return Ok(Vec::new());
         }
         let (ids, padding) = batch.to_device(&self.device);
-        let hidden = self.model.forward(ids, padding.clone());
+        let hidden = match &self.splice {
+            None => self.model.forward(ids, padding.clone()),
+            Some(sp) => {
+                let depth = self.model.depth();
+                self.model.forward_hooked(ids, padding.clone(), depth, &mut |l, s, t| {
+                    if l == sp.layer && s == sp.site {
+                        (sp.f)(t, &padding)
+                    } else {
+                        t
+                    }
+                })
+            }
+        };
         let pooled = pool(hidden, padding, self.pooling);
         let pooled = if self.normalize {
             l2_normalize(pooled)

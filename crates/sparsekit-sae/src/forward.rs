@@ -265,3 +265,92 @@ fn batch_topk(enc: &Encoder<'_>, x_in: &[f32], n: usize, k: usize) -> Forward {
     }
     fwd
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SaeConfig;
+    use rand::{Rng, SeedableRng};
+
+    /// The exact batch top-k: all positive pre-activations sorted by (value desc, token, latent),
+    /// the first `k·n` kept — brute force in f64 on the same f32 pre-activations.
+    fn brute(params: &SaeParams, x: &[f32], k: usize) -> Vec<(usize, u32)> {
+        let (d, m) = (params.config.d_in, params.config.d_sae);
+        let n = x.len() / d;
+        let enc = Encoder { w: &params.w_enc, b: &params.b_enc, d_in: d, d_sae: m };
+        let mut pre = vec![0.0f32; n * m];
+        enc.pre_dense(x, &mut pre);
+        let mut all: Vec<(f32, usize, u32)> = (0..n * m)
+            .filter(|&t| pre[t] > 0.0)
+            .map(|t| (pre[t], t / m, (t % m) as u32))
+            .collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        all.truncate(k * n);
+        let mut out: Vec<(usize, u32)> = all.into_iter().map(|(_, i, j)| (i, j)).collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn batch_topk_is_exact_including_saturated_tokens() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+        for (d, m, n, k) in [(5, 40, 12, 2), (3, 16, 7, 3), (8, 64, 1, 5), (4, 9, 6, 3)] {
+            let cfg = SaeConfig::new(Architecture::BatchTopK, d, m, Some(k));
+            let mut p = SaeParams::init(cfg, 1, 0.001).unwrap();
+            p.b_enc.iter_mut().for_each(|b| *b = rng.random_range(-0.5..0.5));
+            // A few tokens with a large norm take far more than their share (saturation).
+            let x: Vec<f32> = (0..n * d)
+                .map(|t| rng.random_range(-1.0f32..1.0) * if t / d % 4 == 0 { 8.0 } else { 1.0 })
+                .collect();
+            let got = forward(&p, &x, Mode::Train { k, bandwidth: 0.001 });
+            let mut pairs: Vec<(usize, u32)> = (0..n)
+                .flat_map(|i| got.code.row(i).0.iter().map(move |&j| (i, j)).collect::<Vec<_>>())
+                .collect();
+            pairs.sort();
+            assert_eq!(pairs, brute(&p, &x, k), "d {d} m {m} n {n} k {k}");
+        }
+    }
+
+    #[test]
+    fn topk_and_threshold_rules_match_a_dense_evaluation() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+        let (d, m, n) = (6, 23, 9);
+        let x: Vec<f32> = (0..n * d).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        for arch in [Architecture::TopK, Architecture::JumpRelu, Architecture::Relu] {
+            let cfg = SaeConfig::new(arch, d, m, arch.uses_k().then_some(4));
+            let mut p = SaeParams::init(cfg, 2, 0.05).unwrap();
+            p.b_enc.iter_mut().for_each(|b| *b = rng.random_range(-0.3..0.3));
+            let enc = Encoder { w: &p.w_enc, b: &p.b_enc, d_in: d, d_sae: m };
+            let mut pre = vec![0.0f32; n * m];
+            enc.pre_dense(&x, &mut pre);
+            let code = forward(&p, &x, Mode::Inference).code.to_dense();
+            for i in 0..n {
+                let row = &pre[i * m..(i + 1) * m];
+                let mut expect = vec![0.0f32; m];
+                match arch {
+                    Architecture::TopK => {
+                        let mut order: Vec<usize> = (0..m).collect();
+                        order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+                        for &j in &order[..4] {
+                            expect[j] = row[j].max(0.0);
+                        }
+                    }
+                    Architecture::JumpRelu => {
+                        let th = p.threshold.as_ref().unwrap();
+                        for j in 0..m {
+                            if row[j] > th[j] && row[j] > 0.0 {
+                                expect[j] = row[j];
+                            }
+                        }
+                    }
+                    _ => {
+                        for j in 0..m {
+                            expect[j] = row[j].max(0.0);
+                        }
+                    }
+                }
+                assert_eq!(&code[i * m..(i + 1) * m], &expect[..], "{arch} token {i}");
+            }
+        }
+    }
+}

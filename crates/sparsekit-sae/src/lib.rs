@@ -15,9 +15,14 @@ pub mod code;
 mod encoder;
 mod forward;
 pub mod normalize;
+pub mod run;
 pub mod sae;
+pub mod synthetic;
 pub mod train;
 
 pub use code::SparseCode;
 pub use sae::Sae;
 pub use train::{Gradients, StepStats, TrainConfig, Trainer};
+pub mod eval;
+#[cfg(feature = "models")]
+pub mod splice;

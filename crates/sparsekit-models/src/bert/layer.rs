@@ -56,7 +56,8 @@ impl BertLayer<SelfAttention> {
 }
 
 impl<A: AttentionModule> BertLayer<A> {
-    /// The layer's output; `hook` sees each [`Site`] of layer `index` as it is computed.
+    /// The layer's output; `hook` sees each [`Site`] of layer `index` as it is computed and
+    /// returns the value to continue with.
     pub fn forward(
         &self,
         x: Tensor<3>,
@@ -64,18 +65,16 @@ impl<A: AttentionModule> BertLayer<A> {
         index: usize,
         hook: &mut Hook<'_>,
     ) -> Tensor<3> {
-        hook(index, Site::ResidPre, &x);
-        let attn = self.attention.forward(x.clone(), padding);
-        hook(index, Site::AttnOut, &attn);
-        let mid = self.attention_norm.forward(x + attn);
-        hook(index, Site::ResidMid, &mid);
-        let hidden = gelu(self.ffn.intermediate.forward(mid.clone()));
-        hook(index, Site::MlpHidden, &hidden);
-        let out = self.ffn.output.forward(hidden);
-        hook(index, Site::MlpOut, &out);
-        let post = self.output_norm.forward(mid + out);
-        hook(index, Site::ResidPost, &post);
-        post
+        let x = hook(index, Site::ResidPre, x);
+        let attn = hook(index, Site::AttnOut, self.attention.forward(x.clone(), padding));
+        let mid = hook(index, Site::ResidMid, self.attention_norm.forward(x + attn));
+        let hidden = hook(
+            index,
+            Site::MlpHidden,
+            gelu(self.ffn.intermediate.forward(mid.clone())),
+        );
+        let out = hook(index, Site::MlpOut, self.ffn.output.forward(hidden));
+        hook(index, Site::ResidPost, self.output_norm.forward(mid + out))
     }
 
     /// Replaces the layer's projections through `f` (paths under `encoder.layer.{index}`).

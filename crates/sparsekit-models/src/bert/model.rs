@@ -40,7 +40,7 @@ impl<A: AttentionModule> Bert<A> {
     /// Token ids `[batch, seq]` and padding mask `[batch, seq]` (`true` = padding) → the last
     /// layer's hidden states `[batch, seq, d]`.
     pub fn forward(&self, ids: Tensor<2, Int>, padding: Tensor<2, Bool>) -> Tensor<3> {
-        self.forward_hooked(ids, padding, self.layers.len(), &mut |_, _, _| {})
+        self.forward_hooked(ids, padding, self.layers.len(), &mut |_, _, t| t)
     }
 
     /// The forward pass through the first `layers` layers (all when `layers ≥` the depth),
@@ -86,6 +86,7 @@ impl<A: AttentionModule> Bert<A> {
             if sites.contains(&(l, s)) {
                 captures.tensors.insert((l, s), t.clone());
             }
+            t
         });
         Ok((out, captures))
     }
