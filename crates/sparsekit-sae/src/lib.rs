@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod format;
 pub mod params;
+pub mod reference;
 
 pub use config::{Architecture, Normalization, SaeConfig};
 pub use error::{Result, SaeError};
