@@ -16,6 +16,10 @@ real packages (sae-lens 6.54.12, eai-sparsify 1.3.3; pinned in scripts/python-re
          TopK's rescale_acts_by_decoder_norm is folded, exactly as after training), plus a random
          sparsity.safetensors; with --training-dir also the training checkpoint (save_model).
          sparsify through SparseCoder.save_to_disk.
+
+  many   SPEC.json
+         Runs each argument list of the JSON list SPEC.json (e.g. [["run", "--format", ...], ...])
+         in this one process (importing torch and sae_lens once).
 """
 
 import argparse
@@ -139,8 +143,13 @@ def main():
     c.add_argument("--normalize", default="none")
     c.add_argument("--no-apply-b-dec", action="store_true")
     c.add_argument("--training-dir")
+    m = sub.add_parser("many")
+    m.add_argument("spec")
     a = ap.parse_args()
-    {"run": run, "create": create}[a.cmd](a)
+    jobs = json.loads(Path(a.spec).read_text()) if a.cmd == "many" else [sys.argv[1:]]
+    for args in jobs:
+        j = ap.parse_args(args)
+        {"run": run, "create": create}[j.cmd](j)
 
 
 if __name__ == "__main__":

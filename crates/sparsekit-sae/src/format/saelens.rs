@@ -30,7 +30,10 @@
 //!   `rescale_acts_by_decoder_norm = true` are folded into plain weights exactly as SAELens'
 //!   `process_state_dict_for_saving_inference` does (`W_enc·‖W_dec_j‖`, `b_enc·‖W_dec_j‖`,
 //!   `W_dec_j/‖W_dec_j‖`); a `batchtopk` checkpoint's scalar `topk_threshold` becomes the
-//!   threshold; `log_threshold` (older JumpReLU files) becomes `exp(log_threshold)`;
+//!   threshold. (SAELens 6.54.12's `save_inference_model` of a TopK SAE folds the norms *and*
+//!   keeps `rescale_acts_by_decoder_norm = true` in `cfg.json`, so its inference SAE multiplies
+//!   by norms that are 1 up to rounding; folding them again here is the same function, with the
+//!   weights changed by f32 rounding only.) `log_threshold` (older JumpReLU files) becomes `exp(log_threshold)`;
 //!   pre-6.0 configs (`activation_fn = "topk"` with `activation_fn_kwargs.k`, boolean
 //!   `normalize_activations`) are read as SAELens reads them.
 //! - `reshape_activations = "hook_z"` only flattens heads before the SAE and is ignored.
