@@ -62,7 +62,11 @@ fn input_map(params: &SaeParams, x: &[f32]) -> InputMap {
         Normalization::None => InputMap::Scale(1.0),
         Normalization::ExpectedAverageOnlyIn => InputMap::Scale(c.norm_scale.unwrap_or(1.0) as f64),
         Normalization::ConstantNormRescale => {
-            let norm = x.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
+            let norm = x
+                .iter()
+                .map(|&v| (v as f64) * (v as f64))
+                .sum::<f64>()
+                .sqrt();
             InputMap::Scale(d.sqrt() / norm)
         }
         Normalization::LayerNorm => {
@@ -133,11 +137,7 @@ pub fn pre_activations(params: &SaeParams, x: &[f32], n: usize) -> Vec<f64> {
                     .enumerate()
                     .map(|(j, &pj)| pj * (g.r_mag[j] as f64).exp() + g.b_mag[j] as f64),
             ),
-            _ => out.extend(
-                p.iter()
-                    .zip(&params.b_enc)
-                    .map(|(&pj, &b)| pj + b as f64),
-            ),
+            _ => out.extend(p.iter().zip(&params.b_enc).map(|(&pj, &b)| pj + b as f64)),
         }
     }
     out
@@ -329,7 +329,10 @@ mod tests {
             p.config.normalize_activations = norm;
             p.config.norm_scale = scale;
             let y = forward(&p, &x, 1);
-            assert!((y[0] - 3.0).abs() < 1e-12 && (y[1] - 4.0).abs() < 1e-12, "{norm:?}");
+            assert!(
+                (y[0] - 3.0).abs() < 1e-12 && (y[1] - 4.0).abs() < 1e-12,
+                "{norm:?}"
+            );
         }
         p.config.normalize_activations = Normalization::ConstantNormRescale;
         p.config.norm_scale = None;

@@ -64,8 +64,17 @@ fn s(p: &Path) -> String {
 
 fn run_job(format: &str, dir: &Path, x: &Path, out: &Path, dtype: &str) -> Vec<String> {
     [
-        "run", "--format", format, "--dir", &s(dir), "--input", &s(x), "--out", &s(out),
-        "--dtype", dtype,
+        "run",
+        "--format",
+        format,
+        "--dir",
+        &s(dir),
+        "--input",
+        &s(x),
+        "--out",
+        &s(out),
+        "--dtype",
+        dtype,
     ]
     .iter()
     .map(|a| a.to_string())
@@ -91,17 +100,35 @@ fn class(out: &Path) -> String {
 #[track_caller]
 fn check(p: &SaeParams, x: &[f32], out: &Path, tol: f64, what: &str) {
     let (code, recon) = outputs(out, p.config.d_sae);
-    assert_close(&code, &reference::encode(p, x, N), tol, &format!("{what}: code"));
-    assert_close(&recon, &reference::forward(p, x, N), tol, &format!("{what}: recon"));
+    assert_close(
+        &code,
+        &reference::encode(p, x, N),
+        tol,
+        &format!("{what}: code"),
+    );
+    assert_close(
+        &recon,
+        &reference::forward(p, x, N),
+        tol,
+        &format!("{what}: recon"),
+    );
     // decode of the code alone agrees where it does not need the input's statistics
     if matches!(
         p.config.normalize_activations,
         Normalization::None | Normalization::ExpectedAverageOnlyIn
     ) {
-        assert_close(&recon, &reference::decode(p, &code, N), tol, &format!("{what}: decode"));
+        assert_close(
+            &recon,
+            &reference::decode(p, &code, N),
+            tol,
+            &format!("{what}: decode"),
+        );
     }
     let nnz = code.iter().filter(|&&v| v != 0.0).count();
-    assert!(nnz > 0 && nnz < code.len(), "{what}: a trivial code ({nnz} nonzeros)");
+    assert!(
+        nnz > 0 && nnz < code.len(),
+        "{what}: a trivial code ({nnz} nonzeros)"
+    );
 }
 
 #[test]
@@ -139,7 +166,13 @@ fn rust_saved_saelens_matches_python() {
         let dir = work.join(format!("sae{i}"));
         saelens::save(&dir, &p, None, None).unwrap();
         for dtype in ["float64", "float32"] {
-            jobs.push(run_job("saelens", &dir, &xp, &work.join(format!("out{i}-{dtype}")), dtype));
+            jobs.push(run_job(
+                "saelens",
+                &dir,
+                &xp,
+                &work.join(format!("out{i}-{dtype}")),
+                dtype,
+            ));
         }
         saved.push(p);
     }
@@ -154,7 +187,11 @@ fn rust_saved_saelens_matches_python() {
             JumpRelu | BatchTopK => "JumpReLUSAE",
             Gated => "GatedSAE",
         };
-        assert_eq!(class(&work.join(format!("out{i}-float64"))), want_class, "{what}");
+        assert_eq!(
+            class(&work.join(format!("out{i}-float64"))),
+            want_class,
+            "{what}"
+        );
     }
 }
 
@@ -166,11 +203,21 @@ fn python_created_saelens_loads_in_rust() {
     // (SAELens architecture, normalize_activations, apply_b_dec_to_input, our architecture)
     let cases = [
         ("standard", "none", true, Architecture::Relu),
-        ("standard", "expected_average_only_in", true, Architecture::Relu),
+        (
+            "standard",
+            "expected_average_only_in",
+            true,
+            Architecture::Relu,
+        ),
         ("topk", "none", true, Architecture::TopK),
         ("topk", "layer_norm", false, Architecture::TopK),
         ("jumprelu", "none", false, Architecture::JumpRelu),
-        ("jumprelu", "constant_norm_rescale", true, Architecture::JumpRelu),
+        (
+            "jumprelu",
+            "constant_norm_rescale",
+            true,
+            Architecture::JumpRelu,
+        ),
         ("gated", "none", true, Architecture::Gated),
         ("gated", "constant_norm_rescale", false, Architecture::Gated),
         ("batchtopk", "none", true, Architecture::BatchTopK),
@@ -178,7 +225,13 @@ fn python_created_saelens_loads_in_rust() {
     let mut jobs = vec![];
     for (i, (arch, norm, b_dec_in, _)) in cases.iter().enumerate() {
         let mut j: Vec<String> = [
-            "create", "--format", "saelens", "--arch", arch, "--normalize", norm,
+            "create",
+            "--format",
+            "saelens",
+            "--arch",
+            arch,
+            "--normalize",
+            norm,
         ]
         .iter()
         .map(|a| a.to_string())
@@ -211,8 +264,20 @@ fn python_created_saelens_loads_in_rust() {
         .flat_map(|i| {
             let dir = work.join(format!("sae{i}"));
             [
-                run_job("saelens", &dir, &xp, &work.join(format!("out{i}-float64")), "float64"),
-                run_job("saelens", &dir, &xp, &work.join(format!("out{i}-float32")), "float32"),
+                run_job(
+                    "saelens",
+                    &dir,
+                    &xp,
+                    &work.join(format!("out{i}-float64")),
+                    "float64",
+                ),
+                run_job(
+                    "saelens",
+                    &dir,
+                    &xp,
+                    &work.join(format!("out{i}-float32")),
+                    "float32",
+                ),
             ]
         })
         .collect();
@@ -231,10 +296,16 @@ fn python_created_saelens_loads_in_rust() {
             assert_eq!(p.config.k, Some(6), "{what}");
         }
         if ours == Architecture::BatchTopK {
-            assert!(p.threshold.as_ref().unwrap().iter().all(|&t| t == 0.15), "{what}");
+            assert!(
+                p.threshold.as_ref().unwrap().iter().all(|&t| t == 0.15),
+                "{what}"
+            );
         }
         assert_eq!(full.sparsity.as_ref().map(Vec::len), Some(D_SAE), "{what}");
-        assert_eq!(full.metadata["hook_name"], json!("blocks.0.hook_resid_post"));
+        assert_eq!(
+            full.metadata["hook_name"],
+            json!("blocks.0.hook_resid_post")
+        );
         // SAELens saves a trained TopK SAE with its decoder norms folded *and*
         // rescale_acts_by_decoder_norm still true (norms ≈ 1, not exactly): loading folds them
         // again in f32, which changes the weights by rounding only.
@@ -247,8 +318,19 @@ fn python_created_saelens_loads_in_rust() {
         let t = saelens::load(&work.join(format!("train{i}"))).unwrap();
         assert_eq!(t.config, p.config, "{what}: training checkpoint config");
         let what = format!("{what}, training checkpoint");
-        check(&t, &x, &work.join(format!("out{i}-float64")), F32_TOL, &what);
-        assert_close(&common::f64s(&t.w_dec), &common::f64s(&p.w_dec), 1e-6, &what);
+        check(
+            &t,
+            &x,
+            &work.join(format!("out{i}-float64")),
+            F32_TOL,
+            &what,
+        );
+        assert_close(
+            &common::f64s(&t.w_dec),
+            &common::f64s(&p.w_dec),
+            1e-6,
+            &what,
+        );
     }
 }
 
@@ -272,8 +354,18 @@ fn sparsify_both_directions() {
     let ckpt = work.join("ckpt");
     let create = |hook: &str, seed: u64| -> Vec<String> {
         [
-            "create", "--format", "sparsify", "--dir", &s(&ckpt.join(hook)), "--d-in",
-            &D_IN.to_string(), "--d-sae", &D_SAE.to_string(), "--k", "7", "--seed",
+            "create",
+            "--format",
+            "sparsify",
+            "--dir",
+            &s(&ckpt.join(hook)),
+            "--d-in",
+            &D_IN.to_string(),
+            "--d-sae",
+            &D_SAE.to_string(),
+            "--k",
+            "7",
+            "--seed",
             &seed.to_string(),
         ]
         .iter()
@@ -283,26 +375,77 @@ fn sparsify_both_directions() {
     many(&py, work, &[create("layers.10", 1), create("layers.2", 2)]);
 
     let mut runs = vec![
-        run_job("sparsify", &work.join("rust"), &xp, &work.join("o-rust-64"), "float64"),
-        run_job("sparsify", &work.join("rust"), &xp, &work.join("o-rust-32"), "float32"),
-        run_job("sparsify", &work.join("rust-nobdec"), &xp, &work.join("o-nob"), "float64"),
+        run_job(
+            "sparsify",
+            &work.join("rust"),
+            &xp,
+            &work.join("o-rust-64"),
+            "float64",
+        ),
+        run_job(
+            "sparsify",
+            &work.join("rust"),
+            &xp,
+            &work.join("o-rust-32"),
+            "float32",
+        ),
+        run_job(
+            "sparsify",
+            &work.join("rust-nobdec"),
+            &xp,
+            &work.join("o-nob"),
+            "float64",
+        ),
     ];
     for h in ["layers.2", "layers.10"] {
-        runs.push(run_job("sparsify", &ckpt.join(h), &xp, &work.join(format!("o-{h}")), "float64"));
+        runs.push(run_job(
+            "sparsify",
+            &ckpt.join(h),
+            &xp,
+            &work.join(format!("o-{h}")),
+            "float64",
+        ));
     }
     many(&py, work, &runs);
 
-    check(&p, &x, &work.join("o-rust-64"), TIGHT, "Rust → sparsify (f64)");
-    check(&p, &x, &work.join("o-rust-32"), F32_TOL, "Rust → sparsify (f32)");
-    check(&q, &x, &work.join("o-nob"), F32_TOL, "Rust → sparsify, b_dec folded");
+    check(
+        &p,
+        &x,
+        &work.join("o-rust-64"),
+        TIGHT,
+        "Rust → sparsify (f64)",
+    );
+    check(
+        &p,
+        &x,
+        &work.join("o-rust-32"),
+        F32_TOL,
+        "Rust → sparsify (f32)",
+    );
+    check(
+        &q,
+        &x,
+        &work.join("o-nob"),
+        F32_TOL,
+        "Rust → sparsify, b_dec folded",
+    );
     assert_eq!(class(&work.join("o-rust-64")), "SparseCoder");
 
-    assert_eq!(sparsify::hookpoints(&ckpt).unwrap(), ["layers.2", "layers.10"]);
+    assert_eq!(
+        sparsify::hookpoints(&ckpt).unwrap(),
+        ["layers.2", "layers.10"]
+    );
     let all = sparsify::load_many(&ckpt).unwrap();
     for (h, loaded) in &all {
         assert_eq!(format::load_any(&ckpt.join(h)).unwrap(), *loaded);
         assert_eq!(loaded.config.k, Some(7));
-        check(loaded, &x, &work.join(format!("o-{h}")), TIGHT, &format!("sparsify {h} → Rust"));
+        check(
+            loaded,
+            &x,
+            &work.join(format!("o-{h}")),
+            TIGHT,
+            &format!("sparsify {h} → Rust"),
+        );
     }
     assert!(format::load_any(&ckpt).is_err());
 }

@@ -40,8 +40,14 @@ fn saelens_roundtrip_every_architecture() {
         assert_eq!(back.params, p, "{arch}");
         assert_eq!(format::load_any(&dir).unwrap(), p);
         assert_eq!(back.sparsity.as_deref(), Some(&sparsity[..]));
-        assert_eq!(back.metadata["hook_name"], json!("blocks.3.hook_resid_post"));
-        assert_eq!(back.metadata["sae_lens_version"], json!(saelens::SAE_LENS_VERSION));
+        assert_eq!(
+            back.metadata["hook_name"],
+            json!("blocks.3.hook_resid_post")
+        );
+        assert_eq!(
+            back.metadata["sae_lens_version"],
+            json!(saelens::SAE_LENS_VERSION)
+        );
         let cfg: serde_json::Value =
             serde_json::from_slice(&fs::read(dir.join("cfg.json")).unwrap()).unwrap();
         let want_arch = match arch {
@@ -71,11 +77,19 @@ fn expected_average_scale_is_folded_on_save() {
         let dir = tmp.path().join(arch.name());
         saelens::save(&dir, &p, None, None).unwrap();
         let back = saelens::load_full(&dir).unwrap();
-        assert_eq!(back.params.config.normalize_activations, Normalization::None);
+        assert_eq!(
+            back.params.config.normalize_activations,
+            Normalization::None
+        );
         assert_eq!(back.params.config.norm_scale, None);
         assert_eq!(back.metadata["sparsekit_folded_norm_scale"], json!(0.37f32));
         let want = reference::forward(&p, &x, 7);
-        assert_close(&reference::forward(&back.params, &x, 7), &want, 1e-5, arch.name());
+        assert_close(
+            &reference::forward(&back.params, &x, 7),
+            &want,
+            1e-5,
+            arch.name(),
+        );
         assert_close(
             &reference::encode(&back.params, &x, 7),
             &reference::encode(&p, &x, 7),
@@ -207,7 +221,8 @@ fn half_and_double_weights_load() {
             .flat_map(|&x| half::f16::from_f32(x).to_bits().to_le_bytes())
             .collect()
     };
-    let f64b = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|&x| (x as f64).to_le_bytes()).collect() };
+    let f64b =
+        |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|&x| (x as f64).to_le_bytes()).collect() };
     let th = p.threshold.clone().unwrap();
     write_st(
         &tmp.path().join(saelens::WEIGHTS_FILE),
@@ -273,14 +288,17 @@ fn errors_name_the_problem() {
         ],
     );
     let e = msg(saelens::load(&dir).unwrap_err());
-    assert!(e.contains("no tensor 'r_mag'") && e.contains("b_mag"), "{e}");
-    // wrong shape: names the tensor and both shapes
-    write_st(
-        &st,
-        &[("W_enc", Dtype::F32, vec![6, 4], vec![0; 96])],
+    assert!(
+        e.contains("no tensor 'r_mag'") && e.contains("b_mag"),
+        "{e}"
     );
+    // wrong shape: names the tensor and both shapes
+    write_st(&st, &[("W_enc", Dtype::F32, vec![6, 4], vec![0; 96])]);
     let e = msg(saelens::load(&dir).unwrap_err());
-    assert!(e.contains("'W_enc' has shape [6, 4], expected [4, 6]"), "{e}");
+    assert!(
+        e.contains("'W_enc' has shape [6, 4], expected [4, 6]"),
+        "{e}"
+    );
     // integer weights
     write_st(&st, &[("W_enc", Dtype::I32, vec![4, 6], vec![0; 96])]);
     let e = msg(saelens::load(&dir).unwrap_err());
@@ -301,20 +319,32 @@ fn errors_name_the_problem() {
     };
     with("architecture", json!("matching_pursuit"));
     let e = msg(saelens::load(&dir).unwrap_err());
-    assert!(e.contains("architecture 'matching_pursuit' is not supported"), "{e}");
+    assert!(
+        e.contains("architecture 'matching_pursuit' is not supported"),
+        "{e}"
+    );
     with("normalize_activations", json!("whiten_somehow"));
     let e = msg(saelens::load(&dir).unwrap_err());
     assert!(e.contains("unknown normalize_activations"), "{e}");
     with("d_sae", json!(7));
     let e = msg(saelens::load(&dir).unwrap_err());
-    assert!(e.contains("'W_enc' has shape [4, 6], expected [4, 7]"), "{e}");
+    assert!(
+        e.contains("'W_enc' has shape [4, 6], expected [4, 7]"),
+        "{e}"
+    );
     fs::write(&cfg_path, "{ not json").unwrap();
     let e = msg(saelens::load(&dir).unwrap_err());
     assert!(e.contains("invalid JSON"), "{e}");
 
     // both formats in one directory
     let both = root.join("both");
-    saelens::save(&both, &random_params(Architecture::TopK, 4, 6, 0), None, None).unwrap();
+    saelens::save(
+        &both,
+        &random_params(Architecture::TopK, 4, 6, 0),
+        None,
+        None,
+    )
+    .unwrap();
     fs::write(both.join(sparsify::WEIGHTS_FILE), b"").unwrap();
     let e = msg(format::load_any(&both).unwrap_err());
     assert!(e.contains("both"), "{e}");

@@ -52,11 +52,7 @@ pub fn detect(dir: &Path) -> Result<FormatKind> {
     }
     let has = |f: &str| dir.join(f).is_file();
     let cfg = has("cfg.json");
-    match (
-        has(saelens::WEIGHTS_FILE),
-        has(sparsify::WEIGHTS_FILE),
-        cfg,
-    ) {
+    match (has(saelens::WEIGHTS_FILE), has(sparsify::WEIGHTS_FILE), cfg) {
         (true, true, _) => Err(SaeError::format(
             dir,
             format!(
@@ -247,8 +243,7 @@ pub(crate) fn write_dir(dir: &Path, files: &[(&str, Vec<u8>)], stale: &[&str]) -
             .unwrap_or(0)
     );
     let write_synced = |path: &Path, bytes: &[u8]| -> Result<()> {
-        let mut f =
-            fs::File::create(path).map_err(io(format!("creating {}", path.display())))?;
+        let mut f = fs::File::create(path).map_err(io(format!("creating {}", path.display())))?;
         f.write_all(bytes)
             .and_then(|_| f.sync_all())
             .map_err(io(format!("writing {}", path.display())))

@@ -92,8 +92,11 @@ pub fn save(
     meta.insert("sae_lens_version".into(), json!(SAE_LENS_VERSION));
 
     // Fold a known expected_average_only_in scale, as SAELens' trainer does before saving.
-    let (mut w_enc, mut w_dec, mut b_dec) =
-        (params.w_enc.clone(), params.w_dec.clone(), params.b_dec.clone());
+    let (mut w_enc, mut w_dec, mut b_dec) = (
+        params.w_enc.clone(),
+        params.w_dec.clone(),
+        params.b_dec.clone(),
+    );
     let mut norm = c.normalize_activations;
     if let (Normalization::ExpectedAverageOnlyIn, Some(s)) = (norm, c.norm_scale) {
         w_enc.iter_mut().for_each(|v| *v *= s);
@@ -156,7 +159,10 @@ pub fn save(
     let mut files = vec![(WEIGHTS_FILE, weights)];
     let mut stale = vec![];
     match sparsity {
-        Some(s) => files.push((SPARSITY_FILE, f32_safetensors(&[("sparsity", vec![d_sae], s)])?)),
+        Some(s) => files.push((
+            SPARSITY_FILE,
+            f32_safetensors(&[("sparsity", vec![d_sae], s)])?,
+        )),
         None => stale.push(SPARSITY_FILE),
     }
     files.push(("cfg.json", cfg_bytes));
@@ -172,7 +178,11 @@ fn get_usize(cfg: &Metadata, key: &str, path: &Path) -> Result<usize> {
     match cfg.get(key) {
         Some(v) => v
             .as_u64()
-            .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+            .or_else(|| {
+                v.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                    .map(|f| f as u64)
+            })
             .map(|u| u as usize)
             .ok_or_else(|| SaeError::format(path, format!("'{key}' = {v} is not a whole number"))),
         None => Err(SaeError::format(path, format!("no '{key}'"))),
@@ -230,7 +240,11 @@ pub fn load_full(dir: &Path) -> Result<SaeLensDir> {
     let apply_b_dec_to_input = match cfg.get("apply_b_dec_to_input") {
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
-        Some(v) => return Err(bad(format!("'apply_b_dec_to_input' = {v} is not a boolean"))),
+        Some(v) => {
+            return Err(bad(format!(
+                "'apply_b_dec_to_input' = {v} is not a boolean"
+            )))
+        }
     };
     let normalize_activations = match cfg.get("normalize_activations") {
         None | Some(Value::Null) | Some(Value::Bool(false)) => Normalization::None,
@@ -238,7 +252,11 @@ pub fn load_full(dir: &Path) -> Result<SaeLensDir> {
         Some(Value::String(s)) if s == "covariance_whitening" => Normalization::None,
         Some(Value::String(s)) => Normalization::from_name(s)
             .ok_or_else(|| bad(format!("unknown normalize_activations '{s}'")))?,
-        Some(v) => return Err(bad(format!("'normalize_activations' = {v} is not a string"))),
+        Some(v) => {
+            return Err(bad(format!(
+                "'normalize_activations' = {v} is not a string"
+            )))
+        }
     };
     let rescale = cfg
         .get("rescale_acts_by_decoder_norm")
@@ -282,15 +300,29 @@ pub fn load_full(dir: &Path) -> Result<SaeLensDir> {
     let uniform = |t: &[f32]| t.iter().all(|&v| v == t[0]);
 
     let (architecture, k, mut b_enc, threshold, gated) = match arch.as_str() {
-        "standard" => (Architecture::Relu, None, file.get("b_enc", &[d_sae])?, None, None),
+        "standard" => (
+            Architecture::Relu,
+            None,
+            file.get("b_enc", &[d_sae])?,
+            None,
+            None,
+        ),
         "topk" => {
             let k = whole(k_value.as_ref())
                 .ok_or_else(|| bad(format!("topk needs a whole k, got {k_value:?}")))?;
-            (Architecture::TopK, Some(k), file.get("b_enc", &[d_sae])?, None, None)
+            (
+                Architecture::TopK,
+                Some(k),
+                file.get("b_enc", &[d_sae])?,
+                None,
+                None,
+            )
         }
         "jumprelu" => {
             let t = threshold_of(&file)?;
-            let batchtopk_k = (metadata.get("training_architecture").and_then(Value::as_str)
+            let batchtopk_k = (metadata
+                .get("training_architecture")
+                .and_then(Value::as_str)
                 == Some("batchtopk"))
             .then(|| {
                 whole(
@@ -306,7 +338,13 @@ pub fn load_full(dir: &Path) -> Result<SaeLensDir> {
             } else {
                 Architecture::JumpRelu
             };
-            (arch, batchtopk_k, file.get("b_enc", &[d_sae])?, Some(t), None)
+            (
+                arch,
+                batchtopk_k,
+                file.get("b_enc", &[d_sae])?,
+                Some(t),
+                None,
+            )
         }
         "batchtopk" => {
             // A training checkpoint (BatchTopKTrainingSAE.save_model): scalar topk_threshold.

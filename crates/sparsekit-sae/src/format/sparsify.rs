@@ -47,8 +47,11 @@ pub fn save(dir: &Path, params: &SaeParams) -> Result<()> {
         )));
     }
     let (d_in, d_sae) = (c.d_in, c.d_sae);
-    let (mut w_enc, mut w_dec, mut b_dec) =
-        (params.w_enc.clone(), params.w_dec.clone(), params.b_dec.clone());
+    let (mut w_enc, mut w_dec, mut b_dec) = (
+        params.w_enc.clone(),
+        params.w_dec.clone(),
+        params.b_dec.clone(),
+    );
     match (c.normalize_activations, c.norm_scale) {
         (Normalization::None, _) | (Normalization::ExpectedAverageOnlyIn, None) => {}
         (Normalization::ExpectedAverageOnlyIn, Some(s)) => {
@@ -94,7 +97,11 @@ pub fn save(dir: &Path, params: &SaeParams) -> Result<()> {
     ])?;
     let cfg_bytes = serde_json::to_vec_pretty(&cfg)
         .map_err(|e| SaeError::Config(format!("serialising cfg.json: {e}")))?;
-    write_dir(dir, &[(WEIGHTS_FILE, weights), ("cfg.json", cfg_bytes)], &[])
+    write_dir(
+        dir,
+        &[(WEIGHTS_FILE, weights), ("cfg.json", cfg_bytes)],
+        &[],
+    )
 }
 
 fn field<'a>(cfg: &'a Metadata, key: &str) -> Option<&'a Value> {
