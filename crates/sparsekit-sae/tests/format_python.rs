@@ -56,6 +56,11 @@ fn many(py: &Path, work: &Path, jobs: &[Vec<String>]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // Warnings of the packages (shown with --nocapture).
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !err.trim().is_empty() {
+        eprintln!("sae_format_check.py stderr:\n{err}");
+    }
 }
 
 fn s(p: &Path) -> String {
@@ -302,6 +307,11 @@ fn python_created_saelens_loads_in_rust() {
             );
         }
         assert_eq!(full.sparsity.as_ref().map(Vec::len), Some(D_SAE), "{what}");
+        // Re-saved by Rust with its sparsity and metadata: the same directory, details kept.
+        let again = work.join(format!("again{i}"));
+        saelens::save(&again, p, full.sparsity.as_deref(), Some(&full.metadata)).unwrap();
+        let back = saelens::load_full(&again).unwrap();
+        assert_eq!(back, full, "{what}: re-saved");
         assert_eq!(
             full.metadata["hook_name"],
             json!("blocks.0.hook_resid_post")

@@ -115,9 +115,16 @@ pub fn save(
     };
     if c.architecture == Architecture::BatchTopK {
         meta.insert("training_architecture".into(), json!("batchtopk"));
+        // Keep other details SAELens wrote (a BatchTopK SAE loaded from SAELens), set k.
+        let mut details = match meta.remove("training_architecture_details") {
+            Some(Value::Object(d)) => d,
+            _ => Metadata::new(),
+        };
+        // A float, as BatchTopKTrainingSAEConfig.k is.
+        details.insert("k".into(), json!(c.k.expect("validated") as f64));
         meta.insert(
             "training_architecture_details".into(),
-            json!({ "k": c.k.expect("validated") }),
+            Value::Object(details),
         );
     }
     let mut cfg = serde_json::Map::new();
