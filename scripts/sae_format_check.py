@@ -10,7 +10,7 @@ real packages (sae-lens 6.54.12, eai-sparsify 1.3.3; pinned in scripts/python-re
 
   create --format saelens|sparsify --arch standard|topk|jumprelu|gated|batchtopk --dir D
          --d-in N --d-sae M [--k K] [--seed S] [--normalize NAME] [--no-apply-b-dec]
-         [--training-dir T]
+         [--training-dir T] [--save-dtype float32|float16|bfloat16]
          Creates a random SAE with the package itself and saves it as the package does: SAELens
          through its *training* classes and save_inference_model (so BatchTopK becomes JumpReLU and
          TopK's rescale_acts_by_decoder_norm is folded, exactly as after training), plus a random
@@ -50,6 +50,11 @@ def run(a):
             code = sae.encode(x)
             recon = sae.decode(code)
             info = {"class": type(sae).__name__, "cfg": sae.cfg.to_dict()}
+            sp = Path(a.dir) / "sparsity.safetensors"
+            if sp.exists():
+                from safetensors.torch import load_file
+
+                info["sparsity"] = load_file(str(sp))["sparsity"].tolist()
         else:
             from sparsify import SparseCoder
 
@@ -116,6 +121,8 @@ def create(a):
             sae.threshold.copy_(torch.rand(d_sae, generator=gen) * 0.3)
         if a.arch == "batchtopk":
             sae.topk_threshold.fill_(0.15)
+    if a.save_dtype != "float32":
+        sae = sae.to(dtype=getattr(torch, a.save_dtype))
     sae.save_inference_model(a.dir)
     sparsity = torch.log10(torch.rand(d_sae, generator=gen) + 1e-10)
     save_file({"sparsity": sparsity}, str(Path(a.dir) / "sparsity.safetensors"))
@@ -143,6 +150,7 @@ def main():
     c.add_argument("--normalize", default="none")
     c.add_argument("--no-apply-b-dec", action="store_true")
     c.add_argument("--training-dir")
+    c.add_argument("--save-dtype", choices=["float32", "float16", "bfloat16"], default="float32")
     m = sub.add_parser("many")
     m.add_argument("spec")
     a = ap.parse_args()

@@ -101,6 +101,19 @@ fn class(out: &Path) -> String {
     info["class"].as_str().unwrap().to_string()
 }
 
+/// The `sparsity.safetensors` values SAELens' side read, if the directory had one.
+fn info_sparsity(out: &Path) -> Option<Vec<f64>> {
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("info.json")).unwrap()).unwrap();
+    info.get("sparsity").map(|v| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
+    })
+}
+
 /// Checks the package's outputs in `out` against the reference of `p` on `x`.
 #[track_caller]
 fn check(p: &SaeParams, x: &[f32], out: &Path, tol: f64, what: &str) {
@@ -169,7 +182,8 @@ fn rust_saved_saelens_matches_python() {
         p.config.normalize_activations = norm;
         p.config.norm_scale = scale;
         let dir = work.join(format!("sae{i}"));
-        saelens::save(&dir, &p, None, None).unwrap();
+        let sparsity: Vec<f32> = (0..D_SAE).map(|j| -0.1 * j as f32 - 0.5).collect();
+        saelens::save(&dir, &p, (i % 2 == 0).then_some(&sparsity[..]), None).unwrap();
         for dtype in ["float64", "float32"] {
             jobs.push(run_job(
                 "saelens",
@@ -197,6 +211,13 @@ fn rust_saved_saelens_matches_python() {
             want_class,
             "{what}"
         );
+        let sp = info_sparsity(&work.join(format!("out{i}-float64")));
+        if i % 2 == 0 {
+            let want: Vec<f64> = (0..D_SAE).map(|j| (-0.1 * j as f32 - 0.5) as f64).collect();
+            assert_close(&sp.expect("sparsity written"), &want, 1e-12, &what);
+        } else {
+            assert!(sp.is_none(), "{what}: no sparsity file");
+        }
     }
 }
 
@@ -227,6 +248,12 @@ fn python_created_saelens_loads_in_rust() {
         ("gated", "constant_norm_rescale", false, Architecture::Gated),
         ("batchtopk", "none", true, Architecture::BatchTopK),
     ];
+    // Half-precision files too (JumpReLU keeps its threshold in f32 even then).
+    let save_dtype = |i: usize| match i {
+        4 => "bfloat16",
+        6 => "float16",
+        _ => "float32",
+    };
     let mut jobs = vec![];
     for (i, (arch, norm, b_dec_in, _)) in cases.iter().enumerate() {
         let mut j: Vec<String> = [
@@ -258,6 +285,7 @@ fn python_created_saelens_loads_in_rust() {
         if !b_dec_in {
             j.push("--no-apply-b-dec".into());
         }
+        j.extend(["--save-dtype".into(), save_dtype(i).into()]);
         jobs.push(j);
     }
     many(&py, work, &jobs);
@@ -307,6 +335,12 @@ fn python_created_saelens_loads_in_rust() {
             );
         }
         assert_eq!(full.sparsity.as_ref().map(Vec::len), Some(D_SAE), "{what}");
+        assert_close(
+            &common::f64s(full.sparsity.as_ref().unwrap()),
+            &info_sparsity(&work.join(format!("out{i}-float64"))).unwrap(),
+            1e-12,
+            &format!("{what}: sparsity"),
+        );
         // Re-saved by Rust with its sparsity and metadata: the same directory, details kept.
         let again = work.join(format!("again{i}"));
         saelens::save(&again, p, full.sparsity.as_deref(), Some(&full.metadata)).unwrap();
