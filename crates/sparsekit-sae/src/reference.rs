@@ -39,7 +39,9 @@
 //! input-independent part and returns `y'` for those two; [`decode_with_input`] and [`forward`]
 //! apply the full map.
 //!
-//! All arithmetic is `f64` on the `f32` parameters; inputs are `n × d_in` row-major.
+//! All arithmetic is `f64` on the `f32` parameters; inputs are `n × d_in` row-major, codes
+//! `n × d_sae`. The parameters are assumed valid ([`SaeParams::validate`]); every function
+//! panics when a slice's length is not `n` times its row width.
 
 use crate::config::{Architecture, Normalization};
 use crate::params::SaeParams;
