@@ -34,6 +34,6 @@ if ! "$base" -m venv "$venv" >&2; then
   exit 1
 fi
 "$py" -m pip install --quiet --disable-pip-version-check --no-input --only-binary=:all: -r "$req" >&2
-"$py" -c "import numpy, scipy, safetensors, torch, transformers, sentence_transformers" >&2
+"$py" -c "import numpy, scipy, safetensors, torch, transformers, sentence_transformers, sae_lens, sparsify" >&2
 cp "$req" "$stamp"
 echo "$py"
