@@ -192,7 +192,7 @@ pub fn train_on_shards(
     }
     let seconds = t0.elapsed().as_secs_f64();
     checkpoint::save(&ckpt_dir, &trainer, extra)?;
-    // MERGE: crate::format::saelens::save(output, trainer.params(), Some(&trainer.log_feature_density()))?;
+    crate::format::saelens::save(output, trainer.params(), Some(&trainer.log_feature_density()), None)?;
     let steps_this_run = step - done;
     let report = RunReport {
         last,
