@@ -1,0 +1,696 @@
+//! Sparse-autoencoder (SAE) encoder: `pre[i, j] = x_i · w_j + b_j` for a dense latent-major
+//! weight `W` (`[d_sae, d_in]`, row-major), as a dense product ([`encode_dense`]) or fused with a
+//! per-row top-k ([`encode_topk`]) that never materialises the `n × d_sae` pre-activations.
+//!
+//! # Layout and loop order
+//!
+//! [`PackedEncoder`] holds `W` in panels of [`NR`] = 32 latents: panel `q` is `d_in × 32`
+//! (k-major), so one microkernel step loads two 16-lane vectors of `W` and broadcasts one value
+//! of `x` per row. Rows of `x` are packed per task into panels of [`MR`] = 8 rows. Each rayon
+//! task owns a block of [`MB`] rows and walks the latents in blocks of [`NB`]; the block's
+//! `MB × NB` tile (128 KiB) lives in L2, the `KC × 32` weight micro-panel in L1 (`KC ≤ 256`).
+//! The `8 × 32` microkernel keeps 16 zmm accumulators (16 FMAs per 2 loads + 8 broadcasts).
+//!
+//! # Why hand-written and not the `gemm` crate
+//!
+//! `gemm` 0.19 (in the lock file through burn-flex) reaches ~112 GFLOP/s on a similar f32
+//! shape on this 2-core Xeon. It is not used here because (1) it re-packs `W` on every call,
+//! while the encoder packs `W` once per optimizer step ([`PackedEncoder::repack`]) and reuses it
+//! for the whole batch; (2) the fused top-k needs the product in small tiles merged on the fly,
+//! and calling `gemm` per `MB × NB` tile would re-pack each `W` block `n / MB` times; (3) the
+//! bf16 path (`vdpbf16ps`) and AMX share this panel layout and `gemm` has no bf16 kernel. The
+//! hand-written f32 kernel's numbers are in `docs/kernels.md` ("SAE encoder"), measured by
+//! `examples/sae_encode.rs`.
+//!
+//! # Numerics
+//!
+//! - **F32** (`"avx512-f32"` and its scalar twin `"scalar"`): every `pre[i, j]` is one sequential
+//!   chain of fused multiply-adds over `p = 0..d_in` starting from `0`, then `+ b_j`. The AVX-512
+//!   kernel and the scalar twin (`f32::mul_add`) are therefore **bit-identical**, and so are all
+//!   thread counts.
+//! - **Bf16** (`"avx512-bf16"`, `"amx-bf16"`, scalar twin `"scalar-bf16"`): `x` and `W` are
+//!   rounded to bf16 (round to nearest even, 8 significant bits, unit roundoff `u = 2⁻⁸`) and the
+//!   products are accumulated in f32 (`vdpbf16ps`: per pair, odd element first, denormals
+//!   flushed). Bound against the exact product:
+//!   `|pre_bf16 − x·w| ≤ (2⁻⁷ + 2⁻¹⁶ + d_in·2⁻²⁴)·Σ_p |x_p||w_p| + 2⁻²⁴|pre|` (plus
+//!   `d_in·2⁻¹²⁶·(‖x‖+‖w‖)` from flushed denormals). [`encode_dense`] with Bf16 returns these
+//!   approximate values.
+//! - [`encode_topk`] with **Bf16 is exact**: it selects the top `k' = min(d_sae, 2k + 16)`
+//!   candidates per row on the bf16 product, recomputes them in f32 from the f32 weights that
+//!   [`PackedEncoder`] keeps (same fma chain as F32, so the values are bit-identical to the F32
+//!   path), re-ranks them, and checks a certificate: with `v'` the `k'`-th bf16 value, `t` the
+//!   `k`-th exact value and `E ≥` the bound above (Cauchy–Schwarz: `Σ|x||w| ≤ ‖x‖·max_j‖w_j‖`),
+//!   `t > v' + E` proves that no non-candidate can enter the exact top-k. A row whose certificate
+//!   fails (or holds a NaN / Inf) is recomputed in full in f32. So Bf16 `encode_topk` returns
+//!   exactly what F32 `encode_topk` returns, only faster.
+//! - Top-k order is [`crate::topk_rows`]'s: values descending by the sparsity vocabulary's
+//!   `rank_key` / `total_cmp` (NaN largest, `-0.0 == +0.0`), ties to the lower index.
+
+mod kernels;
+
+use rayon::prelude::*;
+use sparsekit_formats::sparsity::rank_key;
+
+use crate::dense::{MatMut, MatRef};
+use crate::error::KernelError;
+
+/// Latents per weight panel (two 16-lane vectors).
+pub const NR: usize = 32;
+/// Rows per packed `x` panel (microkernel height).
+pub const MR: usize = 8;
+/// Rows per rayon task.
+pub const MB: usize = 256;
+/// Latents per tile (the `MB × NB` f32 tile is 512 KiB, in L2).
+pub const NB: usize = 512;
+
+/// Arithmetic of the encoder's dense product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EncoderPrecision {
+    /// f32 inputs and weights, f32 fused multiply-adds.
+    F32,
+    /// bf16-rounded inputs and weights, f32 accumulation (see the module doc for the bound).
+    Bf16,
+}
+
+/// Which kernel a [`PackedEncoder`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EncoderPath {
+    /// Portable scalar twin of the F32 path (bit-identical to `Avx512F32`).
+    Scalar,
+    /// Portable scalar twin of the bf16 path (`vdpbf16ps` semantics, without denormal flushing).
+    ScalarBf16,
+    /// AVX-512F f32 microkernel.
+    Avx512F32,
+    /// AVX-512 BF16 (`vdpbf16ps`) microkernel.
+    Avx512Bf16,
+}
+
+impl EncoderPath {
+    /// `"scalar"`, `"scalar-bf16"`, `"avx512-f32"`, `"avx512-bf16"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EncoderPath::Scalar => "scalar",
+            EncoderPath::ScalarBf16 => "scalar-bf16",
+            EncoderPath::Avx512F32 => "avx512-f32",
+            EncoderPath::Avx512Bf16 => "avx512-bf16",
+        }
+    }
+    /// The precision this path computes in.
+    pub fn precision(self) -> EncoderPrecision {
+        match self {
+            EncoderPath::Scalar | EncoderPath::Avx512F32 => EncoderPrecision::F32,
+            EncoderPath::ScalarBf16 | EncoderPath::Avx512Bf16 => EncoderPrecision::Bf16,
+        }
+    }
+    /// Whether this CPU can run the path (scalar paths always can).
+    pub fn is_available(self) -> bool {
+        match self {
+            EncoderPath::Scalar | EncoderPath::ScalarBf16 => true,
+            EncoderPath::Avx512F32 => kernels::has_avx512f(),
+            EncoderPath::Avx512Bf16 => kernels::has_avx512bf16(),
+        }
+    }
+    /// Every available path of `precision`, scalar twin first.
+    pub fn available(precision: EncoderPrecision) -> Vec<EncoderPath> {
+        let all: &[EncoderPath] = match precision {
+            EncoderPrecision::F32 => &[EncoderPath::Scalar, EncoderPath::Avx512F32],
+            EncoderPrecision::Bf16 => &[EncoderPath::ScalarBf16, EncoderPath::Avx512Bf16],
+        };
+        all.iter().copied().filter(|p| p.is_available()).collect()
+    }
+    /// The fastest available path of `precision`. Honours `SPARSEKIT_ISA`: the SIMD paths need
+    /// [`crate::Isa::detect`] to be `Avx512` (so `SPARSEKIT_ISA=scalar` or `avx2` selects the
+    /// scalar twins).
+    pub fn best(precision: EncoderPrecision) -> EncoderPath {
+        let simd = crate::Isa::detect() == crate::Isa::Avx512;
+        match precision {
+            EncoderPrecision::F32 if simd && EncoderPath::Avx512F32.is_available() => {
+                EncoderPath::Avx512F32
+            }
+            EncoderPrecision::F32 => EncoderPath::Scalar,
+            EncoderPrecision::Bf16 if simd && EncoderPath::Avx512Bf16.is_available() => {
+                EncoderPath::Avx512Bf16
+            }
+            EncoderPrecision::Bf16 => EncoderPath::ScalarBf16,
+        }
+    }
+}
+
+/// A prepared copy of the encoder weight `W` (`[d_sae, d_in]`) for [`encode_dense`] and
+/// [`encode_topk`].
+///
+/// Always holds the f32 weights in panels of [`NR`] latents (`d_in × 32`, k-major; the F32
+/// kernels' operand, and the exact re-ranking of the Bf16 top-k). With Bf16 it also holds the
+/// bf16-rounded weights as pairs (`(w[j,2p], w[j,2p+1])` in one u32, low half first), in panels of
+/// 32 latents × `d_in/2` pairs (`d_in` padded to a multiple of 32 with zeros) — the
+/// `vdpbf16ps` operand layout, which is also AMX's VNNI `B`-tile layout.
+#[derive(Clone, Debug)]
+pub struct PackedEncoder {
+    precision: EncoderPrecision,
+    path: EncoderPath,
+    d_in: usize,
+    d_sae: usize,
+    wf: Vec<f32>,
+    wb: Vec<u32>,
+    /// `max_j ‖w_j‖₂`; Bf16 only.
+    w_norm_max: f64,
+    /// `max_j ‖w_j − bf16(w_j)‖₂`; Bf16 only.
+    wr_norm_max: f64,
+}
+
+/// Number of 32-latent panels.
+fn panels(d_sae: usize) -> usize {
+    d_sae.div_ceil(NR)
+}
+
+/// `d_in` padded for bf16 pairs (multiple of 32 elements = 16 pairs, one AMX tile row).
+fn d_in_pairs(d_in: usize) -> usize {
+    d_in.div_ceil(32) * 16
+}
+
+/// f32 → bf16 bits, round to nearest even; NaN stays NaN (quieted).
+#[inline(always)]
+pub(crate) fn bf16_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        ((b >> 16) | 0x40) as u16
+    } else {
+        (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16
+    }
+}
+
+/// `x` rounded to bf16, as f32.
+#[inline(always)]
+#[cfg(test)]
+pub(crate) fn bf16_round(x: f32) -> f32 {
+    f32::from_bits((bf16_bits(x) as u32) << 16)
+}
+
+impl PackedEncoder {
+    /// Packs `w` (`[d_sae, d_in]`) for the fastest available path of `precision`
+    /// ([`EncoderPath::best`]).
+    pub fn new(w: MatRef<'_, f32>, precision: EncoderPrecision) -> Result<Self, KernelError> {
+        Self::with_path(w, EncoderPath::best(precision))
+    }
+
+    /// Packs `w` for an explicit `path` (tests and benches). `Unsupported` when this CPU cannot
+    /// run it.
+    pub fn with_path(w: MatRef<'_, f32>, path: EncoderPath) -> Result<Self, KernelError> {
+        if !path.is_available() {
+            return Err(KernelError::Unsupported {
+                op: "PackedEncoder",
+                detail: format!("path {} is not available on this CPU", path.name()),
+            });
+        }
+        if w.nrows() > u32::MAX as usize {
+            return Err(KernelError::Unsupported {
+                op: "PackedEncoder",
+                detail: format!("d_sae = {} does not fit u32 indices", w.nrows()),
+            });
+        }
+        let mut e = PackedEncoder {
+            precision: path.precision(),
+            path,
+            d_in: w.ncols(),
+            d_sae: w.nrows(),
+            wf: Vec::new(),
+            wb: Vec::new(),
+            w_norm_max: 0.0,
+            wr_norm_max: 0.0,
+        };
+        let np = panels(e.d_sae);
+        e.wf = vec![0.0; np * NR * e.d_in];
+        if e.precision == EncoderPrecision::Bf16 {
+            e.wb = vec![0; np * NR * d_in_pairs(e.d_in)];
+        }
+        e.repack(w)?;
+        Ok(e)
+    }
+
+    /// Re-packs new weights of the same shape (after an optimizer step). One pass over `w`,
+    /// parallel over panels; no allocation.
+    pub fn repack(&mut self, w: MatRef<'_, f32>) -> Result<(), KernelError> {
+        if w.nrows() != self.d_sae || w.ncols() != self.d_in {
+            return Err(KernelError::shape(
+                "PackedEncoder::repack",
+                format!(
+                    "packed for W {}×{} but got {}×{}",
+                    self.d_sae,
+                    self.d_in,
+                    w.nrows(),
+                    w.ncols()
+                ),
+            ));
+        }
+        let (d_in, d_sae) = (self.d_in, self.d_sae);
+        if d_in == 0 || d_sae == 0 {
+            self.w_norm_max = 0.0;
+            self.wr_norm_max = 0.0;
+            return Ok(());
+        }
+        let pf = NR * d_in;
+        let dp = d_in_pairs(d_in);
+        let bf16 = self.precision == EncoderPrecision::Bf16;
+        let pb = if bf16 { NR * dp } else { 0 };
+        let wb_chunks: Vec<&mut [u32]> = if bf16 {
+            self.wb.chunks_mut(pb).collect()
+        } else {
+            (0..panels(d_sae)).map(|_| <&mut [u32]>::default()).collect()
+        };
+        let norm = self
+            .wf
+            .par_chunks_mut(pf)
+            .zip(wb_chunks.into_par_iter())
+            .enumerate()
+            .map(|(q, (fp, bp))| {
+                let (mut nmax, mut rmax) = (0.0f64, 0.0f64);
+                for l in 0..NR {
+                    let j = q * NR + l;
+                    if j >= d_sae {
+                        for p in 0..d_in {
+                            fp[p * NR + l] = 0.0;
+                        }
+                        continue;
+                    }
+                    let row = w.row(j);
+                    let (mut s, mut sr) = (0.0f64, 0.0f64);
+                    for (p, &v) in row.iter().enumerate() {
+                        fp[p * NR + l] = v;
+                        s += (v as f64) * (v as f64);
+                        if bf16 {
+                            let r = v as f64 - f32::from_bits((bf16_bits(v) as u32) << 16) as f64;
+                            sr += r * r;
+                        }
+                    }
+                    nmax = nmax.max(s);
+                    rmax = rmax.max(sr);
+                }
+                if bf16 {
+                    for pp in 0..dp {
+                        for l in 0..NR {
+                            let j = q * NR + l;
+                            let (a, b) = if j < d_sae {
+                                let row = w.row(j);
+                                let g = |p: usize| row.get(p).map_or(0, |&v| bf16_bits(v));
+                                (g(2 * pp), g(2 * pp + 1))
+                            } else {
+                                (0, 0)
+                            };
+                            bp[pp * NR + l] = a as u32 | (b as u32) << 16;
+                        }
+                    }
+                }
+                (nmax, rmax)
+            })
+            .reduce(|| (0.0, 0.0), |a, b| (a.0.max(b.0), a.1.max(b.1)));
+        self.w_norm_max = norm.0.sqrt();
+        self.wr_norm_max = norm.1.sqrt();
+        Ok(())
+    }
+
+    /// The precision of the product.
+    pub fn precision(&self) -> EncoderPrecision {
+        self.precision
+    }
+    /// The kernel this encoder runs.
+    pub fn path(&self) -> EncoderPath {
+        self.path
+    }
+    /// The kernel's name: `"avx512-f32"`, `"avx512-bf16"`, `"scalar"` or `"scalar-bf16"`.
+    pub fn path_name(&self) -> &'static str {
+        self.path.name()
+    }
+    /// Input width.
+    pub fn d_in(&self) -> usize {
+        self.d_in
+    }
+    /// Number of latents.
+    pub fn d_sae(&self) -> usize {
+        self.d_sae
+    }
+    /// `W[j, p]` in f32 (from the packed copy).
+    #[inline(always)]
+    fn wf_at(&self, j: usize, p: usize) -> f32 {
+        self.wf[(j / NR) * NR * self.d_in + p * NR + j % NR]
+    }
+}
+
+fn check_common(
+    op: &'static str,
+    x: &MatRef<'_, f32>,
+    enc: &PackedEncoder,
+    bias: &[f32],
+) -> Result<(), KernelError> {
+    if x.ncols() != enc.d_in {
+        return Err(KernelError::shape(
+            op,
+            format!(
+                "X is {}×{} but W is {}×{}",
+                x.nrows(),
+                x.ncols(),
+                enc.d_sae,
+                enc.d_in
+            ),
+        ));
+    }
+    if bias.len() != enc.d_sae {
+        return Err(KernelError::shape(
+            op,
+            format!("W is {}×{} but bias has {} elements", enc.d_sae, enc.d_in, bias.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// `out[i, j] = x_i · w_j + b_j` (`out` is `n × d_sae`; pass chunks of rows for big batches).
+/// With Bf16, `x` and `W` are rounded to bf16 and accumulated in f32 (bound in the module doc).
+pub fn encode_dense(
+    x: MatRef<'_, f32>,
+    enc: &PackedEncoder,
+    bias: &[f32],
+    mut out: MatMut<'_, f32>,
+) -> Result<(), KernelError> {
+    const OP: &str = "encode_dense";
+    check_common(OP, &x, enc, bias)?;
+    if out.nrows() != x.nrows() || out.ncols() != enc.d_sae {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "X has {} rows and W {} latents but out is {}×{}",
+                x.nrows(),
+                enc.d_sae,
+                out.nrows(),
+                out.ncols()
+            ),
+        ));
+    }
+    let n = x.nrows();
+    if n == 0 || enc.d_sae == 0 {
+        return Ok(());
+    }
+    let stride = out.row_stride();
+    let d_sae = enc.d_sae;
+    let data = out.data_mut();
+    let blocks: Vec<(usize, &mut [f32])> = data
+        .chunks_mut(MB * stride)
+        .take(n.div_ceil(MB))
+        .enumerate()
+        .collect();
+    let work = |(b, chunk): (usize, &mut [f32])| {
+        let r0 = b * MB;
+        let rows = MB.min(n - r0);
+        let mut t = kernels::Task::new(enc, &x, r0, rows);
+        t.for_each_tile(enc, |i, j0, vals| {
+            let o = &mut chunk[i * stride + j0..i * stride + j0 + vals.len()];
+            for ((o, &v), &b) in o.iter_mut().zip(vals).zip(&bias[j0..]) {
+                *o = v + b;
+            }
+        });
+        let _ = d_sae;
+    };
+    if n > MB && rayon::current_num_threads() > 1 {
+        blocks.into_par_iter().with_max_len(1).for_each(work);
+    } else {
+        blocks.into_iter().for_each(work);
+    }
+    Ok(())
+}
+
+/// Fused `encode_dense` + per-row top-k: per row of `x`, the `k` largest pre-activations
+/// `x_i · w_j + b_j` in [`crate::topk_rows`] order (descending, NaN largest, ties to the lower
+/// index), `values` / `indices` `n × k` row-major (overwritten). Never allocates `n × d_sae`.
+///
+/// With Bf16 the result is still exact: identical to the F32 path (module doc: candidates on the
+/// bf16 product, exact f32 re-ranking from the f32 weights [`PackedEncoder`] keeps, a certificate
+/// per row, full f32 recomputation of a row whose certificate fails).
+pub fn encode_topk(
+    x: MatRef<'_, f32>,
+    enc: &PackedEncoder,
+    bias: &[f32],
+    k: usize,
+    values: &mut [f32],
+    indices: &mut [u32],
+) -> Result<(), KernelError> {
+    const OP: &str = "encode_topk";
+    check_common(OP, &x, enc, bias)?;
+    if k > enc.d_sae {
+        return Err(KernelError::InvalidK {
+            op: OP,
+            k,
+            ncols: enc.d_sae,
+        });
+    }
+    let n = x.nrows();
+    let need = n * k;
+    if values.len() != need || indices.len() != need {
+        return Err(KernelError::shape(
+            OP,
+            format!(
+                "X has {n} rows and k = {k} but values / indices have {} / {} elements (need {need})",
+                values.len(),
+                indices.len()
+            ),
+        ));
+    }
+    if n == 0 || k == 0 {
+        return Ok(());
+    }
+    let d_sae = enc.d_sae;
+    let bf16 = enc.precision == EncoderPrecision::Bf16;
+    // Candidates kept per row on the (possibly approximate) product.
+    let kc = if bf16 { d_sae.min(2 * k + 16) } else { k };
+    let blocks: Vec<(usize, (&mut [f32], &mut [u32]))> = values
+        .chunks_mut(MB * k)
+        .zip(indices.chunks_mut(MB * k))
+        .enumerate()
+        .collect();
+    let work = |(b, (vo, io)): (usize, (&mut [f32], &mut [u32]))| {
+        let r0 = b * MB;
+        let rows = MB.min(n - r0);
+        let mut bufs: Vec<TopBuf> = (0..rows).map(|_| TopBuf::new(kc)).collect();
+        let mut t = kernels::Task::new(enc, &x, r0, rows);
+        t.for_each_tile(enc, |i, j0, vals| {
+            bufs[i].push_block(j0, vals, &bias[j0..j0 + vals.len()]);
+        });
+        let mut fails = Vec::new();
+        for (i, buf) in bufs.iter().enumerate() {
+            let (v, ix) = (&mut vo[i * k..(i + 1) * k], &mut io[i * k..(i + 1) * k]);
+            if bf16 {
+                if !rerank_exact(enc, x.row(r0 + i), bias, buf, k, v, ix) {
+                    fails.push(i);
+                }
+            } else {
+                v.copy_from_slice(&buf.vals[..k]);
+                ix.copy_from_slice(&buf.idx[..k]);
+            }
+        }
+        if !fails.is_empty() {
+            FALLBACKS.fetch_add(fails.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            fallback_rows(enc, &x, r0, &fails, bias, k, vo, io);
+        }
+    };
+    if n > MB && rayon::current_num_threads() > 1 {
+        blocks.into_par_iter().with_max_len(1).for_each(work);
+    } else {
+        blocks.into_iter().for_each(work);
+    }
+    Ok(())
+}
+
+/// A row's running top-`cap` (best first): `keys` are `rank_key`s, `vals` the raw values.
+struct TopBuf {
+    cap: usize,
+    keys: Vec<f32>,
+    vals: Vec<f32>,
+    idx: Vec<u32>,
+}
+
+/// `(ka, ia)` ranks before `(kb, ib)`: larger key, then lower index.
+#[inline(always)]
+fn better(ka: f32, ia: u32, kb: f32, ib: u32) -> bool {
+    match ka.total_cmp(&kb) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => ia < ib,
+    }
+}
+
+impl TopBuf {
+    fn new(cap: usize) -> Self {
+        TopBuf {
+            cap,
+            keys: Vec::with_capacity(cap),
+            vals: Vec::with_capacity(cap),
+            idx: Vec::with_capacity(cap),
+        }
+    }
+
+    #[inline]
+    fn insert(&mut self, v: f32, j: u32) {
+        let kv = rank_key(v);
+        let len = self.keys.len();
+        if len == self.cap {
+            if !better(kv, j, self.keys[len - 1], self.idx[len - 1]) {
+                return;
+            }
+            self.keys.pop();
+            self.vals.pop();
+            self.idx.pop();
+        }
+        // First position whose entry ranks after (kv, j).
+        let pos = self
+            .keys
+            .iter()
+            .zip(&self.idx)
+            .position(|(&kb, &ib)| better(kv, j, kb, ib))
+            .unwrap_or(self.keys.len());
+        self.keys.insert(pos, kv);
+        self.vals.insert(pos, v);
+        self.idx.insert(pos, j);
+    }
+
+    /// Merges `pre[j0 + c] = acc[c] + bias[c]`. Columns arrive in increasing index order, so once
+    /// full an entry must beat the worst key strictly.
+    #[inline]
+    fn push_block(&mut self, j0: usize, acc: &[f32], bias: &[f32]) {
+        for (c, (&a, &b)) in acc.iter().zip(bias).enumerate() {
+            let v = a + b;
+            if self.keys.len() == self.cap {
+                let worst = self.keys[self.cap - 1];
+                // `v <= worst` is false for NaN (and for a NaN worst), which then takes the
+                // exact test in `insert`.
+                if v <= worst {
+                    continue;
+                }
+            }
+            self.insert(v, (j0 + c) as u32);
+        }
+    }
+}
+
+/// Exact f32 pre-activation of one row at latent `j` (the F32 path's fma chain, then `+ b_j`).
+fn exact_one(enc: &PackedEncoder, xr: &[f32], bias: &[f32], j: usize) -> f32 {
+    let mut acc = 0.0f32;
+    for (p, &xv) in xr.iter().enumerate() {
+        acc = xv.mul_add(enc.wf_at(j, p), acc);
+    }
+    acc + bias[j]
+}
+
+/// Bf16 top-k for one row: exact values of the candidates and the certificate. Returns `false`
+/// (outputs untouched) when the certificate fails; the caller then recomputes the row in f32.
+///
+/// Bound on `|pre_bf16 − pre_f32|` (before the bias): with `x = x̃ + x_r`, `w = w̃ + w_r` (bf16
+/// parts and exact residuals), `x·w = x̃·w̃ + x̃·w_r + x_r·w`, so by Cauchy–Schwarz
+/// `|x·w − x̃·w̃| ≤ ‖x̃‖·max‖w_r‖ + ‖x_r‖·max‖w‖`; both f32 sums add at most
+/// `γ_d·Σ|·||·| ≤ d·2⁻²³·‖x‖·max‖w‖` (×1.02); flushed denormals add `d·2⁻¹²⁴·(1 + ‖x‖ + max‖w‖)`;
+/// the two bias additions `2⁻²¹·(|t| + |v'|)`. All of it ×1.01 for the f64 norms.
+fn rerank_exact(
+    enc: &PackedEncoder,
+    xr: &[f32],
+    bias: &[f32],
+    buf: &TopBuf,
+    k: usize,
+    vo: &mut [f32],
+    io: &mut [u32],
+) -> bool {
+    let kc = buf.keys.len();
+    let mut ex = vec![0.0f32; kc];
+    kernels::exact_values(enc, xr, bias, &buf.idx, &mut ex);
+    let mut order: Vec<usize> = (0..kc).collect();
+    order.sort_by(|&a, &b| {
+        rank_key(ex[b])
+            .total_cmp(&rank_key(ex[a]))
+            .then(buf.idx[a].cmp(&buf.idx[b]))
+    });
+    let mut ok = kc == enc.d_sae;
+    if !ok {
+        let t = ex[order[k - 1]] as f64;
+        let vp = buf.vals[kc - 1] as f64;
+        let (mut xn2, mut xb2, mut xr2) = (0.0f64, 0.0f64, 0.0f64);
+        for &v in xr {
+            let vb = f32::from_bits((bf16_bits(v) as u32) << 16) as f64;
+            let v = v as f64;
+            xn2 += v * v;
+            xb2 += vb * vb;
+            xr2 += (v - vb) * (v - vb);
+        }
+        let (xn, xb, xres) = (xn2.sqrt(), xb2.sqrt(), xr2.sqrt());
+        let d = enc.d_in as f64;
+        let wm = enc.w_norm_max;
+        let e = (xb * enc.wr_norm_max
+            + xres * wm
+            + 1.02 * d * 2f64.powi(-23) * xn.max(xb) * wm * (1.0 + 2f64.powi(-8))
+            + d * 2f64.powi(-124) * (1.0 + xn.max(xb) + wm))
+            * 1.01
+            + 2f64.powi(-21) * (t.abs() + vp.abs());
+        ok = t.is_finite() && vp.is_finite() && e.is_finite() && t > vp + e;
+    }
+    if ok {
+        for (s, &o) in order.iter().take(k).enumerate() {
+            vo[s] = ex[o];
+            io[s] = buf.idx[o];
+        }
+    }
+    ok
+}
+
+/// Rows of `x` (task-local indices `fails`, task rows start at `r0`) recomputed exactly in f32
+/// (the F32 path's kernel), top-k into `vo` / `io` (task-local, `k` per row).
+fn fallback_rows(
+    enc: &PackedEncoder,
+    x: &MatRef<'_, f32>,
+    r0: usize,
+    fails: &[usize],
+    bias: &[f32],
+    k: usize,
+    vo: &mut [f32],
+    io: &mut [u32],
+) {
+    let d_in = enc.d_in;
+    let mut xs = Vec::with_capacity(fails.len() * d_in);
+    for &i in fails {
+        xs.extend_from_slice(x.row(r0 + i));
+    }
+    let Ok(xm) = MatRef::new(&xs, fails.len(), d_in) else {
+        return; // unreachable: xs holds exactly fails.len() rows of d_in
+    };
+    let mut bufs: Vec<TopBuf> = (0..fails.len()).map(|_| TopBuf::new(k)).collect();
+    let mut t = kernels::Task::new_f32(enc, &xm, 0, fails.len());
+    t.for_each_tile(enc, |i, j0, vals| {
+        bufs[i].push_block(j0, vals, &bias[j0..j0 + vals.len()]);
+    });
+    for (&i, buf) in fails.iter().zip(&bufs) {
+        vo[i * k..(i + 1) * k].copy_from_slice(&buf.vals);
+        io[i * k..(i + 1) * k].copy_from_slice(&buf.idx);
+    }
+}
+
+/// Rows whose Bf16 certificate failed, summed over all calls (diagnostics for tests / probes).
+pub fn bf16_fallback_rows() -> u64 {
+    FALLBACKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static FALLBACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bf16_rounding() {
+        assert_eq!(bf16_round(1.0), 1.0);
+        assert_eq!(bf16_round(1.0 + 2f32.powi(-9)), 1.0); // tie to even
+        assert_eq!(bf16_round(1.0 + 3.0 * 2f32.powi(-9)), 1.0 + 2f32.powi(-7));
+        assert!(bf16_round(f32::NAN).is_nan());
+        assert_eq!(bf16_round(f32::MAX), f32::INFINITY);
+        assert_eq!(bf16_round(-0.0).to_bits(), (-0.0f32).to_bits());
+    }
+
+    #[test]
+    fn topbuf_order() {
+        let mut b = TopBuf::new(3);
+        b.push_block(0, &[1.0, 3.0, 3.0, f32::NAN, -0.0, 0.0], &[0.0; 6]);
+        assert_eq!(b.idx, vec![3, 1, 2]);
+    }
+}
