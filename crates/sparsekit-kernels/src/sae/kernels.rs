@@ -29,6 +29,37 @@ pub(super) fn has_avx512f() -> bool {
     }
 }
 
+/// AMX-TILE and AMX-BF16 (CPUID leaf 7: EDX bits 24 and 22), AVX-512 BF16 for the rest of the
+/// path, and Linux's permission to use the XTILEDATA state (`arch_prctl(ARCH_REQ_XCOMP_PERM,
+/// XFEATURE_XTILEDATA)`, asked once per process; a refusal disables the path).
+pub(super) fn has_amx_bf16() -> bool {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", sparsekit_avx512))]
+    {
+        static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *OK.get_or_init(|| {
+            if !has_avx512bf16() {
+                return false;
+            }
+            // SAFETY: CPUID leaves 0 and 7 exist on every x86_64 CPU and have no side effects.
+            #[allow(unused_unsafe)]
+            let (max, l7) = unsafe {
+                (
+                    std::arch::x86_64::__cpuid(0).eax,
+                    std::arch::x86_64::__cpuid_count(7, 0),
+                )
+            };
+            if max < 7 || (l7.edx >> 24) & 1 == 0 || (l7.edx >> 22) & 1 == 0 {
+                return false;
+            }
+            amx::request_permission()
+        })
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux", sparsekit_avx512)))]
+    {
+        false
+    }
+}
+
 pub(super) fn has_avx512bf16() -> bool {
     #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
     {
@@ -62,21 +93,6 @@ impl<'a> Task<'a> {
         Self::with_kind(enc, x, r0, rows, enc.path)
     }
 
-    /// The F32 kernel of this machine for an encoder of any precision (the f32 weights are
-    /// always packed).
-    pub(super) fn new_f32(
-        enc: &PackedEncoder,
-        x: &MatRef<'a, f32>,
-        r0: usize,
-        rows: usize,
-    ) -> Self {
-        let kind = match enc.path {
-            EncoderPath::Avx512F32 | EncoderPath::Avx512Bf16 => EncoderPath::Avx512F32,
-            _ => EncoderPath::Scalar,
-        };
-        Self::with_kind(enc, x, r0, rows, kind)
-    }
-
     fn with_kind(
         enc: &PackedEncoder,
         x: &MatRef<'a, f32>,
@@ -84,7 +100,9 @@ impl<'a> Task<'a> {
         rows: usize,
         kind: EncoderPath,
     ) -> Self {
-        let mpad = rows.div_ceil(MR) * MR;
+        // AMX computes 32-row blocks (two 16-row A tiles).
+        let mr = if kind == EncoderPath::AmxBf16 { 32 } else { MR };
+        let mpad = rows.div_ceil(mr) * mr;
         let d_in = enc.d_in;
         let mut t = Task {
             kind,
@@ -117,6 +135,19 @@ impl<'a> Task<'a> {
                     for pp in 0..dp {
                         let g = |p: usize| row.get(p).map_or(0, |&v| bf16_bits(v));
                         dst[pp * MR + r] = g(2 * pp) as u32 | (g(2 * pp + 1) as u32) << 16;
+                    }
+                }
+            }
+            EncoderPath::AmxBf16 => {
+                // Row-major bf16 pairs `[mpad][dp]` (the A-tile layout).
+                let dp = d_in_pairs(d_in);
+                t.ab = vec![0; mpad * dp];
+                for i in 0..rows {
+                    let dst = &mut t.ab[i * dp..(i + 1) * dp];
+                    let row = x.row(r0 + i);
+                    for (pp, o) in dst.iter_mut().enumerate() {
+                        let g = |p: usize| row.get(p).map_or(0, |&v| bf16_bits(v));
+                        *o = g(2 * pp) as u32 | (g(2 * pp + 1) as u32) << 16;
                     }
                 }
             }
@@ -227,6 +258,24 @@ impl<'a> Task<'a> {
                 }
                 let _ = (q0, npb, dp);
             }
+            EncoderPath::AmxBf16 => {
+                let dp = d_in_pairs(d_in);
+                #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
+                // SAFETY: `has_amx_bf16()` held at construction (CPU flags and the kernel's
+                // XTILEDATA permission); `ab` is `mpad × dp` with `mpad % 32 == 0` and
+                // `dp % 16 == 0`, `wb` holds panels `q0 .. q0 + npb`, `tile` is `mpad × NB`.
+                unsafe {
+                    amx::tile_amx(
+                        dp,
+                        self.mpad,
+                        npb,
+                        self.ab.as_ptr(),
+                        enc.wb.as_ptr().add(q0 * NR * dp),
+                        self.tile.as_mut_ptr(),
+                    )
+                }
+                let _ = (q0, npb, dp);
+            }
         }
     }
 }
@@ -240,11 +289,11 @@ pub(super) fn exact_values(
     out: &mut [f32],
 ) {
     #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
-    if matches!(enc.path, EncoderPath::Avx512Bf16 | EncoderPath::Avx512F32)
+    if matches!(enc.path, EncoderPath::Avx512Bf16 | EncoderPath::AmxBf16)
         && enc.wf.len() <= i32::MAX as usize
     {
-        // SAFETY: avx512f was detected (the path is available); every gathered offset is
-        // `(j / NR)·NR·d_in + p·NR + j % NR < wf.len()` for `j < d_sae`, `p < d_in`, and fits
+        // SAFETY: avx512f was detected (the path is available); `wf` is the row-major copy and
+        // every gathered offset is `j·d_in + p < wf.len()` for `j < d_sae`, `p < d_in`, and fits
         // i32 (checked above).
         unsafe { x86::gather_exact(enc, xr, idx, out) };
         for (o, &j) in out.iter_mut().zip(idx) {
@@ -396,12 +445,12 @@ mod x86 {
         }
     }
 
-    /// `out[c] = x · w_{idx[c]}` by 16-lane gathers from the f32 panels, one sequential fma chain
-    /// per lane (bit-identical to the f32 kernels).
+    /// `out[c] = x · w_{idx[c]}` by 16-lane gathers from the row-major f32 copy, one sequential
+    /// fma chain per lane (bit-identical to the f32 kernels).
     #[target_feature(enable = "avx2,fma,avx512f")]
     pub(super) unsafe fn gather_exact(enc: &PackedEncoder, xr: &[f32], idx: &[u32], out: &mut [f32]) {
         let d_in = enc.d_in;
-        let base = |j: u32| ((j as usize / NR) * NR * d_in + j as usize % NR) as i32;
+        let base = |j: u32| (j as usize * d_in) as i32;
         let wf = enc.wf.as_ptr();
         let mut c0 = 0;
         while c0 < idx.len() {
@@ -413,7 +462,7 @@ mod x86 {
             // SAFETY: offsets are in bounds of `wf` (caller), avx512f enabled.
             unsafe {
                 let mut vo = _mm512_loadu_si512(offs.as_ptr() as *const __m512i);
-                let step = _mm512_set1_epi32(NR as i32);
+                let step = _mm512_set1_epi32(1);
                 let mut acc = _mm512_setzero_ps();
                 for &xv in xr {
                     let g = _mm512_i32gather_ps::<4>(vo, wf as *const f32);
@@ -425,6 +474,137 @@ mod x86 {
                 out[c0..c0 + m].copy_from_slice(&res[..m]);
             }
             c0 += m;
+        }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
+mod amx {
+    use super::super::{NB, NR};
+    use std::arch::asm;
+
+    /// `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`: true when Linux grants this process
+    /// the AMX tile data state (returns 0).
+    #[cfg(target_os = "linux")]
+    pub(super) fn request_permission() -> bool {
+        const SYS_ARCH_PRCTL: i64 = 158;
+        const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+        const XFEATURE_XTILEDATA: i64 = 18;
+        let ret: i64;
+        // SAFETY: a plain Linux syscall with integer arguments; it touches no memory of ours.
+        // `syscall` clobbers rcx and r11, declared below.
+        unsafe {
+            asm!(
+                "syscall",
+                inlateout("rax") SYS_ARCH_PRCTL => ret,
+                in("rdi") ARCH_REQ_XCOMP_PERM,
+                in("rsi") XFEATURE_XTILEDATA,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            );
+        }
+        ret == 0
+    }
+
+    /// Palette 1 tile configuration: 64 bytes, `colsb` per tile at 16, `rows` at 48.
+    #[repr(C, align(64))]
+    struct TileCfg([u8; 64]);
+
+    impl TileCfg {
+        /// tmm0..7 all 16 rows × 64 bytes.
+        fn full() -> Self {
+            let mut c = [0u8; 64];
+            c[0] = 1;
+            for t in 0..8 {
+                c[16 + 2 * t] = 64;
+                c[48 + t] = 16;
+            }
+            TileCfg(c)
+        }
+    }
+
+    /// The AMX tile: `mpad` rows (`a`, row-major bf16 pairs `[mpad][dp]`) × `npb` panels (`w`, each
+    /// `[dp][NR]` pairs) into `tile` (`mpad × NB`). Per 32 × 32 block: C in tmm0..3 (2 × 2 tiles of
+    /// 16 × 16 f32), A rows in tmm4/5 (16 rows × 16 pairs), W in tmm6/7 (16 pairs × 16 latents,
+    /// VNNI layout = the panel's first / second 64 bytes per pair row).
+    ///
+    /// Safety: AMX permission granted, `mpad % 32 == 0`, `dp % 16 == 0`, pointers as described.
+    #[target_feature(enable = "avx2,fma,avx512f")]
+    pub(super) unsafe fn tile_amx(
+        dp: usize,
+        mpad: usize,
+        npb: usize,
+        a: *const u32,
+        w: *const u32,
+        tile: *mut f32,
+    ) {
+        // SAFETY: bounds per the contract above; every tileloadd reads 16 rows of 64 bytes at
+        // the given stride inside `a` / `w`, every tilestored writes 16 rows of 64 bytes inside
+        // `tile` (row stride NB floats, columns q·NR .. q·NR + 32 ≤ NB).
+        unsafe {
+            if dp == 0 {
+                for i in 0..mpad * NB {
+                    *tile.add(i) = 0.0;
+                }
+                return;
+            }
+            let cfg = TileCfg::full();
+            asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack, readonly));
+            let sa = dp * 4;
+            let sb = NR * 4;
+            let sc = NB * 4;
+            for q in 0..npb {
+                let bp = w.add(q * NR * dp);
+                let mut ir = 0;
+                while ir < mpad {
+                    asm!(
+                        "tilezero tmm0",
+                        "tilezero tmm1",
+                        "tilezero tmm2",
+                        "tilezero tmm3",
+                        options(nostack, nomem)
+                    );
+                    let a0 = a.add(ir * dp);
+                    let a1 = a.add((ir + 16) * dp);
+                    let mut kk = 0;
+                    while kk < dp {
+                        asm!(
+                            "tileloadd tmm4, [{a0} + {sa}*1]",
+                            "tileloadd tmm5, [{a1} + {sa}*1]",
+                            "tileloadd tmm6, [{b0} + {sb}*1]",
+                            "tileloadd tmm7, [{b1} + {sb}*1]",
+                            "tdpbf16ps tmm0, tmm4, tmm6",
+                            "tdpbf16ps tmm1, tmm4, tmm7",
+                            "tdpbf16ps tmm2, tmm5, tmm6",
+                            "tdpbf16ps tmm3, tmm5, tmm7",
+                            a0 = in(reg) a0.add(kk),
+                            a1 = in(reg) a1.add(kk),
+                            sa = in(reg) sa,
+                            b0 = in(reg) bp.add(kk * NR),
+                            b1 = in(reg) bp.add(kk * NR + 16),
+                            sb = in(reg) sb,
+                            options(nostack, readonly),
+                        );
+                        kk += 16;
+                    }
+                    let c = tile.add(ir * NB + q * NR);
+                    asm!(
+                        "tilestored [{c0} + {sc}*1], tmm0",
+                        "tilestored [{c1} + {sc}*1], tmm1",
+                        "tilestored [{c2} + {sc}*1], tmm2",
+                        "tilestored [{c3} + {sc}*1], tmm3",
+                        c0 = in(reg) c,
+                        c1 = in(reg) c.add(16),
+                        c2 = in(reg) c.add(16 * NB),
+                        c3 = in(reg) c.add(16 * NB + 16),
+                        sc = in(reg) sc,
+                        options(nostack),
+                    );
+                    ir += 32;
+                }
+            }
+            asm!("tilerelease", options(nostack, nomem));
         }
     }
 }

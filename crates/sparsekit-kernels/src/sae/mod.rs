@@ -83,23 +83,28 @@ pub enum EncoderPath {
     Avx512F32,
     /// AVX-512 BF16 (`vdpbf16ps`) microkernel.
     Avx512Bf16,
+    /// AMX tiles (`tdpbf16ps`, 2 × 2 tiles of 16 × 16), AVX-512 for the rest.
+    AmxBf16,
 }
 
 impl EncoderPath {
-    /// `"scalar"`, `"scalar-bf16"`, `"avx512-f32"`, `"avx512-bf16"`.
+    /// `"scalar"`, `"scalar-bf16"`, `"avx512-f32"`, `"avx512-bf16"`, `"amx-bf16"`.
     pub fn name(self) -> &'static str {
         match self {
             EncoderPath::Scalar => "scalar",
             EncoderPath::ScalarBf16 => "scalar-bf16",
             EncoderPath::Avx512F32 => "avx512-f32",
             EncoderPath::Avx512Bf16 => "avx512-bf16",
+            EncoderPath::AmxBf16 => "amx-bf16",
         }
     }
     /// The precision this path computes in.
     pub fn precision(self) -> EncoderPrecision {
         match self {
             EncoderPath::Scalar | EncoderPath::Avx512F32 => EncoderPrecision::F32,
-            EncoderPath::ScalarBf16 | EncoderPath::Avx512Bf16 => EncoderPrecision::Bf16,
+            EncoderPath::ScalarBf16 | EncoderPath::Avx512Bf16 | EncoderPath::AmxBf16 => {
+                EncoderPrecision::Bf16
+            }
         }
     }
     /// Whether this CPU can run the path (scalar paths always can).
@@ -108,19 +113,26 @@ impl EncoderPath {
             EncoderPath::Scalar | EncoderPath::ScalarBf16 => true,
             EncoderPath::Avx512F32 => kernels::has_avx512f(),
             EncoderPath::Avx512Bf16 => kernels::has_avx512bf16(),
+            EncoderPath::AmxBf16 => kernels::has_amx_bf16(),
         }
     }
     /// Every available path of `precision`, scalar twin first.
     pub fn available(precision: EncoderPrecision) -> Vec<EncoderPath> {
         let all: &[EncoderPath] = match precision {
             EncoderPrecision::F32 => &[EncoderPath::Scalar, EncoderPath::Avx512F32],
-            EncoderPrecision::Bf16 => &[EncoderPath::ScalarBf16, EncoderPath::Avx512Bf16],
+            EncoderPrecision::Bf16 => &[
+                EncoderPath::ScalarBf16,
+                EncoderPath::Avx512Bf16,
+                EncoderPath::AmxBf16,
+            ],
         };
         all.iter().copied().filter(|p| p.is_available()).collect()
     }
-    /// The fastest available path of `precision`. Honours `SPARSEKIT_ISA`: the SIMD paths need
-    /// [`crate::Isa::detect`] to be `Avx512` (so `SPARSEKIT_ISA=scalar` or `avx2` selects the
-    /// scalar twins).
+    /// The fastest available path of `precision` (Bf16: AMX, else AVX-512 BF16). Honours
+    /// `SPARSEKIT_ISA`: the SIMD paths need [`crate::Isa::detect`] to be `Avx512` (so
+    /// `SPARSEKIT_ISA=scalar` or `avx2` selects the scalar twins). AMX needs the CPU flags
+    /// (CPUID) and the kernel's permission (`arch_prctl(ARCH_REQ_XCOMP_PERM)`); a refusal falls
+    /// back to AVX-512 BF16.
     pub fn best(precision: EncoderPrecision) -> EncoderPath {
         let simd = crate::Isa::detect() == crate::Isa::Avx512;
         match precision {
@@ -128,6 +140,9 @@ impl EncoderPath {
                 EncoderPath::Avx512F32
             }
             EncoderPrecision::F32 => EncoderPath::Scalar,
+            EncoderPrecision::Bf16 if simd && EncoderPath::AmxBf16.is_available() => {
+                EncoderPath::AmxBf16
+            }
             EncoderPrecision::Bf16 if simd && EncoderPath::Avx512Bf16.is_available() => {
                 EncoderPath::Avx512Bf16
             }
@@ -139,18 +154,21 @@ impl EncoderPath {
 /// A prepared copy of the encoder weight `W` (`[d_sae, d_in]`) for [`encode_dense`] and
 /// [`encode_topk`].
 ///
-/// Always holds the f32 weights in panels of [`NR`] latents (`d_in × 32`, k-major; the F32
-/// kernels' operand, and the exact re-ranking of the Bf16 top-k). With Bf16 it also holds the
-/// bf16-rounded weights as pairs (`(w[j,2p], w[j,2p+1])` in one u32, low half first), in panels of
-/// 32 latents × `d_in/2` pairs (`d_in` padded to a multiple of 32 with zeros) — the
-/// `vdpbf16ps` operand layout, which is also AMX's VNNI `B`-tile layout.
+/// F32: the weights in panels of [`NR`] latents (`d_in × 32`, k-major). Bf16: the bf16-rounded
+/// weights as pairs (`(w[j,2p], w[j,2p+1])` in one u32, low half first), in panels of 32 latents
+/// × `d_in/2` pairs (`d_in` padded to a multiple of 32 with zeros) — the `vdpbf16ps` operand
+/// layout, which is also AMX's VNNI `B`-tile layout (two 16-column tiles at byte offsets 0 and
+/// 64, row stride 128) — plus a plain row-major f32 copy of `W` for the exact re-ranking of
+/// [`encode_topk`] (so a Bf16 encoder holds 6 bytes per weight).
 #[derive(Clone, Debug)]
 pub struct PackedEncoder {
     precision: EncoderPrecision,
     path: EncoderPath,
     d_in: usize,
     d_sae: usize,
+    /// F32: panels `[d_sae/32][d_in][32]`. Bf16: row-major `[d_sae][d_in]` copy.
     wf: Vec<f32>,
+    /// Bf16 only: pair panels `[d_sae/32][dp][32]`.
     wb: Vec<u32>,
     /// `max_j ‖w_j‖₂`; Bf16 only.
     w_norm_max: f64,
@@ -219,7 +237,10 @@ impl PackedEncoder {
             wr_norm_max: 0.0,
         };
         let np = panels(e.d_sae);
-        e.wf = vec![0.0; np * NR * e.d_in];
+        e.wf = match e.precision {
+            EncoderPrecision::F32 => vec![0.0; np * NR * e.d_in],
+            EncoderPrecision::Bf16 => vec![0.0; e.d_sae * e.d_in],
+        };
         if e.precision == EncoderPrecision::Bf16 {
             e.wb = vec![0; np * NR * d_in_pairs(e.d_in)];
         }
@@ -249,60 +270,60 @@ impl PackedEncoder {
             return Ok(());
         }
         let pf = NR * d_in;
-        let dp = d_in_pairs(d_in);
-        let bf16 = self.precision == EncoderPrecision::Bf16;
-        let pb = if bf16 { NR * dp } else { 0 };
-        let wb_chunks: Vec<&mut [u32]> = if bf16 {
-            self.wb.chunks_mut(pb).collect()
-        } else {
-            (0..panels(d_sae)).map(|_| <&mut [u32]>::default()).collect()
-        };
-        let norm = self
-            .wf
-            .par_chunks_mut(pf)
-            .zip(wb_chunks.into_par_iter())
-            .enumerate()
-            .map(|(q, (fp, bp))| {
-                let (mut nmax, mut rmax) = (0.0f64, 0.0f64);
-                for l in 0..NR {
-                    let j = q * NR + l;
-                    if j >= d_sae {
-                        for p in 0..d_in {
-                            fp[p * NR + l] = 0.0;
+        let norm = if self.precision == EncoderPrecision::F32 {
+            self.wf
+                .par_chunks_mut(pf)
+                .enumerate()
+                .for_each(|(q, fp)| {
+                    for l in 0..NR {
+                        let j = q * NR + l;
+                        if j >= d_sae {
+                            for p in 0..d_in {
+                                fp[p * NR + l] = 0.0;
+                            }
+                        } else {
+                            for (p, &v) in w.row(j).iter().enumerate() {
+                                fp[p * NR + l] = v;
+                            }
                         }
-                        continue;
                     }
-                    let row = w.row(j);
-                    let (mut s, mut sr) = (0.0f64, 0.0f64);
-                    for (p, &v) in row.iter().enumerate() {
-                        fp[p * NR + l] = v;
-                        s += (v as f64) * (v as f64);
-                        if bf16 {
+                });
+            (0.0, 0.0)
+        } else {
+            let dp = d_in_pairs(d_in);
+            self.wf
+                .par_chunks_mut(pf)
+                .zip(self.wb.par_chunks_mut(NR * dp))
+                .enumerate()
+                .map(|(q, (fr, bp))| {
+                    let (mut nmax, mut rmax) = (0.0f64, 0.0f64);
+                    for l in 0..NR {
+                        let j = q * NR + l;
+                        if j >= d_sae {
+                            for pp in 0..dp {
+                                bp[pp * NR + l] = 0;
+                            }
+                            continue;
+                        }
+                        let row = w.row(j);
+                        fr[l * d_in..(l + 1) * d_in].copy_from_slice(row);
+                        let (mut s, mut sr) = (0.0f64, 0.0f64);
+                        for &v in row {
                             let r = v as f64 - f32::from_bits((bf16_bits(v) as u32) << 16) as f64;
+                            s += (v as f64) * (v as f64);
                             sr += r * r;
                         }
-                    }
-                    nmax = nmax.max(s);
-                    rmax = rmax.max(sr);
-                }
-                if bf16 {
-                    for pp in 0..dp {
-                        for l in 0..NR {
-                            let j = q * NR + l;
-                            let (a, b) = if j < d_sae {
-                                let row = w.row(j);
-                                let g = |p: usize| row.get(p).map_or(0, |&v| bf16_bits(v));
-                                (g(2 * pp), g(2 * pp + 1))
-                            } else {
-                                (0, 0)
-                            };
-                            bp[pp * NR + l] = a as u32 | (b as u32) << 16;
+                        nmax = nmax.max(s);
+                        rmax = rmax.max(sr);
+                        for pp in 0..dp {
+                            let g = |p: usize| row.get(p).map_or(0, |&v| bf16_bits(v));
+                            bp[pp * NR + l] = g(2 * pp) as u32 | (g(2 * pp + 1) as u32) << 16;
                         }
                     }
-                }
-                (nmax, rmax)
-            })
-            .reduce(|| (0.0, 0.0), |a, b| (a.0.max(b.0), a.1.max(b.1)));
+                    (nmax, rmax)
+                })
+                .reduce(|| (0.0, 0.0), |a, b| (a.0.max(b.0), a.1.max(b.1)))
+        };
         self.w_norm_max = norm.0.sqrt();
         self.wr_norm_max = norm.1.sqrt();
         Ok(())
@@ -328,10 +349,13 @@ impl PackedEncoder {
     pub fn d_sae(&self) -> usize {
         self.d_sae
     }
-    /// `W[j, p]` in f32 (from the packed copy).
+    /// `W[j, p]` in f32 (from the packed or row-major copy).
     #[inline(always)]
     fn wf_at(&self, j: usize, p: usize) -> f32 {
-        self.wf[(j / NR) * NR * self.d_in + p * NR + j % NR]
+        match self.precision {
+            EncoderPrecision::F32 => self.wf[(j / NR) * NR * self.d_in + p * NR + j % NR],
+            EncoderPrecision::Bf16 => self.wf[j * self.d_in + p],
+        }
     }
 }
 
@@ -470,7 +494,7 @@ pub fn encode_topk(
         let mut bufs: Vec<TopBuf> = (0..rows).map(|_| TopBuf::new(kc)).collect();
         let mut t = kernels::Task::new(enc, &x, r0, rows);
         t.for_each_tile(enc, |i, j0, vals| {
-            bufs[i].push_block(j0, vals, &bias[j0..j0 + vals.len()]);
+            bufs[i].push_block(j0, vals, Some(&bias[j0..j0 + vals.len()]));
         });
         let mut fails = Vec::new();
         for (i, buf) in bufs.iter().enumerate() {
@@ -549,12 +573,15 @@ impl TopBuf {
         self.idx.insert(pos, j);
     }
 
-    /// Merges `pre[j0 + c] = acc[c] + bias[c]`. Columns arrive in increasing index order, so once
-    /// full an entry must beat the worst key strictly.
+    /// Merges `pre[j0 + c] = acc[c] + bias[c]` (`acc[c]` itself without a bias). Columns arrive
+    /// in increasing index order, so once full an entry must beat the worst key strictly.
     #[inline]
-    fn push_block(&mut self, j0: usize, acc: &[f32], bias: &[f32]) {
-        for (c, (&a, &b)) in acc.iter().zip(bias).enumerate() {
-            let v = a + b;
+    fn push_block(&mut self, j0: usize, acc: &[f32], bias: Option<&[f32]>) {
+        for (c, &a) in acc.iter().enumerate() {
+            let v = match bias {
+                Some(b) => a + b[c],
+                None => a,
+            };
             if self.keys.len() == self.cap {
                 let worst = self.keys[self.cap - 1];
                 // `v <= worst` is false for NaN (and for a NaN worst), which then takes the
@@ -636,7 +663,8 @@ fn rerank_exact(
 }
 
 /// Rows of `x` (task-local indices `fails`, task rows start at `r0`) recomputed exactly in f32
-/// (the F32 path's kernel), top-k into `vo` / `io` (task-local, `k` per row).
+/// (the F32 path's fma chains, from the row-major f32 copy), top-k into `vo` / `io`.
+#[allow(clippy::too_many_arguments)]
 fn fallback_rows(
     enc: &PackedEncoder,
     x: &MatRef<'_, f32>,
@@ -647,20 +675,12 @@ fn fallback_rows(
     vo: &mut [f32],
     io: &mut [u32],
 ) {
-    let d_in = enc.d_in;
-    let mut xs = Vec::with_capacity(fails.len() * d_in);
+    let all: Vec<u32> = (0..enc.d_sae as u32).collect();
+    let mut row = vec![0.0f32; enc.d_sae];
     for &i in fails {
-        xs.extend_from_slice(x.row(r0 + i));
-    }
-    let Ok(xm) = MatRef::new(&xs, fails.len(), d_in) else {
-        return; // unreachable: xs holds exactly fails.len() rows of d_in
-    };
-    let mut bufs: Vec<TopBuf> = (0..fails.len()).map(|_| TopBuf::new(k)).collect();
-    let mut t = kernels::Task::new_f32(enc, &xm, 0, fails.len());
-    t.for_each_tile(enc, |i, j0, vals| {
-        bufs[i].push_block(j0, vals, &bias[j0..j0 + vals.len()]);
-    });
-    for (&i, buf) in fails.iter().zip(&bufs) {
+        kernels::exact_values(enc, x.row(r0 + i), bias, &all, &mut row);
+        let mut buf = TopBuf::new(k);
+        buf.push_block(0, &row, None);
         vo[i * k..(i + 1) * k].copy_from_slice(&buf.vals);
         io[i * k..(i + 1) * k].copy_from_slice(&buf.idx);
     }
@@ -690,7 +710,7 @@ mod tests {
     #[test]
     fn topbuf_order() {
         let mut b = TopBuf::new(3);
-        b.push_block(0, &[1.0, 3.0, 3.0, f32::NAN, -0.0, 0.0], &[0.0; 6]);
+        b.push_block(0, &[1.0, 3.0, 3.0, f32::NAN, -0.0, 0.0], None);
         assert_eq!(b.idx, vec![3, 1, 2]);
     }
 }
