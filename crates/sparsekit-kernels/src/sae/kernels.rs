@@ -281,6 +281,14 @@ impl<'a> Task<'a> {
 }
 
 /// `out[c] = x · w_{idx[c]} + b_{idx[c]}` with the F32 path's fma chain (bit-identical to it).
+/// Whether the AVX-512 epilogues ([`x86::add_bias`], [`x86::scan_above`]) may run for `enc`.
+pub(super) fn simd_epilogue(enc: &PackedEncoder) -> bool {
+    matches!(
+        enc.path,
+        EncoderPath::Avx512F32 | EncoderPath::Avx512Bf16 | EncoderPath::AmxBf16
+    )
+}
+
 pub(super) fn exact_values(
     enc: &PackedEncoder,
     xr: &[f32],
@@ -307,7 +315,7 @@ pub(super) fn exact_values(
 }
 
 #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
-mod x86 {
+pub(super) mod x86 {
     use super::super::{PackedEncoder, MR, NB, NR};
     use super::kc_for;
     use std::arch::x86_64::*;
@@ -441,6 +449,73 @@ mod x86 {
                     }
                 }
                 pc += kcl;
+            }
+        }
+    }
+
+    /// `dst[c] = acc[c] + bias[c]` (same f32 add as the scalar epilogue).
+    #[target_feature(enable = "avx2,fma,avx512f")]
+    pub(in crate::sae) unsafe fn add_bias(dst: &mut [f32], acc: &[f32], bias: &[f32]) {
+        let n = dst.len().min(acc.len()).min(bias.len());
+        let mut c = 0;
+        // SAFETY: every access is below `n`, within all three slices; avx512f enabled.
+        unsafe {
+            while c + 16 <= n {
+                let v = _mm512_add_ps(
+                    _mm512_loadu_ps(acc.as_ptr().add(c)),
+                    _mm512_loadu_ps(bias.as_ptr().add(c)),
+                );
+                _mm512_storeu_ps(dst.as_mut_ptr().add(c), v);
+                c += 16;
+            }
+        }
+        for c in c..n {
+            dst[c] = acc[c] + bias[c];
+        }
+    }
+
+    /// For `c` in increasing order, calls `f(c, v)` with `v = acc[c] + bias[c]` whenever
+    /// `!(v <= thr)` (greater, or NaN on either side); `f` returns the new `thr`. Skips 16 lanes
+    /// per compare.
+    #[target_feature(enable = "avx2,fma,avx512f")]
+    pub(in crate::sae) unsafe fn scan_above(
+        acc: &[f32],
+        bias: &[f32],
+        mut thr: f32,
+        mut f: impl FnMut(usize, f32) -> f32,
+    ) {
+        let n = acc.len().min(bias.len());
+        let mut c = 0;
+        let mut tmp = [0.0f32; 16];
+        while c + 16 <= n {
+            // SAFETY: `c + 16 ≤ n`, within both slices; avx512f enabled.
+            let m = unsafe {
+                let v = _mm512_add_ps(
+                    _mm512_loadu_ps(acc.as_ptr().add(c)),
+                    _mm512_loadu_ps(bias.as_ptr().add(c)),
+                );
+                let m = _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(v, _mm512_set1_ps(thr));
+                if m != 0 {
+                    _mm512_storeu_ps(tmp.as_mut_ptr(), v);
+                }
+                m
+            };
+            let mut m = m as u32;
+            while m != 0 {
+                let l = m.trailing_zeros() as usize;
+                let v = tmp[l];
+                // `thr` may have risen since the compare: re-test.
+                if !(v <= thr) {
+                    thr = f(c + l, v);
+                }
+                m &= m - 1;
+            }
+            c += 16;
+        }
+        for c in c..n {
+            let v = acc[c] + bias[c];
+            if !(v <= thr) {
+                thr = f(c, v);
             }
         }
     }

@@ -424,8 +424,18 @@ pub fn encode_dense(
         let r0 = b * MB;
         let rows = MB.min(n - r0);
         let mut t = kernels::Task::new(enc, &x, r0, rows);
+        let simd = kernels::simd_epilogue(enc);
         t.for_each_tile(enc, |i, j0, vals| {
             let o = &mut chunk[i * stride + j0..i * stride + j0 + vals.len()];
+            if simd {
+                #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
+                // SAFETY: avx512f is available (the encoder's path needs it).
+                unsafe {
+                    kernels::x86::add_bias(o, vals, &bias[j0..])
+                };
+                #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
+                return;
+            }
             for ((o, &v), &b) in o.iter_mut().zip(vals).zip(&bias[j0..]) {
                 *o = v + b;
             }
@@ -493,11 +503,18 @@ pub fn encode_topk(
         let rows = MB.min(n - r0);
         let mut bufs: Vec<TopBuf> = (0..rows).map(|_| TopBuf::new(kc)).collect();
         let mut t = kernels::Task::new(enc, &x, r0, rows);
+        let simd = kernels::simd_epilogue(enc);
         t.for_each_tile(enc, |i, j0, vals| {
-            bufs[i].push_block(j0, vals, Some(&bias[j0..j0 + vals.len()]));
+            let bias = &bias[j0..j0 + vals.len()];
+            if simd {
+                bufs[i].push_block_simd(j0, vals, bias);
+            } else {
+                bufs[i].push_block(j0, vals, Some(bias));
+            }
         });
         let mut fails = Vec::new();
-        for (i, buf) in bufs.iter().enumerate() {
+        for (i, buf) in bufs.iter_mut().enumerate() {
+            buf.finish();
             let (v, ix) = (&mut vo[i * k..(i + 1) * k], &mut io[i * k..(i + 1) * k]);
             if bf16 {
                 if !rerank_exact(enc, x.row(r0 + i), bias, buf, k, v, ix) {
@@ -521,9 +538,16 @@ pub fn encode_topk(
     Ok(())
 }
 
-/// A row's running top-`cap` (best first): `keys` are `rank_key`s, `vals` the raw values.
+/// A row's running top-`cap`: an unsorted buffer of up to `2·cap` candidates; when it fills,
+/// a selection (`select_nth_unstable`) keeps the best `cap` and their worst becomes the entry
+/// threshold (amortised O(1) per accepted element). [`TopBuf::finish`] sorts best first into
+/// `keys` (`rank_key`s), `vals` (raw values), `idx`.
 struct TopBuf {
     cap: usize,
+    ent: Vec<(f32, u32, f32)>,
+    /// `(key, index)` an element must beat (strictly, by [`better`]) to enter; `None` until the
+    /// first compaction.
+    thr: Option<(f32, u32)>,
     keys: Vec<f32>,
     vals: Vec<f32>,
     idx: Vec<u32>,
@@ -539,42 +563,53 @@ fn better(ka: f32, ia: u32, kb: f32, ib: u32) -> bool {
     }
 }
 
+/// Best-first order on `(key, index, value)` entries.
+fn rank_order(a: &(f32, u32, f32), b: &(f32, u32, f32)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then(a.1.cmp(&b.1))
+}
+
 impl TopBuf {
     fn new(cap: usize) -> Self {
         TopBuf {
             cap,
-            keys: Vec::with_capacity(cap),
-            vals: Vec::with_capacity(cap),
-            idx: Vec::with_capacity(cap),
+            ent: Vec::with_capacity(2 * cap),
+            thr: None,
+            keys: Vec::new(),
+            vals: Vec::new(),
+            idx: Vec::new(),
         }
+    }
+
+    /// The key below-or-equal to which a value can be skipped without a call to `insert`
+    /// (NaN while there is no threshold: `!(v <= NaN)` lets everything through).
+    #[inline(always)]
+    fn skip_key(&self) -> f32 {
+        self.thr.map_or(f32::NAN, |t| t.0)
     }
 
     #[inline]
     fn insert(&mut self, v: f32, j: u32) {
+        if self.cap == 0 {
+            return;
+        }
         let kv = rank_key(v);
-        let len = self.keys.len();
-        if len == self.cap {
-            if !better(kv, j, self.keys[len - 1], self.idx[len - 1]) {
+        if let Some((tk, ti)) = self.thr {
+            if !better(kv, j, tk, ti) {
                 return;
             }
-            self.keys.pop();
-            self.vals.pop();
-            self.idx.pop();
         }
-        // First position whose entry ranks after (kv, j).
-        let pos = self
-            .keys
-            .iter()
-            .zip(&self.idx)
-            .position(|(&kb, &ib)| better(kv, j, kb, ib))
-            .unwrap_or(self.keys.len());
-        self.keys.insert(pos, kv);
-        self.vals.insert(pos, v);
-        self.idx.insert(pos, j);
+        self.ent.push((kv, j, v));
+        if self.ent.len() == 2 * self.cap {
+            self.ent.select_nth_unstable_by(self.cap - 1, rank_order);
+            self.ent.truncate(self.cap);
+            let w = self.ent[self.cap - 1];
+            // `select_nth` puts the cap-th best at cap - 1 and only better ones before it.
+            self.thr = Some((w.0, w.1));
+        }
     }
 
     /// Merges `pre[j0 + c] = acc[c] + bias[c]` (`acc[c]` itself without a bias). Columns arrive
-    /// in increasing index order, so once full an entry must beat the worst key strictly.
+    /// in increasing index order, so a value whose key is `≤` the threshold key never enters.
     #[inline]
     fn push_block(&mut self, j0: usize, acc: &[f32], bias: Option<&[f32]>) {
         for (c, &a) in acc.iter().enumerate() {
@@ -582,16 +617,39 @@ impl TopBuf {
                 Some(b) => a + b[c],
                 None => a,
             };
-            if self.keys.len() == self.cap {
-                let worst = self.keys[self.cap - 1];
-                // `v <= worst` is false for NaN (and for a NaN worst), which then takes the
-                // exact test in `insert`.
-                if v <= worst {
-                    continue;
-                }
+            // `v <= key` is false for NaN (and for a NaN key), which take the exact test.
+            if v <= self.skip_key() {
+                continue;
             }
             self.insert(v, (j0 + c) as u32);
         }
+    }
+
+    /// [`TopBuf::push_block`] with the bias by 16-lane compares against the threshold key (same
+    /// decisions, same values). Only for encoders whose path has AVX-512.
+    fn push_block_simd(&mut self, j0: usize, acc: &[f32], bias: &[f32]) {
+        #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
+        {
+            let thr = self.skip_key();
+            // SAFETY: avx512f is available (caller: `simd_epilogue`).
+            unsafe {
+                kernels::x86::scan_above(acc, bias, thr, |c, v| {
+                    self.insert(v, (j0 + c) as u32);
+                    self.skip_key()
+                })
+            };
+        }
+        #[cfg(not(all(target_arch = "x86_64", sparsekit_avx512)))]
+        self.push_block(j0, acc, Some(bias));
+    }
+
+    /// Sorts the best `min(cap, seen)` entries best first into `keys`, `vals`, `idx`.
+    fn finish(&mut self) {
+        self.ent.sort_unstable_by(rank_order);
+        self.ent.truncate(self.cap);
+        self.keys = self.ent.iter().map(|e| e.0).collect();
+        self.idx = self.ent.iter().map(|e| e.1).collect();
+        self.vals = self.ent.iter().map(|e| e.2).collect();
     }
 }
 
@@ -681,6 +739,7 @@ fn fallback_rows(
         kernels::exact_values(enc, x.row(r0 + i), bias, &all, &mut row);
         let mut buf = TopBuf::new(k);
         buf.push_block(0, &row, None);
+        buf.finish();
         vo[i * k..(i + 1) * k].copy_from_slice(&buf.vals);
         io[i * k..(i + 1) * k].copy_from_slice(&buf.idx);
     }
@@ -711,6 +770,23 @@ mod tests {
     fn topbuf_order() {
         let mut b = TopBuf::new(3);
         b.push_block(0, &[1.0, 3.0, 3.0, f32::NAN, -0.0, 0.0], None);
+        b.finish();
         assert_eq!(b.idx, vec![3, 1, 2]);
+        // Many compactions, ties and signed zeros against the sorted reference.
+        let v: Vec<f32> = (0..1000)
+            .map(|i| ((i * 7919) % 97) as f32 - 48.0)
+            .map(|v| if v == 0.0 { -0.0 } else { v })
+            .collect();
+        for cap in [1, 2, 5, 33, 1000] {
+            let mut b = TopBuf::new(cap);
+            b.push_block(0, &v[..500], None);
+            b.push_block(500, &v[500..], None);
+            b.finish();
+            let mut want: Vec<(f32, u32, f32)> =
+                v.iter().enumerate().map(|(j, &x)| (rank_key(x), j as u32, x)).collect();
+            want.sort_by(rank_order);
+            let wi: Vec<u32> = want.iter().take(cap).map(|e| e.1).collect();
+            assert_eq!(b.idx, wi, "cap {cap}");
+        }
     }
 }
