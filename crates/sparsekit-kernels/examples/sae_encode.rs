@@ -29,7 +29,10 @@ fn time(samples: usize, f: impl FnMut()) -> (f64, f64) {
 
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
-    let n: usize = std::env::var("SAE_N").ok().and_then(|v| v.parse().ok()).unwrap_or(4096);
+    let n: usize = std::env::var("SAE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4096);
     let samples: usize = std::env::var("SAE_SAMPLES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -63,14 +66,27 @@ fn main() {
                 let t_new = t0.elapsed().as_secs_f64();
                 let only = std::env::var("SAE_ONLY").unwrap_or_default();
                 let skip = |op: &str| !only.is_empty() && only != op;
-                let t_repack = if skip("repack") { (0.0, 0.0) } else { time(samples, || enc.repack(wm).unwrap()) };
-                let t_dense = if skip("dense") { (f64::NAN, f64::NAN) } else { time(samples, || {
-                    encode_dense(xm, &enc, &b, MatMut::new(&mut out, n, d_sae).unwrap()).unwrap()
-                }) };
+                let t_repack = if skip("repack") {
+                    (0.0, 0.0)
+                } else {
+                    time(samples, || enc.repack(wm).unwrap())
+                };
+                let t_dense = if skip("dense") {
+                    (f64::NAN, f64::NAN)
+                } else {
+                    time(samples, || {
+                        encode_dense(xm, &enc, &b, MatMut::new(&mut out, n, d_sae).unwrap())
+                            .unwrap()
+                    })
+                };
                 let fb0 = sae::bf16_fallback_rows();
-                let t_topk = if skip("topk") { (f64::NAN, f64::NAN) } else { time(samples, || {
-                    encode_topk(xm, &enc, &b, k, &mut vals, &mut idx).unwrap()
-                }) };
+                let t_topk = if skip("topk") {
+                    (f64::NAN, f64::NAN)
+                } else {
+                    time(samples, || {
+                        encode_topk(xm, &enc, &b, k, &mut vals, &mut idx).unwrap()
+                    })
+                };
                 println!(
                     "{n}x{d_in}·({d_sae}x{d_in})ᵀ {name:12} dense {:7.1} ms {:6.1} GFLOP/s (median {:7.1} ms) | topk k={k} {:7.1} ms {:6.1} GFLOP/s (median {:7.1} ms) | new {:6.1} ms repack {:6.1} ms | bf16 fallback rows {}",
                     t_dense.0 * 1e3,

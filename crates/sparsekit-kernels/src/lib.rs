@@ -45,8 +45,8 @@ mod shape;
 
 pub use dense::{MatMut, MatRef};
 pub use error::KernelError;
-pub use sddmm::{sddmm, sddmm_linear};
 pub use sae::{encode_dense, encode_topk, EncoderPath, EncoderPrecision, PackedEncoder};
+pub use sddmm::{sddmm, sddmm_linear};
 pub use simd::Isa;
 pub use spmm::{spmm, spmm_at, spmm_at_cached, spmm_t, spmm_t_bias, spmm_with, CsrTranspose};
 pub use spmv::spmv;

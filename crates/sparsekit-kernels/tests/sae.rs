@@ -126,7 +126,12 @@ fn f32_paths_match_f64_and_scalar_twin_bitwise() {
             );
         }
         for path in EncoderPath::available(EncoderPrecision::F32) {
-            assert_eq!(bits(&c.dense(path)), bits(&twin), "{} {n}×{d_in}×{d_sae}", path.name());
+            assert_eq!(
+                bits(&c.dense(path)),
+                bits(&twin),
+                "{} {n}×{d_in}×{d_sae}",
+                path.name()
+            );
         }
     }
 }
@@ -146,15 +151,31 @@ fn bf16_paths_within_bound_of_f64_and_twin() {
                     + 2f64.powi(-23) * pre[e].abs()
                     + 1e-30;
                 let d = (got[e] as f64 - pre[e]).abs();
-                assert!(d <= bound, "{} {n}×{d_in}×{d_sae} elem {e}: {} vs {}", path.name(), got[e], pre[e]);
+                assert!(
+                    d <= bound,
+                    "{} {n}×{d_in}×{d_sae} elem {e}: {} vs {}",
+                    path.name(),
+                    got[e],
+                    pre[e]
+                );
                 // Against the twin: only the f32 summation order differs (AMX).
                 let dt = (got[e] as f64 - twin[e] as f64).abs();
                 let bt = 2.0 * (d_in as f64 + 2.0) * 2f64.powi(-24) * mag[e] * 1.02 + 1e-30;
-                assert!(dt <= bt, "{} vs twin {n}×{d_in}×{d_sae} elem {e}: {} vs {}", path.name(), got[e], twin[e]);
+                assert!(
+                    dt <= bt,
+                    "{} vs twin {n}×{d_in}×{d_sae} elem {e}: {} vs {}",
+                    path.name(),
+                    got[e],
+                    twin[e]
+                );
             }
             if path == EncoderPath::Avx512Bf16 {
                 // Same pair order as `vdpbf16ps`; no denormals in these inputs.
-                assert_eq!(bits(&got), bits(&twin), "avx512-bf16 vs twin {n}×{d_in}×{d_sae}");
+                assert_eq!(
+                    bits(&got),
+                    bits(&twin),
+                    "avx512-bf16 vs twin {n}×{d_in}×{d_sae}"
+                );
             }
         }
     }
@@ -165,7 +186,13 @@ fn expected_topk(c: &Case, k: usize) -> (Vec<f32>, Vec<u32>) {
     let dense = c.dense(EncoderPath::Scalar);
     let mut v = vec![0.0; c.n * k];
     let mut ix = vec![0; c.n * k];
-    topk_rows(MatRef::new(&dense, c.n, c.d_sae).unwrap(), k, &mut v, &mut ix).unwrap();
+    topk_rows(
+        MatRef::new(&dense, c.n, c.d_sae).unwrap(),
+        k,
+        &mut v,
+        &mut ix,
+    )
+    .unwrap();
     (v, ix)
 }
 
@@ -174,7 +201,15 @@ fn check_topk_all_paths(c: &Case, ks: &[usize], what: &str) {
         let (ev, ei) = expected_topk(c, k);
         for path in all_paths() {
             let (v, ix) = c.topk(path, k);
-            assert_eq!(ix, ei, "{what} {} k={k} {}×{}×{}", path.name(), c.n, c.d_in, c.d_sae);
+            assert_eq!(
+                ix,
+                ei,
+                "{what} {} k={k} {}×{}×{}",
+                path.name(),
+                c.n,
+                c.d_in,
+                c.d_sae
+            );
             assert_eq!(bits(&v), bits(&ev), "{what} {} k={k}", path.name());
         }
     }
@@ -211,7 +246,10 @@ fn topk_ties_nan_and_certificate_fallback() {
     let base = randv(&mut r, d_in, 0.125);
     let mut w = Vec::with_capacity(d_sae * d_in);
     for _ in 0..d_sae {
-        w.extend(base.iter().map(|&v| v * (1.0 + r.random_range(-1e-5..1e-5f32))));
+        w.extend(
+            base.iter()
+                .map(|&v| v * (1.0 + r.random_range(-1e-5..1e-5f32))),
+        );
     }
     let c = Case {
         n,
@@ -223,7 +261,10 @@ fn topk_ties_nan_and_certificate_fallback() {
     };
     let before = bf16_fallback_rows();
     check_topk_all_paths(&c, &[1, 8, 32], "near-ties");
-    assert!(bf16_fallback_rows() > before, "the near-tie case must exercise the fallback");
+    assert!(
+        bf16_fallback_rows() > before,
+        "the near-tie case must exercise the fallback"
+    );
 }
 
 #[test]
@@ -243,9 +284,15 @@ fn repack_matches_fresh_pack() {
 fn thread_count_does_not_change_bits() {
     // > MB rows, so the 2-thread pool splits row blocks.
     let c = Case::random(500, 600, 40, 300);
-    for path in all_paths().into_iter().filter(|p| !p.name().starts_with("scalar")) {
+    for path in all_paths()
+        .into_iter()
+        .filter(|p| !p.name().starts_with("scalar"))
+    {
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| (c.dense(path), c.topk(path, 16)))
         };
         let (d1, (v1, i1)) = run(1);
@@ -268,7 +315,8 @@ fn strided_views() {
         ws[j * 23..j * 23 + 20].copy_from_slice(&c.w[j * 20..(j + 1) * 20]);
     }
     for path in all_paths() {
-        let enc = PackedEncoder::with_path(MatRef::with_stride(&ws, 40, 20, 23).unwrap(), path).unwrap();
+        let enc =
+            PackedEncoder::with_path(MatRef::with_stride(&ws, 40, 20, 23).unwrap(), path).unwrap();
         let mut out = vec![7.0f32; 11 * 45 + 40];
         encode_dense(
             MatRef::with_stride(&xs, 12, 20, 25).unwrap(),
@@ -279,9 +327,15 @@ fn strided_views() {
         .unwrap();
         let want = c.dense(path);
         for i in 0..12 {
-            assert_eq!(bits(&out[i * 45..i * 45 + 40]), bits(&want[i * 40..(i + 1) * 40]));
+            assert_eq!(
+                bits(&out[i * 45..i * 45 + 40]),
+                bits(&want[i * 40..(i + 1) * 40])
+            );
             if i < 11 {
-                assert!(out[i * 45 + 40..i * 45 + 45].iter().all(|&v| v == 7.0), "gap untouched");
+                assert!(
+                    out[i * 45 + 40..i * 45 + 45].iter().all(|&v| v == 7.0),
+                    "gap untouched"
+                );
             }
         }
     }
@@ -300,7 +354,13 @@ fn errors_not_panics() {
             Err(KernelError::ShapeMismatch { .. })
         ));
         // bias length.
-        assert!(encode_dense(c.xm(), &enc, &c.b[..9], MatMut::new(&mut out, 4, 10).unwrap()).is_err());
+        assert!(encode_dense(
+            c.xm(),
+            &enc,
+            &c.b[..9],
+            MatMut::new(&mut out, 4, 10).unwrap()
+        )
+        .is_err());
         // out shape.
         assert!(encode_dense(c.xm(), &enc, &c.b, MatMut::new(&mut out, 4, 9).unwrap()).is_err());
         assert!(encode_dense(c.xm(), &enc, &c.b, MatMut::new(&mut out, 3, 10).unwrap()).is_err());
@@ -308,13 +368,17 @@ fn errors_not_panics() {
         let (mut v, mut ix) = (vec![0.0; 44], vec![0; 44]);
         assert!(matches!(
             encode_topk(c.xm(), &enc, &c.b, 11, &mut v, &mut ix),
-            Err(KernelError::InvalidK { k: 11, ncols: 10, .. })
+            Err(KernelError::InvalidK {
+                k: 11,
+                ncols: 10,
+                ..
+            })
         ));
         // values / indices lengths.
         let (mut v, mut ix) = (vec![0.0; 12], vec![0; 11]);
         assert!(encode_topk(c.xm(), &enc, &c.b, 3, &mut v, &mut ix).is_err());
         assert!(encode_topk(c.xm(), &enc, &c.b, 3, &mut v[..11], &mut ix).is_err());
-        assert!(encode_topk(c.xm(), &enc, &c.b[..3], 3, &mut v, &mut vec![0; 12]).is_err());
+        assert!(encode_topk(c.xm(), &enc, &c.b[..3], 3, &mut v, &mut [0; 12]).is_err());
         // repack shape.
         assert!(enc.repack(MatRef::new(&c.w[..54], 9, 6).unwrap()).is_err());
         assert!(enc.repack(MatRef::new(&c.w[..50], 10, 5).unwrap()).is_err());
@@ -328,16 +392,49 @@ fn degenerate_shapes() {
     for path in all_paths() {
         let enc = PackedEncoder::with_path(MatRef::new(&[], 3, 0).unwrap(), path).unwrap();
         let mut out = vec![9.0; 6];
-        encode_dense(MatRef::new(&[], 2, 0).unwrap(), &enc, &b, MatMut::new(&mut out, 2, 3).unwrap()).unwrap();
+        encode_dense(
+            MatRef::new(&[], 2, 0).unwrap(),
+            &enc,
+            &b,
+            MatMut::new(&mut out, 2, 3).unwrap(),
+        )
+        .unwrap();
         assert_eq!(out, vec![0.5, -1.0, 2.0, 0.5, -1.0, 2.0], "{}", path.name());
         let (mut v, mut ix) = (vec![0.0; 4], vec![0; 4]);
-        encode_topk(MatRef::new(&[], 2, 0).unwrap(), &enc, &b, 2, &mut v, &mut ix).unwrap();
-        assert_eq!((v, ix), (vec![2.0, 0.5, 2.0, 0.5], vec![2, 0, 2, 0]), "{}", path.name());
+        encode_topk(
+            MatRef::new(&[], 2, 0).unwrap(),
+            &enc,
+            &b,
+            2,
+            &mut v,
+            &mut ix,
+        )
+        .unwrap();
+        assert_eq!(
+            (v, ix),
+            (vec![2.0, 0.5, 2.0, 0.5], vec![2, 0, 2, 0]),
+            "{}",
+            path.name()
+        );
 
         let enc = PackedEncoder::with_path(MatRef::new(&[], 0, 4).unwrap(), path).unwrap();
         let x = [1.0f32; 8];
-        encode_dense(MatRef::new(&x, 2, 4).unwrap(), &enc, &[], MatMut::new(&mut [], 2, 0).unwrap()).unwrap();
-        encode_topk(MatRef::new(&x, 2, 4).unwrap(), &enc, &[], 0, &mut [], &mut []).unwrap();
+        encode_dense(
+            MatRef::new(&x, 2, 4).unwrap(),
+            &enc,
+            &[],
+            MatMut::new(&mut [], 2, 0).unwrap(),
+        )
+        .unwrap();
+        encode_topk(
+            MatRef::new(&x, 2, 4).unwrap(),
+            &enc,
+            &[],
+            0,
+            &mut [],
+            &mut [],
+        )
+        .unwrap();
     }
 }
 
@@ -347,7 +444,14 @@ fn best_path_reports_a_name() {
     for prec in [EncoderPrecision::F32, EncoderPrecision::Bf16] {
         let enc = PackedEncoder::new(c.wm(), prec).unwrap();
         assert_eq!(enc.precision(), prec);
-        assert!(["scalar", "scalar-bf16", "avx512-f32", "avx512-bf16", "amx-bf16"].contains(&enc.path_name()));
+        assert!([
+            "scalar",
+            "scalar-bf16",
+            "avx512-f32",
+            "avx512-bf16",
+            "amx-bf16"
+        ]
+        .contains(&enc.path_name()));
         assert!(EncoderPath::available(prec).contains(&enc.path()));
     }
 }

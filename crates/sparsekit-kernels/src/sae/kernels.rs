@@ -202,7 +202,9 @@ impl<'a> Task<'a> {
                     let xb: Vec<(f32, f32)> = (0..dp)
                         .map(|pp| {
                             let g = |p: usize| {
-                                f32::from_bits((xr.get(p).map_or(0, |&v| bf16_bits(v)) as u32) << 16)
+                                f32::from_bits(
+                                    (xr.get(p).map_or(0, |&v| bf16_bits(v)) as u32) << 16,
+                                )
                             };
                             (g(2 * pp), g(2 * pp + 1))
                         })
@@ -314,7 +316,9 @@ pub(super) fn exact_values(
     }
 }
 
+// Compiled only with Rust >= 1.89 (build.rs), where these intrinsics are stable.
 #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
+#[allow(clippy::incompatible_msrv)]
 pub(super) mod x86 {
     use super::super::{PackedEncoder, MR, NB, NR};
     use super::kc_for;
@@ -505,7 +509,9 @@ pub(super) mod x86 {
                 let l = m.trailing_zeros() as usize;
                 let v = tmp[l];
                 // `thr` may have risen since the compare: re-test.
-                if !(v <= thr) {
+                if v.partial_cmp(&thr) != Some(std::cmp::Ordering::Less)
+                    && v.partial_cmp(&thr) != Some(std::cmp::Ordering::Equal)
+                {
                     thr = f(c + l, v);
                 }
                 m &= m - 1;
@@ -514,7 +520,9 @@ pub(super) mod x86 {
         }
         for c in c..n {
             let v = acc[c] + bias[c];
-            if !(v <= thr) {
+            if v.partial_cmp(&thr) != Some(std::cmp::Ordering::Less)
+                && v.partial_cmp(&thr) != Some(std::cmp::Ordering::Equal)
+            {
                 thr = f(c, v);
             }
         }
@@ -523,7 +531,12 @@ pub(super) mod x86 {
     /// `out[c] = x · w_{idx[c]}` by 16-lane gathers from the row-major f32 copy, one sequential
     /// fma chain per lane (bit-identical to the f32 kernels).
     #[target_feature(enable = "avx2,fma,avx512f")]
-    pub(super) unsafe fn gather_exact(enc: &PackedEncoder, xr: &[f32], idx: &[u32], out: &mut [f32]) {
+    pub(super) unsafe fn gather_exact(
+        enc: &PackedEncoder,
+        xr: &[f32],
+        idx: &[u32],
+        out: &mut [f32],
+    ) {
         let d_in = enc.d_in;
         let base = |j: u32| (j as usize * d_in) as i32;
         let wf = enc.wf.as_ptr();
@@ -540,7 +553,7 @@ pub(super) mod x86 {
                 let step = _mm512_set1_epi32(1);
                 let mut acc = _mm512_setzero_ps();
                 for &xv in xr {
-                    let g = _mm512_i32gather_ps::<4>(vo, wf as *const f32);
+                    let g = _mm512_i32gather_ps::<4>(vo, wf);
                     acc = _mm512_fmadd_ps(_mm512_set1_ps(xv), g, acc);
                     vo = _mm512_add_epi32(vo, step);
                 }

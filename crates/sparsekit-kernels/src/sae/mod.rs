@@ -271,23 +271,20 @@ impl PackedEncoder {
         }
         let pf = NR * d_in;
         let norm = if self.precision == EncoderPrecision::F32 {
-            self.wf
-                .par_chunks_mut(pf)
-                .enumerate()
-                .for_each(|(q, fp)| {
-                    for l in 0..NR {
-                        let j = q * NR + l;
-                        if j >= d_sae {
-                            for p in 0..d_in {
-                                fp[p * NR + l] = 0.0;
-                            }
-                        } else {
-                            for (p, &v) in w.row(j).iter().enumerate() {
-                                fp[p * NR + l] = v;
-                            }
+            self.wf.par_chunks_mut(pf).enumerate().for_each(|(q, fp)| {
+                for l in 0..NR {
+                    let j = q * NR + l;
+                    if j >= d_sae {
+                        for p in 0..d_in {
+                            fp[p * NR + l] = 0.0;
+                        }
+                    } else {
+                        for (p, &v) in w.row(j).iter().enumerate() {
+                            fp[p * NR + l] = v;
                         }
                     }
-                });
+                }
+            });
             (0.0, 0.0)
         } else {
             let dp = d_in_pairs(d_in);
@@ -307,18 +304,29 @@ impl PackedEncoder {
                         }
                         let row = w.row(j);
                         fr[l * d_in..(l + 1) * d_in].copy_from_slice(row);
+                        // Norms: f32 partial sums over 16 lanes would round; f64 per element is
+                        // exact enough (the certificate adds a 1 % margin).
                         let (mut s, mut sr) = (0.0f64, 0.0f64);
-                        for &v in row {
-                            let r = v as f64 - f32::from_bits((bf16_bits(v) as u32) << 16) as f64;
-                            s += (v as f64) * (v as f64);
-                            sr += r * r;
+                        let mut put = |pp: usize, a: f32, b: f32| {
+                            let (ba, bb) = (bf16_bits(a), bf16_bits(b));
+                            bp[pp * NR + l] = ba as u32 | (bb as u32) << 16;
+                            let ra = a as f64 - f32::from_bits((ba as u32) << 16) as f64;
+                            let rb = b as f64 - f32::from_bits((bb as u32) << 16) as f64;
+                            s += (a as f64) * (a as f64) + (b as f64) * (b as f64);
+                            sr += ra * ra + rb * rb;
+                        };
+                        let half = d_in / 2;
+                        for (pp, ab) in row.chunks_exact(2).enumerate() {
+                            put(pp, ab[0], ab[1]);
+                        }
+                        if d_in % 2 == 1 {
+                            put(half, row[d_in - 1], 0.0);
+                        }
+                        for pp in d_in.div_ceil(2)..dp {
+                            bp[pp * NR + l] = 0;
                         }
                         nmax = nmax.max(s);
                         rmax = rmax.max(sr);
-                        for pp in 0..dp {
-                            let g = |p: usize| row.get(p).map_or(0, |&v| bf16_bits(v));
-                            bp[pp * NR + l] = g(2 * pp) as u32 | (g(2 * pp + 1) as u32) << 16;
-                        }
                     }
                     (nmax, rmax)
                 })
@@ -380,7 +388,12 @@ fn check_common(
     if bias.len() != enc.d_sae {
         return Err(KernelError::shape(
             op,
-            format!("W is {}×{} but bias has {} elements", enc.d_sae, enc.d_in, bias.len()),
+            format!(
+                "W is {}×{} but bias has {} elements",
+                enc.d_sae,
+                enc.d_in,
+                bias.len()
+            ),
         ));
     }
     Ok(())
@@ -493,7 +506,8 @@ pub fn encode_topk(
     let bf16 = enc.precision == EncoderPrecision::Bf16;
     // Candidates kept per row on the (possibly approximate) product.
     let kc = if bf16 { d_sae.min(2 * k + 16) } else { k };
-    let blocks: Vec<(usize, (&mut [f32], &mut [u32]))> = values
+    type Block<'b> = (usize, (&'b mut [f32], &'b mut [u32]));
+    let blocks: Vec<Block<'_>> = values
         .chunks_mut(MB * k)
         .zip(indices.chunks_mut(MB * k))
         .enumerate()
@@ -782,8 +796,11 @@ mod tests {
             b.push_block(0, &v[..500], None);
             b.push_block(500, &v[500..], None);
             b.finish();
-            let mut want: Vec<(f32, u32, f32)> =
-                v.iter().enumerate().map(|(j, &x)| (rank_key(x), j as u32, x)).collect();
+            let mut want: Vec<(f32, u32, f32)> = v
+                .iter()
+                .enumerate()
+                .map(|(j, &x)| (rank_key(x), j as u32, x))
+                .collect();
             want.sort_by(rank_order);
             let wi: Vec<u32> = want.iter().take(cap).map(|e| e.1).collect();
             assert_eq!(b.idx, wi, "cap {cap}");
