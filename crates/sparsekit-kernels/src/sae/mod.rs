@@ -7,9 +7,13 @@
 //! [`PackedEncoder`] holds `W` in panels of [`NR`] = 32 latents: panel `q` is `d_in × 32`
 //! (k-major), so one microkernel step loads two 16-lane vectors of `W` and broadcasts one value
 //! of `x` per row. Rows of `x` are packed per task into panels of [`MR`] = 8 rows. Each rayon
-//! task owns a block of [`MB`] rows and walks the latents in blocks of [`NB`]; the block's
-//! `MB × NB` tile (128 KiB) lives in L2, the `KC × 32` weight micro-panel in L1 (`KC ≤ 256`).
-//! The `8 × 32` microkernel keeps 16 zmm accumulators (16 FMAs per 2 loads + 8 broadcasts).
+//! task owns a block of [`MB`] rows (AMX: 512) and walks the latents in blocks of [`NB`]; the
+//! block's `MB × NB` tile (512 KiB) lives in L2, the `KC × 32` weight micro-panel in L1
+//! (`KC ≤ 256`). The `8 × 32` microkernel keeps 16 zmm accumulators (16 FMAs per 2 loads + 8
+//! broadcasts). The AMX kernel computes `32 × 32` blocks as 2 × 2 tiles of `16 × 16` f32
+//! (`tdpbf16ps` over 16 bf16 pairs per step), the whole depth in the tile registers. The
+//! epilogue (bias, and for top-k a 16-lane compare against the row's current threshold) reads
+//! each tile once; only candidates that beat the threshold reach the scalar merge.
 //!
 //! # Why hand-written and not the `gemm` crate
 //!
@@ -174,6 +178,19 @@ pub struct PackedEncoder {
     w_norm_max: f64,
     /// `max_j ‖w_j − bf16(w_j)‖₂`; Bf16 only.
     wr_norm_max: f64,
+}
+
+/// Rows per task: [`MB`] (AMX: `2·MB`, fewer passes over the streamed weights, which bound it),
+/// or `SPARSEKIT_SAE_MB` (a multiple of 32, for tuning probes). Results do not depend on it.
+fn row_block(enc: &PackedEncoder) -> usize {
+    static MBV: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let env = *MBV.get_or_init(|| {
+        std::env::var("SPARSEKIT_SAE_MB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&v| v > 0 && v % 32 == 0)
+    });
+    env.unwrap_or(if enc.path == EncoderPath::AmxBf16 { 2 * MB } else { MB })
 }
 
 /// Number of 32-latent panels.
@@ -427,15 +444,16 @@ pub fn encode_dense(
     }
     let stride = out.row_stride();
     let d_sae = enc.d_sae;
+    let mb = row_block(enc);
     let data = out.data_mut();
     let blocks: Vec<(usize, &mut [f32])> = data
-        .chunks_mut(MB * stride)
-        .take(n.div_ceil(MB))
+        .chunks_mut(mb * stride)
+        .take(n.div_ceil(mb))
         .enumerate()
         .collect();
     let work = |(b, chunk): (usize, &mut [f32])| {
-        let r0 = b * MB;
-        let rows = MB.min(n - r0);
+        let r0 = b * mb;
+        let rows = mb.min(n - r0);
         let mut t = kernels::Task::new(enc, &x, r0, rows);
         let simd = kernels::simd_epilogue(enc);
         t.for_each_tile(enc, |i, j0, vals| {
@@ -455,7 +473,7 @@ pub fn encode_dense(
         });
         let _ = d_sae;
     };
-    if n > MB && rayon::current_num_threads() > 1 {
+    if n > mb && rayon::current_num_threads() > 1 {
         blocks.into_par_iter().with_max_len(1).for_each(work);
     } else {
         blocks.into_iter().for_each(work);
@@ -506,15 +524,16 @@ pub fn encode_topk(
     let bf16 = enc.precision == EncoderPrecision::Bf16;
     // Candidates kept per row on the (possibly approximate) product.
     let kc = if bf16 { d_sae.min(2 * k + 16) } else { k };
+    let mb = row_block(enc);
     type Block<'b> = (usize, (&'b mut [f32], &'b mut [u32]));
     let blocks: Vec<Block<'_>> = values
-        .chunks_mut(MB * k)
-        .zip(indices.chunks_mut(MB * k))
+        .chunks_mut(mb * k)
+        .zip(indices.chunks_mut(mb * k))
         .enumerate()
         .collect();
     let work = |(b, (vo, io)): (usize, (&mut [f32], &mut [u32]))| {
-        let r0 = b * MB;
-        let rows = MB.min(n - r0);
+        let r0 = b * mb;
+        let rows = mb.min(n - r0);
         let mut bufs: Vec<TopBuf> = (0..rows).map(|_| TopBuf::new(kc)).collect();
         let mut t = kernels::Task::new(enc, &x, r0, rows);
         let simd = kernels::simd_epilogue(enc);
@@ -544,7 +563,7 @@ pub fn encode_topk(
             fallback_rows(enc, &x, r0, &fails, bias, k, vo, io);
         }
     };
-    if n > MB && rayon::current_num_threads() > 1 {
+    if n > mb && rayon::current_num_threads() > 1 {
         blocks.into_par_iter().with_max_len(1).for_each(work);
     } else {
         blocks.into_iter().for_each(work);
