@@ -6,6 +6,8 @@
 //! - `filter`: run only the paths whose name contains it (`f32`, `bf16`, `scalar`; the scalar
 //!   twins are skipped unless named, they take minutes).
 //! - `SAE_ONLY=dense|topk|repack` times only that operation.
+//! - Reported: min and median wall time, and GFLOP per CPU-second (all threads, from
+//!   `/proc/self/stat`): on a box shared with builds the last is the steadier per-core figure.
 //! - `encode_dense` writes `n × d_sae` (the 4096 × 24576 output is 400 MB); `encode_topk` never
 //!   allocates it.
 use std::time::Duration;
@@ -15,16 +17,34 @@ use rand::{Rng, SeedableRng};
 use sparsekit_kernels::*;
 use sparsekit_measure::{measure, Timing};
 
+/// CPU seconds (user + system, all threads) this process has used, from `/proc/self/stat`
+/// (Linux; clock ticks of 10 ms); NaN elsewhere.
+fn cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // Fields 14 and 15 of stat(5) are utime / stime; `rest` starts at field 3.
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
 /// (min, median) seconds of `f` (the project's timer: one warm-up call, then `samples` timed
 /// calls). The min is reported as the kernel's speed: the 2-core box is shared with builds.
-fn time(samples: usize, f: impl FnMut()) -> (f64, f64) {
+fn time(samples: usize, f: impl FnMut()) -> (f64, f64, f64) {
     let timing = Timing {
         samples,
         warmup_calls: 1,
         warmup_time: Duration::ZERO,
     };
-    let s = measure(&timing, f);
-    (s.min_s, s.median_s)
+    let mut f = f;
+    f(); // warm-up outside the CPU-time window
+    let c0 = cpu_s();
+    let s = measure(&Timing { warmup_calls: 0, ..timing }, &mut f);
+    let cpu = (cpu_s() - c0) / samples as f64;
+    (s.min_s, s.median_s, cpu)
 }
 
 fn main() {
@@ -88,13 +108,15 @@ fn main() {
                     })
                 };
                 println!(
-                    "{n}x{d_in}·({d_sae}x{d_in})ᵀ {name:12} dense {:7.1} ms {:6.1} GFLOP/s (median {:7.1} ms) | topk k={k} {:7.1} ms {:6.1} GFLOP/s (median {:7.1} ms) | new {:6.1} ms repack {:6.1} ms | bf16 fallback rows {}",
+                    "{n}x{d_in}·({d_sae}x{d_in})ᵀ {name:12} dense {:7.1} ms {:6.1} GFLOP/s (median {:7.1} ms, {:6.1} GFLOP per CPU-s) | topk k={k} {:7.1} ms {:6.1} GFLOP/s (median {:7.1} ms, {:6.1} GFLOP per CPU-s) | new {:6.1} ms repack {:6.1} ms | bf16 fallback rows {}",
                     t_dense.0 * 1e3,
                     flops / t_dense.0 / 1e9,
                     t_dense.1 * 1e3,
+                    flops / t_dense.2 / 1e9,
                     t_topk.0 * 1e3,
                     flops / t_topk.0 / 1e9,
                     t_topk.1 * 1e3,
+                    flops / t_topk.2 / 1e9,
                     t_new * 1e3,
                     t_repack.0 * 1e3,
                     sae::bf16_fallback_rows() - fb0,

@@ -39,14 +39,18 @@
 //!   `|pre_bf16 − x·w| ≤ (2⁻⁷ + 2⁻¹⁶ + d_in·2⁻²⁴)·Σ_p |x_p||w_p| + 2⁻²⁴|pre|` (plus
 //!   `d_in·2⁻¹²⁶·(‖x‖+‖w‖)` from flushed denormals). [`encode_dense`] with Bf16 returns these
 //!   approximate values.
-//! - [`encode_topk`] with **Bf16 is exact**: it selects the top `k' = min(d_sae, 2k + 16)`
-//!   candidates per row on the bf16 product, recomputes them in f32 from the f32 weights that
-//!   [`PackedEncoder`] keeps (same fma chain as F32, so the values are bit-identical to the F32
-//!   path), re-ranks them, and checks a certificate: with `v'` the `k'`-th bf16 value, `t` the
-//!   `k`-th exact value and `E ≥` the bound above (Cauchy–Schwarz: `Σ|x||w| ≤ ‖x‖·max_j‖w_j‖`),
-//!   `t > v' + E` proves that no non-candidate can enter the exact top-k. A row whose certificate
-//!   fails (or holds a NaN / Inf) is recomputed in full in f32. So Bf16 `encode_topk` returns
-//!   exactly what F32 `encode_topk` returns, only faster.
+//! - [`encode_topk`] with **Bf16 is exact**: it keeps the top `k' = min(d_sae, 2k + 16)`
+//!   candidates per row by the bf16 product, then recomputes in f32 — from the row-major f32 copy
+//!   of `W` that a Bf16 [`PackedEncoder`] keeps, with the F32 path's fma chain, so the values are
+//!   bit-identical to it — those candidates whose bf16 value is within `2E` (+ rounding slack) of
+//!   the `k`-th bf16 value, `E` a per-row bound on `|bf16 − f32|` (Cauchy–Schwarz on the bf16
+//!   residuals of `x` and `W`: `‖x̃‖·max_j‖w_j − w̃_j‖ + ‖x − x̃‖·max_j‖w_j‖` + summation terms;
+//!   see `rerank_exact`). If a candidate falls outside that window, no latent outside the
+//!   recomputed set can enter the exact top-k (certificate); otherwise (or with NaN / Inf) the row
+//!   is recomputed in full in f32 ([`bf16_fallback_rows`] counts such rows). So Bf16
+//!   `encode_topk` returns exactly what F32 `encode_topk` returns. On random data no row falls
+//!   back; near-duplicate latents (differing by < ~2⁻⁸ relative) make rows fall back and cost
+//!   ~`d_sae·d_in` gathered f32 FMAs each.
 //! - Top-k order is [`crate::topk_rows`]'s: values descending by the sparsity vocabulary's
 //!   `rank_key` / `total_cmp` (NaN largest, `-0.0 == +0.0`), ties to the lower index.
 
@@ -698,11 +702,19 @@ fn exact_one(enc: &PackedEncoder, xr: &[f32], bias: &[f32], j: usize) -> f32 {
 /// Bf16 top-k for one row: exact values of the candidates and the certificate. Returns `false`
 /// (outputs untouched) when the certificate fails; the caller then recomputes the row in f32.
 ///
-/// Bound on `|pre_bf16 − pre_f32|` (before the bias): with `x = x̃ + x_r`, `w = w̃ + w_r` (bf16
-/// parts and exact residuals), `x·w = x̃·w̃ + x̃·w_r + x_r·w`, so by Cauchy–Schwarz
+/// `buf` holds the best `k'` latents by the bf16 product, sorted. Bound `E` on
+/// `|pre_bf16 − pre_f32|` before the bias: with `x = x̃ + x_r`, `w = w̃ + w_r` (bf16 parts and
+/// exact residuals), `x·w = x̃·w̃ + x̃·w_r + x_r·w`, so by Cauchy–Schwarz
 /// `|x·w − x̃·w̃| ≤ ‖x̃‖·max‖w_r‖ + ‖x_r‖·max‖w‖`; both f32 sums add at most
 /// `γ_d·Σ|·||·| ≤ d·2⁻²³·‖x‖·max‖w‖` (×1.02); flushed denormals add `d·2⁻¹²⁴·(1 + ‖x‖ + max‖w‖)`;
-/// the two bias additions `2⁻²¹·(|t| + |v'|)`. All of it ×1.01 for the f64 norms.
+/// all ×1.01 for the f64 norms. The bias additions round by `≤ 2⁻²⁴` relative on each side.
+///
+/// Let `b_k` be the `k`-th bf16 value and `cut = b_k − 2E − 2⁻¹⁸(|b_k| + E)`. The top `k` by bf16
+/// have exact values `≥ b_k − E − …`, so the exact `k`-th best `t` of any superset of them is
+/// too; a latent with bf16 value `< cut` has exact value `< t`. So only the `m` candidates with
+/// bf16 value `≥ cut` are recomputed (exactly, the F32 chain), and the result is exact when
+/// some candidate falls below `cut` (every non-candidate is below it too). Else (or with a NaN /
+/// Inf) the certificate fails.
 fn rerank_exact(
     enc: &PackedEncoder,
     xr: &[f32],
@@ -713,18 +725,10 @@ fn rerank_exact(
     io: &mut [u32],
 ) -> bool {
     let kc = buf.keys.len();
-    let mut ex = vec![0.0f32; kc];
-    kernels::exact_values(enc, xr, bias, &buf.idx, &mut ex);
-    let mut order: Vec<usize> = (0..kc).collect();
-    order.sort_by(|&a, &b| {
-        rank_key(ex[b])
-            .total_cmp(&rank_key(ex[a]))
-            .then(buf.idx[a].cmp(&buf.idx[b]))
-    });
-    let mut ok = kc == enc.d_sae;
-    if !ok {
-        let t = ex[order[k - 1]] as f64;
-        let vp = buf.vals[kc - 1] as f64;
+    let m = if kc == enc.d_sae {
+        kc // every latent is a candidate: nothing to certify
+    } else {
+        let bk = buf.vals[k - 1] as f64;
         let (mut xn2, mut xb2, mut xr2) = (0.0f64, 0.0f64, 0.0f64);
         for &v in xr {
             let vb = f32::from_bits((bf16_bits(v) as u32) << 16) as f64;
@@ -740,17 +744,29 @@ fn rerank_exact(
             + xres * wm
             + 1.02 * d * 2f64.powi(-23) * xn.max(xb) * wm * (1.0 + 2f64.powi(-8))
             + d * 2f64.powi(-124) * (1.0 + xn.max(xb) + wm))
-            * 1.01
-            + 2f64.powi(-21) * (t.abs() + vp.abs());
-        ok = t.is_finite() && vp.is_finite() && e.is_finite() && t > vp + e;
-    }
-    if ok {
-        for (s, &o) in order.iter().take(k).enumerate() {
-            vo[s] = ex[o];
-            io[s] = buf.idx[o];
+            * 1.01;
+        let cut = bk - 2.0 * e - 2f64.powi(-18) * (bk.abs() + e);
+        if !(buf.vals[0].is_finite() && cut.is_finite()) {
+            return false;
         }
+        match (k..kc).find(|&c| (buf.vals[c] as f64) < cut) {
+            Some(m) => m,
+            None => return false,
+        }
+    };
+    let mut ex = vec![0.0f32; m];
+    kernels::exact_values(enc, xr, bias, &buf.idx[..m], &mut ex);
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_unstable_by(|&a, &b| {
+        rank_key(ex[b])
+            .total_cmp(&rank_key(ex[a]))
+            .then(buf.idx[a].cmp(&buf.idx[b]))
+    });
+    for (s, &o) in order.iter().take(k).enumerate() {
+        vo[s] = ex[o];
+        io[s] = buf.idx[o];
     }
-    ok
+    true
 }
 
 /// Rows of `x` (task-local indices `fails`, task rows start at `r0`) recomputed exactly in f32
