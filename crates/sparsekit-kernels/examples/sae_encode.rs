@@ -42,7 +42,13 @@ fn time(samples: usize, f: impl FnMut()) -> (f64, f64, f64) {
     let mut f = f;
     f(); // warm-up outside the CPU-time window
     let c0 = cpu_s();
-    let s = measure(&Timing { warmup_calls: 0, ..timing }, &mut f);
+    let s = measure(
+        &Timing {
+            warmup_calls: 0,
+            ..timing
+        },
+        &mut f,
+    );
     let cpu = (cpu_s() - c0) / samples as f64;
     (s.min_s, s.median_s, cpu)
 }
@@ -87,12 +93,12 @@ fn main() {
                 let only = std::env::var("SAE_ONLY").unwrap_or_default();
                 let skip = |op: &str| !only.is_empty() && only != op;
                 let t_repack = if skip("repack") {
-                    (0.0, 0.0)
+                    (0.0, 0.0, 0.0)
                 } else {
                     time(samples, || enc.repack(wm).unwrap())
                 };
                 let t_dense = if skip("dense") {
-                    (f64::NAN, f64::NAN)
+                    (f64::NAN, f64::NAN, f64::NAN)
                 } else {
                     time(samples, || {
                         encode_dense(xm, &enc, &b, MatMut::new(&mut out, n, d_sae).unwrap())
@@ -101,7 +107,7 @@ fn main() {
                 };
                 let fb0 = sae::bf16_fallback_rows();
                 let t_topk = if skip("topk") {
-                    (f64::NAN, f64::NAN)
+                    (f64::NAN, f64::NAN, f64::NAN)
                 } else {
                     time(samples, || {
                         encode_topk(xm, &enc, &b, k, &mut vals, &mut idx).unwrap()

@@ -194,7 +194,11 @@ fn row_block(enc: &PackedEncoder) -> usize {
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|&v| v > 0 && v % 32 == 0)
     });
-    env.unwrap_or(if enc.path == EncoderPath::AmxBf16 { 2 * MB } else { MB })
+    env.unwrap_or(if enc.path == EncoderPath::AmxBf16 {
+        2 * MB
+    } else {
+        MB
+    })
 }
 
 /// Number of 32-latent panels.
