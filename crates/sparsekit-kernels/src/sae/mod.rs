@@ -46,8 +46,9 @@
 //!   the `k`-th bf16 value, `E` a per-row bound on `|bf16 − f32|` (Cauchy–Schwarz on the bf16
 //!   residuals of `x` and `W`: `‖x̃‖·max_j‖w_j − w̃_j‖ + ‖x − x̃‖·max_j‖w_j‖` + summation terms;
 //!   see `rerank_exact`). If a candidate falls outside that window, no latent outside the
-//!   recomputed set can enter the exact top-k (certificate); otherwise (or with NaN / Inf) the row
-//!   is recomputed in full in f32 ([`bf16_fallback_rows`] counts such rows). So Bf16
+//!   recomputed set can enter the exact top-k (certificate); else all `k'` are recomputed and the
+//!   exact `k`-th value must beat the `k'`-th bf16 value by `E`; otherwise (or with NaN / Inf) the
+//!   row is recomputed in full in f32 ([`bf16_fallback_rows`] counts such rows). So Bf16
 //!   `encode_topk` returns exactly what F32 `encode_topk` returns. On random data no row falls
 //!   back; near-duplicate latents (differing by < ~2⁻⁸ relative) make rows fall back and cost
 //!   ~`d_sae·d_in` gathered f32 FMAs each.
@@ -717,8 +718,9 @@ fn exact_one(enc: &PackedEncoder, xr: &[f32], bias: &[f32], j: usize) -> f32 {
 /// have exact values `≥ b_k − E − …`, so the exact `k`-th best `t` of any superset of them is
 /// too; a latent with bf16 value `< cut` has exact value `< t`. So only the `m` candidates with
 /// bf16 value `≥ cut` are recomputed (exactly, the F32 chain), and the result is exact when
-/// some candidate falls below `cut` (every non-candidate is below it too). Else (or with a NaN /
-/// Inf) the certificate fails.
+/// some candidate falls below `cut` (every non-candidate is below it too). Else all `k'` are
+/// recomputed and the result is exact when `t > v' + E` (+ slack), `v'` the `k'`-th bf16 value.
+/// Else (or with a NaN / Inf) the certificate fails.
 fn rerank_exact(
     enc: &PackedEncoder,
     xr: &[f32],
@@ -729,8 +731,10 @@ fn rerank_exact(
     io: &mut [u32],
 ) -> bool {
     let kc = buf.keys.len();
-    let m = if kc == enc.d_sae {
-        kc // every latent is a candidate: nothing to certify
+    // `m` candidates to recompute; `check`: the exact `k`-th value must still beat the `k'`-th
+    // bf16 value `v'` by `E` (when the window reaches past the candidates).
+    let (m, check) = if kc == enc.d_sae {
+        (kc, None) // every latent is a candidate: nothing to certify
     } else {
         let bk = buf.vals[k - 1] as f64;
         let (mut xn2, mut xb2, mut xr2) = (0.0f64, 0.0f64, 0.0f64);
@@ -754,8 +758,8 @@ fn rerank_exact(
             return false;
         }
         match (k..kc).find(|&c| (buf.vals[c] as f64) < cut) {
-            Some(m) => m,
-            None => return false,
+            Some(m) => (m, None),
+            None => (kc, Some(e)),
         }
     };
     let mut ex = vec![0.0f32; m];
@@ -766,6 +770,16 @@ fn rerank_exact(
             .total_cmp(&rank_key(ex[a]))
             .then(buf.idx[a].cmp(&buf.idx[b]))
     });
+    if let Some(e) = check {
+        // Every non-candidate has bf16 value `≤ v'`, so exact value `≤ v' + E` (+ bias rounding).
+        let t = ex[order[k - 1]] as f64;
+        let vp = buf.vals[kc - 1] as f64;
+        let ok =
+            t.is_finite() && vp.is_finite() && t > vp + e + 2f64.powi(-20) * (t.abs() + vp.abs());
+        if !ok {
+            return false;
+        }
+    }
     for (s, &o) in order.iter().take(k).enumerate() {
         vo[s] = ex[o];
         io[s] = buf.idx[o];
