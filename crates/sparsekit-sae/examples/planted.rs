@@ -24,7 +24,7 @@ fn main() {
     let cfg = TrainConfig {
         lr: Some(env("PLANTED_LR", 1e-3) as f32),
         aux_coefficient: if auxk { 1.0 / 32.0 } else { 0.0 },
-        dead_after_tokens: 200_000,
+        dead_after_tokens: env("PLANTED_DEAD", 200_000.0) as u64,
         seed: 1,
         ..TrainConfig::default()
     };

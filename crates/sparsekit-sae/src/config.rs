@@ -108,6 +108,23 @@ impl Normalization {
     }
 }
 
+/// The arithmetic of the encoder's dense product `x·W_encᵀ`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// bf16 on AMX tiles for TopK and BatchTopK where the CPU has AMX (their top-k is exact:
+    /// the kernel re-ranks its bf16 candidates in f32, so results equal the f32 path bit for
+    /// bit); f32 everywhere else.
+    #[default]
+    Auto,
+    /// f32 fused multiply-adds.
+    F32,
+    /// bf16 inputs and weights, f32 accumulation. TopK / BatchTopK selections stay exact; the
+    /// dense-threshold architectures (ReLU, JumpReLU, Gated) see pre-activations with bf16
+    /// rounding error (bound in `sparsekit_kernels::sae`).
+    Bf16,
+}
+
 /// The shape and conventions of one SAE (what is saved beside its weights).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SaeConfig {

@@ -3,9 +3,12 @@
 
 use rayon::prelude::*;
 
+use sparsekit_kernels::sae::PackedEncoder;
+
 use crate::code::SparseCode;
 use crate::config::Architecture;
 use crate::encoder::{Encoder, CHUNK};
+use crate::error::Result;
 use crate::params::SaeParams;
 
 /// What the caller needs besides the code.
@@ -41,16 +44,20 @@ pub(crate) struct Forward {
 type Entries = Vec<(u32, f32, f32, f32)>;
 
 /// The forward pass of `params` on `x_in` (`n × d_in`, already normalised and shifted by
-/// `b_dec` where the configuration says so).
-pub(crate) fn forward(params: &SaeParams, x_in: &[f32], mode: Mode) -> Forward {
+/// `b_dec` where the configuration says so); `packed` is `params.w_enc` packed.
+pub(crate) fn forward(
+    params: &SaeParams,
+    packed: &PackedEncoder,
+    x_in: &[f32],
+    mode: Mode,
+) -> Result<Forward> {
     let cfg = &params.config;
     let (d, m) = (cfg.d_in, cfg.d_sae);
+    debug_assert_eq!((packed.d_in(), packed.d_sae()), (d, m));
     let n = x_in.len() / d;
     let enc = Encoder {
-        w: &params.w_enc,
+        packed,
         b: &params.b_enc,
-        d_in: d,
-        d_sae: m,
     };
     match (cfg.architecture, mode) {
         (Architecture::TopK, _) => {
@@ -60,7 +67,7 @@ pub(crate) fn forward(params: &SaeParams, x_in: &[f32], mode: Mode) -> Forward {
             }
             .min(m);
             let (mut vals, mut idx) = (vec![0.0; n * k], vec![0u32; n * k]);
-            enc.pre_topk(x_in, k, &mut vals, &mut idx);
+            enc.pre_topk(x_in, k, &mut vals, &mut idx)?;
             let mut fwd = Forward {
                 code: SparseCode::new(m),
                 ..Forward::default()
@@ -75,7 +82,7 @@ pub(crate) fn forward(params: &SaeParams, x_in: &[f32], mode: Mode) -> Forward {
                 }
                 fwd.code.row_ptr.push(fwd.code.indices.len());
             }
-            fwd
+            Ok(fwd)
         }
         (Architecture::BatchTopK, Mode::Train { k, .. }) => batch_topk(&enc, x_in, n, k),
         (Architecture::BatchTopK | Architecture::JumpRelu, _) => {
@@ -101,8 +108,8 @@ pub(crate) fn forward(params: &SaeParams, x_in: &[f32], mode: Mode) -> Forward {
                     }
                 }
                 let _ = i;
-            });
-            split_window(fwd, &mut window)
+            })?;
+            Ok(split_window(fwd, &mut window))
         }
         (Architecture::Relu, _) => dense_rule(&enc, x_in, n, |_, row, out| {
             for (j, &p) in row.iter().enumerate() {
@@ -137,8 +144,8 @@ fn dense_rule(
     x_in: &[f32],
     n: usize,
     rule: impl Fn(usize, &[f32], &mut Entries) + Sync,
-) -> Forward {
-    let (d, m) = (enc.d_in, enc.d_sae);
+) -> Result<Forward> {
+    let (d, m) = (enc.d_in(), enc.d_sae());
     let mut fwd = Forward {
         code: SparseCode::new(m),
         ..Forward::default()
@@ -147,7 +154,7 @@ fn dense_rule(
     for c0 in (0..n).step_by(CHUNK) {
         let rows = CHUNK.min(n - c0);
         let b = &mut buf[..rows * m];
-        enc.pre_dense(&x_in[c0 * d..(c0 + rows) * d], b);
+        enc.pre_dense(&x_in[c0 * d..(c0 + rows) * d], b)?;
         let per_row: Vec<Entries> = b
             .par_chunks(m)
             .enumerate()
@@ -167,7 +174,7 @@ fn dense_rule(
             fwd.code.row_ptr.push(fwd.code.indices.len());
         }
     }
-    fwd
+    Ok(fwd)
 }
 
 /// Moves the NaN-marked window entries of a JumpReLU forward into `window`.
@@ -197,12 +204,12 @@ fn split_window(fwd: Forward, window: &mut Vec<(u32, u32, f32)>) -> Forward {
 /// threshold τ is the `k·n`-th largest candidate; a token whose every candidate is ≥ τ may have
 /// more entries above τ, so its full row is recomputed and offered, until no token is
 /// saturated. Ties rank by (value, lower token, lower latent).
-fn batch_topk(enc: &Encoder<'_>, x_in: &[f32], n: usize, k: usize) -> Forward {
-    let (d, m) = (enc.d_in, enc.d_sae);
+fn batch_topk(enc: &Encoder<'_>, x_in: &[f32], n: usize, k: usize) -> Result<Forward> {
+    let (d, m) = (enc.d_in(), enc.d_sae());
     let cap = (4 * k).min(m);
     let budget = k * n;
     let (mut vals, mut idx) = (vec![0.0; n * cap], vec![0u32; n * cap]);
-    enc.pre_topk(x_in, cap, &mut vals, &mut idx);
+    enc.pre_topk(x_in, cap, &mut vals, &mut idx)?;
     // Candidates per token (positive only), descending.
     let mut cands: Vec<Vec<(f32, u32)>> = (0..n)
         .map(|i| {
@@ -227,17 +234,16 @@ fn batch_topk(enc: &Encoder<'_>, x_in: &[f32], n: usize, k: usize) -> Forward {
         if saturated.is_empty() {
             break tau;
         }
-        let mut row = vec![0.0f32; m];
+        // The whole row, exactly and in order: a top-k with k = d_sae.
+        let (mut rv, mut ri) = (vec![0.0f32; m], vec![0u32; m]);
         for &i in &saturated {
-            enc.pre_dense(&x_in[i * d..(i + 1) * d], &mut row);
-            let mut c: Vec<(f32, u32)> = row
+            enc.pre_topk(&x_in[i * d..(i + 1) * d], m, &mut rv, &mut ri)?;
+            cands[i] = rv
                 .iter()
-                .enumerate()
-                .filter(|(_, &v)| v > 0.0)
-                .map(|(j, &v)| (v, j as u32))
+                .zip(&ri)
+                .filter(|(&v, _)| v > 0.0)
+                .map(|(&v, &j)| (v, j))
                 .collect();
-            c.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-            cands[i] = c;
             full[i] = true;
         }
     };
@@ -263,23 +269,30 @@ fn batch_topk(enc: &Encoder<'_>, x_in: &[f32], n: usize, k: usize) -> Forward {
         }
         fwd.code.row_ptr.push(fwd.code.indices.len());
     }
-    fwd
+    Ok(fwd)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::SaeConfig;
+    use crate::encoder::pack;
     use rand::{Rng, SeedableRng};
+    use sparsekit_kernels::sae::EncoderPrecision;
+
+    fn f32_pack(p: &SaeParams) -> PackedEncoder {
+        pack(&p.w_enc, p.config.d_in, p.config.d_sae, EncoderPrecision::F32).unwrap()
+    }
 
     /// The exact batch top-k: all positive pre-activations sorted by (value desc, token, latent),
     /// the first `k·n` kept — brute force in f64 on the same f32 pre-activations.
     fn brute(params: &SaeParams, x: &[f32], k: usize) -> Vec<(usize, u32)> {
         let (d, m) = (params.config.d_in, params.config.d_sae);
         let n = x.len() / d;
-        let enc = Encoder { w: &params.w_enc, b: &params.b_enc, d_in: d, d_sae: m };
+        let packed = f32_pack(params);
+        let enc = Encoder { packed: &packed, b: &params.b_enc };
         let mut pre = vec![0.0f32; n * m];
-        enc.pre_dense(x, &mut pre);
+        enc.pre_dense(x, &mut pre).unwrap();
         let mut all: Vec<(f32, usize, u32)> = (0..n * m)
             .filter(|&t| pre[t] > 0.0)
             .map(|t| (pre[t], t / m, (t % m) as u32))
@@ -302,12 +315,15 @@ mod tests {
             let x: Vec<f32> = (0..n * d)
                 .map(|t| rng.random_range(-1.0f32..1.0) * if t / d % 4 == 0 { 8.0 } else { 1.0 })
                 .collect();
-            let got = forward(&p, &x, Mode::Train { k, bandwidth: 0.001 });
+            for precision in [EncoderPrecision::F32, EncoderPrecision::Bf16] {
+            let packed = pack(&p.w_enc, d, m, precision).unwrap();
+            let got = forward(&p, &packed, &x, Mode::Train { k, bandwidth: 0.001 }).unwrap();
             let mut pairs: Vec<(usize, u32)> = (0..n)
                 .flat_map(|i| got.code.row(i).0.iter().map(move |&j| (i, j)).collect::<Vec<_>>())
                 .collect();
             pairs.sort();
-            assert_eq!(pairs, brute(&p, &x, k), "d {d} m {m} n {n} k {k}");
+            assert_eq!(pairs, brute(&p, &x, k), "d {d} m {m} n {n} k {k} {precision:?}");
+            }
         }
     }
 
@@ -320,10 +336,11 @@ mod tests {
             let cfg = SaeConfig::new(arch, d, m, arch.uses_k().then_some(4));
             let mut p = SaeParams::init(cfg, 2, 0.05).unwrap();
             p.b_enc.iter_mut().for_each(|b| *b = rng.random_range(-0.3..0.3));
-            let enc = Encoder { w: &p.w_enc, b: &p.b_enc, d_in: d, d_sae: m };
+            let packed = f32_pack(&p);
+            let enc = Encoder { packed: &packed, b: &p.b_enc };
             let mut pre = vec![0.0f32; n * m];
-            enc.pre_dense(&x, &mut pre);
-            let code = forward(&p, &x, Mode::Inference).code.to_dense();
+            enc.pre_dense(&x, &mut pre).unwrap();
+            let code = forward(&p, &packed, &x, Mode::Inference).unwrap().code.to_dense();
             for i in 0..n {
                 let row = &pre[i * m..(i + 1) * m];
                 let mut expect = vec![0.0f32; m];

@@ -36,7 +36,7 @@ pub mod synthetic;
 pub mod train;
 
 pub use code::SparseCode;
-pub use config::{Architecture, Normalization, SaeConfig};
+pub use config::{Architecture, Normalization, Precision, SaeConfig};
 pub use error::{Result, SaeError};
 pub use params::{GatedParams, SaeParams};
 pub use sae::Sae;

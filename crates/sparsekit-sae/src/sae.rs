@@ -1,7 +1,11 @@
 //! Inference with a trained SAE on the CPU ([`Sae`]): encode to a [`SparseCode`], decode by
 //! gather-sum, reconstruct.
 
+use sparsekit_kernels::sae::PackedEncoder;
+
 use crate::code::{gather_sum, SparseCode};
+use crate::config::Precision;
+use crate::encoder::{pack, resolve};
 use crate::error::{Result, SaeError};
 use crate::forward::{forward, Mode};
 use crate::normalize::{denormalize, normalize, Undo};
@@ -11,13 +15,27 @@ use crate::params::SaeParams;
 #[derive(Clone, Debug)]
 pub struct Sae {
     params: SaeParams,
+    packed: PackedEncoder,
 }
 
 impl Sae {
-    /// Validates `params` (shapes, finiteness, architecture-specific parameters).
+    /// Validates `params` (shapes, finiteness, architecture-specific parameters) and packs the
+    /// encoder with [`Precision::Auto`].
     pub fn new(params: SaeParams) -> Result<Self> {
+        Self::with_precision(params, Precision::Auto)
+    }
+
+    /// As [`Sae::new`] with an explicit encoder precision.
+    pub fn with_precision(params: SaeParams, precision: Precision) -> Result<Self> {
         params.validate()?;
-        Ok(Sae { params })
+        let c = &params.config;
+        let packed = pack(&params.w_enc, c.d_in, c.d_sae, resolve(precision, c.architecture))?;
+        Ok(Sae { params, packed })
+    }
+
+    /// The kernel path the encoder runs on (`"amx-bf16"`, `"avx512-f32"`, …).
+    pub fn encoder_path(&self) -> &'static str {
+        self.packed.path_name()
     }
 
     /// The weights.
@@ -59,7 +77,7 @@ impl Sae {
     pub fn encode(&self, x: &[f32]) -> Result<SparseCode> {
         self.check(x)?;
         let (xin, _) = self.prepare(x);
-        Ok(forward(&self.params, &xin, Mode::Inference).code)
+        Ok(forward(&self.params, &self.packed, &xin, Mode::Inference)?.code)
     }
 
     /// `b_dec + code·W_dec` in the normalised space (no input scaling undone).
@@ -85,7 +103,7 @@ impl Sae {
     pub fn reconstruct_with_code(&self, x: &[f32]) -> Result<(Vec<f32>, SparseCode)> {
         self.check(x)?;
         let (xin, undo) = self.prepare(x);
-        let code = forward(&self.params, &xin, Mode::Inference).code;
+        let code = forward(&self.params, &self.packed, &xin, Mode::Inference)?.code;
         let mut y = self.decode_normalized(&code)?;
         denormalize(&undo, self.params.config.d_in, &mut y);
         Ok((y, code))

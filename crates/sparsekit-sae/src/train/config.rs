@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adam::AdamConfig;
 use super::init::BDecInit;
-use crate::config::{Architecture, SaeConfig};
+use crate::config::{Architecture, Precision, SaeConfig};
 use crate::error::{Result, SaeError};
 
 /// Which Adam updates the encoder and decoder rows.
@@ -64,6 +64,9 @@ pub struct TrainConfig {
     pub threshold_beta: f32,
     /// Seed of the initial weights.
     pub seed: u64,
+    /// Arithmetic of the encoder's dense product.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -85,6 +88,7 @@ impl Default for TrainConfig {
             threshold_init: 0.001,
             threshold_beta: 0.999,
             seed: 0,
+            precision: Precision::Auto,
         }
     }
 }

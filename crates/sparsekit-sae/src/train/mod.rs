@@ -31,7 +31,9 @@ pub use init::BDecInit;
 
 use crate::code::{axpy, dot, gather_sum, SparseCode};
 use crate::config::{Architecture, Normalization};
-use crate::encoder::Encoder;
+use crate::encoder::{pack, resolve, Encoder};
+use sparsekit_kernels::sae::PackedEncoder;
+use sparsekit_kernels::MatRef;
 use crate::error::{Result, SaeError};
 use crate::forward::{forward, Mode};
 use crate::normalize::{estimate_norm_scale, normalize};
@@ -87,6 +89,8 @@ pub struct Trainer {
     state: TrainState,
     g_enc: Vec<f32>,
     g_dec: Vec<f32>,
+    /// `w_enc` packed for the kernels; `None` when stale (rebuilt before the next forward).
+    packed: Option<PackedEncoder>,
 }
 
 /// Per-entry gradient bookkeeping: (token, latent, activation, ∂L/∂pre, source: 0 main, 1 aux,
@@ -142,6 +146,7 @@ impl Trainer {
             state,
             g_enc: vec![0.0; n],
             g_dec: vec![0.0; n],
+            packed: None,
         }
     }
 
@@ -157,7 +162,28 @@ impl Trainer {
 
     /// The weights, mutably (tests perturb them; a change between steps is a fine-tune).
     pub fn params_mut(&mut self) -> &mut SaeParams {
+        self.packed = None;
         &mut self.state.params
+    }
+
+    /// Packs (or repacks) the encoder weights if they changed since the last pack.
+    fn ensure_packed(&mut self) -> Result<()> {
+        let p = &self.state.params;
+        let (d, m) = (p.config.d_in, p.config.d_sae);
+        match &mut self.packed {
+            Some(_) => {}
+            None => {
+                let prec = resolve(self.config.precision, p.config.architecture);
+                self.packed = Some(pack(&p.w_enc, d, m, prec)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The kernel path of the encoder (`"amx-bf16"`, `"avx512-f32"`, …).
+    pub fn encoder_path(&mut self) -> Result<&'static str> {
+        self.ensure_packed()?;
+        Ok(self.packed.as_ref().expect("packed").path_name())
     }
 
     /// The configuration.
@@ -335,6 +361,10 @@ impl Trainer {
             adam::step_dense(&ac, lr, t, &mut g.r_mag, &g_rmag, &mut r0[1]);
             adam::step_dense(&ac, lr, t, &mut g.b_mag, &g_bmag, &mut r1[0]);
         }
+        // The encoder moved: repack it for the next forward.
+        if let Some(pk) = self.packed.as_mut() {
+            pk.repack(MatRef::new(&st.params.w_enc, m, d)?)?;
+        }
         // Zero the touched gradient rows for the next step.
         for &j in &active {
             let r = j as usize * d..(j as usize + 1) * d;
@@ -401,12 +431,15 @@ impl Trainer {
     fn pass(&mut self, xn: &[f32], x_in: &[f32]) -> Result<Pass> {
         let k = self.current_k();
         let dead_mask = self.dead_mask();
+        self.ensure_packed()?;
         let Trainer {
             config,
             state,
             g_enc,
             g_dec,
+            packed,
         } = self;
+        let packed = packed.as_ref().expect("packed above");
         let p = &state.params;
         let cfg = &p.config;
         let (d, m) = (cfg.d_in, cfg.d_sae);
@@ -415,12 +448,13 @@ impl Trainer {
         // Forward.
         let fwd = forward(
             p,
+            packed,
             x_in,
             Mode::Train {
                 k,
                 bandwidth: config.bandwidth,
             },
-        );
+        )?;
         let code = &fwd.code;
         let mut x_hat = vec![0.0f32; n * d];
         gather_sum(code, &p.w_dec, d, Some(&p.b_dec), &mut x_hat);
@@ -558,14 +592,13 @@ impl Trainer {
                 w_sub.extend_from_slice(p.enc_row(j as usize));
                 b_sub.push(p.b_enc[j as usize]);
             }
+            let sub_packed = pack(&w_sub, d, dead.len(), packed.precision())?;
             let sub = Encoder {
-                w: &w_sub,
+                packed: &sub_packed,
                 b: &b_sub,
-                d_in: d,
-                d_sae: dead.len(),
             };
             let (mut vals, mut idx) = (vec![0.0; n * k_aux], vec![0u32; n * k_aux]);
-            sub.pre_topk(x_in, k_aux, &mut vals, &mut idx);
+            sub.pre_topk(x_in, k_aux, &mut vals, &mut idx)?;
             let mut aux_code = SparseCode::new(m);
             for i in 0..n {
                 aux_code.push_row(
