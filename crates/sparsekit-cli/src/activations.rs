@@ -5,15 +5,22 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use sparsekit_models::capture::{capture_to_shards, CaptureConfig};
 use sparsekit_models::{read_texts, Site};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Texts, one per line.
+    #[arg(long, required_unless_present = "debian", conflicts_with = "debian")]
+    pub input: Option<PathBuf>,
+    /// Instead of --input: the long descriptions of one split (train, valid, test) of the Debian
+    /// corpus (`sparsekit fetch debian-text`), newlines folded to spaces.
     #[arg(long)]
-    pub input: PathBuf,
+    pub debian: Option<sparsekit_data::debian::Split>,
+    /// The corpus for --debian [default: where `sparsekit fetch debian-text` writes it].
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
     /// Layer (0-based).
     #[arg(long)]
     pub layer: usize,
@@ -35,7 +42,27 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<()> {
     let dir = args.model.dir();
-    let texts = read_texts(&args.input)?;
+    let (texts, source) = match (&args.input, args.debian) {
+        (Some(input), _) => (read_texts(input)?, input.display().to_string()),
+        (None, Some(split)) => {
+            let corpus = args.corpus.clone().unwrap_or_else(|| {
+                sparsekit_data::debian::default_dir().join("descriptions.jsonl")
+            });
+            let records = sparsekit_data::debian::read_corpus(&corpus).with_context(|| {
+                format!(
+                    "reading the corpus {} (`sparsekit fetch debian-text` writes it)",
+                    corpus.display()
+                )
+            })?;
+            let texts: Vec<String> = records
+                .iter()
+                .filter(|r| r.split == split)
+                .map(|r| r.description.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect();
+            (texts, format!("debian:{split}"))
+        }
+        (None, None) => anyhow::bail!("give --input or --debian"),
+    };
     let encoder = args.model.load()?;
     let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
     let config = CaptureConfig {
@@ -47,7 +74,7 @@ pub fn run(args: &Args) -> Result<()> {
     };
     let meta = BTreeMap::from([
         ("model".to_string(), dir.display().to_string()),
-        ("input".to_string(), args.input.display().to_string()),
+        ("input".to_string(), source),
         ("device".to_string(), args.model.device.to_string()),
     ]);
     let bar = crate::progress::bar(args.max_tokens.map(|n| n as u64), "tokens");

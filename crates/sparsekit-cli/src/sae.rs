@@ -163,9 +163,9 @@ pub struct EvalArgs {
     /// Evaluate at most this many tokens.
     #[arg(long)]
     pub max_tokens: Option<u64>,
-    /// Tokens per batch.
+    /// Tokens per evaluated batch (--batch is the model's texts per forward pass).
     #[arg(long, default_value_t = 4096)]
-    pub batch: usize,
+    pub token_batch: usize,
     /// Splice the SAE into this layer of the model (needs --model or the fetched MiniLM).
     #[arg(long, requires = "site")]
     pub layer: Option<usize>,
@@ -276,7 +276,7 @@ fn eval(a: &EvalArgs) -> Result<()> {
     let params = sparsekit_sae::format::load_any(&a.sae)
         .with_context(|| format!("loading the SAE {}", a.sae.display()))?;
     let sae = Arc::new(sparsekit_sae::Sae::new(params)?);
-    let report = sparsekit_sae::eval::evaluate_shards(&sae, &a.activations, a.batch, a.max_tokens)?;
+    let report = sparsekit_sae::eval::evaluate_shards(&sae, &a.activations, a.token_batch, a.max_tokens)?;
     let mut json = serde_json::to_value(&report)?;
     #[cfg(not(feature = "models"))]
     if a.layer.is_some() {

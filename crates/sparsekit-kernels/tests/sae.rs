@@ -136,6 +136,80 @@ fn f32_paths_match_f64_and_scalar_twin_bitwise() {
     }
 }
 
+/// Depths past the 256-element weight micro-panel (`KC`), so every F32 kernel stores and
+/// reloads its partial chains between depth chunks; row counts off both the AVX-512 (8) and the
+/// AVX2 (6) row panels; values of mixed magnitude so any change in summation order shows.
+#[test]
+fn f32_paths_bitwise_across_depth_chunks() {
+    for (s, &(n, d_in, d_sae)) in [(13usize, 600usize, 70usize), (7, 513, 33), (20, 257, 96)]
+        .iter()
+        .enumerate()
+    {
+        let mut c = Case::random(900 + s as u64, n, d_in, d_sae);
+        for (e, v) in c.x.iter_mut().enumerate() {
+            *v *= [1.0, 1e3, 1e-3, 37.0][e % 4];
+        }
+        let (pre, mag) = c.reference();
+        let twin = c.dense(EncoderPath::Scalar);
+        for e in 0..n * d_sae {
+            let bound = (d_in as f64 + 1.0) * 2f64.powi(-24) * mag[e] * 1.01 + 1e-30;
+            assert!(
+                (twin[e] as f64 - pre[e]).abs() <= bound,
+                "{n}×{d_in}×{d_sae} elem {e}"
+            );
+        }
+        let (ev, ei) = expected_topk(&c, 9);
+        for path in EncoderPath::available(EncoderPrecision::F32) {
+            assert_eq!(
+                bits(&c.dense(path)),
+                bits(&twin),
+                "{} {n}×{d_in}×{d_sae}",
+                path.name()
+            );
+            let (v, ix) = c.topk(path, 9);
+            assert_eq!(ix, ei, "{} {n}×{d_in}×{d_sae}", path.name());
+            assert_eq!(bits(&v), bits(&ev), "{} {n}×{d_in}×{d_sae}", path.name());
+        }
+    }
+}
+
+/// `EncoderPath::best` follows `Isa::detect` (so `SPARSEKIT_ISA=avx2` selects `avx2-f32`).
+#[test]
+fn best_f32_path_follows_isa() {
+    let best = EncoderPath::best(EncoderPrecision::F32);
+    eprintln!(
+        "Isa::detect() = {}, best F32 path = {}",
+        Isa::detect().name(),
+        best.name()
+    );
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        assert!(EncoderPath::Avx2F32.is_available());
+        assert!(EncoderPath::available(EncoderPrecision::F32).contains(&EncoderPath::Avx2F32));
+    }
+    let want = match Isa::detect() {
+        Isa::Avx512 if EncoderPath::Avx512F32.is_available() => EncoderPath::Avx512F32,
+        Isa::Avx2 | Isa::Avx512 if EncoderPath::Avx2F32.is_available() => EncoderPath::Avx2F32,
+        _ => EncoderPath::Scalar,
+    };
+    assert_eq!(best, want);
+    if Isa::detect() == Isa::Scalar {
+        assert_eq!(best, EncoderPath::Scalar);
+    }
+    if let Ok(v) = std::env::var("SPARSEKIT_ISA") {
+        if v.trim().eq_ignore_ascii_case("avx2") && Isa::Avx2.is_available() {
+            assert_eq!(best, EncoderPath::Avx2F32);
+            let c = Case::random(901, 3, 5, 7);
+            assert_eq!(
+                PackedEncoder::new(c.wm(), EncoderPrecision::F32)
+                    .unwrap()
+                    .path_name(),
+                "avx2-f32"
+            );
+        }
+    }
+}
+
 #[test]
 fn bf16_paths_within_bound_of_f64_and_twin() {
     for (s, &(n, d_in, d_sae)) in SHAPES.iter().enumerate() {
@@ -447,6 +521,7 @@ fn best_path_reports_a_name() {
         assert!([
             "scalar",
             "scalar-bf16",
+            "avx2-f32",
             "avx512-f32",
             "avx512-bf16",
             "amx-bf16"

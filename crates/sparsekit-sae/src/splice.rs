@@ -42,8 +42,8 @@ pub fn sae_splice(encoder: &SentenceEncoder, sae: Arc<Sae>, layer: usize, site: 
             let x = t
                 .into_data()
                 .convert::<f32>()
-                .into_vec::<f32>()
-                .expect("f32 activations");
+                .try_into_vec::<f32>()
+                .expect("f32 activations after convert");
             // Width checked when the splice was built; reconstruct cannot fail on it.
             let y = sae.reconstruct(&x).expect("width checked at construction");
             Tensor::from_data(TensorData::new(y, dims), &device)

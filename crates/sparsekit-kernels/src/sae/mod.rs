@@ -10,7 +10,9 @@
 //! task owns a block of [`MB`] rows (AMX: 512) and walks the latents in blocks of [`NB`]; the
 //! block's `MB × NB` tile (512 KiB) lives in L2, the `KC × 32` weight micro-panel in L1
 //! (`KC ≤ 256`). The `8 × 32` microkernel keeps 16 zmm accumulators (16 FMAs per 2 loads + 8
-//! broadcasts). The AMX kernel computes `32 × 32` blocks as 2 × 2 tiles of `16 × 16` f32
+//! broadcasts). The AVX2 kernel (`"avx2-f32"`) reads the same panels as two halves of 16
+//! latents and packs `x` in panels of 6 rows: a `6 × 16` tile keeps 12 ymm accumulators (12 FMAs
+//! per 2 loads + 6 broadcasts, 15 of the 16 ymm registers). The AMX kernel computes `32 × 32` blocks as 2 × 2 tiles of `16 × 16` f32
 //! (`tdpbf16ps` over 16 bf16 pairs per step), the whole depth in the tile registers. The
 //! epilogue (bias, and for top-k a 16-lane compare against the row's current threshold) reads
 //! each tile once; only candidates that beat the threshold reach the scalar merge.
@@ -28,10 +30,10 @@
 //!
 //! # Numerics
 //!
-//! - **F32** (`"avx512-f32"` and its scalar twin `"scalar"`): every `pre[i, j]` is one sequential
-//!   chain of fused multiply-adds over `p = 0..d_in` starting from `0`, then `+ b_j`. The AVX-512
-//!   kernel and the scalar twin (`f32::mul_add`) are therefore **bit-identical**, and so are all
-//!   thread counts.
+//! - **F32** (`"avx512-f32"`, `"avx2-f32"` and their scalar twin `"scalar"`): every `pre[i, j]`
+//!   is one sequential chain of fused multiply-adds over `p = 0..d_in` starting from `0`, then
+//!   `+ b_j`. The AVX-512 and AVX2 kernels and the scalar twin (`f32::mul_add`) are therefore
+//!   **bit-identical**, and so are all thread counts.
 //! - **Bf16** (`"avx512-bf16"`, `"amx-bf16"`, scalar twin `"scalar-bf16"`): `x` and `W` are
 //!   rounded to bf16 (round to nearest even, 8 significant bits, unit roundoff `u = 2⁻⁸`) and the
 //!   products are accumulated in f32 (`vdpbf16ps`: per pair, odd element first, denormals
@@ -63,9 +65,9 @@ use sparsekit_formats::sparsity::rank_key;
 use crate::dense::{MatMut, MatRef};
 use crate::error::KernelError;
 
-/// Latents per weight panel (two 16-lane vectors).
+/// Latents per weight panel (two 16-lane vectors; four 8-lane vectors for AVX2).
 pub const NR: usize = 32;
-/// Rows per packed `x` panel (microkernel height).
+/// Rows per packed `x` panel (AVX-512 microkernel height; the AVX2 kernel uses 6).
 pub const MR: usize = 8;
 /// Rows per rayon task.
 pub const MB: usize = 256;
@@ -88,6 +90,9 @@ pub enum EncoderPath {
     Scalar,
     /// Portable scalar twin of the bf16 path (`vdpbf16ps` semantics, without denormal flushing).
     ScalarBf16,
+    /// AVX2 + FMA f32 microkernel (`6 × 16` register tile over the same 32-latent panels;
+    /// bit-identical to `Scalar` and `Avx512F32`).
+    Avx2F32,
     /// AVX-512F f32 microkernel.
     Avx512F32,
     /// AVX-512 BF16 (`vdpbf16ps`) microkernel.
@@ -97,10 +102,12 @@ pub enum EncoderPath {
 }
 
 impl EncoderPath {
-    /// `"scalar"`, `"scalar-bf16"`, `"avx512-f32"`, `"avx512-bf16"`, `"amx-bf16"`.
+    /// `"scalar"`, `"scalar-bf16"`, `"avx2-f32"`, `"avx512-f32"`, `"avx512-bf16"`,
+    /// `"amx-bf16"`.
     pub fn name(self) -> &'static str {
         match self {
             EncoderPath::Scalar => "scalar",
+            EncoderPath::Avx2F32 => "avx2-f32",
             EncoderPath::ScalarBf16 => "scalar-bf16",
             EncoderPath::Avx512F32 => "avx512-f32",
             EncoderPath::Avx512Bf16 => "avx512-bf16",
@@ -110,7 +117,9 @@ impl EncoderPath {
     /// The precision this path computes in.
     pub fn precision(self) -> EncoderPrecision {
         match self {
-            EncoderPath::Scalar | EncoderPath::Avx512F32 => EncoderPrecision::F32,
+            EncoderPath::Scalar | EncoderPath::Avx2F32 | EncoderPath::Avx512F32 => {
+                EncoderPrecision::F32
+            }
             EncoderPath::ScalarBf16 | EncoderPath::Avx512Bf16 | EncoderPath::AmxBf16 => {
                 EncoderPrecision::Bf16
             }
@@ -120,6 +129,7 @@ impl EncoderPath {
     pub fn is_available(self) -> bool {
         match self {
             EncoderPath::Scalar | EncoderPath::ScalarBf16 => true,
+            EncoderPath::Avx2F32 => kernels::has_avx2_fma(),
             EncoderPath::Avx512F32 => kernels::has_avx512f(),
             EncoderPath::Avx512Bf16 => kernels::has_avx512bf16(),
             EncoderPath::AmxBf16 => kernels::has_amx_bf16(),
@@ -128,7 +138,11 @@ impl EncoderPath {
     /// Every available path of `precision`, scalar twin first.
     pub fn available(precision: EncoderPrecision) -> Vec<EncoderPath> {
         let all: &[EncoderPath] = match precision {
-            EncoderPrecision::F32 => &[EncoderPath::Scalar, EncoderPath::Avx512F32],
+            EncoderPrecision::F32 => &[
+                EncoderPath::Scalar,
+                EncoderPath::Avx2F32,
+                EncoderPath::Avx512F32,
+            ],
             EncoderPrecision::Bf16 => &[
                 EncoderPath::ScalarBf16,
                 EncoderPath::Avx512Bf16,
@@ -137,16 +151,23 @@ impl EncoderPath {
         };
         all.iter().copied().filter(|p| p.is_available()).collect()
     }
-    /// The fastest available path of `precision` (Bf16: AMX, else AVX-512 BF16). Honours
-    /// `SPARSEKIT_ISA`: the SIMD paths need [`crate::Isa::detect`] to be `Avx512` (so
-    /// `SPARSEKIT_ISA=scalar` or `avx2` selects the scalar twins). AMX needs the CPU flags
+    /// The fastest available path of `precision`, following [`crate::Isa::detect`] (so
+    /// `SPARSEKIT_ISA` applies). F32: `Avx512F32` when detect() is `Avx512`, else `Avx2F32`
+    /// when it is `Avx2` (CPUs without AVX-512, AMD CPUs, where detect() prefers 256-bit code,
+    /// and `SPARSEKIT_ISA=avx2`), else `Scalar`. Bf16: AMX, else AVX-512 BF16, both only when
+    /// detect() is `Avx512` (else the scalar twin `ScalarBf16`). AMX needs the CPU flags
     /// (CPUID) and the kernel's permission (`arch_prctl(ARCH_REQ_XCOMP_PERM)`); a refusal falls
     /// back to AVX-512 BF16.
     pub fn best(precision: EncoderPrecision) -> EncoderPath {
-        let simd = crate::Isa::detect() == crate::Isa::Avx512;
+        let isa = crate::Isa::detect();
+        let simd = isa == crate::Isa::Avx512;
+        let avx2 = matches!(isa, crate::Isa::Avx2 | crate::Isa::Avx512);
         match precision {
             EncoderPrecision::F32 if simd && EncoderPath::Avx512F32.is_available() => {
                 EncoderPath::Avx512F32
+            }
+            EncoderPrecision::F32 if avx2 && EncoderPath::Avx2F32.is_available() => {
+                EncoderPath::Avx2F32
             }
             EncoderPrecision::F32 => EncoderPath::Scalar,
             EncoderPrecision::Bf16 if simd && EncoderPath::AmxBf16.is_available() => {
@@ -371,7 +392,7 @@ impl PackedEncoder {
     pub fn path(&self) -> EncoderPath {
         self.path
     }
-    /// The kernel's name: `"avx512-f32"`, `"avx512-bf16"`, `"scalar"` or `"scalar-bf16"`.
+    /// The kernel's name ([`EncoderPath::name`]).
     pub fn path_name(&self) -> &'static str {
         self.path.name()
     }
@@ -464,21 +485,10 @@ pub fn encode_dense(
         let r0 = b * mb;
         let rows = mb.min(n - r0);
         let mut t = kernels::Task::new(enc, &x, r0, rows);
-        let simd = kernels::simd_epilogue(enc);
+        let epi = kernels::epilogue(enc);
         t.for_each_tile(enc, |i, j0, vals| {
             let o = &mut chunk[i * stride + j0..i * stride + j0 + vals.len()];
-            if simd {
-                #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
-                // SAFETY: avx512f is available (the encoder's path needs it).
-                unsafe {
-                    kernels::x86::add_bias(o, vals, &bias[j0..])
-                };
-                #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
-                return;
-            }
-            for ((o, &v), &b) in o.iter_mut().zip(vals).zip(&bias[j0..]) {
-                *o = v + b;
-            }
+            kernels::add_bias(epi, o, vals, &bias[j0..]);
         });
         let _ = d_sae;
     };
@@ -545,13 +555,13 @@ pub fn encode_topk(
         let rows = mb.min(n - r0);
         let mut bufs: Vec<TopBuf> = (0..rows).map(|_| TopBuf::new(kc)).collect();
         let mut t = kernels::Task::new(enc, &x, r0, rows);
-        let simd = kernels::simd_epilogue(enc);
+        let epi = kernels::epilogue(enc);
         t.for_each_tile(enc, |i, j0, vals| {
             let bias = &bias[j0..j0 + vals.len()];
-            if simd {
-                bufs[i].push_block_simd(j0, vals, bias);
-            } else {
+            if epi == kernels::Epilogue::Scalar {
                 bufs[i].push_block(j0, vals, Some(bias));
+            } else {
+                bufs[i].push_block_simd(epi, j0, vals, bias);
             }
         });
         let mut fails = Vec::new();
@@ -667,22 +677,15 @@ impl TopBuf {
         }
     }
 
-    /// [`TopBuf::push_block`] with the bias by 16-lane compares against the threshold key (same
-    /// decisions, same values). Only for encoders whose path has AVX-512.
-    fn push_block_simd(&mut self, j0: usize, acc: &[f32], bias: &[f32]) {
-        #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
-        {
-            let thr = self.skip_key();
-            // SAFETY: avx512f is available (caller: `simd_epilogue`).
-            unsafe {
-                kernels::x86::scan_above(acc, bias, thr, |c, v| {
-                    self.insert(v, (j0 + c) as u32);
-                    self.skip_key()
-                })
-            };
-        }
-        #[cfg(not(all(target_arch = "x86_64", sparsekit_avx512)))]
-        self.push_block(j0, acc, Some(bias));
+    /// [`TopBuf::push_block`] with the bias by 16-lane (AVX-512) or 8-lane (AVX2) compares
+    /// against the threshold key (same decisions, same values); `epi` from
+    /// [`kernels::epilogue`] of the encoder.
+    fn push_block_simd(&mut self, epi: kernels::Epilogue, j0: usize, acc: &[f32], bias: &[f32]) {
+        let thr = self.skip_key();
+        kernels::scan_above(epi, acc, bias, thr, |c, v| {
+            self.insert(v, (j0 + c) as u32);
+            self.skip_key()
+        });
     }
 
     /// Sorts the best `min(cap, seen)` entries best first into `keys`, `vals`, `idx`.
@@ -699,7 +702,7 @@ impl TopBuf {
 fn exact_one(enc: &PackedEncoder, xr: &[f32], bias: &[f32], j: usize) -> f32 {
     let mut acc = 0.0f32;
     for (p, &xv) in xr.iter().enumerate() {
-        acc = xv.mul_add(enc.wf_at(j, p), acc);
+        acc = kernels::fma_f32(xv, enc.wf_at(j, p), acc);
     }
     acc + bias[j]
 }
