@@ -7,20 +7,26 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
+use sparsekit_measure::peers;
 
 use crate::plot;
 use crate::report::{self, Report, Row};
 use crate::run;
+
+/// Every suite of BENCH.md's matrix that the runner implements.
+const DEFAULT_SUITES: &str = "spmm,spmm_t,sddmm,train,model,sae";
 
 #[derive(clap::Args, Clone)]
 pub struct BenchArgs {
     /// Run only the rows marked `q` in BENCH.md (plus sparsity 0.7).
     #[arg(long)]
     pub quick: bool,
-    /// Comma-separated suites (spmm, spmm_t, sddmm, train, model); all by default. `model`
+    /// Comma-separated suites (spmm, spmm_t, sddmm, train, model, sae); all by default. `model`
     /// (all-MiniLM-L6-v2 vs PyTorch) needs the model and the Debian corpus (`sparsekit fetch
-    /// minilm`, `sparsekit fetch debian-text`) and the project's Python (scripts/python-env.sh).
-    #[arg(long, default_value = "spmm,spmm_t,sddmm,train,model")]
+    /// minilm`, `sparsekit fetch debian-text`) and the project's Python (scripts/python-env.sh);
+    /// `sae` (SAE training steps and encodes) compares with PyTorch and sparsify when the peers
+    /// venv exists (`PEERS_PY` or `~/.cache/sparsekit-peers/bin/python`).
+    #[arg(long, default_value = DEFAULT_SUITES)]
     pub suite: String,
     /// Also run the Python peers (`peers/spmm_peers.py`: MKL, scipy, torch.sparse, numpy dense).
     /// Needs `PEERS_PY` or `~/.cache/sparsekit-peers/bin/python`.
@@ -169,7 +175,7 @@ fn command_line(args: &BenchArgs) -> String {
     if args.quick {
         c.push_str(" --quick");
     }
-    if args.suite != "spmm,spmm_t,sddmm,train,model" {
+    if args.suite != DEFAULT_SUITES {
         c.push_str(&format!(" --suite {}", args.suite));
     }
     if args.devices != "flex,ndarray,wgpu" {
@@ -317,53 +323,20 @@ fn mark_software_adapters(rows: &mut [Row], machine: &Value) {
     }
 }
 
-/// The Python interpreter of the peers venv: `PEERS_PY`, else `~/.cache/sparsekit-peers/bin/python`.
-fn peers_python() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("PEERS_PY") {
-        return Some(PathBuf::from(p));
-    }
-    let home = std::env::var_os("HOME")?;
-    let p = Path::new(&home).join(".cache/sparsekit-peers/bin/python");
-    p.exists().then_some(p)
-}
-
-/// `$SPARSEKIT_PEERS_DIR`, else `<workspace>/../shared/peers`.
-fn peers_dir() -> PathBuf {
-    std::env::var_os("SPARSEKIT_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| run::root().join("..").join("shared").join("peers"))
-}
-
 fn run_peers(quick: bool) -> Result<Vec<Row>> {
-    let python = peers_python().context(
+    let python = peers::peers_python().context(
         "no Python for the peers: set PEERS_PY or create the venv ~/.cache/sparsekit-peers \
          (see peers/setup.sh)",
     )?;
-    let dir = peers_dir();
-    let script = dir.canonicalize().unwrap_or(dir).join("spmm_peers.py");
+    let script = peers::peers_dir(&run::root()).join("spmm_peers.py");
     if !script.exists() {
         bail!("{} not found (set SPARSEKIT_PEERS_DIR)", script.display());
     }
-    let mut cmd = Command::new(&python);
+    // The venv's MKL (`<venv>/lib/libmkl_rt.so.*`) is found through LD_LIBRARY_PATH.
+    let mut cmd = peers::python_command(&python);
     cmd.arg(&script);
     if quick {
         cmd.arg("--quick");
-    }
-    // The venv's MKL (`<venv>/lib/libmkl_rt.so.*`) is found through LD_LIBRARY_PATH, as
-    // peers/setup.sh exports it.
-    if let Some(lib) = python
-        .parent()
-        .and_then(Path::parent)
-        .map(|venv| venv.join("lib"))
-        .filter(|l| l.is_dir())
-    {
-        let mut paths = vec![lib];
-        if let Some(old) = std::env::var_os("LD_LIBRARY_PATH") {
-            paths.extend(std::env::split_paths(&old));
-        }
-        if let Ok(joined) = std::env::join_paths(paths) {
-            cmd.env("LD_LIBRARY_PATH", joined);
-        }
     }
     cmd.stderr(Stdio::inherit());
     eprintln!(

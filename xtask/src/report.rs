@@ -69,6 +69,7 @@ fn suite_title(suite: &str) -> &'static str {
         "sddmm" => "`dW = (dYᵀ·X) ⊙ pattern(W)` (linear layer weight gradient), W m×k, batch n",
         "train" => "one training step (forward + backward + Adam) of `SparseLinear` vs dense `Linear`, W m×k, batch n",
         "model" => "all-MiniLM-L6-v2 on burn vs PyTorch (sentence-transformers), same texts, batch and threads",
+        "sae" => "sparse-autoencoder training step and encode (sparsekit-sae's fused CPU kernels) vs PyTorch and sparsify, same shapes and threads",
         _ => "",
     }
 }
@@ -421,6 +422,69 @@ fn model_table(rows: &[&Row], out: &mut String) {
     );
 }
 
+/// The `sae` suite: tokens per second of each training step / encode beside PyTorch's and
+/// sparsify's (ratios = their median / ours: > 1 means faster), and the heap of a step.
+fn sae_table(rows: &[&Row], out: &mut String) {
+    let num = |r: &Row, k: &str| r.extra.get(k).and_then(Value::as_f64);
+    let text = |r: &Row, k: &str| {
+        r.extra
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("–")
+            .to_string()
+    };
+    let per_s = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0}"));
+    let ratio = |v: Option<f64>| match v {
+        Some(v) if v > 0.0 && v.is_finite() => format!("{v:.2}×"),
+        _ => "–".into(),
+    };
+    let mib = |b: Option<f64>| {
+        b.map_or("–".to_string(), |b| {
+            format!("{:.0} MiB", b / (1u64 << 20) as f64)
+        })
+    };
+    let _ = writeln!(
+        out,
+        "| op | shape (d_in×d_sae, k, batch) | arch | precision | optimizer | median | ours tokens/s | \
+         PyTorch tokens/s | sparsify tokens/s | vs PyTorch | vs sparsify | peak heap | peak RSS |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for r in rows {
+        let (d_in, d_sae) = (r.shape.k, r.shape.n);
+        let k = num(r, "k").map_or("–".to_string(), |k| format!("{k:.0}"));
+        let _ = writeln!(
+            out,
+            "| {} | {d_in}×{d_sae}, k {k}, {} | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.op,
+            r.shape.m,
+            r.format,
+            r.dtype,
+            text(r, "precision"),
+            text(r, "optimizer"),
+            fmt_time(r.median_s),
+            per_s(num(r, "tokens_per_s")),
+            per_s(num(r, "torch_tokens_per_s")),
+            per_s(num(r, "sparsify_tokens_per_s")),
+            ratio(Some(r.speedup_vs_dense)),
+            ratio(num(r, "speedup_vs_sparsify")),
+            mib(num(r, "peak_heap_bytes")),
+            mib(num(r, "peak_rss_bytes")),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nRandom normal activations; tokens/s = batch / median. PyTorch: the faster of a TopK SAE step \
+         with a gather and with a dense decoder (Adam), or `(x − b_dec)·W_enc + b_enc` + top-k for \
+         `encode`; sparsify: `SparseCoder` (its step with fvu + AuxK loss, or `encode`). The peers time \
+         TopK only. Precision `auto` is bf16 on AMX tiles where the CPU has them (exact top-k). Goals: \
+         ≥ 4× PyTorch and ≥ 2× sparsify tokens/s for the training step. Peak heap: one step's (or \
+         encode's) high-water mark above the live heap before it; peak RSS: the process over the row.\n"
+    );
+}
+
 /// `report.md`: a header, one table per suite (rows = shape × format × sparsity), the peer
 /// table when peers ran, and the notes.
 pub fn render_markdown(report: &Report) -> String {
@@ -447,6 +511,10 @@ pub fn render_markdown(report: &Report) -> String {
         let _ = writeln!(out, "## {suite}: {}\n", suite_title(&suite));
         if suite == "model" {
             model_table(&rows, &mut out);
+            continue;
+        }
+        if suite == "sae" {
+            sae_table(&rows, &mut out);
             continue;
         }
         let _ = writeln!(
@@ -675,6 +743,51 @@ pub(crate) mod tests {
         assert!(md.contains("## model:"), "{md}");
         assert!(md.contains("| 21.3 | 64.0 | 0.33× | 260 MiB |"), "{md}");
         assert!(md.contains("1193.0 tokens"), "{md}");
+        assert!(!md.contains("not faster than dense"), "{md}");
+    }
+
+    #[test]
+    fn markdown_shows_the_sae_suite_against_pytorch_and_sparsify() {
+        let mut step = row("sae", "cpu", 1.0 - 32.0 / 24576.0, 0.5, 2.0);
+        step.op = "train_step".into();
+        step.format = "topk".into();
+        step.dtype = "bf16-amx".into();
+        step.shape = Shape {
+            m: 4096,
+            k: 768,
+            n: 24576,
+        };
+        step.speedup_vs_dense = 4.0;
+        for (k, v) in [
+            ("k", json!(32)),
+            ("precision", json!("auto")),
+            ("optimizer", json!("adam")),
+            ("tokens_per_s", json!(8192.0)),
+            ("torch_tokens_per_s", json!(2048.0)),
+            ("sparsify_tokens_per_s", json!(4096.0)),
+            ("speedup_vs_sparsify", json!(2.0)),
+            ("peak_heap_bytes", json!(64u64 << 20)),
+        ] {
+            step.extra.insert(k.into(), v);
+        }
+        let mut jump = step.clone();
+        jump.format = "jumprelu".into();
+        jump.dtype = "f32".into();
+        jump.speedup_vs_dense = 0.0;
+        jump.extra
+            .retain(|k, _| !k.contains("torch") && !k.contains("sparsify"));
+        let mut report = sample_report();
+        report.results = vec![step, jump];
+        let md = render_markdown(&report);
+        assert!(md.contains("## sae:"), "{md}");
+        assert!(
+            md.contains("| train_step | 768×24576, k 32, 4096 | topk | bf16-amx (auto) | adam | 500.000 ms | 8192 | 2048 | 4096 | 4.00× | 2.00× | 64 MiB | – |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| jumprelu | f32 (auto) | adam | 500.000 ms | 8192 | – | – | – | – |"),
+            "{md}"
+        );
         assert!(!md.contains("not faster than dense"), "{md}");
     }
 

@@ -1,6 +1,6 @@
 //! `sparsekit-bench`: the benchmark runner behind `cargo xtask bench`.
 //!
-//! - `sparsekit-bench run --suite spmm,spmm_t,sddmm [--quick] [--samples N] [--devices flex,ndarray]
+//! - `sparsekit-bench run --suite spmm,spmm_t,sddmm,train,model,sae [--quick] [--samples N] [--devices flex,ndarray]
 //!   --out rows.jsonl` — times each case of BENCH.md's matrix (sparsekit kernel and burn's dense
 //!   `matmul` on the same inputs, back to back) and writes one JSON line per row, plus
 //!   `{"note": …}` lines for rows it leaves out.
@@ -14,6 +14,7 @@ mod matrix;
 mod memory;
 mod model;
 mod runner;
+mod sae;
 mod train;
 
 // The report row and the timer are shared with xtask and the examples.
@@ -55,17 +56,18 @@ enum Command {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Comma-separated suites: spmm, spmm_t, sddmm, train, model.
+    /// Comma-separated suites: spmm, spmm_t, sddmm, train, model, sae.
     #[arg(
         long,
-        default_value = "spmm,spmm_t,sddmm,train,model",
+        default_value = "spmm,spmm_t,sddmm,train,model,sae",
         value_delimiter = ','
     )]
     suite: Vec<String>,
     /// Only the rows marked `q` in BENCH.md (plus sparsity 0.7).
     #[arg(long)]
     quick: bool,
-    /// Timed samples per measurement (after warm-up). Reported rows need at least 10.
+    /// Timed samples per measurement (after warm-up). Reported rows need at least 10. Without
+    /// it: 10 with --quick (the sae suite: 5, see `sae::QUICK_SAMPLES`), 15 otherwise.
     #[arg(long)]
     samples: Option<usize>,
     /// Comma-separated devices: flex, ndarray (CPU kernels vs burn's dense matmul there) and
@@ -76,6 +78,9 @@ struct RunArgs {
     /// Override the shapes (m,k,n; repeatable).
     #[arg(long = "shape", value_parser = matrix::parse_shape)]
     shapes: Vec<row::Shape>,
+    /// Override the sae suite's shapes (d_in,d_sae,k,batch; repeatable).
+    #[arg(long = "sae-shape", value_parser = sae::parse_case)]
+    sae_shapes: Vec<sae::SaeCase>,
     /// Override the sparsities (comma-separated).
     #[arg(long, value_delimiter = ',')]
     sparsity: Vec<f64>,
@@ -137,10 +142,20 @@ fn run(args: RunArgs) -> Result<()> {
     }
     let train = args.suite.iter().any(|s| s.trim() == "train");
     let model_suite = args.suite.iter().any(|s| s.trim() == "model");
+    let sae_cases = if args.suite.iter().any(|s| s.trim() == "sae") {
+        sae::cases(args.quick, &args.sae_shapes)
+    } else {
+        Vec::new()
+    };
+    let sae_samples = match args.samples {
+        Some(n) => n,
+        None if args.quick => sae::QUICK_SAMPLES,
+        None => samples,
+    };
     let kernel_suites = args
         .suite
         .iter()
-        .filter(|s| !matches!(s.trim(), "train" | "model"))
+        .filter(|s| !matches!(s.trim(), "train" | "model" | "sae"))
         .map(|s| s.parse::<Suite>().map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
     let (cases, matrix_notes) = matrix::matrix(args.quick, &kernel_suites, shapes, sparsities);
@@ -150,6 +165,12 @@ fn run(args: RunArgs) -> Result<()> {
         Vec::new()
     };
     notes.extend(matrix_notes);
+    if !sae_cases.is_empty() && sae_samples < samples {
+        notes.push(format!(
+            "sae suite: {sae_samples} samples per row (--quick: a training step at 768×24576, \
+             batch 4096, takes 1–2 s on 2 cores; pass --samples 10 for BENCH.md's minimum)"
+        ));
+    }
     let cfg = runner::RunConfig {
         timing: runner::RunConfig::timing_for(samples),
         devices,
@@ -166,6 +187,7 @@ fn run(args: RunArgs) -> Result<()> {
     let mut write_err = None;
     let mut emit = |line: Line| {
         match &line {
+            Line::Row(r) if r.suite == "sae" => eprintln!("{}", sae::summary(r)),
             Line::Row(r) => {
                 let warn = match r.max_rel_err {
                     Some(e) if e > 1e-3 => {
@@ -207,6 +229,12 @@ fn run(args: RunArgs) -> Result<()> {
         cases.len() + train_cases.len(),
         cfg.devices.len() + cfg.gpus.len()
     );
+    if !sae_cases.is_empty() {
+        eprintln!(
+            "sparsekit-bench: sae: {} case(s) on the CPU, {sae_samples} samples each",
+            sae_cases.len()
+        );
+    }
     for case in &cases {
         runner::run_case_cpu(case, &cfg, &mut emit);
     }
@@ -233,6 +261,9 @@ fn run(args: RunArgs) -> Result<()> {
             );
             model::run(&case, &cfg.devices, &cfg.timing, &mut emit);
         }
+    }
+    if !sae_cases.is_empty() {
+        sae::run(&sae_cases, sae_samples, args.quick, args.seed, &mut emit);
     }
     // wgpu last: a software adapter's threads would slow every CPU row measured after it.
     for case in &cases {

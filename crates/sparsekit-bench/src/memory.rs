@@ -1,9 +1,11 @@
-//! Heap accounting for the `train` suite: a global allocator that forwards to the system
-//! allocator and counts live bytes and their high-water mark.
+//! Memory accounting for the `train`, `model` and `sae` suites: a global allocator that
+//! forwards to the system allocator and counts live bytes and their high-water mark.
 //!
 //! burn's CPU backends (Flex, NdArray) keep tensors in ordinary heap allocations, so the bytes a
 //! layer's parameters, gradients and optimizer state hold show up here exactly; a GPU backend's
 //! device memory would not (no GPU rows use it).
+//!
+//! Also the process's peak resident set size (VmHWM, Linux) and its reset.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -78,6 +80,24 @@ pub fn peak() -> usize {
 /// Starts a new high-water mark at the current live bytes.
 pub fn reset_peak() {
     PEAK.store(live(), Ordering::Relaxed);
+}
+
+/// Peak resident set size of this process (VmHWM), bytes.
+pub fn peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = s
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets VmHWM to the current RSS (Linux ≥ 4.0); false where that is not possible.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Serializes the unit tests that read the global counters: they are process-wide, so two such

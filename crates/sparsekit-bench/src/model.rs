@@ -40,24 +40,6 @@ pub fn cases(quick: bool) -> Vec<ModelCase> {
     }]
 }
 
-/// Peak resident set size of this process (VmHWM), bytes.
-fn peak_rss() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = s
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
-
-/// Resets VmHWM to the current RSS (Linux ≥ 4.0); false where that is not possible.
-fn reset_peak_rss() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
 fn texts(n: usize) -> Result<Vec<String>, String> {
     let corpus = debian::default_dir().join("descriptions.jsonl");
     let records = debian::read_corpus(&corpus).map_err(|e| {
@@ -238,7 +220,7 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
             Err(e) => return note(emit, format!("model suite: tokenising: {e}")),
         };
         let tokens: usize = lengths.iter().sum();
-        let rss_reset = reset_peak_rss();
+        let rss_reset = memory::reset_peak_rss();
         memory::reset_peak();
         let heap_before = memory::live();
         let stats = measure(timing, || {
@@ -253,7 +235,7 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
         extra.insert("threads".into(), threads.into());
         extra.insert("peak_heap_bytes".into(), peak_heap.into());
         if rss_reset {
-            if let Some(rss) = peak_rss() {
+            if let Some(rss) = memory::peak_rss() {
                 extra.insert("peak_rss_bytes".into(), rss.into());
             }
         }

@@ -126,3 +126,62 @@ fn bad_arguments_fail_cleanly() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn sae_suite_emits_every_variant_and_notes_missing_peers() {
+    let out = std::env::temp_dir().join(format!(
+        "sparsekit-bench-sae-smoke-{}.jsonl",
+        std::process::id()
+    ));
+    let st = Command::new(BIN)
+        .args(["run", "--suite", "sae", "--samples", "2"])
+        .args(["--sae-shape", "16,128,4,32", "--out"])
+        .arg(&out)
+        // No peers: a note, and rows without a baseline.
+        .env("PEERS_PY", "/nonexistent/python")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let text = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rows: Vec<&Value> = lines.iter().filter(|l| l.get("note").is_none()).collect();
+    let notes: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.get("note").and_then(Value::as_str))
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains("sae_peers_encode.py")),
+        "{notes:?}"
+    );
+    let ops: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["op"].as_str().unwrap().to_string(),
+                r["format"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // TopK Auto / F32 / LazyAdam, BatchTopK, JumpReLU; encode Auto / F32.
+    assert_eq!(ops.len(), 7, "{ops:?}");
+    for arch in ["topk", "batchtopk", "jumprelu"] {
+        assert!(
+            ops.iter().any(|(o, a)| o == "train_step" && a == arch),
+            "{ops:?}"
+        );
+    }
+    assert_eq!(ops.iter().filter(|(o, _)| o == "encode").count(), 2);
+    for r in rows {
+        assert_eq!(r["suite"], "sae");
+        assert_eq!(r["speedup_vs_dense"], 0.0, "no peers, no ratio: {r}");
+        assert!(r["median_s"].as_f64().unwrap() > 0.0);
+        for key in ["tokens_per_s", "encoder_path", "threads", "peak_heap_bytes"] {
+            assert!(r.get(key).is_some(), "{key}: {r}");
+        }
+        assert!(["f32", "bf16-amx", "bf16"].contains(&r["dtype"].as_str().unwrap()));
+    }
+}

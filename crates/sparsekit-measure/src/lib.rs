@@ -8,10 +8,12 @@
 //!
 //! - [`timing`]: the one timer (warm-up, timed calls, median / min / max);
 //! - [`row`]: one row of the bench report (`results[]` of docs/bench.md's schema);
-//! - [`plot`]: line charts as SVG text, drawn with `plotters`.
+//! - [`plot`]: line charts as SVG text, drawn with `plotters`;
+//! - [`peers`]: the Python peers' interpreter, directory and environment.
 
 #![warn(missing_docs)]
 
+pub mod peers;
 pub mod plot;
 pub mod row;
 pub mod timing;
