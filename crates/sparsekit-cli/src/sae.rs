@@ -43,7 +43,7 @@ impl From<Arch> for Architecture {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Norm {
+pub enum InputScaling {
     None,
     ExpectedAverageOnlyIn,
     ConstantNormRescale,
@@ -125,8 +125,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.001)]
     pub threshold_init: f32,
     /// Input normalisation (SAELens' names).
-    #[arg(long, value_enum, default_value_t = Norm::None)]
-    pub normalize: Norm,
+    #[arg(long, value_enum, default_value_t = InputScaling::None)]
+    pub normalize: InputScaling,
     #[arg(long, value_enum, default_value_t = BDec::GeometricMedian)]
     pub b_dec_init: BDec,
     /// Don't subtract b_dec from the input before encoding.
@@ -205,10 +205,10 @@ fn train(a: &TrainArgs) -> Result<()> {
     let mut sae = SaeConfig::new(arch, d_in, d_sae, arch.uses_k().then_some(a.k));
     sae.apply_b_dec_to_input = !a.no_b_dec_on_input;
     sae.normalize_activations = match a.normalize {
-        Norm::None => Normalization::None,
-        Norm::ExpectedAverageOnlyIn => Normalization::ExpectedAverageOnlyIn,
-        Norm::ConstantNormRescale => Normalization::ConstantNormRescale,
-        Norm::LayerNorm => Normalization::LayerNorm,
+        InputScaling::None => Normalization::None,
+        InputScaling::ExpectedAverageOnlyIn => Normalization::ExpectedAverageOnlyIn,
+        InputScaling::ConstantNormRescale => Normalization::ConstantNormRescale,
+        InputScaling::LayerNorm => Normalization::LayerNorm,
     };
     let cfg = TrainConfig {
         lr: a.lr,
@@ -222,7 +222,10 @@ fn train(a: &TrainArgs) -> Result<()> {
             BDec::Mean => BDecInit::Mean,
             BDec::GeometricMedian => BDecInit::GeometricMedian,
         },
-        k_anneal: a.k_start.zip(a.k_anneal_tokens).map(|(start, tokens)| KAnneal { start, tokens }),
+        k_anneal: a
+            .k_start
+            .zip(a.k_anneal_tokens)
+            .map(|(start, tokens)| KAnneal { start, tokens }),
         aux_k: a.aux_k,
         aux_coefficient: a.aux_coefficient,
         dead_after_tokens: a.dead_after,
@@ -276,11 +279,14 @@ fn eval(a: &EvalArgs) -> Result<()> {
     let params = sparsekit_sae::format::load_any(&a.sae)
         .with_context(|| format!("loading the SAE {}", a.sae.display()))?;
     let sae = Arc::new(sparsekit_sae::Sae::new(params)?);
-    let report = sparsekit_sae::eval::evaluate_shards(&sae, &a.activations, a.token_batch, a.max_tokens)?;
+    let report =
+        sparsekit_sae::eval::evaluate_shards(&sae, &a.activations, a.token_batch, a.max_tokens)?;
     let mut json = serde_json::to_value(&report)?;
     #[cfg(not(feature = "models"))]
     if a.layer.is_some() {
-        bail!("--layer/--site need the model: this sparsekit was built without the `models` feature");
+        bail!(
+            "--layer/--site need the model: this sparsekit was built without the `models` feature"
+        );
     }
     #[cfg(feature = "models")]
     if let (Some(layer), Some(site)) = (a.layer, &a.site) {
@@ -290,11 +296,15 @@ fn eval(a: &EvalArgs) -> Result<()> {
             .clone()
             .unwrap_or_else(|| sparsekit_data::debian::default_dir().join("descriptions.jsonl"));
         let records = sparsekit_data::debian::read_corpus(&corpus).with_context(|| {
-            format!("reading the corpus {} (`sparsekit fetch debian-text` writes it)", corpus.display())
+            format!(
+                "reading the corpus {} (`sparsekit fetch debian-text` writes it)",
+                corpus.display()
+            )
         })?;
         let encoder = a.model.load()?;
         let splice = sparsekit_sae::splice::sae_splice(&encoder, sae.clone(), layer, site)?;
-        let down = sparsekit_sae::splice::downstream(&encoder, splice, &records, a.limit, a.model.batch)?;
+        let down =
+            sparsekit_sae::splice::downstream(&encoder, splice, &records, a.limit, a.model.batch)?;
         json["downstream"] = serde_json::to_value(&down)?;
         json["layer"] = layer.into();
         json["site"] = site.name().into();

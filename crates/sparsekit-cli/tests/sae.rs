@@ -26,9 +26,28 @@ fn shards(dir: &Path, d: usize, tokens: usize, seed: u64) {
 
 fn train(acts: &Path, out: &Path, tokens: &str, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
-        "sae", "train", "--activations", p(acts), "--output", p(out), "--k", "3", "--expansion", "4",
-        "--batch", "256", "--tokens", tokens, "--lr", "0.005", "--checkpoint-every", "2",
-        "--shuffle-buffer", "500", "--seed", "7",
+        "sae",
+        "train",
+        "--activations",
+        p(acts),
+        "--output",
+        p(out),
+        "--k",
+        "3",
+        "--expansion",
+        "4",
+        "--batch",
+        "256",
+        "--tokens",
+        tokens,
+        "--lr",
+        "0.005",
+        "--checkpoint-every",
+        "2",
+        "--shuffle-buffer",
+        "500",
+        "--seed",
+        "7",
     ];
     args.extend_from_slice(extra);
     sparsekit(&args)
@@ -44,11 +63,20 @@ fn train_writes_a_saelens_directory_metrics_and_a_checkpoint() {
     let summary: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(summary["steps"], 10);
     assert_eq!(summary["d_sae"], 64);
-    for f in ["cfg.json", "sae_weights.safetensors", "sparsity.safetensors", "run.json", "checkpoint/state.json"] {
+    for f in [
+        "cfg.json",
+        "sae_weights.safetensors",
+        "sparsity.safetensors",
+        "run.json",
+        "checkpoint/state.json",
+    ] {
         assert!(out.join(f).is_file(), "missing {f}");
     }
     let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 10);
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["step"], i as u64 + 1);
@@ -86,8 +114,14 @@ fn resume_continues_bit_for_bit() {
     let o = train(&acts, &split, "3072", &["--resume"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
-    assert_eq!(read(&straight, "sae_weights.safetensors"), read(&split, "sae_weights.safetensors"));
-    assert_eq!(read(&straight, "checkpoint/state.safetensors"), read(&split, "checkpoint/state.safetensors"));
+    assert_eq!(
+        read(&straight, "sae_weights.safetensors"),
+        read(&split, "sae_weights.safetensors")
+    );
+    assert_eq!(
+        read(&straight, "checkpoint/state.safetensors"),
+        read(&split, "checkpoint/state.safetensors")
+    );
     // The log is the same apart from the timing column.
     let strip = |d: &Path| -> Vec<serde_json::Value> {
         std::fs::read_to_string(d.join("metrics.jsonl"))
@@ -106,7 +140,11 @@ fn resume_continues_bit_for_bit() {
 #[test]
 fn wrong_width_bad_device_and_missing_input_are_clean_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    let (a16, a8, out) = (tmp.path().join("a16"), tmp.path().join("a8"), tmp.path().join("sae"));
+    let (a16, a8, out) = (
+        tmp.path().join("a16"),
+        tmp.path().join("a8"),
+        tmp.path().join("sae"),
+    );
     shards(&a16, 16, 600, 3);
     shards(&a8, 8, 600, 3);
     assert!(train(&a16, &out, "512", &[]).status.success());
@@ -116,8 +154,20 @@ fn wrong_width_bad_device_and_missing_input_are_clean_errors() {
     assert_clean_error(&o, &["8 wide", "d_in is 16"]);
     let o = train(&a16, &tmp.path().join("x"), "512", &["--device", "wgpu"]);
     assert_clean_error(&o, &["--device wgpu", "cpu"]);
-    let o = train(&tmp.path().join("nothing"), &tmp.path().join("y"), "512", &[]);
+    let o = train(
+        &tmp.path().join("nothing"),
+        &tmp.path().join("y"),
+        "512",
+        &[],
+    );
     assert_clean_error(&o, &["manifest.json"]);
-    let o = sparsekit(&["sae", "eval", "--sae", p(&tmp.path().join("nothing")), "--activations", p(&a16)]);
+    let o = sparsekit(&[
+        "sae",
+        "eval",
+        "--sae",
+        p(&tmp.path().join("nothing")),
+        "--activations",
+        p(&a16),
+    ]);
     assert_clean_error(&o, &["nothing"]);
 }

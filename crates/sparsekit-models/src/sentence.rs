@@ -46,6 +46,10 @@ pub struct SentenceEncoder {
     device: Device,
 }
 
+/// The replacement function of a [`Splice`]: activations `[batch, seq, width]` and the padding
+/// mask in, activations of the same shape out.
+pub type SpliceFn = std::sync::Arc<dyn Fn(Tensor<3>, &Tensor<2, Bool>) -> Tensor<3> + Send + Sync>;
+
 /// Replaces the activations at one (layer, site) of the forward pass by a function of them —
 /// e.g. a sparse autoencoder's reconstruction — so that every embedding and evaluation of a
 /// [`SentenceEncoder`] runs through it. The function gets `[batch, seq, width]` activations and
@@ -57,7 +61,7 @@ pub struct Splice {
     /// Site within the layer.
     pub site: crate::hooks::Site,
     /// The replacement.
-    pub f: std::sync::Arc<dyn Fn(Tensor<3>, &Tensor<2, Bool>) -> Tensor<3> + Send + Sync>,
+    pub f: SpliceFn,
 }
 
 impl std::fmt::Debug for Splice {
@@ -247,13 +251,14 @@ impl SentenceEncoder {
             None => self.model.forward(ids, padding.clone()),
             Some(sp) => {
                 let depth = self.model.depth();
-                self.model.forward_hooked(ids, padding.clone(), depth, &mut |l, s, t| {
-                    if l == sp.layer && s == sp.site {
-                        (sp.f)(t, &padding)
-                    } else {
-                        t
-                    }
-                })
+                self.model
+                    .forward_hooked(ids, padding.clone(), depth, &mut |l, s, t| {
+                        if l == sp.layer && s == sp.site {
+                            (sp.f)(t, &padding)
+                        } else {
+                            t
+                        }
+                    })
             }
         };
         let pooled = pool(hidden, padding, self.pooling);

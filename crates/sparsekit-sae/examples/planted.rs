@@ -12,11 +12,26 @@ use sparsekit_sae::{Architecture, SaeConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let arch = args.get(1).and_then(|a| Architecture::from_name(a)).unwrap_or(Architecture::TopK);
-    let tokens: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2_000_000);
+    let arch = args
+        .get(1)
+        .and_then(|a| Architecture::from_name(a))
+        .unwrap_or(Architecture::TopK);
+    let tokens: u64 = args
+        .get(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2_000_000);
     let auxk = args.get(3).map(|a| a != "off").unwrap_or(true);
-    let env = |k: &str, v: f64| std::env::var(k).ok().and_then(|s| s.parse().ok()).unwrap_or(v);
-    let (d, features, active) = (env("PLANTED_D", 256.0) as usize, env("PLANTED_F", 2048.0) as usize, 8);
+    let env = |k: &str, v: f64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(v)
+    };
+    let (d, features, active) = (
+        env("PLANTED_D", 256.0) as usize,
+        env("PLANTED_F", 2048.0) as usize,
+        8,
+    );
     let expansion = env("PLANTED_EXPANSION", 1.0);
     let planted = PlantedDictionary::new(d, features, active, 0.5, 0.01, 7);
     let d_sae = (features as f64 * expansion) as usize;

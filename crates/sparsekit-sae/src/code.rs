@@ -130,7 +130,13 @@ impl ByLatent {
 /// `out[i] = bias + Σ_t values[t] · rows[indices[t]]` for every token `i` of `code`: the
 /// gather-sum decoder (no dense `n × d_sae` product). `rows` is `[d_sae, d]` row-major, `out`
 /// `n × d`. Parallel over tokens, one thread per output row (thread-count independent).
-pub fn gather_sum(code: &SparseCode, rows: &[f32], d: usize, bias: Option<&[f32]>, out: &mut [f32]) {
+pub fn gather_sum(
+    code: &SparseCode,
+    rows: &[f32],
+    d: usize,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
     debug_assert_eq!(out.len(), code.rows() * d);
     out.par_chunks_mut(d.max(1))
         .enumerate()

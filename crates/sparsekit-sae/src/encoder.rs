@@ -3,7 +3,9 @@
 //! encoder (`sparsekit_kernels::sae`: AVX-512 f32, bf16 on AMX tiles, exact top-k in both). This
 //! is the one place the trainer and inference reach it.
 
-use sparsekit_kernels::sae::{encode_dense, encode_topk, EncoderPath, EncoderPrecision, PackedEncoder};
+use sparsekit_kernels::sae::{
+    encode_dense, encode_topk, EncoderPath, EncoderPrecision, PackedEncoder,
+};
 use sparsekit_kernels::{MatMut, MatRef};
 
 use crate::config::{Architecture, Precision};
@@ -31,7 +33,12 @@ pub(crate) fn resolve(p: Precision, arch: Architecture) -> EncoderPrecision {
 }
 
 /// Packs `w` (`[d_sae, d_in]`).
-pub(crate) fn pack(w: &[f32], d_in: usize, d_sae: usize, precision: EncoderPrecision) -> Result<PackedEncoder> {
+pub(crate) fn pack(
+    w: &[f32],
+    d_in: usize,
+    d_sae: usize,
+    precision: EncoderPrecision,
+) -> Result<PackedEncoder> {
     Ok(PackedEncoder::new(MatRef::new(w, d_sae, d_in)?, precision)?)
 }
 
@@ -55,16 +62,34 @@ impl Encoder<'_> {
     pub fn pre_dense(&self, x: &[f32], out: &mut [f32]) -> Result<()> {
         let (d, m) = (self.d_in(), self.d_sae());
         let n = x.len() / d.max(1);
-        encode_dense(MatRef::new(x, n, d)?, self.packed, self.b, MatMut::new(out, n, m)?)?;
+        encode_dense(
+            MatRef::new(x, n, d)?,
+            self.packed,
+            self.b,
+            MatMut::new(out, n, m)?,
+        )?;
         Ok(())
     }
 
     /// Per row of `x`, the `k` largest pre-activations, exactly (values descending, ties to the
     /// lower latent): `values`, `indices` are `n × k`.
-    pub fn pre_topk(&self, x: &[f32], k: usize, values: &mut [f32], indices: &mut [u32]) -> Result<()> {
+    pub fn pre_topk(
+        &self,
+        x: &[f32],
+        k: usize,
+        values: &mut [f32],
+        indices: &mut [u32],
+    ) -> Result<()> {
         let d = self.d_in();
         let n = x.len() / d.max(1);
-        encode_topk(MatRef::new(x, n, d)?, self.packed, self.b, k, values, indices)?;
+        encode_topk(
+            MatRef::new(x, n, d)?,
+            self.packed,
+            self.b,
+            k,
+            values,
+            indices,
+        )?;
         Ok(())
     }
 }

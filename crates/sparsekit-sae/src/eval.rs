@@ -28,7 +28,12 @@ pub struct EvalReport {
 
 /// Evaluates `sae` on the shards in `dir`, in written order, `batch` tokens at a time, over at
 /// most `max_tokens` tokens.
-pub fn evaluate_shards(sae: &Sae, dir: &Path, batch: usize, max_tokens: Option<u64>) -> Result<EvalReport> {
+pub fn evaluate_shards(
+    sae: &Sae,
+    dir: &Path,
+    batch: usize,
+    max_tokens: Option<u64>,
+) -> Result<EvalReport> {
     let reader = ShardReader::open(dir)?;
     let d = sae.params().config.d_in;
     let m = sae.params().config.d_sae;
@@ -48,7 +53,11 @@ pub fn evaluate_shards(sae: &Sae, dir: &Path, batch: usize, max_tokens: Option<u
         let take = ((limit - n) as usize).min(b.rows);
         let x = &b.activations[..take * d];
         let (y, code) = sae.reconstruct_with_code(x)?;
-        sse += x.iter().zip(&y).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>();
+        sse += x
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum::<f64>();
         for r in x.chunks(d) {
             for (s, v) in sum.iter_mut().zip(r) {
                 *s += *v as f64;
@@ -67,7 +76,10 @@ pub fn evaluate_shards(sae: &Sae, dir: &Path, batch: usize, max_tokens: Option<u
         }
     }
     if n == 0 {
-        return Err(SaeError::Config(format!("{}: no tokens to evaluate", dir.display())));
+        return Err(SaeError::Config(format!(
+            "{}: no tokens to evaluate",
+            dir.display()
+        )));
     }
     let nf = n as f64;
     let tv = sumsq - sum.iter().map(|s| s * s).sum::<f64>() / nf;

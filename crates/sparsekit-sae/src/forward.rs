@@ -257,10 +257,11 @@ fn batch_topk(enc: &Encoder<'_>, x_in: &[f32], n: usize, k: usize) -> Result<For
     for c in &mut cands {
         c.sort_by_key(|e| e.1);
         for &(v, j) in c.iter() {
-            let keep = v > tau || (v == tau && tau > 0.0 && ties_left > 0 && {
-                ties_left -= 1;
-                true
-            });
+            let keep = v > tau
+                || (v == tau && tau > 0.0 && ties_left > 0 && {
+                    ties_left -= 1;
+                    true
+                });
             if keep {
                 fwd.code.indices.push(j);
                 fwd.code.values.push(v);
@@ -281,7 +282,13 @@ mod tests {
     use sparsekit_kernels::sae::EncoderPrecision;
 
     fn f32_pack(p: &SaeParams) -> PackedEncoder {
-        pack(&p.w_enc, p.config.d_in, p.config.d_sae, EncoderPrecision::F32).unwrap()
+        pack(
+            &p.w_enc,
+            p.config.d_in,
+            p.config.d_sae,
+            EncoderPrecision::F32,
+        )
+        .unwrap()
     }
 
     /// The exact batch top-k: all positive pre-activations sorted by (value desc, token, latent),
@@ -290,7 +297,10 @@ mod tests {
         let (d, m) = (params.config.d_in, params.config.d_sae);
         let n = x.len() / d;
         let packed = f32_pack(params);
-        let enc = Encoder { packed: &packed, b: &params.b_enc };
+        let enc = Encoder {
+            packed: &packed,
+            b: &params.b_enc,
+        };
         let mut pre = vec![0.0f32; n * m];
         enc.pre_dense(x, &mut pre).unwrap();
         let mut all: Vec<(f32, usize, u32)> = (0..n * m)
@@ -310,19 +320,41 @@ mod tests {
         for (d, m, n, k) in [(5, 40, 12, 2), (3, 16, 7, 3), (8, 64, 1, 5), (4, 9, 6, 3)] {
             let cfg = SaeConfig::new(Architecture::BatchTopK, d, m, Some(k));
             let mut p = SaeParams::init(cfg, 1, 0.001).unwrap();
-            p.b_enc.iter_mut().for_each(|b| *b = rng.random_range(-0.5..0.5));
+            p.b_enc
+                .iter_mut()
+                .for_each(|b| *b = rng.random_range(-0.5..0.5));
             // A few tokens with a large norm take far more than their share (saturation).
             let x: Vec<f32> = (0..n * d)
                 .map(|t| rng.random_range(-1.0f32..1.0) * if t / d % 4 == 0 { 8.0 } else { 1.0 })
                 .collect();
             for precision in [EncoderPrecision::F32, EncoderPrecision::Bf16] {
-            let packed = pack(&p.w_enc, d, m, precision).unwrap();
-            let got = forward(&p, &packed, &x, Mode::Train { k, bandwidth: 0.001 }).unwrap();
-            let mut pairs: Vec<(usize, u32)> = (0..n)
-                .flat_map(|i| got.code.row(i).0.iter().map(move |&j| (i, j)).collect::<Vec<_>>())
-                .collect();
-            pairs.sort();
-            assert_eq!(pairs, brute(&p, &x, k), "d {d} m {m} n {n} k {k} {precision:?}");
+                let packed = pack(&p.w_enc, d, m, precision).unwrap();
+                let got = forward(
+                    &p,
+                    &packed,
+                    &x,
+                    Mode::Train {
+                        k,
+                        bandwidth: 0.001,
+                    },
+                )
+                .unwrap();
+                let mut pairs: Vec<(usize, u32)> = (0..n)
+                    .flat_map(|i| {
+                        got.code
+                            .row(i)
+                            .0
+                            .iter()
+                            .map(move |&j| (i, j))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                pairs.sort();
+                assert_eq!(
+                    pairs,
+                    brute(&p, &x, k),
+                    "d {d} m {m} n {n} k {k} {precision:?}"
+                );
             }
         }
     }
@@ -332,15 +364,27 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(8);
         let (d, m, n) = (6, 23, 9);
         let x: Vec<f32> = (0..n * d).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        for arch in [Architecture::TopK, Architecture::JumpRelu, Architecture::Relu] {
+        for arch in [
+            Architecture::TopK,
+            Architecture::JumpRelu,
+            Architecture::Relu,
+        ] {
             let cfg = SaeConfig::new(arch, d, m, arch.uses_k().then_some(4));
             let mut p = SaeParams::init(cfg, 2, 0.05).unwrap();
-            p.b_enc.iter_mut().for_each(|b| *b = rng.random_range(-0.3..0.3));
+            p.b_enc
+                .iter_mut()
+                .for_each(|b| *b = rng.random_range(-0.3..0.3));
             let packed = f32_pack(&p);
-            let enc = Encoder { packed: &packed, b: &p.b_enc };
+            let enc = Encoder {
+                packed: &packed,
+                b: &p.b_enc,
+            };
             let mut pre = vec![0.0f32; n * m];
             enc.pre_dense(&x, &mut pre).unwrap();
-            let code = forward(&p, &packed, &x, Mode::Inference).unwrap().code.to_dense();
+            let code = forward(&p, &packed, &x, Mode::Inference)
+                .unwrap()
+                .code
+                .to_dense();
             for i in 0..n {
                 let row = &pre[i * m..(i + 1) * m];
                 let mut expect = vec![0.0f32; m];

@@ -115,7 +115,8 @@ pub fn train_on_shards(
             run.batch
         )));
     }
-    fs::create_dir_all(output).map_err(|e| SaeError::io(format!("creating {}", output.display()), e))?;
+    fs::create_dir_all(output)
+        .map_err(|e| SaeError::io(format!("creating {}", output.display()), e))?;
     // The metrics log holds exactly the steps up to the checkpoint.
     let metrics_path = output.join(METRICS);
     let done = trainer.state().step;
@@ -134,7 +135,8 @@ pub fn train_on_shards(
     } else {
         String::new()
     };
-    fs::write(&metrics_path, kept).map_err(|e| SaeError::io(format!("writing {}", metrics_path.display()), e))?;
+    fs::write(&metrics_path, kept)
+        .map_err(|e| SaeError::io(format!("writing {}", metrics_path.display()), e))?;
     let mut log = fs::OpenOptions::new()
         .append(true)
         .open(&metrics_path)
@@ -146,8 +148,11 @@ pub fn train_on_shards(
         "manifest_meta": &manifest.meta,
         "manifest_tokens": manifest.tokens,
     });
-    fs::write(output.join("run.json"), serde_json::to_string_pretty(&run_json).expect("json"))
-        .map_err(|e| SaeError::io("writing run.json", e))?;
+    fs::write(
+        output.join("run.json"),
+        serde_json::to_string_pretty(&run_json).expect("json"),
+    )
+    .map_err(|e| SaeError::io("writing run.json", e))?;
 
     let total_steps = run.tokens.div_ceil(run.batch as u64);
     let per_pass = (manifest.tokens / run.batch) as u64;
@@ -176,7 +181,11 @@ pub fn train_on_shards(
             let secs = t0.elapsed().as_secs_f64();
             let tps = (step - done) as f64 * run.batch as f64 / secs.max(1e-9);
             if step % run.log_every.max(1) == 0 || step == total_steps {
-                let line = serde_json::to_string(&LogLine { stats: &st, tokens_per_s: tps }).expect("json");
+                let line = serde_json::to_string(&LogLine {
+                    stats: &st,
+                    tokens_per_s: tps,
+                })
+                .expect("json");
                 writeln!(log, "{line}").map_err(|e| SaeError::io("writing metrics.jsonl", e))?;
             }
             on_step(&st, tps);
@@ -192,7 +201,12 @@ pub fn train_on_shards(
     }
     let seconds = t0.elapsed().as_secs_f64();
     checkpoint::save(&ckpt_dir, &trainer, extra)?;
-    crate::format::saelens::save(output, trainer.params(), Some(&trainer.log_feature_density()), None)?;
+    crate::format::saelens::save(
+        output,
+        trainer.params(),
+        Some(&trainer.log_feature_density()),
+        None,
+    )?;
     let steps_this_run = step - done;
     let report = RunReport {
         last,

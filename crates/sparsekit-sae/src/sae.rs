@@ -29,7 +29,12 @@ impl Sae {
     pub fn with_precision(params: SaeParams, precision: Precision) -> Result<Self> {
         params.validate()?;
         let c = &params.config;
-        let packed = pack(&params.w_enc, c.d_in, c.d_sae, resolve(precision, c.architecture))?;
+        let packed = pack(
+            &params.w_enc,
+            c.d_in,
+            c.d_sae,
+            resolve(precision, c.architecture),
+        )?;
         Ok(Sae { params, packed })
     }
 
@@ -66,7 +71,9 @@ impl Sae {
         let undo = normalize(cfg, &mut xin);
         if cfg.apply_b_dec_to_input {
             for r in xin.chunks_mut(cfg.d_in) {
-                r.iter_mut().zip(&self.params.b_dec).for_each(|(v, b)| *v -= b);
+                r.iter_mut()
+                    .zip(&self.params.b_dec)
+                    .for_each(|(v, b)| *v -= b);
             }
         }
         (xin, undo)
@@ -90,7 +97,13 @@ impl Sae {
             )));
         }
         let mut out = vec![0.0; code.rows() * cfg.d_in];
-        gather_sum(code, &self.params.w_dec, cfg.d_in, Some(&self.params.b_dec), &mut out);
+        gather_sum(
+            code,
+            &self.params.w_dec,
+            cfg.d_in,
+            Some(&self.params.b_dec),
+            &mut out,
+        );
         Ok(out)
     }
 

@@ -18,7 +18,12 @@ use crate::sae::Sae;
 
 /// A [`Splice`] that replaces the activations at (`layer`, `site`) of `encoder` by `sae`'s
 /// reconstruction. Checks that the layer exists and the site's width is the SAE's `d_in`.
-pub fn sae_splice(encoder: &SentenceEncoder, sae: Arc<Sae>, layer: usize, site: Site) -> Result<Splice> {
+pub fn sae_splice(
+    encoder: &SentenceEncoder,
+    sae: Arc<Sae>,
+    layer: usize,
+    site: Site,
+) -> Result<Splice> {
     let cfg = &encoder.config;
     if layer >= encoder.model.depth() {
         return Err(SaeError::Config(format!(
@@ -89,12 +94,21 @@ pub fn downstream(
     let docs: Vec<&str> = test.iter().map(|r| r.description.as_str()).collect();
     let model_err = |e: sparsekit_models::ModelError| SaeError::Config(format!("embedding: {e}"));
     let dim = encoder.config.hidden_size;
-    let (q0, d0) = (encoder.embed(&q, batch).map_err(model_err)?, encoder.embed(&docs, batch).map_err(model_err)?);
+    let (q0, d0) = (
+        encoder.embed(&q, batch).map_err(model_err)?,
+        encoder.embed(&docs, batch).map_err(model_err)?,
+    );
     let mut spliced = encoder.clone();
     spliced.splice = Some(splice);
-    let (q1, d1) = (spliced.embed(&q, batch).map_err(model_err)?, spliced.embed(&docs, batch).map_err(model_err)?);
+    let (q1, d1) = (
+        spliced.embed(&q, batch).map_err(model_err)?,
+        spliced.embed(&docs, batch).map_err(model_err)?,
+    );
     let cos = sparsekit_data::eval::retrieval::cosine_f64;
-    let pairs = q0.chunks(dim).zip(q1.chunks(dim)).chain(d0.chunks(dim).zip(d1.chunks(dim)));
+    let pairs = q0
+        .chunks(dim)
+        .zip(q1.chunks(dim))
+        .chain(d0.chunks(dim).zip(d1.chunks(dim)));
     let (mut total, mut count) = (0.0, 0usize);
     for (a, b) in pairs {
         total += cos(a, b);

@@ -30,10 +30,19 @@ pub struct PlantedDictionary {
 
 impl PlantedDictionary {
     /// `n_features` random unit features in `d` dimensions (seeded).
-    pub fn new(d: usize, n_features: usize, active: usize, exponent: f64, noise: f32, seed: u64) -> Self {
+    pub fn new(
+        d: usize,
+        n_features: usize,
+        active: usize,
+        exponent: f64,
+        noise: f32,
+        seed: u64,
+    ) -> Self {
         assert!(active <= n_features, "active > features");
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut features: Vec<f32> = (0..d * n_features).map(|_| StandardNormal.sample(&mut rng)).collect();
+        let mut features: Vec<f32> = (0..d * n_features)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
         for r in features.chunks_mut(d) {
             let n = dot(r, r).sqrt();
             r.iter_mut().for_each(|v| *v /= n);
@@ -45,7 +54,13 @@ impl PlantedDictionary {
                 acc
             })
             .collect();
-        PlantedDictionary { d, features, active, noise, cumulative }
+        PlantedDictionary {
+            d,
+            features,
+            active,
+            noise,
+            cumulative,
+        }
     }
 
     /// Number of features.
@@ -59,11 +74,15 @@ impl PlantedDictionary {
         let total = *self.cumulative.last().unwrap_or(&1.0);
         let mut out = vec![0.0f32; n * d];
         out.par_chunks_mut(d).enumerate().for_each(|(i, row)| {
-            let mut rng = StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng =
+                StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut chosen: Vec<usize> = Vec::with_capacity(self.active);
             while chosen.len() < self.active {
                 let u = rng.random::<f64>() * total;
-                let j = self.cumulative.partition_point(|&c| c < u).min(self.cumulative.len() - 1);
+                let j = self
+                    .cumulative
+                    .partition_point(|&c| c < u)
+                    .min(self.cumulative.len() - 1);
                 if !chosen.contains(&j) {
                     chosen.push(j);
                 }
@@ -84,7 +103,10 @@ impl PlantedDictionary {
     /// Per planted feature, the largest cosine with any row of `rows` (`[m, d]`).
     pub fn best_cosines(&self, rows: &[f32]) -> Vec<f32> {
         let d = self.d;
-        let norms: Vec<f32> = rows.chunks(d).map(|r| dot(r, r).sqrt().max(1e-12)).collect();
+        let norms: Vec<f32> = rows
+            .chunks(d)
+            .map(|r| dot(r, r).sqrt().max(1e-12))
+            .collect();
         self.features
             .par_chunks(d)
             .map(|f| {

@@ -2,6 +2,9 @@
 //! the trainer's own loss (f64 arithmetic on the perturbation; the loss is re-evaluated), on small
 //! random SAEs. The loss itself is checked against an f64 evaluation in `training.rs`.
 
+// The f64 references index like the formulas they transcribe.
+#![allow(clippy::needless_range_loop)]
+
 use rand::{Rng, SeedableRng};
 use sparsekit_sae::train::{BDecInit, TrainConfig};
 use sparsekit_sae::{Architecture, Normalization, SaeConfig, Trainer};
@@ -33,11 +36,19 @@ fn trainer(arch: Architecture, norm: Normalization, aux: bool) -> (Trainer, Vec<
     // Non-trivial biases and gated parameters.
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let p = t.params_mut();
-    p.b_enc.iter_mut().for_each(|v| *v = rng.random_range(-0.2..0.3));
-    p.b_dec.iter_mut().for_each(|v| *v = rng.random_range(-0.2..0.2));
+    p.b_enc
+        .iter_mut()
+        .for_each(|v| *v = rng.random_range(-0.2..0.3));
+    p.b_dec
+        .iter_mut()
+        .for_each(|v| *v = rng.random_range(-0.2..0.2));
     if let Some(g) = p.gated.as_mut() {
-        g.r_mag.iter_mut().for_each(|v| *v = rng.random_range(-0.3..0.3));
-        g.b_mag.iter_mut().for_each(|v| *v = rng.random_range(-0.2..0.2));
+        g.r_mag
+            .iter_mut()
+            .for_each(|v| *v = rng.random_range(-0.3..0.3));
+        g.b_mag
+            .iter_mut()
+            .for_each(|v| *v = rng.random_range(-0.2..0.2));
     }
     let x = data(n, d, 5);
     if aux {
@@ -69,7 +80,9 @@ fn check(arch: Architecture, norm: Normalization, aux: bool) {
     let live: Vec<bool> = if aux {
         let mut cfg = t.config().clone();
         cfg.aux_coefficient = 0.0;
-        let g0 = Trainer::from_state(t.state().clone(), cfg).gradients(&x).unwrap();
+        let g0 = Trainer::from_state(t.state().clone(), cfg)
+            .gradients(&x)
+            .unwrap();
         // Rows with a main-code gradient are live; unless dead too, they must not see AuxK.
         let m = t.params().config.d_sae;
         let dead = t.dead_mask();
@@ -78,7 +91,11 @@ fn check(arch: Architecture, norm: Normalization, aux: bool) {
                 let row0 = &g0.w_dec[j * d..(j + 1) * d];
                 let is_live = row0.iter().any(|v| *v != 0.0);
                 if is_live && !dead[j] {
-                    assert_eq!(&g.w_dec[j * d..(j + 1) * d], row0, "AuxK leaked into live latent {j}'s decoder gradient");
+                    assert_eq!(
+                        &g.w_dec[j * d..(j + 1) * d],
+                        row0,
+                        "AuxK leaked into live latent {j}'s decoder gradient"
+                    );
                 }
                 is_live
             })
@@ -86,8 +103,16 @@ fn check(arch: Architecture, norm: Normalization, aux: bool) {
     } else {
         Vec::new()
     };
-    let detached = if arch == Architecture::Gated { expected_detached(&t, &x) } else { (Vec::new(), Vec::new()) };
-    let h = if arch == Architecture::BatchTopK { 2e-4f32 } else { 2e-3f32 };
+    let detached = if arch == Architecture::Gated {
+        expected_detached(&t, &x)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let h = if arch == Architecture::BatchTopK {
+        2e-4f32
+    } else {
+        2e-3f32
+    };
     let mut checked = 0;
     for &name in names {
         let analytic: &[f32] = match name {
@@ -155,7 +180,10 @@ fn check(arch: Architecture, norm: Normalization, aux: bool) {
             checked += 1;
         }
     }
-    assert!(checked > if aux { 4 } else { 20 }, "only {checked} entries compared");
+    assert!(
+        checked > if aux { 4 } else { 20 },
+        "only {checked} entries compared"
+    );
 }
 
 /// Gated's auxiliary loss `mean‖ReLU(π_gate)·W_dec + b_dec − x‖²` through the decoder that the
@@ -169,13 +197,18 @@ fn expected_detached(t: &Trainer, x: &[f32]) -> (Vec<f64>, Vec<f64>) {
         let xi = &x[i * d..(i + 1) * d];
         let gate: Vec<f64> = (0..m)
             .map(|j| {
-                let s: f64 = (0..d).map(|c| xi[c] as f64 * p.w_enc[j * d + c] as f64).sum();
+                let s: f64 = (0..d)
+                    .map(|c| xi[c] as f64 * p.w_enc[j * d + c] as f64)
+                    .sum();
                 (s + p.b_enc[j] as f64).max(0.0)
             })
             .collect();
         let r: Vec<f64> = (0..d)
             .map(|c| {
-                (0..m).map(|j| gate[j] * p.w_dec[j * d + c] as f64).sum::<f64>() + p.b_dec[c] as f64
+                (0..m)
+                    .map(|j| gate[j] * p.w_dec[j * d + c] as f64)
+                    .sum::<f64>()
+                    + p.b_dec[c] as f64
                     - xi[c] as f64
             })
             .collect();
@@ -254,7 +287,9 @@ fn jumprelu_threshold_gradient_is_the_rectangle_ste() {
     // Independent f64 evaluation.
     let mut expect = vec![0.0f64; m];
     let pre = |i: usize, j: usize| -> f64 {
-        (0..d).map(|c| (x[i * d + c] - p.b_dec[c]) as f64 * p.w_enc[j * d + c] as f64).sum::<f64>()
+        (0..d)
+            .map(|c| (x[i * d + c] - p.b_dec[c]) as f64 * p.w_enc[j * d + c] as f64)
+            .sum::<f64>()
             + p.b_enc[j] as f64
     };
     let mut xhat = vec![0.0f64; n * d];
@@ -280,7 +315,11 @@ fn jumprelu_threshold_gradient_is_the_rectangle_ste() {
             if (z - th).abs() < eps as f64 / 2.0 {
                 in_window += 1;
                 let da: f64 = (0..d)
-                    .map(|c| 2.0 / n as f64 * (xhat[i * d + c] - x[i * d + c] as f64) * p.w_dec[j * d + c] as f64)
+                    .map(|c| {
+                        2.0 / n as f64
+                            * (xhat[i * d + c] - x[i * d + c] as f64)
+                            * p.w_dec[j * d + c] as f64
+                    })
                     .sum();
                 expect[j] += (-(th / eps as f64) * da - 0.7 / (n as f64 * eps as f64)) * th;
             }
@@ -289,6 +328,10 @@ fn jumprelu_threshold_gradient_is_the_rectangle_ste() {
     assert!(in_window > 0, "test input puts no entry in the window");
     for j in 0..m {
         let a = g.log_threshold[j] as f64;
-        assert!((a - expect[j]).abs() <= 1e-4 + 1e-3 * expect[j].abs(), "latent {j}: {a} vs {}", expect[j]);
+        assert!(
+            (a - expect[j]).abs() <= 1e-4 + 1e-3 * expect[j].abs(),
+            "latent {j}: {a} vs {}",
+            expect[j]
+        );
     }
 }

@@ -52,16 +52,25 @@ fn check(device: DeviceChoice) {
     let d = enc.config.hidden_size;
     let id = sae_splice(&enc, Arc::new(identity(d)), 1, Site::ResidMid).unwrap();
     let down = downstream(&enc, id, &recs, None, 4).unwrap();
-    assert!(down.mean_cosine > 0.99999, "{device:?}: identity splice moved embeddings: {down:?}");
+    assert!(
+        down.mean_cosine > 0.99999,
+        "{device:?}: identity splice moved embeddings: {down:?}"
+    );
     assert_eq!(down.mrr_at_10, down.mrr_at_10_spliced);
 
     // An SAE whose reconstruction is only its (random) decoder bias.
     let mut zero = identity(d).into_params();
     zero.w_dec.fill(0.0);
-    zero.b_dec.iter_mut().enumerate().for_each(|(i, b)| *b = (i as f32 * 0.37).sin());
+    zero.b_dec
+        .iter_mut()
+        .enumerate()
+        .for_each(|(i, b)| *b = (i as f32 * 0.37).sin());
     let z = sae_splice(&enc, Arc::new(Sae::new(zero).unwrap()), 0, Site::ResidPost).unwrap();
     let down = downstream(&enc, z, &recs, None, 4).unwrap();
-    assert!(down.mean_cosine < 0.999, "{device:?}: a constant splice should move embeddings: {down:?}");
+    assert!(
+        down.mean_cosine < 0.999,
+        "{device:?}: a constant splice should move embeddings: {down:?}"
+    );
 }
 
 #[test]

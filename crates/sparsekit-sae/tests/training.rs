@@ -1,6 +1,9 @@
 //! Training behaviour: the loss against an f64 evaluation, resume bit for bit, thread-count
 //! independence, planted-dictionary recovery, AuxK against dead latents, lazy vs dense Adam.
 
+// The f64 references index like the formulas they transcribe.
+#![allow(clippy::needless_range_loop)]
+
 use rand::{Rng, SeedableRng};
 use sparsekit_sae::synthetic::PlantedDictionary;
 use sparsekit_sae::train::{checkpoint, BDecInit, Optimizer, TrainConfig};
@@ -17,35 +20,55 @@ fn data(n: usize, d: usize, seed: u64) -> Vec<f32> {
 fn topk_loss_matches_an_f64_evaluation() {
     let (d, m, n, k) = (9, 30, 17, 4);
     let sae = SaeConfig::new(Architecture::TopK, d, m, Some(k));
-    let cfg = TrainConfig { b_dec_init: BDecInit::Zeros, ..TrainConfig::default() };
+    let cfg = TrainConfig {
+        b_dec_init: BDecInit::Zeros,
+        ..TrainConfig::default()
+    };
     let mut t = Trainer::new(sae, cfg).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-    t.params_mut().b_dec.iter_mut().for_each(|v| *v = rng.random_range(-0.3..0.3));
-    t.params_mut().b_enc.iter_mut().for_each(|v| *v = rng.random_range(-0.3..0.3));
+    t.params_mut()
+        .b_dec
+        .iter_mut()
+        .for_each(|v| *v = rng.random_range(-0.3..0.3));
+    t.params_mut()
+        .b_enc
+        .iter_mut()
+        .for_each(|v| *v = rng.random_range(-0.3..0.3));
     let x = data(n, d, 1);
     let loss = t.gradients(&x).unwrap().loss;
     let p = t.params();
     let mut sse = 0.0f64;
-    let mean: Vec<f64> = (0..d).map(|c| (0..n).map(|i| x[i * d + c] as f64).sum::<f64>() / n as f64).collect();
+    let mean: Vec<f64> = (0..d)
+        .map(|c| (0..n).map(|i| x[i * d + c] as f64).sum::<f64>() / n as f64)
+        .collect();
     let mut tv = 0.0f64;
     for i in 0..n {
         let xi: Vec<f64> = (0..d).map(|c| x[i * d + c] as f64).collect();
         let pre: Vec<f64> = (0..m)
-            .map(|j| (0..d).map(|c| (xi[c] - p.b_dec[c] as f64) * p.w_enc[j * d + c] as f64).sum::<f64>() + p.b_enc[j] as f64)
+            .map(|j| {
+                (0..d)
+                    .map(|c| (xi[c] - p.b_dec[c] as f64) * p.w_enc[j * d + c] as f64)
+                    .sum::<f64>()
+                    + p.b_enc[j] as f64
+            })
             .collect();
         let mut order: Vec<usize> = (0..m).collect();
         order.sort_by(|&a, &b| pre[b].total_cmp(&pre[a]));
         let mut xhat: Vec<f64> = p.b_dec.iter().map(|&v| v as f64).collect();
         for &j in &order[..k] {
             let a = pre[j].max(0.0);
-            for c in 0..d {
-                xhat[c] += a * p.w_dec[j * d + c] as f64;
+            for (xh, w) in xhat.iter_mut().zip(&p.w_dec[j * d..(j + 1) * d]) {
+                *xh += a * *w as f64;
             }
         }
         sse += (0..d).map(|c| (xhat[c] - xi[c]).powi(2)).sum::<f64>();
         tv += (0..d).map(|c| (xi[c] - mean[c]).powi(2)).sum::<f64>();
     }
-    assert!((loss - sse / tv).abs() < 1e-5 * (sse / tv), "{loss} vs {}", sse / tv);
+    assert!(
+        (loss - sse / tv).abs() < 1e-5 * (sse / tv),
+        "{loss} vs {}",
+        sse / tv
+    );
 }
 
 fn cfg_for(arch: Architecture) -> (SaeConfig, TrainConfig) {
@@ -96,7 +119,10 @@ fn resume_from_a_checkpoint_continues_bit_for_bit() {
 fn results_do_not_depend_on_the_thread_count() {
     for arch in Architecture::ALL {
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| {
                 let (sae, cfg) = cfg_for(arch);
                 let mut sae = sae;
@@ -138,7 +164,12 @@ fn topk_and_batchtopk_recover_a_planted_dictionary() {
     let planted = PlantedDictionary::new(32, 128, 4, 0.5, 0.01, 3);
     for arch in [Architecture::TopK, Architecture::BatchTopK] {
         let sae = SaeConfig::new(arch, 32, 256, Some(4));
-        let cfg = TrainConfig { lr: Some(1e-2), dead_after_tokens: 20_000, seed: 5, ..TrainConfig::default() };
+        let cfg = TrainConfig {
+            lr: Some(1e-2),
+            dead_after_tokens: 20_000,
+            seed: 5,
+            ..TrainConfig::default()
+        };
         let mut t = Trainer::new(sae, cfg).unwrap();
         for s in 0..250 {
             t.step(&planted.sample(1024, s)).unwrap();
@@ -163,7 +194,9 @@ fn topk_and_batchtopk_recover_a_planted_dictionary() {
 fn auxk_trains_dead_latents_on_the_residual() {
     let planted = PlantedDictionary::new(16, 256, 2, 0.0, 0.01, 1);
     let embed = |x: Vec<f32>| -> Vec<f32> {
-        x.chunks(16).flat_map(|r| r.iter().copied().chain(std::iter::repeat_n(0.0, 16))).collect()
+        x.chunks(16)
+            .flat_map(|r| r.iter().copied().chain(std::iter::repeat_n(0.0, 16)))
+            .collect()
     };
     let run = |alpha: f32| {
         let sae = SaeConfig::new(Architecture::TopK, 32, 256, Some(2));
@@ -181,7 +214,11 @@ fn auxk_trains_dead_latents_on_the_residual() {
         for j in 128..256 {
             let row = &mut p.w_enc[j * 32..(j + 1) * 32];
             for (c, v) in row.iter_mut().enumerate() {
-                *v = if c < 16 { 0.0 } else { rng.random_range(-1.0..1.0) };
+                *v = if c < 16 {
+                    0.0
+                } else {
+                    rng.random_range(-1.0..1.0)
+                };
             }
             p.b_enc[j] = 0.05;
         }
@@ -191,15 +228,31 @@ fn auxk_trains_dead_latents_on_the_residual() {
         }
         let p = t.params();
         let in_subspace: f32 = (128..256)
-            .map(|j| p.w_enc[j * 32..j * 32 + 16].iter().map(|v| v * v).sum::<f32>())
+            .map(|j| {
+                p.w_enc[j * 32..j * 32 + 16]
+                    .iter()
+                    .map(|v| v * v)
+                    .sum::<f32>()
+            })
             .sum();
         let first = aux.iter().copied().find(|&a| a > 0.0).unwrap_or(0.0);
-        (in_subspace, first, *aux.last().unwrap(), t.dead_mask()[128..].iter().filter(|&&d| d).count())
+        (
+            in_subspace,
+            first,
+            *aux.last().unwrap(),
+            t.dead_mask()[128..].iter().filter(|&&d| d).count(),
+        )
     };
     let (moved, first, last, _) = run(1.0 / 32.0);
     let (stayed, aux0, _, dead0) = run(0.0);
     assert_eq!(aux0, 0.0);
     assert!(dead0 >= 120, "the orthogonal half should die: {dead0} dead");
-    assert!(moved > 20.0 * stayed.max(1e-3), "AuxK moved dead encoders by {moved}, without {stayed}");
-    assert!(first > 0.0 && last < 0.9 * first, "AuxK loss {first} → {last}");
+    assert!(
+        moved > 20.0 * stayed.max(1e-3),
+        "AuxK moved dead encoders by {moved}, without {stayed}"
+    );
+    assert!(
+        first > 0.0 && last < 0.9 * first,
+        "AuxK loss {first} → {last}"
+    );
 }

@@ -66,7 +66,11 @@ impl<A: AttentionModule> BertLayer<A> {
         hook: &mut Hook<'_>,
     ) -> Tensor<3> {
         let x = hook(index, Site::ResidPre, x);
-        let attn = hook(index, Site::AttnOut, self.attention.forward(x.clone(), padding));
+        let attn = hook(
+            index,
+            Site::AttnOut,
+            self.attention.forward(x.clone(), padding),
+        );
         let mid = hook(index, Site::ResidMid, self.attention_norm.forward(x + attn));
         let hidden = hook(
             index,

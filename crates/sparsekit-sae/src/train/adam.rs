@@ -72,6 +72,7 @@ pub fn step_dense(c: &AdamConfig, lr: f32, t: u64, p: &mut [f32], g: &[f32], s: 
 }
 
 /// One lazy Adam step over the listed rows (each `d` values) only.
+#[allow(clippy::too_many_arguments)] // the dense step's arguments plus the rows and their width
 pub fn step_rows(
     c: &AdamConfig,
     lr: f32,

@@ -119,7 +119,11 @@ impl TrainConfig {
             return bad(format!("learning rate {lr} is not finite and positive"));
         }
         let a = &self.adam;
-        if !(0.0..1.0).contains(&a.beta1) || !(0.0..1.0).contains(&a.beta2) || !(a.eps > 0.0) {
+        if !(0.0..1.0).contains(&a.beta1)
+            || !(0.0..1.0).contains(&a.beta2)
+            || a.eps.is_nan()
+            || a.eps <= 0.0
+        {
             return bad(format!("Adam betas must be in [0, 1) and eps > 0: {a:?}"));
         }
         for (name, v) in [
@@ -135,15 +139,24 @@ impl TrainConfig {
             return bad(format!("bandwidth = {} is not positive", self.bandwidth));
         }
         if !(self.threshold_init.is_finite() && self.threshold_init > 0.0) {
-            return bad(format!("threshold_init = {} is not positive", self.threshold_init));
+            return bad(format!(
+                "threshold_init = {} is not positive",
+                self.threshold_init
+            ));
         }
         if !(0.0..1.0).contains(&self.threshold_beta) {
-            return bad(format!("threshold_beta = {} is not in [0, 1)", self.threshold_beta));
+            return bad(format!(
+                "threshold_beta = {} is not in [0, 1)",
+                self.threshold_beta
+            ));
         }
         if let Some(ka) = self.k_anneal {
             let k = sae.k.unwrap_or(0);
             if !sae.architecture.uses_k() {
-                return bad(format!("k annealing needs TopK or BatchTopK, not {}", sae.architecture));
+                return bad(format!(
+                    "k annealing needs TopK or BatchTopK, not {}",
+                    sae.architecture
+                ));
             }
             if ka.start < k || ka.start > sae.d_sae {
                 return bad(format!(

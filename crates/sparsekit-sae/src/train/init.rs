@@ -20,7 +20,9 @@ pub fn mean(x: &[f32], d: usize) -> Vec<f32> {
     for r in x.chunks(d) {
         acc.iter_mut().zip(r).for_each(|(a, v)| *a += *v as f64);
     }
-    acc.into_iter().map(|a| (a / n.max(1) as f64) as f32).collect()
+    acc.into_iter()
+        .map(|a| (a / n.max(1) as f64) as f32)
+        .collect()
 }
 
 /// The geometric median of the rows of `x` (`n × d`): the point minimising the sum of Euclidean
@@ -54,7 +56,12 @@ pub fn geometric_median(x: &[f32], d: usize, max_iter: usize, tol: f64) -> Vec<f
             break;
         }
         let next: Vec<f64> = num.iter().map(|s| s / den).collect();
-        let moved = next.iter().zip(&y).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+        let moved = next
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f64>()
+            .sqrt();
         let scale = y.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
         y = next;
         if moved <= tol * scale {
@@ -71,7 +78,13 @@ mod tests {
     /// f64 objective: the sum of distances from `p` to the rows.
     fn cost(x: &[f32], d: usize, p: &[f64]) -> f64 {
         x.chunks(d)
-            .map(|r| r.iter().zip(p).map(|(a, b)| (*a as f64 - b).powi(2)).sum::<f64>().sqrt())
+            .map(|r| {
+                r.iter()
+                    .zip(p)
+                    .map(|(a, b)| (*a as f64 - b).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+            })
             .sum()
     }
 
@@ -85,7 +98,10 @@ mod tests {
             x.extend_from_slice(&[t.sin(), t.cos(), 0.1 * t]);
         }
         x.extend_from_slice(&[100.0, 100.0, 100.0]);
-        let gm: Vec<f64> = geometric_median(&x, d, 500, 1e-12).iter().map(|v| *v as f64).collect();
+        let gm: Vec<f64> = geometric_median(&x, d, 500, 1e-12)
+            .iter()
+            .map(|v| *v as f64)
+            .collect();
         let mu: Vec<f64> = mean(&x, d).iter().map(|v| *v as f64).collect();
         let c = cost(&x, d, &gm);
         assert!(c < cost(&x, d, &mu));

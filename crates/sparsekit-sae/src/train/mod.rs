@@ -32,12 +32,12 @@ pub use init::BDecInit;
 use crate::code::{axpy, dot, gather_sum, SparseCode};
 use crate::config::{Architecture, Normalization};
 use crate::encoder::{pack, resolve, Encoder};
-use sparsekit_kernels::sae::PackedEncoder;
-use sparsekit_kernels::MatRef;
 use crate::error::{Result, SaeError};
 use crate::forward::{forward, Mode};
 use crate::normalize::{estimate_norm_scale, normalize};
 use crate::params::SaeParams;
+use sparsekit_kernels::sae::PackedEncoder;
+use sparsekit_kernels::MatRef;
 
 /// What one step measured (on the batch, in the normalised space).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -80,7 +80,15 @@ pub struct TrainState {
 }
 
 /// Names of the trained arrays, in [`TrainState::moments`] order.
-pub const PARAM_NAMES: [&str; 7] = ["w_enc", "b_enc", "w_dec", "b_dec", "log_threshold", "r_mag", "b_mag"];
+pub const PARAM_NAMES: [&str; 7] = [
+    "w_enc",
+    "b_enc",
+    "w_dec",
+    "b_dec",
+    "log_threshold",
+    "r_mag",
+    "b_mag",
+];
 
 /// Trains one SAE.
 #[derive(Clone, Debug)]
@@ -241,7 +249,9 @@ impl Trainer {
         let mut x_in = xn.clone();
         if cfg.apply_b_dec_to_input {
             for r in x_in.chunks_mut(d) {
-                r.iter_mut().zip(&self.state.params.b_dec).for_each(|(v, b)| *v -= b);
+                r.iter_mut()
+                    .zip(&self.state.params.b_dec)
+                    .for_each(|(v, b)| *v -= b);
             }
         }
         let keep = self.config.normalize_decoder;
@@ -306,7 +316,9 @@ impl Trainer {
         let mut x_in = xn.clone();
         if cfg.apply_b_dec_to_input {
             for r in x_in.chunks_mut(d) {
-                r.iter_mut().zip(&self.state.params.b_dec).for_each(|(v, b)| *v -= b);
+                r.iter_mut()
+                    .zip(&self.state.params.b_dec)
+                    .for_each(|(v, b)| *v -= b);
             }
         }
         let Pass {
@@ -340,12 +352,44 @@ impl Trainer {
         let (mo_dec, mo_bdec) = mo_rest.split_at_mut(1);
         match self.config.optimizer {
             Optimizer::Adam => {
-                adam::step_dense(&ac, lr, t, &mut st.params.w_enc, &self.g_enc, &mut mo_enc[0]);
-                adam::step_dense(&ac, lr, t, &mut st.params.w_dec, &self.g_dec, &mut mo_dec[0]);
+                adam::step_dense(
+                    &ac,
+                    lr,
+                    t,
+                    &mut st.params.w_enc,
+                    &self.g_enc,
+                    &mut mo_enc[0],
+                );
+                adam::step_dense(
+                    &ac,
+                    lr,
+                    t,
+                    &mut st.params.w_dec,
+                    &self.g_dec,
+                    &mut mo_dec[0],
+                );
             }
             Optimizer::LazyAdam => {
-                adam::step_rows(&ac, lr, t, &mut st.params.w_enc, &self.g_enc, &mut mo_enc[0], &active, d);
-                adam::step_rows(&ac, lr, t, &mut st.params.w_dec, &self.g_dec, &mut mo_dec[0], &active, d);
+                adam::step_rows(
+                    &ac,
+                    lr,
+                    t,
+                    &mut st.params.w_enc,
+                    &self.g_enc,
+                    &mut mo_enc[0],
+                    &active,
+                    d,
+                );
+                adam::step_rows(
+                    &ac,
+                    lr,
+                    t,
+                    &mut st.params.w_dec,
+                    &self.g_dec,
+                    &mut mo_dec[0],
+                    &active,
+                    d,
+                );
             }
         }
         adam::step_dense(&ac, lr, t, &mut st.params.b_enc, &g_benc, &mut mo_benc[0]);
@@ -397,11 +441,20 @@ impl Trainer {
             *c = if f { 0 } else { c.saturating_add(n as u64) };
         }
         if arch == Architecture::BatchTopK {
-            let min_pos = code.values.iter().copied().filter(|&v| v > 0.0).fold(f32::INFINITY, f32::min);
+            let min_pos = code
+                .values
+                .iter()
+                .copied()
+                .filter(|&v| v > 0.0)
+                .fold(f32::INFINITY, f32::min);
             if min_pos.is_finite() {
                 let th = st.params.threshold.as_mut().expect("threshold");
                 let beta = self.config.threshold_beta;
-                let cur = if st.step == 0 { min_pos } else { beta * th[0] + (1.0 - beta) * min_pos };
+                let cur = if st.step == 0 {
+                    min_pos
+                } else {
+                    beta * th[0] + (1.0 - beta) * min_pos
+                };
                 th.iter_mut().for_each(|v| *v = cur);
             }
         }
@@ -463,12 +516,21 @@ impl Trainer {
         let mu = init::mean(xn, d);
         let tv: f64 = xn
             .chunks(d)
-            .map(|r| r.iter().zip(&mu).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>())
+            .map(|r| {
+                r.iter()
+                    .zip(&mu)
+                    .map(|(a, b)| ((a - b) as f64).powi(2))
+                    .sum::<f64>()
+            })
             .sum();
         let sse: f64 = e.iter().map(|v| (*v as f64).powi(2)).sum();
         let fvu = if tv > 0.0 { sse / tv } else { f64::NAN };
         let uses_fvu = arch.uses_k();
-        let rec_scale = if uses_fvu { (1.0 / tv.max(1e-30)) as f32 } else { 1.0 / n as f32 };
+        let rec_scale = if uses_fvu {
+            (1.0 / tv.max(1e-30)) as f32
+        } else {
+            1.0 / n as f32
+        };
         let mut loss = sse * rec_scale as f64;
         // ∂L/∂x̂ = 2·scale·e.
         let g_xhat: Vec<f32> = e.iter().map(|v| 2.0 * rec_scale * v).collect();
@@ -514,6 +576,8 @@ impl Trainer {
         } else {
             Vec::new()
         };
+        // `e_` indexes the code and the per-entry arrays (`da`, `fwd.pre`, `fwd.mag_pre`).
+        #[allow(clippy::needless_range_loop)]
         for i in 0..n {
             for e_ in code.row_ptr[i]..code.row_ptr[i + 1] {
                 let j = code.indices[e_] as usize;
@@ -655,7 +719,10 @@ impl Trainer {
                 next[en.latent as usize] += 1;
             }
         }
-        let active: Vec<u32> = (0..m).filter(|&j| ptr[j + 1] > ptr[j]).map(|j| j as u32).collect();
+        let active: Vec<u32> = (0..m)
+            .filter(|&j| ptr[j + 1] > ptr[j])
+            .map(|j| j as u32)
+            .collect();
         let gated_or_relu = matches!(arch, Architecture::Relu | Architecture::Gated);
         let normalize_dec = config.normalizes_decoder(arch);
         // (Σ dpre, for b_enc and the b_dec-through-input term) per active latent.
@@ -700,7 +767,11 @@ impl Trainer {
         }
         for &(j, s) in &sums {
             let j_ = j as usize;
-            g_benc[j_] = if arch == Architecture::Gated { g_bgate[j_] } else { s };
+            g_benc[j_] = if arch == Architecture::Gated {
+                g_bgate[j_]
+            } else {
+                s
+            };
             if cfg.apply_b_dec_to_input {
                 axpy(-s, p.enc_row(j_), &mut g_bdec);
             }
@@ -721,7 +792,6 @@ impl Trainer {
             g_bmag,
         })
     }
-
 }
 
 /// The loss of a batch and its gradients ([`Trainer::gradients`]); arrays an architecture does
