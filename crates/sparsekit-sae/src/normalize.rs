@@ -98,3 +98,15 @@ pub fn estimate_norm_scale(x: &[f32], d: usize) -> Option<f32> {
         / n as f64;
     (mean_norm > 0.0).then(|| ((d as f64).sqrt() / mean_norm) as f32)
 }
+
+/// The encoder's input from normalised activations: `x − b_dec` per token where the
+/// configuration applies `b_dec` to the input (SAELens' `apply_b_dec_to_input`), else `x`.
+pub(crate) fn encoder_input(config: &SaeConfig, b_dec: &[f32], xn: &[f32]) -> Vec<f32> {
+    let mut x_in = xn.to_vec();
+    if config.apply_b_dec_to_input {
+        for r in x_in.chunks_mut(config.d_in) {
+            r.iter_mut().zip(b_dec).for_each(|(v, b)| *v -= b);
+        }
+    }
+    x_in
+}

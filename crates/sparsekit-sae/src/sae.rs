@@ -8,7 +8,7 @@ use crate::config::Precision;
 use crate::encoder::{pack, resolve};
 use crate::error::{Result, SaeError};
 use crate::forward::{forward, Mode};
-use crate::normalize::{denormalize, normalize, Undo};
+use crate::normalize::{denormalize, encoder_input, normalize, Undo};
 use crate::params::SaeParams;
 
 /// A validated SAE ready for inference.
@@ -67,16 +67,9 @@ impl Sae {
     /// The encoder's input for `x` (`n × d_in`): normalised, minus `b_dec` where configured.
     fn prepare(&self, x: &[f32]) -> (Vec<f32>, Undo) {
         let cfg = &self.params.config;
-        let mut xin = x.to_vec();
-        let undo = normalize(cfg, &mut xin);
-        if cfg.apply_b_dec_to_input {
-            for r in xin.chunks_mut(cfg.d_in) {
-                r.iter_mut()
-                    .zip(&self.params.b_dec)
-                    .for_each(|(v, b)| *v -= b);
-            }
-        }
-        (xin, undo)
+        let mut xn = x.to_vec();
+        let undo = normalize(cfg, &mut xn);
+        (encoder_input(cfg, &self.params.b_dec, &xn), undo)
     }
 
     /// The sparse code of `x` (`n × d_in` row-major). BatchTopK uses its inference threshold

@@ -34,7 +34,7 @@ use crate::config::{Architecture, Normalization};
 use crate::encoder::{pack, resolve, Encoder};
 use crate::error::{Result, SaeError};
 use crate::forward::{forward, Mode};
-use crate::normalize::{estimate_norm_scale, normalize};
+use crate::normalize::{encoder_input, estimate_norm_scale, normalize};
 use crate::params::SaeParams;
 use sparsekit_kernels::sae::PackedEncoder;
 use sparsekit_kernels::MatRef;
@@ -246,14 +246,7 @@ impl Trainer {
         }
         let mut xn = x.to_vec();
         normalize(&cfg, &mut xn);
-        let mut x_in = xn.clone();
-        if cfg.apply_b_dec_to_input {
-            for r in x_in.chunks_mut(d) {
-                r.iter_mut()
-                    .zip(&self.state.params.b_dec)
-                    .for_each(|(v, b)| *v -= b);
-            }
-        }
+        let x_in = encoder_input(&cfg, &self.state.params.b_dec, &xn);
         let keep = self.config.normalize_decoder;
         self.config.normalize_decoder = Some(false);
         let pass = self.pass(&xn, &x_in);
@@ -313,14 +306,7 @@ impl Trainer {
                 }
             }
         }
-        let mut x_in = xn.clone();
-        if cfg.apply_b_dec_to_input {
-            for r in x_in.chunks_mut(d) {
-                r.iter_mut()
-                    .zip(&self.state.params.b_dec)
-                    .for_each(|(v, b)| *v -= b);
-            }
-        }
+        let x_in = encoder_input(&cfg, &self.state.params.b_dec, &xn);
         let Pass {
             loss,
             fvu,
