@@ -12,7 +12,7 @@ use sparsekit_sae::synthetic::PlantedDictionary;
 
 /// `tokens` rows of a 16-wide planted dictionary in shards of 1000 rows, 50 tokens per text.
 fn shards(dir: &Path, d: usize, tokens: usize, seed: u64) {
-    let planted = PlantedDictionary::new(d, 32, 3, 0.5, 0.01, 1);
+    let planted = PlantedDictionary::new(d, 32, 3, 0.5, 0.01, 1).unwrap();
     let x = planted.sample(tokens, seed);
     let mut w = ShardWriter::create(dir, d, 1000, BTreeMap::new()).unwrap();
     for (t, chunk) in x.chunks(50 * d).enumerate() {

@@ -35,7 +35,7 @@ fn main() {
         8,
     );
     let expansion = env("PLANTED_EXPANSION", 1.0);
-    let planted = PlantedDictionary::new(d, features, active, 0.5, 0.01, 7);
+    let planted = PlantedDictionary::new(d, features, active, 0.5, 0.01, 7).unwrap();
     let d_sae = (features as f64 * expansion) as usize;
     let sae = SaeConfig::new(arch, d, d_sae, Some(active));
     let cfg = TrainConfig {

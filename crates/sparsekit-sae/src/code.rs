@@ -28,6 +28,35 @@ impl SparseCode {
         }
     }
 
+    /// Checks the layout: `row_ptr` starts at 0, never decreases and ends at the number of
+    /// entries; as many values as indices; every latent `< d_sae`. Describes the first problem.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.row_ptr.first() != Some(&0) {
+            return Err("row_ptr must start with 0".into());
+        }
+        if self.row_ptr.windows(2).any(|w| w[1] < w[0]) {
+            return Err("row_ptr decreases".into());
+        }
+        if self.row_ptr.last() != Some(&self.indices.len()) {
+            return Err(format!(
+                "row_ptr ends at {:?} but there are {} entries",
+                self.row_ptr.last(),
+                self.indices.len()
+            ));
+        }
+        if self.values.len() != self.indices.len() {
+            return Err(format!(
+                "{} values for {} indices",
+                self.values.len(),
+                self.indices.len()
+            ));
+        }
+        if let Some(&j) = self.indices.iter().find(|&&j| j as usize >= self.d_sae) {
+            return Err(format!("latent {j} ≥ d_sae = {}", self.d_sae));
+        }
+        Ok(())
+    }
+
     /// Number of tokens.
     pub fn rows(&self) -> usize {
         self.row_ptr.len().saturating_sub(1)

@@ -29,6 +29,9 @@ pub enum Undo {
 /// estimated).
 pub fn normalize(config: &SaeConfig, x: &mut [f32]) -> Undo {
     let d = config.d_in;
+    if d == 0 {
+        return Undo::None;
+    }
     match config.normalize_activations {
         Normalization::None => Undo::None,
         Normalization::ExpectedAverageOnlyIn => {
@@ -68,6 +71,9 @@ pub fn normalize(config: &SaeConfig, x: &mut [f32]) -> Undo {
 
 /// Maps a reconstruction (`n × d`, in place) back to the input's scale.
 pub fn denormalize(undo: &Undo, d: usize, y: &mut [f32]) {
+    if d == 0 {
+        return;
+    }
     match undo {
         Undo::None => {}
         Undo::Scale(s) => y.iter_mut().for_each(|v| *v /= s),
@@ -88,7 +94,7 @@ pub fn denormalize(undo: &Undo, d: usize, y: &mut [f32]) {
 /// `sqrt(d_in) / mean‖x_i‖` (SAELens estimates it the same way, over a sample of batches).
 pub fn estimate_norm_scale(x: &[f32], d: usize) -> Option<f32> {
     let n = x.len() / d.max(1);
-    if n == 0 {
+    if n == 0 || d == 0 {
         return None;
     }
     let mean_norm = x
@@ -103,7 +109,7 @@ pub fn estimate_norm_scale(x: &[f32], d: usize) -> Option<f32> {
 /// configuration applies `b_dec` to the input (SAELens' `apply_b_dec_to_input`), else `x`.
 pub(crate) fn encoder_input(config: &SaeConfig, b_dec: &[f32], xn: &[f32]) -> Vec<f32> {
     let mut x_in = xn.to_vec();
-    if config.apply_b_dec_to_input {
+    if config.apply_b_dec_to_input && config.d_in > 0 {
         for r in x_in.chunks_mut(config.d_in) {
             r.iter_mut().zip(b_dec).for_each(|(v, b)| *v -= b);
         }

@@ -89,6 +89,8 @@ impl Sae {
                 code.d_sae, cfg.d_sae
             )));
         }
+        code.validate()
+            .map_err(|e| SaeError::Shape(format!("sparse code: {e}")))?;
         let mut out = vec![0.0; code.rows() * cfg.d_in];
         gather_sum(
             code,

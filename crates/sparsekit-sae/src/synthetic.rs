@@ -29,7 +29,8 @@ pub struct PlantedDictionary {
 }
 
 impl PlantedDictionary {
-    /// `n_features` random unit features in `d` dimensions (seeded).
+    /// `n_features` random unit features in `d` dimensions (seeded). Errors: `d` or
+    /// `n_features` 0, `active > n_features`, a non-finite exponent or a negative noise.
     pub fn new(
         d: usize,
         n_features: usize,
@@ -37,8 +38,18 @@ impl PlantedDictionary {
         exponent: f64,
         noise: f32,
         seed: u64,
-    ) -> Self {
-        assert!(active <= n_features, "active > features");
+    ) -> crate::Result<Self> {
+        if d == 0
+            || n_features == 0
+            || active > n_features
+            || !exponent.is_finite()
+            || noise.is_nan()
+            || noise < 0.0
+        {
+            return Err(crate::SaeError::Config(format!(
+                "planted dictionary: d {d}, features {n_features}, active {active}, exponent {exponent}, noise {noise}"
+            )));
+        }
         let mut rng = StdRng::seed_from_u64(seed);
         let mut features: Vec<f32> = (0..d * n_features)
             .map(|_| StandardNormal.sample(&mut rng))
@@ -54,13 +65,13 @@ impl PlantedDictionary {
                 acc
             })
             .collect();
-        PlantedDictionary {
+        Ok(PlantedDictionary {
             d,
             features,
             active,
             noise,
             cumulative,
-        }
+        })
     }
 
     /// Number of features.

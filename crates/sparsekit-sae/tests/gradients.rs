@@ -81,6 +81,7 @@ fn check(arch: Architecture, norm: Normalization, aux: bool) {
         let mut cfg = t.config().clone();
         cfg.aux_coefficient = 0.0;
         let g0 = Trainer::from_state(t.state().clone(), cfg)
+            .unwrap()
             .gradients(&x)
             .unwrap();
         // Rows with a main-code gradient are live; unless dead too, they must not see AuxK.

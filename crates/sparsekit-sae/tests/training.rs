@@ -161,7 +161,7 @@ fn bad_batches_are_typed_errors() {
 /// TopK and BatchTopK find ≥ 90 % of 128 features at cosine ≥ 0.9.
 #[test]
 fn topk_and_batchtopk_recover_a_planted_dictionary() {
-    let planted = PlantedDictionary::new(32, 128, 4, 0.5, 0.01, 3);
+    let planted = PlantedDictionary::new(32, 128, 4, 0.5, 0.01, 3).unwrap();
     for arch in [Architecture::TopK, Architecture::BatchTopK] {
         let sae = SaeConfig::new(arch, 32, 256, Some(4));
         let cfg = TrainConfig {
@@ -192,7 +192,7 @@ fn topk_and_batchtopk_recover_a_planted_dictionary() {
 /// MiniLM dead fractions with and without AuxK are measured in the crate README.)
 #[test]
 fn auxk_trains_dead_latents_on_the_residual() {
-    let planted = PlantedDictionary::new(16, 256, 2, 0.0, 0.01, 1);
+    let planted = PlantedDictionary::new(16, 256, 2, 0.0, 0.01, 1).unwrap();
     let embed = |x: Vec<f32>| -> Vec<f32> {
         x.chunks(16)
             .flat_map(|r| r.iter().copied().chain(std::iter::repeat_n(0.0, 16)))
@@ -255,4 +255,26 @@ fn auxk_trains_dead_latents_on_the_residual() {
         first > 0.0 && last < 0.9 * first,
         "AuxK loss {first} → {last}"
     );
+}
+
+#[test]
+fn bad_codes_states_and_planted_parameters_are_typed_errors() {
+    let (sae, cfg) = cfg_for(Architecture::TopK);
+    let t = Trainer::new(sae, cfg.clone()).unwrap();
+    let inf = sparsekit_sae::Sae::new(t.params().clone()).unwrap();
+    let mut code = sparsekit_sae::SparseCode::new(24);
+    code.push_row([(3u32, 1.0f32)]);
+    assert!(inf.decode_normalized(&code).is_ok());
+    let mut bad = code.clone();
+    bad.indices[0] = 24; // latent out of range
+    assert!(inf.decode_normalized(&bad).is_err());
+    let mut bad = code.clone();
+    bad.row_ptr = vec![0, 2]; // more entries claimed than stored
+    assert!(inf.decode_normalized(&bad).is_err());
+    let mut state = t.state().clone();
+    state.fire_count.pop();
+    assert!(Trainer::from_state(state, cfg).is_err());
+    assert!(PlantedDictionary::new(0, 4, 1, 0.5, 0.0, 1).is_err());
+    assert!(PlantedDictionary::new(4, 4, 5, 0.5, 0.0, 1).is_err());
+    assert!(PlantedDictionary::new(4, 4, 1, 0.5, -1.0, 1).is_err());
 }

@@ -63,7 +63,14 @@ fn update(c: &AdamConfig, lr: f32, t: u64, p: &mut [f32], g: &[f32], m: &mut [f3
 }
 
 /// One dense Adam step at step number `t` (1-based) over every value.
-pub fn step_dense(c: &AdamConfig, lr: f32, t: u64, p: &mut [f32], g: &[f32], s: &mut Moments) {
+pub(crate) fn step_dense(
+    c: &AdamConfig,
+    lr: f32,
+    t: u64,
+    p: &mut [f32],
+    g: &[f32],
+    s: &mut Moments,
+) {
     const BLOCK: usize = 1 << 14;
     p.par_chunks_mut(BLOCK)
         .zip(g.par_chunks(BLOCK))
@@ -73,7 +80,7 @@ pub fn step_dense(c: &AdamConfig, lr: f32, t: u64, p: &mut [f32], g: &[f32], s: 
 
 /// One lazy Adam step over the listed rows (each `d` values) only.
 #[allow(clippy::too_many_arguments)] // the dense step's arguments plus the rows and their width
-pub fn step_rows(
+pub(crate) fn step_rows(
     c: &AdamConfig,
     lr: f32,
     t: u64,

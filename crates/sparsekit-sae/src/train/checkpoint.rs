@@ -245,5 +245,7 @@ pub fn load(dir: &Path) -> Result<(Trainer, serde_json::Value)> {
         tokens_since_fired: get_u64("tokens_since_fired")?,
         fire_count: get_u64("fire_count")?,
     };
-    Ok((Trainer::from_state(state, meta.train), meta.extra))
+    let trainer =
+        Trainer::from_state(state, meta.train).map_err(|e| SaeError::format(dir, e.to_string()))?;
+    Ok((trainer, meta.extra))
 }

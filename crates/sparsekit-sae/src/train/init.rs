@@ -14,7 +14,7 @@ pub enum BDecInit {
 }
 
 /// The mean of the rows of `x` (`n × d`), in f64.
-pub fn mean(x: &[f32], d: usize) -> Vec<f32> {
+pub(crate) fn mean(x: &[f32], d: usize) -> Vec<f32> {
     let n = x.len() / d.max(1);
     let mut acc = vec![0.0f64; d];
     for r in x.chunks(d) {
@@ -29,7 +29,7 @@ pub fn mean(x: &[f32], d: usize) -> Vec<f32> {
 /// distances, by Weiszfeld's iteration from the mean, in f64, until the point moves less than
 /// `tol` (relative) or `max_iter` iterations. Rows that coincide with the current point are
 /// skipped in that iteration (Vardi & Zhang's fix of the singular case).
-pub fn geometric_median(x: &[f32], d: usize, max_iter: usize, tol: f64) -> Vec<f32> {
+pub(crate) fn geometric_median(x: &[f32], d: usize, max_iter: usize, tol: f64) -> Vec<f32> {
     let n = x.len() / d.max(1);
     if n == 0 {
         return vec![0.0; d];

@@ -143,19 +143,44 @@ impl Trainer {
             tokens: 0,
             params,
         };
-        Ok(Self::from_state(state, config))
+        Self::from_state(state, config)
     }
 
-    /// A trainer resuming from a checkpointed state (see [`checkpoint`]).
-    pub fn from_state(state: TrainState, config: TrainConfig) -> Self {
-        let n = state.params.config.d_sae * state.params.config.d_in;
-        Trainer {
+    /// A trainer resuming from a checkpointed state (see [`checkpoint`]). Checks the weights,
+    /// the configuration and that every moment and counter array has its parameter's length.
+    pub fn from_state(state: TrainState, config: TrainConfig) -> Result<Self> {
+        state.params.validate()?;
+        config.validate(&state.params.config)?;
+        let p = &state.params;
+        let (d, m) = (p.config.d_in, p.config.d_sae);
+        let sizes = [
+            m * d,
+            m,
+            m * d,
+            d,
+            p.threshold.as_ref().map_or(0, |t| t.len()),
+            p.gated.as_ref().map_or(0, |g| g.r_mag.len()),
+            p.gated.as_ref().map_or(0, |g| g.b_mag.len()),
+        ];
+        let moments_ok = state.moments.len() == sizes.len()
+            && state
+                .moments
+                .iter()
+                .zip(&sizes)
+                .all(|(mo, &s)| mo.m.len() == s && mo.v.len() == s);
+        if !moments_ok || state.tokens_since_fired.len() != m || state.fire_count.len() != m {
+            return Err(SaeError::Shape(
+                "training state: moment or counter arrays do not match the weights".into(),
+            ));
+        }
+        let n = m * d;
+        Ok(Trainer {
             config,
             state,
             g_enc: vec![0.0; n],
             g_dec: vec![0.0; n],
             packed: None,
-        }
+        })
     }
 
     /// The training state.
