@@ -6,9 +6,9 @@
 //! Face names and swaps each for a [`SparseLinear`] (stored non-zeros; the N:M and block kernels
 //! when the layer has that structure) or a [`MaskedLinear`] (dense weights times a mask).
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
 use sparsekit_formats::Mask;
 use sparsekit_tensor::{MaskedLinear, SparseLinear, Structure};
 
@@ -77,6 +77,48 @@ impl Projection {
             Projection::Sparse(l) => l.to_linear(),
             Projection::Masked(l) => l.to_sparse().to_linear(),
         }
+    }
+
+    /// The effective weight `W` (`d_output × d_input`, row-major: PyTorch's `nn.Linear.weight`
+    /// layout, the one pruning methods and checkpoints use) on the host.
+    pub fn weight_values(&self) -> Result<Vec<f32>, ModelError> {
+        self.weight()
+            .into_data()
+            .try_into_vec::<f32>()
+            .map_err(|e| ModelError::Invalid(format!("reading a weight back: {e:?}")))
+    }
+
+    /// The non-zeros of the effective weight as a mask (`d_output × d_input`, `true` = non-zero):
+    /// the pattern of a pruned checkpoint, whose pruned weights are exactly 0.
+    pub fn nonzero_mask(&self) -> Result<Mask, ModelError> {
+        let (o, i) = self.shape();
+        let keep: Vec<bool> = self.weight_values()?.iter().map(|&v| v != 0.0).collect();
+        Mask::from_bools(&keep, o, i).map_err(|e| ModelError::Invalid(format!("weight mask: {e}")))
+    }
+
+    /// A dense layer with weight `w` (`d_output × d_input`, row-major, as
+    /// [`weight_values`](Self::weight_values)) and this layer's bias, on the same device: how a
+    /// pruning method's result goes back into the model.
+    pub fn with_weight(&self, w: &[f32]) -> Result<Projection, ModelError> {
+        let (o, i) = self.shape();
+        if w.len() != o * i {
+            return Err(ModelError::Invalid(format!(
+                "weight has {} values, the layer is {o}×{i}",
+                w.len()
+            )));
+        }
+        let mut t = vec![0.0f32; w.len()];
+        for r in 0..o {
+            for c in 0..i {
+                t[c * o + r] = w[r * i + c];
+            }
+        }
+        let device = self.weight().device();
+        let weight = Tensor::from_data(TensorData::new(t, [i, o]), &device);
+        Ok(Projection::Dense(Linear {
+            weight: Param::from_tensor(weight),
+            bias: self.bias().map(Param::from_tensor),
+        }))
     }
 
     /// Keeps the weights of `mask` (`d_output × d_input`) in a [`SparseLinear`]; with a

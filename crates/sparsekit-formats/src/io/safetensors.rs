@@ -162,6 +162,46 @@ pub fn floats<T: Scalar>(dtype: Dtype, d: &[u8], name: &str) -> Result<Vec<T>> {
     })
 }
 
+/// The inverse of [`floats`]: `values` encoded as little-endian `dtype` data (F32, F16, BF16 or
+/// F64; F16/BF16 round to nearest even, so 0.0 stays exactly 0). The one encoder of float
+/// tensors (writers that keep a checkpoint's dtype use it); `name` names the tensor in the error
+/// for any other dtype.
+///
+/// ```
+/// use safetensors::Dtype;
+/// use sparsekit_formats::io::safetensors::{float_bytes, floats};
+/// let v = [1.5f32, 0.0, -2.25];
+/// for dtype in [Dtype::F32, Dtype::F16, Dtype::BF16, Dtype::F64] {
+///     let bytes = float_bytes(dtype, &v, "w")?;
+///     assert_eq!(floats::<f32>(dtype, &bytes, "w")?, v);
+/// }
+/// assert!(float_bytes(Dtype::I32, &v, "w").is_err());
+/// # Ok::<(), sparsekit_formats::FormatError>(())
+/// ```
+pub fn float_bytes(dtype: Dtype, values: &[f32], name: &str) -> Result<Vec<u8>> {
+    Ok(match dtype {
+        Dtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        Dtype::F64 => values
+            .iter()
+            .flat_map(|&v| (v as f64).to_le_bytes())
+            .collect(),
+        Dtype::F16 => values
+            .iter()
+            .flat_map(|&v| half::f16::from_f32(v).to_le_bytes())
+            .collect(),
+        Dtype::BF16 => values
+            .iter()
+            .flat_map(|&v| half::bf16::from_f32(v).to_le_bytes())
+            .collect(),
+        other => {
+            return Err(FormatError::unsupported(
+                KIND,
+                format!("tensor '{name}' has dtype {other:?}, expected F32, F16, BF16 or F64"),
+            ))
+        }
+    })
+}
+
 /// One tensor as `(shape, values)` in f32, converted from F32, F16, BF16 or F64.
 pub fn read_dense_f32(bytes: &[u8], name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
     let st = open(bytes)?;
