@@ -20,6 +20,8 @@ mod inspect;
 mod model_args;
 mod progress;
 mod prune;
+#[cfg(feature = "models")]
+mod prune_model;
 mod sae;
 mod structure;
 
@@ -46,8 +48,9 @@ enum Command {
     /// Convert between .npz (csr/csc/coo/bsr), .mtx and dense .npy (the input's type from its
     /// extension and content, the output's from its extension).
     Convert(convert::Args),
-    /// Prune every selected ≥ 2-D float tensor of a .safetensors checkpoint (magnitude or
-    /// random; unstructured, N:M or blocks); other tensors and metadata are copied unchanged.
+    /// Prune a .safetensors checkpoint (magnitude or random; unstructured, N:M or blocks;
+    /// uniform, global or ERK allocation), or, with --model, a sentence-transformers model
+    /// directory with calibration (magnitude, Wanda, SparseGPT, DSnoT; OWL).
     Prune(prune::Args),
     /// Fetch a model or data set into the cache (or --dir), checked; does nothing when it is
     /// already there.

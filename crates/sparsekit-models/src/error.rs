@@ -57,6 +57,9 @@ pub enum ModelError {
     /// An error of the sparse layers (a pattern of the wrong shape, …).
     #[error(transparent)]
     Sparse(#[from] sparsekit_tensor::SparseError),
+    /// An error of a pruning core (sparsekit-prune).
+    #[error(transparent)]
+    Prune(#[from] sparsekit_prune::PruneError),
     /// An error of sparsekit-data (shards, corpus, evaluation).
     #[error(transparent)]
     Data(#[from] sparsekit_data::DataError),

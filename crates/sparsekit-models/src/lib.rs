@@ -8,6 +8,8 @@
 //! - [`sentence`]: sentence embeddings as sentence-transformers computes them.
 //! - [`hooks`]: named activation sites (`resid_pre`, `attn_out`, …) seen by a forward hook;
 //!   [`capture`] streams one site's activations into safetensors shards.
+//! - [`prune`]: calibrated one-shot pruning of the encoder (magnitude, Wanda, SparseGPT, DSnoT;
+//!   uniform, global, ERK and OWL allocations), layer by layer as the reference implementations.
 //! - [`save`]: a model directory written back with a model's (pruned) weights, same names and
 //!   dtypes, loadable by sentence-transformers.
 //! - [`eval`]: the Debian-corpus retrieval and section-probe evaluations of an encoder.
@@ -20,6 +22,7 @@ mod error;
 pub mod eval;
 pub mod hooks;
 mod projection;
+pub mod prune;
 pub mod save;
 pub mod sentence;
 pub mod tokenize;

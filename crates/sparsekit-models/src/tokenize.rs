@@ -58,6 +58,34 @@ impl Encoded {
         &self.ids[i * self.seq_len..i * self.seq_len + self.lengths[i]]
     }
 
+    /// The batch with every text cut to at most `max_tokens` tokens (`≥ 2`), its last token
+    /// (the closing special token, `[SEP]`) kept at the end, as the tokenizer's own truncation
+    /// does; the padded length shrinks to the longest remaining text, padded with `pad_id`.
+    /// Errors when `max_tokens < 2` (no room for `[CLS]` and `[SEP]`).
+    pub fn truncated(&self, max_tokens: usize, pad_id: u32) -> Result<Encoded, ModelError> {
+        if max_tokens < 2 {
+            return Err(ModelError::Invalid(format!(
+                "max_tokens {max_tokens}: a text needs at least 2 tokens ([CLS] and [SEP])"
+            )));
+        }
+        let lengths: Vec<usize> = self.lengths.iter().map(|&l| l.min(max_tokens)).collect();
+        let seq_len = lengths.iter().copied().max().unwrap_or(0);
+        let mut ids = vec![pad_id; self.len() * seq_len];
+        for (i, &l) in lengths.iter().enumerate() {
+            let t = self.text_ids(i);
+            let dst = &mut ids[i * seq_len..i * seq_len + l];
+            dst.copy_from_slice(&t[..l]);
+            if l < t.len() {
+                dst[l - 1] = t[t.len() - 1];
+            }
+        }
+        Ok(Encoded {
+            ids,
+            lengths,
+            seq_len,
+        })
+    }
+
     /// Token ids `[n, seq_len]` and the padding mask `[n, seq_len]` (`true` = padding) on
     /// `device`.
     pub fn to_device(&self, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {

@@ -8,7 +8,7 @@
 //! - [`structure`]: scores → [`Mask`](sparsekit_formats::Mask) at a target sparsity —
 //!   unstructured (exact count), N:M, blocks, rows (neurons), columns (channels); `is_nm` & co.;
 //! - [`allocation`]: per-layer sparsities from a global target — uniform, global threshold, ERK,
-//!   per-layer map, keep-dense patterns;
+//!   per-layer map, keep-dense patterns; [`owl`] (outlier-weighted layerwise sparsity);
 //! - [`schedule`]: one-shot, gradual (cubic), iterative with rewinding, periodic; and the
 //!   [`GradientFlow`] to pruned weights (progressive decay, annealing);
 //! - [`pruner`]: the [`Pruner`] that drives them over a burn module's parameters (burn `Linear`,
@@ -53,6 +53,7 @@ pub mod allocation;
 pub mod criterion;
 // Calibration-based one-shot pruning: Wanda, SparseGPT, DSnoT.
 pub mod oneshot;
+pub mod owl;
 pub mod schedule;
 pub mod structure;
 

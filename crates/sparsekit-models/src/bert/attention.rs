@@ -68,8 +68,11 @@ impl SelfAttention {
     }
 }
 
-impl AttentionModule for SelfAttention {
-    fn forward(&self, hidden: Tensor<3>, padding: &Tensor<2, Bool>) -> Tensor<3> {
+impl SelfAttention {
+    /// The heads' outputs, merged (`[batch, seq, d]`): the input of the output projection
+    /// (`attention.output.dense`). [`forward`](AttentionModule::forward) is this followed by that
+    /// projection; calibration-based pruning reads it as the output projection's inputs.
+    pub fn context(&self, hidden: Tensor<3>, padding: &Tensor<2, Bool>) -> Tensor<3> {
         let [b, s, d] = hidden.dims();
         let h = self.num_heads;
         let split = |t: Tensor<3>| t.reshape([b, s, h, d / h]).swap_dims(1, 2);
@@ -79,7 +82,13 @@ impl AttentionModule for SelfAttention {
         // Padding keys are masked for every query (true = masked).
         let mask = padding.clone().reshape([b, 1, 1, s]).expand([b, h, s, s]);
         let ctx = attention(q, k, v, Some(mask), None, AttentionModuleOptions::default());
-        self.output.forward(ctx.swap_dims(1, 2).reshape([b, s, d]))
+        ctx.swap_dims(1, 2).reshape([b, s, d])
+    }
+}
+
+impl AttentionModule for SelfAttention {
+    fn forward(&self, hidden: Tensor<3>, padding: &Tensor<2, Bool>) -> Tensor<3> {
+        self.output.forward(self.context(hidden, padding))
     }
 
     fn map_projections(self, prefix: &str, f: &mut ProjectionMap<'_>) -> Result<Self, ModelError> {
