@@ -23,7 +23,8 @@
 //! [`Allocation`] spreads an unstructured target over the projections: `Uniform` (every
 //! projection at the target), `Global` (one `|W|` threshold across every selected projection,
 //! as PyTorch's `prune.global_unstructured`; each projection is then pruned by the method at
-//! the sparsity that threshold gives it), `Erk`, or `Owl` (per-layer sparsities from the layers'
+//! the sparsity that threshold gives it, per output row, so the total is the global count up
+//! to half a weight per row), `Erk`, or `Owl` (per-layer sparsities from the layers'
 //! outlier ratios of the Wanda score on the dense model, [`sparsekit_prune::owl`]). An N:M
 //! target fixes every projection's sparsity, so it takes `Uniform` only.
 //!
