@@ -10,6 +10,8 @@
 //!   [`capture`] streams one site's activations into safetensors shards.
 //! - [`save`]: a model directory written back with a model's (pruned) weights, same names and
 //!   dtypes, loadable by sentence-transformers.
+//! - [`sparse`]: a pruned model run sparse — each projection stored as N:M, BSR, CSR or dense,
+//!   whichever its non-zeros suit.
 //! - [`eval`]: the Debian-corpus retrieval and section-probe evaluations of an encoder.
 #![warn(missing_docs)]
 
@@ -22,6 +24,7 @@ pub mod hooks;
 mod projection;
 pub mod save;
 pub mod sentence;
+pub mod sparse;
 pub mod tokenize;
 
 pub use device::DeviceChoice;
@@ -29,3 +32,4 @@ pub use error::ModelError;
 pub use hooks::Site;
 pub use projection::Projection;
 pub use sentence::{read_texts, Pooling, SentenceEncoder, Splice};
+pub use sparse::{LayerStorage, SparseReport};
