@@ -570,13 +570,13 @@ pub const NM_KERNELS: [(usize, usize); 6] = [(1, 8), (1, 4), (2, 8), (2, 4), (4,
 pub const BLOCK_KERNELS: [(usize, usize); 3] = [(16, 16), (8, 8), (4, 4)];
 
 /// Above this density (non-zeros / entries) an unstructured weight stays dense.
-pub const CSR_MAX_DENSITY: f64 = 0.4;
+pub const CSR_MAX_DENSITY: f64 = 0.35;
 
 /// Above this density (`n / m`) an N:M weight stays dense.
 pub const NM_MAX_DENSITY: f64 = 0.5;
 
 /// Above this density (kept blocks / blocks) a block-sparse weight stays dense.
-pub const BLOCK_MAX_DENSITY: f64 = 0.7;
+pub const BLOCK_MAX_DENSITY: f64 = 0.5;
 
 /// An N:M storage is used only when the mask fills at least this fraction of its `n` slots per
 /// group (below, CSR stores fewer entries than the padded N:M storage).

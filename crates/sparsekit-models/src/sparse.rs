@@ -34,7 +34,7 @@
 
 use std::fmt;
 
-use sparsekit_formats::sparsity::{inference_storage, Storage};
+use sparsekit_formats::sparsity::{inference_storage, mask, Storage, Structure};
 
 use crate::bert::{AttentionModule, Bert};
 use crate::{ModelError, Projection, SentenceEncoder};
@@ -131,6 +131,40 @@ impl fmt::Display for SparseReport {
             self.entries()
         )
     }
+}
+
+/// The projection with its smallest-magnitude weights set to exactly 0 (dense storage): the
+/// kept set is the vocabulary's [`mask`] of `|W|` at `sparsity` under `structure` (N:M fixes
+/// its own sparsity). The plainest pruning, for tests and benchmarks of sparse inference (the
+/// speed of a pattern does not depend on which method chose it); calibrated methods (Wanda,
+/// SparseGPT) live with `sparsekit prune`.
+///
+/// ```
+/// use burn::nn::LinearConfig;
+/// use burn::tensor::Device;
+/// use sparsekit_formats::sparsity::Structure;
+/// use sparsekit_models::{sparse::magnitude_prune, Projection};
+/// let p = Projection::from(LinearConfig::new(8, 4).init(&Device::flex()));
+/// let pruned = magnitude_prune(&p, 0.0, Structure::NM { n: 2, m: 4 })?;
+/// assert_eq!(pruned.nonzero_mask()?.count_ones(), 16);
+/// # Ok::<(), sparsekit_models::ModelError>(())
+/// ```
+pub fn magnitude_prune(
+    p: &Projection,
+    sparsity: f64,
+    structure: Structure,
+) -> Result<Projection, ModelError> {
+    let (rows, cols) = p.shape();
+    let w = p.weight_values()?;
+    let scores: Vec<f32> = w.iter().map(|v| v.abs()).collect();
+    let keep = mask(&scores, rows, cols, sparsity, structure)
+        .map_err(|e| ModelError::Invalid(format!("pruning mask: {e}")))?;
+    let pruned: Vec<f32> = w
+        .iter()
+        .enumerate()
+        .map(|(k, &v)| if keep.get(k / cols, k % cols) { v } else { 0.0 })
+        .collect();
+    p.with_weight(&pruned)
 }
 
 /// One projection in the storage its non-zeros suit (see the [module docs](self)).
