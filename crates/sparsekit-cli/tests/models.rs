@@ -314,6 +314,7 @@ fn pruned_tiny(dir: &std::path::Path, prune_args: &[&str]) {
 #[test]
 fn embed_sparse_equals_embed_on_a_pruned_model() {
     let tmp = tempfile::tempdir().unwrap();
+    let texts = tiny().join("texts.txt");
     for (name, prune_args, storage) in [
         ("2of4", &["--pattern", "2:4"][..], "12 2:4"),
         ("70", &["--sparsity", "0.7"][..], "12 csr"),
@@ -327,7 +328,7 @@ fn embed_sparse_equals_embed_on_a_pruned_model() {
                 "--model",
                 p(&model),
                 "--input",
-                p(&tiny().join("texts.txt")),
+                p(&texts),
                 "--output",
                 p(&out),
                 "--batch",
