@@ -384,7 +384,7 @@ fn model_table(rows: &[&Row], out: &mut String) {
         out,
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    for r in rows {
+    for r in rows.iter().filter(|r| r.op != "embed_sparse") {
         let (ours, theirs, ratio) = if r.op == "embed" {
             let theirs = num(r, "torch_sentences_per_s");
             let ratio = if theirs.is_some() {
@@ -419,6 +419,46 @@ fn model_table(rows: &[&Row], out: &mut String) {
          tokens), PyTorch on the same texts with the same batch and thread count. `activations`: tokens per \
          second of capturing layer 3's `resid_post` into safetensors shards. Peak RSS: this process while the \
          device's embed rows ran.\n"
+    );
+    let sparse: Vec<&&Row> = rows.iter().filter(|r| r.op == "embed_sparse").collect();
+    if sparse.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| pruned (magnitude) | storage | device | median | sparse /s | dense burn /s | vs dense burn | PyTorch dense /s | vs PyTorch | stored weights |"
+    );
+    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let text = |r: &Row, k: &str| {
+        r.extra
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("–")
+            .to_string()
+    };
+    for r in sparse {
+        let vs_torch = num(r, "vs_torch").map_or("–".to_string(), |v| format!("{v:.2}×"));
+        let _ = writeln!(
+            out,
+            "| {} ({:.0} %) | {} | {} | {} | {} | {} | {:.2}× | {} | {vs_torch} | {} of {} |",
+            r.format,
+            100.0 * r.sparsity,
+            text(r, "storage"),
+            r.device,
+            fmt_time(r.median_s),
+            per_s(num(r, "sentences_per_s")),
+            per_s(num(r, "dense_sentences_per_s")),
+            r.speedup_vs_dense,
+            per_s(num(r, "torch_sentences_per_s")),
+            num(r, "stored_weights").map_or("–".to_string(), |v| format!("{v:.0}")),
+            num(r, "dense_weights").map_or("–".to_string(), |v| format!("{v:.0}")),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n`embed_sparse`: MiniLM with every projection pruned by magnitude, each stored as its pattern \
+         suits (`sparsify_pruned`) and run by the sparse kernels, against dense burn on the same pruned \
+         weights (timed interleaved) and dense PyTorch; same texts and batch as `embed`.\n"
     );
 }
 

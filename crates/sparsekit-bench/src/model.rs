@@ -10,15 +10,23 @@
 //! (`/proc/self/clear_refs` resets the high-water mark first) and the peak heap bytes (the
 //! counting allocator).
 //!
+//! Sparse inference (`embed_sparse` rows, Flex): MiniLM with every projection pruned by
+//! magnitude (2:4, and 70 % unstructured; the speed of a pattern does not depend on the method
+//! that chose it), run by the sparse kernels (`SentenceEncoder::sparsify_pruned`) against dense
+//! burn on the same pruned weights (timed interleaved) and against dense PyTorch.
+//!
 //! Missing model, corpus or Python: a note, no row (a benchmark, not a test).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sparsekit_data::{debian, fetch};
+use sparsekit_formats::sparsity::Structure;
 use sparsekit_measure::row::{Line, Row, Shape};
+use sparsekit_measure::timing::measure_interleaved;
 use sparsekit_measure::timing::{measure, Timing};
 use sparsekit_models::capture::{capture_to_shards, CaptureConfig};
+use sparsekit_models::sparse::magnitude_prune;
 use sparsekit_models::{SentenceEncoder, Site};
 
 use crate::memory;
@@ -265,6 +273,26 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
             extra,
         ));
 
+        if dev == DenseDevice::Flex {
+            let torch = torch.as_ref().ok().copied();
+            for (sparsity, structure) in [
+                (0.5, Structure::NM { n: 2, m: 4 }),
+                (0.7, Structure::Unstructured),
+            ] {
+                if let Err(e) = sparse_rows(
+                    &enc,
+                    &refs,
+                    case,
+                    timing,
+                    (sparsity, structure),
+                    torch,
+                    emit,
+                ) {
+                    note(emit, format!("model suite: sparse {structure}: {e}"));
+                }
+            }
+        }
+
         // Activation capture of the same texts (layer 3, resid_post) into shards.
         let shards = tmp.join(format!("shards-{}", dev.name()));
         let mut capture_times = Vec::new();
@@ -298,4 +326,91 @@ pub fn run(case: &ModelCase, devices: &[DenseDevice], timing: &Timing, emit: &mu
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// One `embed_sparse` row: MiniLM pruned by magnitude at `(sparsity, structure)`, sparse
+/// kernels vs dense burn on the same pruned weights (interleaved), PyTorch dense beside.
+fn sparse_rows(
+    enc: &SentenceEncoder,
+    refs: &[&str],
+    case: &ModelCase,
+    timing: &Timing,
+    (sparsity, structure): (f64, Structure),
+    torch_s: Option<f64>,
+    emit: &mut dyn FnMut(Line),
+) -> Result<(), sparsekit_models::ModelError> {
+    let mut dense = enc.clone();
+    dense.model = dense
+        .model
+        .map_projections(&mut |_, p| magnitude_prune(&p, sparsity, structure))?;
+    let (sparse, report) = dense.clone().sparsify_pruned()?;
+    let (s, d) = measure_interleaved(
+        timing,
+        || {
+            sparse.embed(refs, case.batch).expect("embedding (sparse)");
+        },
+        || {
+            dense
+                .embed(refs, case.batch)
+                .expect("embedding (dense, pruned)");
+        },
+    );
+    let storage: Vec<String> = report
+        .counts()
+        .into_iter()
+        .map(|(n, c)| format!("{c} {n}"))
+        .collect();
+    let mut extra = serde_json::Map::new();
+    extra.insert(
+        "sentences_per_s".into(),
+        (case.texts as f64 / s.median_s).into(),
+    );
+    extra.insert(
+        "dense_sentences_per_s".into(),
+        (case.texts as f64 / d.median_s).into(),
+    );
+    if let Some(t) = torch_s {
+        extra.insert(
+            "torch_sentences_per_s".into(),
+            (case.texts as f64 / t).into(),
+        );
+        extra.insert("vs_torch".into(), (t / s.median_s).into());
+    }
+    extra.insert("pruned".into(), format!("magnitude {structure}").into());
+    extra.insert("storage".into(), storage.join(", ").into());
+    extra.insert("stored_weights".into(), report.stored().into());
+    extra.insert("dense_weights".into(), report.entries().into());
+    extra.insert("threads".into(), rayon::current_num_threads().into());
+    let weight_sparsity = 1.0
+        - report.layers.iter().map(|l| l.nonzeros).sum::<usize>() as f64
+            / report.entries().max(1) as f64;
+    emit(Line::Row(Box::new(Row {
+        suite: "model".into(),
+        op: "embed_sparse".into(),
+        format: match structure {
+            Structure::Unstructured => "csr".into(),
+            s => s.to_string(),
+        },
+        dtype: "f32".into(),
+        device: DenseDevice::Flex.name().into(),
+        shape: Shape {
+            m: case.texts,
+            k: sparse.dim(),
+            n: case.batch,
+        },
+        sparsity: weight_sparsity,
+        nnz: report.stored(),
+        samples: s.samples,
+        median_s: s.median_s,
+        min_s: s.min_s,
+        max_s: s.max_s,
+        speedup_vs_dense: d.median_s / s.median_s,
+        baseline: "dense burn (same pruned weights, interleaved)".into(),
+        baseline_median_s: d.median_s,
+        gflops_effective: 0.0,
+        software_adapter: None,
+        max_rel_err: None,
+        extra,
+    })));
+    Ok(())
 }

@@ -1,5 +1,5 @@
-//! The options every model command shares (`--model`, `--device`, `--batch`) and loading the
-//! model they name.
+//! The options every model command shares (`--model`, `--device`, `--batch`, `--sparse`) and
+//! loading the model they name.
 
 use std::path::PathBuf;
 
@@ -17,6 +17,10 @@ pub struct ModelArgs {
     /// Texts per forward pass.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
+    /// Run a pruned model sparse: each linear layer stored as N:M, BSR, CSR or dense, whichever
+    /// its non-zeros suit (the choice per layer is printed); same results as the dense run.
+    #[arg(long)]
+    pub sparse: bool,
 }
 
 impl ModelArgs {
@@ -27,10 +31,19 @@ impl ModelArgs {
             .unwrap_or_else(|| sparsekit_data::fetch::default_dir(&sparsekit_data::fetch::MINILM))
     }
 
-    /// Loads the model onto the device.
+    /// Loads the model onto the device (with `--sparse`, its pruned layers stored sparse; the
+    /// per-layer choice goes to stderr).
     pub fn load(&self) -> Result<SentenceEncoder> {
         let dir = self.dir();
-        SentenceEncoder::load(&dir, &self.device.device())
-            .with_context(|| format!("loading the model {}", dir.display()))
+        let encoder = SentenceEncoder::load(&dir, &self.device.device())
+            .with_context(|| format!("loading the model {}", dir.display()))?;
+        if !self.sparse {
+            return Ok(encoder);
+        }
+        let (encoder, report) = encoder
+            .sparsify_pruned()
+            .with_context(|| format!("storing the layers of {} sparse", dir.display()))?;
+        eprintln!("{report}");
+        Ok(encoder)
     }
 }

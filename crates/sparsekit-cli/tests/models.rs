@@ -279,3 +279,86 @@ fn eval_prints_one_json_object() {
     ]);
     assert_clean_error(&o, &["nonexistent.jsonl", "sparsekit fetch debian-text"]);
 }
+
+/// A copy of the tiny fixture with its encoder weights pruned by `prune_args` (through
+/// `sparsekit prune` on the checkpoint).
+fn pruned_tiny(dir: &std::path::Path, prune_args: &[&str]) {
+    std::fs::create_dir_all(dir.join("1_Pooling")).unwrap();
+    for entry in std::fs::read_dir(tiny()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() && entry.file_name() != "model.safetensors" {
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+    }
+    std::fs::copy(
+        tiny().join("1_Pooling/config.json"),
+        dir.join("1_Pooling/config.json"),
+    )
+    .unwrap();
+    let src = tiny().join("model.safetensors");
+    let dst = dir.join("model.safetensors");
+    let mut args = vec![
+        "prune",
+        p(&src),
+        p(&dst),
+        "--include",
+        "encoder.**.weight",
+        "--exclude",
+        "**.LayerNorm.weight",
+    ];
+    args.extend_from_slice(prune_args);
+    let o = sparsekit(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn embed_sparse_equals_embed_on_a_pruned_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let texts = tiny().join("texts.txt");
+    for (name, prune_args, storage) in [
+        ("2of4", &["--pattern", "2:4"][..], "12 2:4"),
+        ("70", &["--sparsity", "0.7"][..], "12 csr"),
+    ] {
+        let model = tmp.path().join(name);
+        pruned_tiny(&model, prune_args);
+        let run = |sparse: bool| {
+            let out = tmp.path().join(format!("{name}-{sparse}.npy"));
+            let mut args = vec![
+                "embed",
+                "--model",
+                p(&model),
+                "--input",
+                p(&texts),
+                "--output",
+                p(&out),
+                "--batch",
+                "2",
+            ];
+            if sparse {
+                args.push("--sparse");
+            }
+            let o = sparsekit(&args);
+            assert!(o.status.success(), "{}", stderr(&o));
+            (read_npy_dense::<f32>(&out).unwrap().0, stderr(&o))
+        };
+        let (dense, _) = run(false);
+        let (sparse, log) = run(true);
+        assert!(log.contains(storage), "{name}: {log}");
+        assert!(
+            log.contains("encoder.layer.0.attention.self.query"),
+            "{log}"
+        );
+        for (a, b) in dense.chunks(32).zip(sparse.chunks(32)) {
+            let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            let (na, nb): (f32, f32) = (
+                a.iter().map(|x| x * x).sum::<f32>().sqrt(),
+                b.iter().map(|x| x * x).sum::<f32>().sqrt(),
+            );
+            assert!(
+                dot / (na * nb) >= 0.99999,
+                "{name}: cosine {}",
+                dot / (na * nb)
+            );
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! | how scores rank (NaN, ties) | [`Score`], [`better`], [`top_k`], [`rank_key`] | every top-k: [`crate::Select`], [`crate::NM::from_dense`], pruning masks, DST drop/grow, the kernels' row top-k |
 //! | what N:M and block structure mean | [`Structure`], [`nm_violation`], [`satisfies`] | `NM`, `SparseTensor` tags, pruning, the CLI |
 //! | scores → mask at a sparsity and structure | [`mask`] | pruning, the CLI |
+//! | which storage runs a pruned weight fastest | [`inference_storage`] | sparse inference (`sparsekit-models`), the CLI's `inspect` |
 //!
 //! # Keep count
 //!
@@ -41,6 +42,17 @@
 //! smaller and count as one block each. Block storage ([`crate::Bsr`], block-tagged tensors)
 //! needs a divisible shape. `Rows` / `Columns`: whole rows (output neurons) or whole columns
 //! (input channels) kept or pruned.
+//!
+//! # Storage for inference
+//!
+//! [`inference_storage`] picks how a pruned weight is stored for the forward pass `X·Wᵀ` on CPU:
+//! N:M storage when the mask satisfies one of [`NM_KERNELS`] and fills it (a sparser mask would
+//! be padded with explicit zeros: CSR then stores less), block storage (BSR) when the mask is
+//! whole blocks of one of [`BLOCK_KERNELS`], else CSR — each only while the density is at most
+//! the break-even of its kernel against dense GEMM ([`CSR_MAX_DENSITY`], [`NM_MAX_DENSITY`],
+//! [`BLOCK_MAX_DENSITY`]); above it the weight stays dense. The break-evens are measured
+//! (`docs/models.md`, "Sparse inference": MiniLM's shapes, a batch of transformer tokens, on a
+//! 2-core AVX-512 Xeon against burn-flex's GEMM).
 //!
 //! Matrices are row-major `rows × cols` with **one row per output feature and one column per
 //! input feature** (PyTorch's `[out, in]`), so N:M groups run along the inputs.
@@ -524,6 +536,100 @@ pub fn satisfies(mask: &Mask, structure: Structure) -> bool {
         Structure::Block { rows, cols } => is_block(mask, rows, cols),
         Structure::Rows => is_rows(mask),
         Structure::Columns => is_columns(mask),
+    }
+}
+
+/// How a weight is stored for inference (see [`inference_storage`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Storage {
+    /// Dense GEMM: the weight is too dense for a sparse kernel to beat it.
+    Dense,
+    /// The non-zeros only, run by the kernel of this structure: `Unstructured` = CSR, `NM` =
+    /// N:M storage, `Block` = BSR.
+    Sparse(Structure),
+}
+
+impl fmt::Display for Storage {
+    /// `dense`, `csr`, `2:4` (N:M), `bsr16x16` (blocks).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Storage::Dense => f.write_str("dense"),
+            Storage::Sparse(Structure::NM { n, m }) => write!(f, "{n}:{m}"),
+            Storage::Sparse(Structure::Block { rows, cols }) => write!(f, "bsr{rows}x{cols}"),
+            Storage::Sparse(_) => f.write_str("csr"),
+        }
+    }
+}
+
+/// The N:M patterns [`inference_storage`] stores as N:M, sparsest first (ties: the shorter
+/// group first, whose slots are cheaper to decode).
+pub const NM_KERNELS: [(usize, usize); 6] = [(1, 8), (1, 4), (2, 8), (2, 4), (4, 8), (3, 4)];
+
+/// The block shapes [`inference_storage`] stores as BSR, largest first (the larger the block,
+/// the more each gathered input row is reused).
+pub const BLOCK_KERNELS: [(usize, usize); 3] = [(16, 16), (8, 8), (4, 4)];
+
+/// Above this density (non-zeros / entries) an unstructured weight stays dense.
+pub const CSR_MAX_DENSITY: f64 = 0.35;
+
+/// Above this density (`n / m`) an N:M weight stays dense.
+pub const NM_MAX_DENSITY: f64 = 0.5;
+
+/// Above this density (kept blocks / blocks) a block-sparse weight stays dense.
+pub const BLOCK_MAX_DENSITY: f64 = 0.5;
+
+/// An N:M storage is used only when the mask fills at least this fraction of its `n` slots per
+/// group (below, CSR stores fewer entries than the padded N:M storage).
+pub const NM_MIN_FILL: f64 = 0.9;
+
+/// Which storage runs the forward pass of a weight with this non-zero `mask` (`d_output ×
+/// d_input`) fastest on CPU (the [module rule](self#storage-for-inference)): N:M, then blocks,
+/// then CSR, each within its measured break-even density, else dense.
+///
+/// ```
+/// use sparsekit_formats::sparsity::{inference_storage, mask, Storage, Structure};
+/// let scores: Vec<f32> = (0..64 * 64).map(|i| ((i * 7919) % 1000) as f32).collect();
+/// let two_four = mask(&scores, 64, 64, 0.0, Structure::NM { n: 2, m: 4 })?;
+/// assert_eq!(inference_storage(&two_four), Storage::Sparse(Structure::NM { n: 2, m: 4 }));
+/// let sparse = mask(&scores, 64, 64, 0.7, Structure::Unstructured)?;
+/// assert_eq!(inference_storage(&sparse), Storage::Sparse(Structure::Unstructured));
+/// let blocks = mask(&scores, 64, 64, 0.7, Structure::Block { rows: 16, cols: 16 })?;
+/// assert_eq!(inference_storage(&blocks), Storage::Sparse(Structure::Block { rows: 16, cols: 16 }));
+/// let mild = mask(&scores, 64, 64, 0.2, Structure::Unstructured)?;
+/// assert_eq!(inference_storage(&mild), Storage::Dense);
+/// # Ok::<(), sparsekit_formats::FormatError>(())
+/// ```
+pub fn inference_storage(mask: &Mask) -> Storage {
+    let (rows, cols) = mask.shape();
+    let total = rows * cols;
+    let nnz = mask.count_ones();
+    if total == 0 || nnz == total {
+        return Storage::Dense;
+    }
+    let density = nnz as f64 / total as f64;
+    for (n, m) in NM_KERNELS {
+        let slots = n as f64 / m as f64;
+        if check_nm_storage(cols, n, m).is_ok()
+            && slots <= NM_MAX_DENSITY
+            && density >= NM_MIN_FILL * slots
+            && is_nm(mask, n, m)
+        {
+            return Storage::Sparse(Structure::NM { n, m });
+        }
+    }
+    for (br, bc) in BLOCK_KERNELS {
+        if rows % br == 0
+            && cols % bc == 0
+            && density <= BLOCK_MAX_DENSITY
+            && is_block(mask, br, bc)
+        {
+            return Storage::Sparse(Structure::Block { rows: br, cols: bc });
+        }
+    }
+    if density <= CSR_MAX_DENSITY {
+        Storage::Sparse(Structure::Unstructured)
+    } else {
+        Storage::Dense
     }
 }
 

@@ -110,6 +110,46 @@ pub(crate) fn with_transposed<R>(
     })
 }
 
+/// Bytes of the transposed batch chunk that the `X·Wᵀ` kernels gather from: well inside a
+/// core's L2 (1–2 MiB on the machines measured), so that every gathered `Xᵀ` row is an L2 hit.
+const CHUNK_BYTES: usize = 512 * 1024;
+
+/// Batch rows per chunk of the `X·Wᵀ` kernels for `k` input features: the largest multiple of
+/// 128 (one AVX-512 register panel) whose `k × chunk` transpose fits [`CHUNK_BYTES`], at
+/// least 128.
+pub(crate) fn batch_chunk(k: usize) -> usize {
+    ((CHUNK_BYTES / 4 / k.max(1)) / 128 * 128).max(128)
+}
+
+/// Runs `f(Xᵀ chunk, chunk rows, first batch row)` over the batch of `x` in chunks of
+/// [`batch_chunk`]`(k)` rows, each transposed by [`with_transposed`].
+///
+/// Why: the `X·Wᵀ` kernels gather rows of `Xᵀ` (k × batch) at random. For a whole batch of
+/// transformer tokens (batch 2048, k = 1536: 12 MiB) those rows come from L3 or memory and the
+/// kernels ran 5–10× slower per token than at batch 128 (docs/models.md, "Sparse inference").
+/// Chunking changes no value and no summation order: every output element is still one row of
+/// `W` times one column of `Xᵀ`, summed in storage order.
+pub(crate) fn for_transposed_chunks(
+    isa: Isa,
+    x: MatRef<'_, f32>,
+    mut f: impl FnMut(MatRef<'_, f32>, usize, usize),
+) {
+    let (nb, k, xs) = (x.nrows(), x.ncols(), x.row_stride());
+    let chunk = batch_chunk(k);
+    let mut t0 = 0;
+    while t0 < nb {
+        let rows = chunk.min(nb - t0);
+        let sub = if rows == nb {
+            x
+        } else {
+            let data = &x.data()[t0 * xs..];
+            MatRef::with_stride(data, rows, k, xs).expect("a batch chunk of a valid matrix")
+        };
+        with_transposed(isa, sub, |xt| f(xt, rows, t0));
+        t0 += rows;
+    }
+}
+
 /// `srcᵀ` into `dst` with row stride `ds >= src.nrows()`; `dst.len() >= ncols · ds` (asserted).
 pub(crate) fn transpose_into_isa(isa: Isa, src: MatRef<'_, f32>, dst: &mut [f32], ds: usize) {
     let (r, c) = (src.nrows(), src.ncols());

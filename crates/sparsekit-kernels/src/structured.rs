@@ -11,7 +11,7 @@ use sparsekit_formats::{BsrView, CsrPatternView, NMView, Scalar, SpIndex};
 use crate::blocked::{run_bsr, run_nm};
 use crate::dense::{MatMut, MatRef};
 use crate::error::KernelError;
-use crate::scratch::with_transposed;
+use crate::scratch::for_transposed_chunks;
 use crate::shape::{check_linear_grad, check_spmm, check_spmm_t};
 use crate::simd::Isa;
 use crate::spmm::Out;
@@ -106,9 +106,10 @@ pub fn bsr_spmm_t_isa<T: Scalar, I: SpIndex>(
         return Ok(());
     }
     let out = Out::cols(&mut y, bias);
-    with_transposed(isa, x, |xt| {
-        // SAFETY: as in `bsr_spmm_isa`; Xᵀ is k × batch, Y is batch × m so output column i < m
-        // and row t < batch exist; the bias (when given) has m elements (checked).
+    for_transposed_chunks(isa, x, |xt, rows, t0| {
+        // SAFETY: as in `bsr_spmm_isa`; Xᵀ is k × rows (a chunk of the batch starting at row
+        // t0 < batch), Y is batch × m so output column i < m and row t0 + t < batch exist; the
+        // bias (when given) has m elements (checked).
         unsafe {
             run_bsr(
                 isa,
@@ -117,8 +118,8 @@ pub fn bsr_spmm_t_isa<T: Scalar, I: SpIndex>(
                 w.values(),
                 w.block_shape(),
                 xt,
-                nb,
-                out,
+                rows,
+                out.batch_offset(t0),
             )
         };
     });
@@ -200,9 +201,21 @@ pub fn nm_spmm_t_isa<T: Scalar>(
         return Ok(());
     }
     let out = Out::cols(&mut y, bias);
-    with_transposed(isa, x, |xt| {
-        // SAFETY: as in `nm_spmm_isa`; Xᵀ is k × batch, Y is batch × m, bias has m elements.
-        unsafe { run_nm(isa, w.values(), w.offsets(), m, (w.n(), w.m()), xt, nb, out) };
+    for_transposed_chunks(isa, x, |xt, rows, t0| {
+        // SAFETY: as in `nm_spmm_isa`; Xᵀ is k × rows (the batch chunk from row t0 < batch), Y
+        // is batch × m, bias has m elements.
+        unsafe {
+            run_nm(
+                isa,
+                w.values(),
+                w.offsets(),
+                m,
+                (w.n(), w.m()),
+                xt,
+                rows,
+                out.batch_offset(t0),
+            )
+        };
     });
     Ok(())
 }

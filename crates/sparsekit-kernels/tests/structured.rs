@@ -449,3 +449,49 @@ fn structured_results_do_not_depend_on_thread_count() {
         }
     }
 }
+
+/// A batch larger than one chunk of the `X·Wᵀ` kernels (k = 2048: 128 rows per chunk; 300 rows
+/// = two full chunks and a partial one): CSR, BSR and N:M `X·Wᵀ + b` equal the dense reference,
+/// and every batch row equals the same row computed alone (bit for bit: chunking changes no sum).
+#[test]
+fn x_wt_kernels_over_batches_of_several_chunks() {
+    let mut rg = rng(107);
+    let (m, k, n) = (24usize, 2048usize, 300usize);
+    let x = dense_vec(&mut rg, n * k);
+    let bias = dense_vec(&mut rg, m);
+    let csr = random_csr(&mut rg, m, k, 0.3);
+    let bsr = random_bsr(&mut rg, m / 4, k / 4, (4, 4), 0.4);
+    let nm = random_nm(&mut rg, m, k / 4, (2, 4));
+    type Run<'a> = Box<dyn Fn(MatRef<'_, f32>, MatMut<'_, f32>) + 'a>;
+    let runs: [(&str, Vec<f64>, Run); 3] = [
+        (
+            "spmm_t",
+            to_dense_f64(&csr),
+            Box::new(|x, y| spmm_t_bias(x, csr.view(), Some(&bias), y).unwrap()),
+        ),
+        (
+            "bsr_spmm_t",
+            dense_of(bsr.to_dense()),
+            Box::new(|x, y| bsr_spmm_t(x, bsr.view(), Some(&bias), y).unwrap()),
+        ),
+        (
+            "nm_spmm_t",
+            dense_of(nm.to_dense()),
+            Box::new(|x, y| nm_spmm_t(x, nm.view(), Some(&bias), y).unwrap()),
+        ),
+    ];
+    for (op, w, run) in runs {
+        let mut y = vec![0.0f32; n * m];
+        run(MatRef::new(&x, n, k).unwrap(), MatMut::new(&mut y, n, m).unwrap());
+        let (want, scale) = linear_ref(&w, &x, &bias, m, k, n);
+        assert_close(&y, &want, &scale, op);
+        for t in [0, 127, 128, 255, 256, 299] {
+            let mut row = vec![0.0f32; m];
+            run(
+                MatRef::new(&x[t * k..(t + 1) * k], 1, k).unwrap(),
+                MatMut::new(&mut row, 1, m).unwrap(),
+            );
+            assert_eq!(bits(&row), bits(&y[t * m..(t + 1) * m]), "{op} row {t}");
+        }
+    }
+}

@@ -12,6 +12,8 @@
 //!   uniform, global, ERK and OWL allocations), layer by layer as the reference implementations.
 //! - [`save`]: a model directory written back with a model's (pruned) weights, same names and
 //!   dtypes, loadable by sentence-transformers.
+//! - [`sparse`]: a pruned model run sparse — each projection stored as N:M, BSR, CSR or dense,
+//!   whichever its non-zeros suit.
 //! - [`eval`]: the Debian-corpus retrieval and section-probe evaluations of an encoder.
 #![warn(missing_docs)]
 
@@ -25,6 +27,7 @@ mod projection;
 pub mod prune;
 pub mod save;
 pub mod sentence;
+pub mod sparse;
 pub mod tokenize;
 
 pub use device::DeviceChoice;
@@ -32,3 +35,4 @@ pub use error::ModelError;
 pub use hooks::Site;
 pub use projection::Projection;
 pub use sentence::{read_texts, Pooling, SentenceEncoder, Splice};
+pub use sparse::{LayerStorage, SparseReport};

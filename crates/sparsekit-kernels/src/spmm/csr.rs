@@ -6,7 +6,7 @@ use sparsekit_formats::{CsrView, Scalar, SpIndex};
 use super::driver::{run_csr_rows, Direct, Out};
 use crate::dense::{MatMut, MatRef};
 use crate::error::KernelError;
-use crate::scratch::with_transposed;
+use crate::scratch::for_transposed_chunks;
 use crate::shape::{check_spmm, check_spmm_t};
 use crate::simd::Isa;
 
@@ -70,9 +70,10 @@ pub fn spmm_isa<T: Scalar, I: SpIndex>(
 /// `Y = X·Wᵀ` — the linear-layer forward: `X` is batch × k, `W` is m × k (sparse, one row per
 /// output feature), `Y` is batch × m (overwritten).
 ///
-/// Computed as `(W·Xᵀ)ᵀ`: `X` is transposed once into a reused per-thread scratch buffer
-/// (k × batch), then the CSR kernel runs over the rows of `W` with the batch as the register-blocked
-/// dimension and scatters each finished panel down a column of `Y`.
+/// Computed as `(W·Xᵀ)ᵀ`: `X` is transposed into a reused per-thread scratch buffer (k × batch,
+/// in batch chunks whose transpose stays in L2), then the CSR kernel runs over the rows of `W`
+/// with the batch as the register-blocked dimension and scatters each finished panel down a
+/// column of `Y`.
 pub fn spmm_t<T: Scalar, I: SpIndex>(
     x: MatRef<'_, f32>,
     w: CsrView<'_, T, I>,
@@ -106,15 +107,16 @@ pub fn spmm_t_isa<T: Scalar, I: SpIndex>(
         return Ok(());
     }
     let out = Out::cols(&mut y, bias);
-    with_transposed(isa, x, |xt| {
+    for_transposed_chunks(isa, x, |xt, rows, t0| {
         run_csr_rows(
             isa,
             w.row_ptr(),
             w.col_idx(),
             Direct(w.values().as_ptr()),
             xt,
-            nb,
-            out,
+            rows,
+            // SAFETY: t0 < batch = Y's row count.
+            unsafe { out.batch_offset(t0) },
         );
     });
     Ok(())

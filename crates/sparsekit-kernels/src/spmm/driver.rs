@@ -58,6 +58,23 @@ impl Out {
         }
     }
 
+    /// The same destination, `t0` batch rows further down ([`Out::Cols`]: output row `t0` of
+    /// `Y` becomes batch row 0): how the `X·Wᵀ` kernels run one batch chunk at a time.
+    ///
+    /// # Safety
+    /// For `Out::Cols`, `Y` must have more than `t0` rows (row stride `ys`).
+    pub(crate) unsafe fn batch_offset(self, t0: usize) -> Self {
+        match self {
+            Out::Cols { y, ys, bias } => Out::Cols {
+                // SAFETY: row t0 exists (caller contract).
+                y: unsafe { y.add(t0 * ys) },
+                ys,
+                bias,
+            },
+            rows => rows,
+        }
+    }
+
     /// [`Out::Cols`] into `y` (+ `bias`): one constructor for every `X·Wᵀ + bias` wrapper.
     pub(crate) fn cols(y: &mut MatMut<'_, f32>, bias: Option<&[f32]>) -> Self {
         Out::Cols {
