@@ -282,3 +282,98 @@ print("OK")
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// `--allocation global` keeps exactly `round((1 − s) · total)` weights over the selected
+/// tensors, by one magnitude threshold (what PyTorch's `global_unstructured` does); `erk`
+/// keeps the same total within rounding with per-tensor sparsities from the shapes; N:M and a
+/// calibrated method or OWL on a checkpoint are errors.
+#[test]
+fn allocations_of_a_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = checkpoint(dir.path());
+    let output = dir.path().join("global.safetensors");
+    let include = "enc.weight|dec.weight|head.weight";
+    let o = sparsekit(&[
+        "prune",
+        p(&input),
+        p(&output),
+        "--sparsity",
+        "0.6",
+        "--allocation",
+        "global",
+        "--include",
+        include,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (
+        std::fs::read(&input).unwrap(),
+        std::fs::read(&output).unwrap(),
+    );
+    let (a, b) = (
+        SafeTensors::deserialize(&a).unwrap(),
+        SafeTensors::deserialize(&b).unwrap(),
+    );
+    let names = ["enc.weight", "dec.weight", "head.weight"];
+    let mut all: Vec<f32> = Vec::new();
+    let mut kept = 0usize;
+    for n in names {
+        let (va, vb) = (floats(&a, n), floats(&b, n));
+        all.extend(va.iter().map(|v| v.abs()));
+        let k = vb.iter().filter(|v| **v != 0.0).count();
+        kept += k;
+        for (x, y) in va.iter().zip(&vb) {
+            assert!(*y == 0.0 || x == y, "{n}");
+        }
+    }
+    assert_eq!(kept, keep_count(all.len(), 0.6).unwrap());
+    // One threshold: every kept weight is at least as large as every pruned one.
+    let mut min_kept = f32::INFINITY;
+    let mut max_pruned = 0.0f32;
+    for n in names {
+        for (x, y) in floats(&a, n).iter().zip(floats(&b, n)) {
+            if y != 0.0 {
+                min_kept = min_kept.min(x.abs());
+            } else {
+                max_pruned = max_pruned.max(x.abs());
+            }
+        }
+    }
+    assert!(min_kept >= max_pruned, "{min_kept} < {max_pruned}");
+
+    let erk = dir.path().join("erk.safetensors");
+    let o = sparsekit(&[
+        "prune",
+        p(&input),
+        p(&erk),
+        "--sparsity",
+        "0.6",
+        "--allocation",
+        "erk",
+        "--include",
+        include,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e = std::fs::read(&erk).unwrap();
+    let e = SafeTensors::deserialize(&e).unwrap();
+    let kept: usize = names
+        .iter()
+        .map(|n| floats(&e, n).iter().filter(|v| **v != 0.0).count())
+        .sum();
+    assert!((kept as f64 - 0.4 * all.len() as f64).abs() <= names.len() as f64);
+
+    for (args, needle) in [
+        (
+            vec!["--pattern", "2:4", "--allocation", "global"],
+            "uniform",
+        ),
+        (vec!["--allocation", "owl"], "calibration"),
+        (vec!["--method", "wanda"], "model directory"),
+    ] {
+        let mut all_args = vec!["prune", p(&input), p(&output)];
+        all_args.extend(args);
+        let o = sparsekit(&all_args);
+        assert_eq!(o.status.code(), Some(1), "{all_args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle) && err.lines().count() == 1, "{err}");
+    }
+}

@@ -482,7 +482,10 @@ fn x_wt_kernels_over_batches_of_several_chunks() {
     ];
     for (op, w, run) in runs {
         let mut y = vec![0.0f32; n * m];
-        run(MatRef::new(&x, n, k).unwrap(), MatMut::new(&mut y, n, m).unwrap());
+        run(
+            MatRef::new(&x, n, k).unwrap(),
+            MatMut::new(&mut y, n, m).unwrap(),
+        );
         let (want, scale) = linear_ref(&w, &x, &bias, m, k, n);
         assert_close(&y, &want, &scale, op);
         for t in [0, 127, 128, 255, 256, 299] {

@@ -337,15 +337,15 @@ pub fn prune_one_shot(
 
     let mut tensors = Vec::with_capacity(all.len());
     let mut k = 0;
-    for l in 0..depth {
+    for (l, layer_selection) in selected.iter().enumerate() {
         let stats = match (&cal, config.method.statistic()) {
-            (Some(cal), Some(kind)) if !selected[l].is_empty() => {
+            (Some(cal), Some(kind)) if !layer_selection.is_empty() => {
                 Some(cal.layer_stats(&encoder.model.layers[l], l, kind)?)
             }
             _ => None,
         };
         let mut pruned: Vec<(String, Vec<f32>)> = Vec::new();
-        for (path, (rows, cols)) in &selected[l] {
+        for (path, (rows, cols)) in layer_selection {
             let t = Instant::now();
             let p = projection(encoder, l, path)?;
             let w = p.weight_values()?;
