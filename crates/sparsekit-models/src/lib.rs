@@ -10,12 +10,15 @@
 //!   [`capture`] streams one site's activations into safetensors shards.
 //! - [`save`]: a model directory written back with a model's (pruned) weights, same names and
 //!   dtypes, loadable by sentence-transformers.
+//! - [`distill`]: recovery of a pruned encoder by sparse distillation from the dense one
+//!   (only the non-zero weights train; the pattern stays).
 //! - [`eval`]: the Debian-corpus retrieval and section-probe evaluations of an encoder.
 #![warn(missing_docs)]
 
 pub mod bert;
 pub mod capture;
 mod device;
+pub mod distill;
 mod error;
 pub mod eval;
 pub mod hooks;

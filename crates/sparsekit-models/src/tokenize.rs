@@ -58,6 +58,22 @@ impl Encoded {
         &self.ids[i * self.seq_len..i * self.seq_len + self.lengths[i]]
     }
 
+    /// The texts `rows` (indices into this batch, in that order) as a batch of their own,
+    /// padded with `pad_id` to the longest of them.
+    pub fn select(&self, rows: &[usize], pad_id: u32) -> Encoded {
+        let seq_len = rows.iter().map(|&i| self.lengths[i]).max().unwrap_or(0);
+        let mut ids = vec![pad_id; rows.len() * seq_len];
+        for (r, &i) in rows.iter().enumerate() {
+            let t = self.text_ids(i);
+            ids[r * seq_len..r * seq_len + t.len()].copy_from_slice(t);
+        }
+        Encoded {
+            ids,
+            lengths: rows.iter().map(|&i| self.lengths[i]).collect(),
+            seq_len,
+        }
+    }
+
     /// Token ids `[n, seq_len]` and the padding mask `[n, seq_len]` (`true` = padding) on
     /// `device`.
     pub fn to_device(&self, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
@@ -117,6 +133,31 @@ impl TextTokenizer {
             max_len,
             pad_id,
             vocab_size,
+        })
+    }
+
+    /// The same tokenizer cutting texts at `max_len` tokens instead (special tokens included),
+    /// e.g. shorter inputs for training. `max_len < 2` is [`ModelError::Invalid`].
+    pub fn with_max_len(&self, max_len: usize) -> Result<Self, ModelError> {
+        if max_len < 2 {
+            return Err(ModelError::Invalid(format!(
+                "max_len {max_len}: a text needs room for its two special tokens"
+            )));
+        }
+        let mut inner = self.inner.clone();
+        inner
+            .with_truncation(Some(TruncationParams {
+                direction: TruncationDirection::Right,
+                max_length: max_len,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            }))
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        Ok(TextTokenizer {
+            inner,
+            max_len,
+            pad_id: self.pad_id,
+            vocab_size: self.vocab_size,
         })
     }
 
