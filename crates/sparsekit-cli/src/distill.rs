@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use sparsekit_data::debian::{self, Split};
+use sparsekit_data::debian::Split;
 use sparsekit_models::distill::{
     corpus_texts, distill, DistillConfig, DistillEvent, DistillLoss, TextField,
 };
@@ -82,22 +82,12 @@ pub fn run(args: &Args) -> Result<()> {
         seed: args.seed,
     };
     config.validate()?;
-    let corpus = args
-        .corpus
-        .clone()
-        .unwrap_or_else(|| debian::default_dir().join("descriptions.jsonl"));
-    let records = debian::read_corpus(&corpus).with_context(|| {
-        format!(
-            "reading the corpus {} (`sparsekit fetch debian-text` writes it)",
-            corpus.display()
-        )
-    })?;
+    let records = crate::model_args::read_corpus(args.corpus.as_deref())?;
     let train = corpus_texts(&records, Split::Train, args.texts, args.limit);
     let valid = corpus_texts(&records, Split::Valid, args.texts, None);
     if train.is_empty() || valid.is_empty() {
         bail!(
-            "the corpus {} has no {} texts in its train or valid split",
-            corpus.display(),
+            "the corpus has no {} texts in its train or valid split",
             args.texts
         );
     }

@@ -88,6 +88,24 @@ impl Encoded {
     }
 }
 
+/// `inner` cutting texts at `max_len` tokens (at least 2: the special tokens).
+fn truncating(mut inner: Tokenizer, max_len: usize) -> Result<Tokenizer, ModelError> {
+    if max_len < 2 {
+        return Err(ModelError::Invalid(format!(
+            "max_len {max_len}: a text needs room for its two special tokens"
+        )));
+    }
+    inner
+        .with_truncation(Some(TruncationParams {
+            direction: TruncationDirection::Right,
+            max_length: max_len,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+        }))
+        .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+    Ok(inner)
+}
+
 impl TextTokenizer {
     /// Reads `tokenizer.json`; texts are cut at `max_len` tokens, padded with `pad_id`, and
     /// every id must be below `vocab_size` (the model's embedding table): a tokenizer with a
@@ -106,11 +124,6 @@ impl TextTokenizer {
         }
         let mut inner = Tokenizer::from_file(path)
             .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
-        if max_len < 2 {
-            return Err(ModelError::Invalid(format!(
-                "max_len {max_len}: a text needs room for its two special tokens"
-            )));
-        }
         let tok_vocab = inner.get_vocab_size(true);
         if tok_vocab > vocab_size {
             return Err(ModelError::Tokenizer(format!(
@@ -119,17 +132,9 @@ impl TextTokenizer {
                 path.display()
             )));
         }
-        inner
-            .with_truncation(Some(TruncationParams {
-                direction: TruncationDirection::Right,
-                max_length: max_len,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-            }))
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         inner.with_padding(None);
         Ok(TextTokenizer {
-            inner,
+            inner: truncating(inner, max_len)?,
             max_len,
             pad_id,
             vocab_size,
@@ -139,22 +144,8 @@ impl TextTokenizer {
     /// The same tokenizer cutting texts at `max_len` tokens instead (special tokens included),
     /// e.g. shorter inputs for training. `max_len < 2` is [`ModelError::Invalid`].
     pub fn with_max_len(&self, max_len: usize) -> Result<Self, ModelError> {
-        if max_len < 2 {
-            return Err(ModelError::Invalid(format!(
-                "max_len {max_len}: a text needs room for its two special tokens"
-            )));
-        }
-        let mut inner = self.inner.clone();
-        inner
-            .with_truncation(Some(TruncationParams {
-                direction: TruncationDirection::Right,
-                max_length: max_len,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-            }))
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         Ok(TextTokenizer {
-            inner,
+            inner: truncating(self.inner.clone(), max_len)?,
             max_len,
             pad_id: self.pad_id,
             vocab_size: self.vocab_size,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::module::Param;
 use burn::tensor::{Device, Tensor};
@@ -32,6 +32,18 @@ fn pruned_tiny(dst: &Path, sparsity: f64) {
         })
         .unwrap();
     save_model_dir(&tiny_dir(), dst, &model, &[]).unwrap();
+}
+
+/// A temporary directory holding a `sparsity`-pruned copy of the fixture (`pruned/`), the dense
+/// fixture on Flex (the teacher) and the pruned one on Flex with autodiff (the student).
+fn setup(sparsity: f64) -> (tempfile::TempDir, PathBuf, SentenceEncoder, SentenceEncoder) {
+    let tmp = tempfile::tempdir().unwrap();
+    let pruned_dir = tmp.path().join("pruned");
+    pruned_tiny(&pruned_dir, sparsity);
+    let device = Device::flex();
+    let teacher = SentenceEncoder::load(&tiny_dir(), &device).unwrap();
+    let student = SentenceEncoder::load(&pruned_dir, &device.autodiff()).unwrap();
+    (tmp, pruned_dir, teacher, student)
 }
 
 /// Seeded sentences over the fixture's vocabulary.
@@ -94,12 +106,8 @@ fn config() -> DistillConfig {
 
 #[test]
 fn distillation_recovers_a_pruned_tiny_bert_and_keeps_its_mask() {
-    let tmp = tempfile::tempdir().unwrap();
-    let pruned_dir = tmp.path().join("pruned");
-    pruned_tiny(&pruned_dir, 0.7);
+    let (tmp, pruned_dir, teacher, student) = setup(0.7);
     let device = Device::flex();
-    let teacher = SentenceEncoder::load(&tiny_dir(), &device).unwrap();
-    let student = SentenceEncoder::load(&pruned_dir, &device.clone().autodiff()).unwrap();
     let train = texts(400, 1);
     let mut valid = tiny_texts();
     valid.extend(texts(59, 2));
@@ -181,12 +189,7 @@ fn distillation_recovers_a_pruned_tiny_bert_and_keeps_its_mask() {
 
 #[test]
 fn distillation_is_deterministic() {
-    let tmp = tempfile::tempdir().unwrap();
-    let pruned_dir = tmp.path().join("pruned");
-    pruned_tiny(&pruned_dir, 0.5);
-    let device = Device::flex();
-    let teacher = SentenceEncoder::load(&tiny_dir(), &device).unwrap();
-    let student = SentenceEncoder::load(&pruned_dir, &device.clone().autodiff()).unwrap();
+    let (_tmp, _, teacher, student) = setup(0.5);
     let train = texts(100, 3);
     let valid = tiny_texts();
     let cfg = DistillConfig {
@@ -263,14 +266,8 @@ fn shifted(student: &Student, path: &str, k: usize, delta: f32) -> Student {
 
 #[test]
 fn cosine_loss_gradient_matches_finite_differences() {
-    let tmp = tempfile::tempdir().unwrap();
-    let pruned_dir = tmp.path().join("pruned");
-    pruned_tiny(&pruned_dir, 0.7);
-    let device = Device::flex();
-    let teacher = SentenceEncoder::load(&tiny_dir(), &device).unwrap();
-    let student =
-        Student::new(&SentenceEncoder::load(&pruned_dir, &device.clone().autodiff()).unwrap())
-            .unwrap();
+    let (_tmp, _, teacher, student) = setup(0.7);
+    let student = Student::new(&student).unwrap();
     let texts = tiny_texts();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let batch = teacher
@@ -322,10 +319,7 @@ fn cosine_loss_gradient_matches_finite_differences() {
 
 #[test]
 fn only_the_sparse_values_train() {
-    let tmp = tempfile::tempdir().unwrap();
-    let pruned_dir = tmp.path().join("pruned");
-    pruned_tiny(&pruned_dir, 0.7);
-    let enc = SentenceEncoder::load(&pruned_dir, &Device::flex().autodiff()).unwrap();
+    let (_tmp, _, _, enc) = setup(0.7);
     let student = Student::new(&enc).unwrap();
     let mut nnz = 0;
     enc.model.visit_projections(&mut |_, p| {
@@ -365,12 +359,8 @@ fn only_the_sparse_values_train() {
 
 #[test]
 fn bad_input_is_a_typed_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let pruned_dir = tmp.path().join("pruned");
-    pruned_tiny(&pruned_dir, 0.7);
+    let (tmp, pruned_dir, teacher, student) = setup(0.7);
     let device = Device::flex();
-    let teacher = SentenceEncoder::load(&tiny_dir(), &device).unwrap();
-    let student = SentenceEncoder::load(&pruned_dir, &device.clone().autodiff()).unwrap();
     let train = texts(20, 4);
     let valid = tiny_texts();
     let run = |t: &SentenceEncoder, s: &SentenceEncoder, train: &[String], cfg: &DistillConfig| {
