@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::ValueEnum;
-use sparsekit_data::debian;
 use sparsekit_data::eval::probe::ProbeConfig;
 use sparsekit_models::eval::{debian_retrieval, debian_sections};
 
@@ -34,16 +33,7 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<()> {
     let dir = args.model.dir();
-    let corpus = args
-        .corpus
-        .clone()
-        .unwrap_or_else(|| debian::default_dir().join("descriptions.jsonl"));
-    let records = debian::read_corpus(&corpus).with_context(|| {
-        format!(
-            "reading the corpus {} (`sparsekit fetch debian-text` writes it)",
-            corpus.display()
-        )
-    })?;
+    let records = crate::model_args::read_corpus(args.corpus.as_deref())?;
     let encoder = args.model.load()?;
     let json = match args.task {
         Task::DebianRetrieval => serde_json::to_value(debian_retrieval(

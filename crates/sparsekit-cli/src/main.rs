@@ -10,6 +10,8 @@
 mod activations;
 mod convert;
 #[cfg(feature = "models")]
+mod distill;
+#[cfg(feature = "models")]
 mod embed;
 #[cfg(feature = "models")]
 mod eval;
@@ -67,6 +69,10 @@ enum Command {
     /// safetensors shards.
     #[cfg(feature = "models")]
     Activations(activations::Args),
+    /// Recover a pruned model by sparse distillation from the dense one (only the non-zero
+    /// weights train, the pattern stays) on the Debian corpus; writes a model directory.
+    #[cfg(feature = "models")]
+    Distill(distill::Args),
     /// Sparse autoencoders: train on activation shards, evaluate (SAELens / sparsify formats).
     #[command(subcommand)]
     Sae(sae::Command),
@@ -99,6 +105,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         #[cfg(feature = "models")]
         Command::Activations(args) => activations::run(&args),
+        #[cfg(feature = "models")]
+        Command::Distill(args) => distill::run(&args),
         Command::Sae(cmd) => sae::run(&cmd),
     });
     match result {

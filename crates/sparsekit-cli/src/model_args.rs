@@ -1,9 +1,10 @@
 //! The options every model command shares (`--model`, `--device`, `--batch`, `--sparse`) and
 //! loading the model they name.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use sparsekit_data::debian::{self, Record};
 use sparsekit_models::{DeviceChoice, SentenceEncoder};
 
 #[derive(clap::Args)]
@@ -46,4 +47,18 @@ impl ModelArgs {
         eprintln!("{report}");
         Ok(encoder)
     }
+}
+
+/// The Debian corpus at `path` [default: descriptions.jsonl where `sparsekit fetch
+/// debian-text` writes it], with an error naming the file and the fetch command.
+pub fn read_corpus(path: Option<&Path>) -> Result<Vec<Record>> {
+    let corpus = path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| debian::default_dir().join("descriptions.jsonl"));
+    debian::read_corpus(&corpus).with_context(|| {
+        format!(
+            "reading the corpus {} (`sparsekit fetch debian-text` writes it)",
+            corpus.display()
+        )
+    })
 }

@@ -14,12 +14,15 @@
 //!   dtypes, loadable by sentence-transformers.
 //! - [`sparse`]: a pruned model run sparse — each projection stored as N:M, BSR, CSR or dense,
 //!   whichever its non-zeros suit.
+//! - [`distill`]: recovery of a pruned encoder by sparse distillation from the dense one
+//!   (only the non-zero weights train; the pattern stays).
 //! - [`eval`]: the Debian-corpus retrieval and section-probe evaluations of an encoder.
 #![warn(missing_docs)]
 
 pub mod bert;
 pub mod capture;
 mod device;
+pub mod distill;
 mod error;
 pub mod eval;
 pub mod hooks;

@@ -220,17 +220,7 @@ impl SentenceEncoder {
         order.sort_by_key(|&i| std::cmp::Reverse(all.lengths[i]));
         let mut done = 0;
         for chunk in order.chunks(batch_size) {
-            let seq_len = chunk.iter().map(|&i| all.lengths[i]).max().unwrap_or(0);
-            let mut ids = vec![self.config.pad_token_id as u32; chunk.len() * seq_len];
-            for (r, &i) in chunk.iter().enumerate() {
-                let t = all.text_ids(i);
-                ids[r * seq_len..r * seq_len + t.len()].copy_from_slice(t);
-            }
-            let batch = Encoded {
-                ids,
-                lengths: chunk.iter().map(|&i| all.lengths[i]).collect(),
-                seq_len,
-            };
+            let batch = all.select(chunk, self.config.pad_token_id as u32);
             let emb = self.embed_encoded(&batch)?;
             for (r, &i) in chunk.iter().enumerate() {
                 out[i * d..(i + 1) * d].copy_from_slice(&emb[r * d..(r + 1) * d]);

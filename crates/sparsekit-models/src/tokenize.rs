@@ -58,32 +58,20 @@ impl Encoded {
         &self.ids[i * self.seq_len..i * self.seq_len + self.lengths[i]]
     }
 
-    /// The batch with every text cut to at most `max_tokens` tokens (`≥ 2`), its last token
-    /// (the closing special token, `[SEP]`) kept at the end, as the tokenizer's own truncation
-    /// does; the padded length shrinks to the longest remaining text, padded with `pad_id`.
-    /// Errors when `max_tokens < 2` (no room for `[CLS]` and `[SEP]`).
-    pub fn truncated(&self, max_tokens: usize, pad_id: u32) -> Result<Encoded, ModelError> {
-        if max_tokens < 2 {
-            return Err(ModelError::Invalid(format!(
-                "max_tokens {max_tokens}: a text needs at least 2 tokens ([CLS] and [SEP])"
-            )));
-        }
-        let lengths: Vec<usize> = self.lengths.iter().map(|&l| l.min(max_tokens)).collect();
-        let seq_len = lengths.iter().copied().max().unwrap_or(0);
-        let mut ids = vec![pad_id; self.len() * seq_len];
-        for (i, &l) in lengths.iter().enumerate() {
+    /// The texts `rows` (indices into this batch, in that order) as a batch of their own,
+    /// padded with `pad_id` to the longest of them.
+    pub fn select(&self, rows: &[usize], pad_id: u32) -> Encoded {
+        let seq_len = rows.iter().map(|&i| self.lengths[i]).max().unwrap_or(0);
+        let mut ids = vec![pad_id; rows.len() * seq_len];
+        for (r, &i) in rows.iter().enumerate() {
             let t = self.text_ids(i);
-            let dst = &mut ids[i * seq_len..i * seq_len + l];
-            dst.copy_from_slice(&t[..l]);
-            if l < t.len() {
-                dst[l - 1] = t[t.len() - 1];
-            }
+            ids[r * seq_len..r * seq_len + t.len()].copy_from_slice(t);
         }
-        Ok(Encoded {
+        Encoded {
             ids,
-            lengths,
+            lengths: rows.iter().map(|&i| self.lengths[i]).collect(),
             seq_len,
-        })
+        }
     }
 
     /// Token ids `[n, seq_len]` and the padding mask `[n, seq_len]` (`true` = padding) on
@@ -98,6 +86,24 @@ impl Encoded {
             Tensor::from_data(TensorData::new(pad, [n, s]), device),
         )
     }
+}
+
+/// `inner` cutting texts at `max_len` tokens (at least 2: the special tokens).
+fn truncating(mut inner: Tokenizer, max_len: usize) -> Result<Tokenizer, ModelError> {
+    if max_len < 2 {
+        return Err(ModelError::Invalid(format!(
+            "max_len {max_len}: a text needs room for its two special tokens"
+        )));
+    }
+    inner
+        .with_truncation(Some(TruncationParams {
+            direction: TruncationDirection::Right,
+            max_length: max_len,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+        }))
+        .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+    Ok(inner)
 }
 
 impl TextTokenizer {
@@ -118,11 +124,6 @@ impl TextTokenizer {
         }
         let mut inner = Tokenizer::from_file(path)
             .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
-        if max_len < 2 {
-            return Err(ModelError::Invalid(format!(
-                "max_len {max_len}: a text needs room for its two special tokens"
-            )));
-        }
         let tok_vocab = inner.get_vocab_size(true);
         if tok_vocab > vocab_size {
             return Err(ModelError::Tokenizer(format!(
@@ -131,20 +132,23 @@ impl TextTokenizer {
                 path.display()
             )));
         }
-        inner
-            .with_truncation(Some(TruncationParams {
-                direction: TruncationDirection::Right,
-                max_length: max_len,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-            }))
-            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         inner.with_padding(None);
         Ok(TextTokenizer {
-            inner,
+            inner: truncating(inner, max_len)?,
             max_len,
             pad_id,
             vocab_size,
+        })
+    }
+
+    /// The same tokenizer cutting texts at `max_len` tokens instead (special tokens included),
+    /// e.g. shorter inputs for training. `max_len < 2` is [`ModelError::Invalid`].
+    pub fn with_max_len(&self, max_len: usize) -> Result<Self, ModelError> {
+        Ok(TextTokenizer {
+            inner: truncating(self.inner.clone(), max_len)?,
+            max_len,
+            pad_id: self.pad_id,
+            vocab_size: self.vocab_size,
         })
     }
 

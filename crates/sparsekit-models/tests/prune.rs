@@ -350,7 +350,7 @@ fn bad_requests_are_typed_errors() {
     assert!(run(none, &refs).contains("no projection"));
     let mut short = OneShotConfig::new(Method::Wanda, Target::Sparsity(0.5));
     short.calibration.max_tokens = 1;
-    assert!(run(short, &refs).contains("max_tokens"));
+    assert!(run(short, &refs).contains("special tokens"));
     let bad_owl = OneShotConfig::new(Method::Wanda, Target::Sparsity(0.5)).with_allocation(
         Allocation::Owl(OwlConfig {
             lambda: 2.0,

@@ -10,7 +10,7 @@ use sparsekit_prune::oneshot::{input_norms, HessianAccumulator};
 use crate::bert::{BertLayer, SelfAttention};
 use crate::hooks::Site;
 use crate::sentence::SentenceEncoder;
-use crate::tokenize::{Encoded, Truncation};
+use crate::tokenize::Truncation;
 use crate::ModelError;
 
 /// How calibration texts become batches.
@@ -220,25 +220,19 @@ impl Calibration {
                 "calibration batch size must be positive".into(),
             ));
         }
-        let all = encoder.tokenizer.encode(texts, 0, Truncation::Truncate)?;
+        // Cut at `max_tokens` by the tokenizer itself (the closing [SEP] kept).
+        let all = encoder.tokenizer.with_max_len(config.max_tokens)?.encode(
+            texts,
+            0,
+            Truncation::Truncate,
+        )?;
         let pad = encoder.config.pad_token_id as u32;
-        let all = all.truncated(config.max_tokens, pad)?;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(all.lengths[i]));
         let device = encoder.device();
         let mut batches = Vec::new();
         for chunk in order.chunks(config.batch) {
-            let seq_len = chunk.iter().map(|&i| all.lengths[i]).max().unwrap_or(0);
-            let mut ids = vec![pad; chunk.len() * seq_len];
-            for (r, &i) in chunk.iter().enumerate() {
-                let t = all.text_ids(i);
-                ids[r * seq_len..r * seq_len + t.len()].copy_from_slice(t);
-            }
-            let batch = Encoded {
-                ids,
-                lengths: chunk.iter().map(|&i| all.lengths[i]).collect(),
-                seq_len,
-            };
+            let batch = all.select(chunk, pad);
             let (ids, padding) = batch.to_device(device);
             batches.push(Batch {
                 hidden: encoder.model.embeddings.forward(ids),
