@@ -16,7 +16,8 @@ use crate::ModelError;
 /// How calibration texts become batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CalibrationConfig {
-    /// Tokens per text at most (`[CLS]` and `[SEP]` included); default 128.
+    /// Tokens per text at most (`[CLS]` and `[SEP]` included; never more than the model's
+    /// `max_seq_length`); default 128.
     pub max_tokens: usize,
     /// Texts per forward pass; default 16.
     pub batch: usize,
@@ -220,12 +221,13 @@ impl Calibration {
                 "calibration batch size must be positive".into(),
             ));
         }
-        // Cut at `max_tokens` by the tokenizer itself (the closing [SEP] kept).
-        let all = encoder.tokenizer.with_max_len(config.max_tokens)?.encode(
-            texts,
-            0,
-            Truncation::Truncate,
-        )?;
+        // Cut at `max_tokens` (never past what the model takes) by the tokenizer itself, the
+        // closing [SEP] kept.
+        let max = config.max_tokens.min(encoder.tokenizer.max_len());
+        let all = encoder
+            .tokenizer
+            .with_max_len(max)?
+            .encode(texts, 0, Truncation::Truncate)?;
         let pad = encoder.config.pad_token_id as u32;
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(all.lengths[i]));
