@@ -57,12 +57,7 @@ fn texts(n: usize) -> Result<Vec<String>, String> {
         .iter()
         .filter(|r| r.split == debian::Split::Test)
         .take(n)
-        .map(|r| {
-            r.description
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(|r| r.one_line_description())
         .collect();
     if t.len() < n {
         return Err(format!(

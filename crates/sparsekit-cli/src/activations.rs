@@ -57,12 +57,7 @@ pub fn run(args: &Args) -> Result<()> {
             let texts: Vec<String> = records
                 .iter()
                 .filter(|r| r.split == split)
-                .map(|r| {
-                    r.description
-                        .split_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
+                .map(|r| r.one_line_description())
                 .collect();
             (texts, format!("debian:{split}"))
         }

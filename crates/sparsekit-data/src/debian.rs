@@ -138,6 +138,27 @@ pub struct Record {
     pub split: Split,
 }
 
+impl Record {
+    /// The long description on one line (every run of whitespace, newlines included, folded to
+    /// one space): what a text file of one text per line holds, and how the tools feed
+    /// descriptions to a model (calibration, activation capture, the model bench).
+    ///
+    /// ```
+    /// use sparsekit_data::debian::{Record, Split};
+    /// let r = Record {
+    ///     package: "p".into(), section: "net".into(), synopsis: "s".into(),
+    ///     description: "Two  words\n\nand more.".into(), split: Split::Test,
+    /// };
+    /// assert_eq!(r.one_line_description(), "Two words and more.");
+    /// ```
+    pub fn one_line_description(&self) -> String {
+        self.description
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
 /// One paragraph of a `Translation-*` list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Translation {

@@ -40,12 +40,7 @@ pub fn debian_calibration(records: &[Record], n: usize, seed: u64) -> Vec<String
     let train = records
         .iter()
         .filter(|r| r.split == Split::Train)
-        .map(|r| {
-            r.description
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(|r| r.one_line_description())
         .collect();
     sample_texts(train, n, seed)
 }
