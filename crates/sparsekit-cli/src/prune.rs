@@ -57,7 +57,7 @@ pub struct Args {
     /// outlier-weighted layer sparsities [model mode].
     #[arg(long, value_enum, default_value_t = AllocationArg::Uniform)]
     pub allocation: AllocationArg,
-    /// OWL's λ: the largest deviation of a layer's sparsity from --sparsity.
+    /// OWL's λ: the layers' sparsities span 2λ around --sparsity.
     #[arg(long, default_value_t = 0.08)]
     pub owl_lambda: f64,
     /// OWL's M: a score is an outlier above M × its layer's mean.

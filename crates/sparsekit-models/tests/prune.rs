@@ -286,7 +286,8 @@ fn allocations_keep_their_totals() {
         .find(|t| t.name.ends_with("layer.0.intermediate.dense.weight"))
         .unwrap();
     assert!(q.target_sparsity < f.target_sparsity);
-    // OWL: per-layer sparsities average the target, within ±λ, shared by a layer's tensors.
+    // OWL: per-layer sparsities average the target and span 2λ (two layers: ±λ), shared by a
+    // layer's tensors.
     let cfg = OwlConfig {
         lambda: 0.1,
         m: 3.0,

@@ -8,7 +8,8 @@
 //!    linear layers together) above `M` times their mean;
 //! 2. [`owl_sparsities`]: the ratios are min-max scaled to `[0, 2λ]`, centred on their mean and
 //!    added to the target density: `density_l = (1 − s) + 2λ·(D_l − min D)/(max D − min D) − mean`,
-//!    so the sparsities lie in `[s − λ, s + λ]` and average exactly `s` over the blocks.
+//!    so the sparsities span exactly `2λ` (the block with the most outliers is the densest) and
+//!    average exactly `s` over the blocks; each lies within `2λ` of `s`.
 //!
 //! The paper's defaults for LLaMA are `M = 5`, `λ = 0.08` ([`OwlConfig::default`]). The reference
 //! computes the ratios on the *dense* model's calibration inputs, then prunes sequentially with
@@ -22,7 +23,8 @@ use crate::structure::check_sparsity;
 /// OWL's two hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OwlConfig {
-    /// `λ`: the largest deviation of a block's sparsity from the target (default 0.08).
+    /// `λ`: half the spread of the blocks' sparsities (they span `2λ` around the target;
+    /// default 0.08).
     pub lambda: f64,
     /// `M`: a score is an outlier above `M` × the block's mean score (default 5).
     pub m: f64,
@@ -103,7 +105,7 @@ where
 
 /// Per-block sparsities from the blocks' outlier ratios at the global `target` (see the
 /// [module docs](self)). When every ratio is equal every block gets `target`. Sparsities are
-/// clamped to `[0, 1]` (only reachable with `λ > min(s, 1 − s)`, where the mean is then no longer
+/// clamped to `[0, 1]` (only reachable with `2λ > min(s, 1 − s)`, where the mean is then no longer
 /// exactly `target`). Errors on an invalid target or config, or a non-finite ratio.
 ///
 /// ```
@@ -164,8 +166,9 @@ mod tests {
             let n = 1 + case % 12;
             let ratios: Vec<f64> = (0..n).map(|_| rng.random::<f64>() * 0.1).collect();
             let s = 0.2 + 0.6 * rng.random::<f64>();
+            // Within 2λ ≤ min(s, 1 − s): no clamping, the reference's range.
             let cfg = OwlConfig {
-                lambda: 0.2 * rng.random::<f64>(),
+                lambda: 0.5 * s.min(1.0 - s) * rng.random::<f64>(),
                 m: 5.0,
             };
             let got = owl_sparsities(&ratios, s, &cfg).unwrap();
@@ -176,7 +179,18 @@ mod tests {
             }
             let mean = got.iter().sum::<f64>() / n as f64;
             assert!((mean - s).abs() < 1e-12);
-            assert!(got.iter().all(|g| (g - s).abs() <= cfg.lambda + 1e-12));
+            assert!(got
+                .iter()
+                .all(|g| (g - s).abs() <= 2.0 * cfg.lambda + 1e-12));
+            let lo = got.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = got.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            if n > 1 {
+                assert!(
+                    (hi - lo - 2.0 * cfg.lambda).abs() < 1e-12,
+                    "spread {}",
+                    hi - lo
+                );
+            }
         }
     }
 
@@ -195,6 +209,13 @@ mod tests {
         assert!(outlier_ratio([[].as_slice()], 5.0).is_err());
         assert!(outlier_ratio([[1.0, -1.0].as_slice()], 5.0).is_err());
         assert!(outlier_ratio([[1.0].as_slice()], 0.0).is_err());
+        // 2λ past the target: clamped to [0, 1].
+        let wide = OwlConfig {
+            lambda: 0.3,
+            m: 5.0,
+        };
+        let c = owl_sparsities(&[0.0, 1.0, 1.0, 1.0], 0.1, &wide).unwrap();
+        assert!(c.iter().all(|v| (0.0..=1.0).contains(v)), "{c:?}");
         // All zero scores: nothing is above 0.
         assert_eq!(outlier_ratio([[0.0, 0.0].as_slice()], 5.0).unwrap(), 0.0);
     }
