@@ -60,6 +60,10 @@ impl Encoded {
 
     /// The texts `rows` (indices into this batch, in that order) as a batch of their own,
     /// padded with `pad_id` to the longest of them.
+    ///
+    /// # Panics
+    ///
+    /// When an index is `≥ self.len()` (callers pass indices they derived from this batch).
     pub fn select(&self, rows: &[usize], pad_id: u32) -> Encoded {
         let seq_len = rows.iter().map(|&i| self.lengths[i]).max().unwrap_or(0);
         let mut ids = vec![pad_id; rows.len() * seq_len];
