@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+pub mod attention;
 pub mod dense;
 pub mod error;
 pub mod reference;
