@@ -39,6 +39,7 @@ use rayon::prelude::*;
 use super::layout::BlockLayout;
 use super::tile::{self, padded};
 use crate::error::KernelError;
+use crate::scratch::with_scratch;
 use crate::simd::{dispatch, Isa, Kernel, Simd};
 
 /// Shapes of one attention call. Q is `[batch, heads, seq_q, head_dim]`, K
@@ -424,7 +425,7 @@ impl Kernel for FwdTask<'_> {
             // SAFETY: q holds rows × d floats; the Kᵀ panel of block c holds d × bkp; s holds
             // rows × bkp; bkp is a multiple of PAD; dispatch guarantees the ISA.
             unsafe {
-                tile::gemm::<S>(
+                tile::gemm::<S, false>(
                     false,
                     rows,
                     bkp,
@@ -465,7 +466,7 @@ impl Kernel for FwdTask<'_> {
             // SAFETY: s holds rows × bkp (P, reading columns < cols ≤ bkp); V (padded) holds
             // the rows c·bk .. c·bk + cols with stride dvp; acc holds rows × dvp.
             unsafe {
-                tile::gemm::<S>(
+                tile::gemm::<S, false>(
                     true,
                     rows,
                     dvp,
@@ -513,6 +514,34 @@ pub fn block_attention_backward_isa(
     dq: &mut [f32],
     dk: &mut [f32],
     dv: &mut [f32],
+) -> Result<(), KernelError> {
+    backward_with_budget(
+        isa, q, k, v, out, lse, d_out, shape, layouts, key_mask, scale, dq, dk, dv, DS_BUDGET,
+    )
+}
+
+/// Floats of `dS` tiles the backward keeps between its passes (128 MiB; above it the dQ pass
+/// recomputes `S`, `P`, `dP` per tile). B = 1, H = 8, L = 4096 with 64 × 64 tiles fits up to
+/// 25 % kept tiles.
+const DS_BUDGET: usize = 1 << 25;
+
+#[allow(clippy::too_many_arguments)]
+fn backward_with_budget(
+    isa: Isa,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &[f32],
+    lse: &[f32],
+    d_out: &[f32],
+    shape: AttentionShape,
+    layouts: &[BlockLayout],
+    key_mask: Option<&[bool]>,
+    scale: f32,
+    dq: &mut [f32],
+    dk: &mut [f32],
+    dv: &mut [f32],
+    ds_budget: usize,
 ) -> Result<(), KernelError> {
     let [nq, nk, nv, no, nl] = check_common(BWD, shape, layouts, key_mask, scale)?;
     check_len(BWD, "q", q.len(), nq)?;
@@ -577,66 +606,111 @@ pub fn block_attention_backward_isa(
             }
         })
         .collect();
-    if seq_q > 0 {
-        dq.par_chunks_mut(seq_q * d)
-            .enumerate()
-            .for_each(|(bh, dq)| {
-                let (b, h) = (bh / heads, bh % heads);
-                let l = layout_of(h);
-                let bq = l.block_q();
-                dq.par_chunks_mut(bq * d).enumerate().for_each(|(r, dq)| {
-                    dispatch(
-                        isa,
-                        DqTask {
-                            layout: l,
-                            r,
-                            q: &q[(bh * seq_q + r * bq) * d..][..dq.len()],
-                            go: &d_out[(bh * seq_q + r * bq) * dvd..][..dq.len() / d * dvd],
-                            p: &prep[bh],
-                            key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
-                            d,
-                            dv: dvd,
-                            scale,
-                            dq,
-                        },
-                    )
-                });
-            });
+    // dS tiles of the dK/dV pass, kept for the dQ pass when they fit the budget (then the dQ
+    // pass is one GEMM per tile instead of three); the slots of (batch·head) `bh` start at
+    // `ds_off[bh]`, one `block_k × padded(block_q)` slot per kept tile.
+    let mut ds_off = Vec::with_capacity(bh_count + 1);
+    ds_off.push(0usize);
+    for bh in 0..bh_count {
+        let l = layout_of(bh % heads);
+        let slot = l.block_k().saturating_mul(padded(l.block_q()));
+        let next = l
+            .kept_tiles()
+            .checked_mul(slot)
+            .and_then(|n| n.checked_add(ds_off[bh]))
+            .unwrap_or(usize::MAX);
+        ds_off.push(next);
     }
-    if seq_k > 0 {
-        dk.par_chunks_mut(seq_k * d)
-            .zip(dv.par_chunks_mut(seq_k * dvd))
-            .enumerate()
-            .for_each(|(bh, (dk, dv))| {
-                let (b, h) = (bh / heads, bh % heads);
-                let li = if per_head { h } else { 0 };
-                let l = &layouts[li];
-                let bk = l.block_k();
-                dk.par_chunks_mut(bk * d)
-                    .zip(dv.par_chunks_mut(bk * dvd))
-                    .enumerate()
-                    .for_each(|(c, (dk, dv))| {
+    let ds_total = ds_off[bh_count];
+    let mut passes = |ds: Option<SharedPtr>| {
+        if seq_k > 0 {
+            dk.par_chunks_mut(seq_k * d)
+                .zip(dv.par_chunks_mut(seq_k * dvd))
+                .enumerate()
+                .for_each(|(bh, (dk, dv))| {
+                    let (b, h) = (bh / heads, bh % heads);
+                    let li = if per_head { h } else { 0 };
+                    let l = &layouts[li];
+                    let bk = l.block_k();
+                    dk.par_chunks_mut(bk * d)
+                        .zip(dv.par_chunks_mut(bk * dvd))
+                        .enumerate()
+                        .for_each(|(c, (dk, dv))| {
+                            dispatch(
+                                isa,
+                                DkvTask {
+                                    layout: l,
+                                    by_key: &by_key[li],
+                                    c,
+                                    k: &k[(bh * seq_k + c * bk) * d..][..dk.len()],
+                                    v: &v[(bh * seq_k + c * bk) * dvd..][..dv.len()],
+                                    p: &prep[bh],
+                                    key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
+                                    d,
+                                    dvd,
+                                    scale,
+                                    ds: ds.map(|p| p.offset(ds_off[bh])),
+                                    dk,
+                                    dv,
+                                },
+                            )
+                        });
+                });
+        }
+        if seq_q > 0 {
+            dq.par_chunks_mut(seq_q * d)
+                .enumerate()
+                .for_each(|(bh, dq)| {
+                    let (b, h) = (bh / heads, bh % heads);
+                    let l = layout_of(h);
+                    let bq = l.block_q();
+                    dq.par_chunks_mut(bq * d).enumerate().for_each(|(r, dq)| {
                         dispatch(
                             isa,
-                            DkvTask {
+                            DqTask {
                                 layout: l,
-                                by_key: &by_key[li],
-                                c,
-                                k: &k[(bh * seq_k + c * bk) * d..][..dk.len()],
-                                v: &v[(bh * seq_k + c * bk) * dvd..][..dv.len()],
+                                r,
+                                q: &q[(bh * seq_q + r * bq) * d..][..dq.len()],
+                                go: &d_out[(bh * seq_q + r * bq) * dvd..][..dq.len() / d * dvd],
                                 p: &prep[bh],
                                 key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
                                 d,
-                                dvd,
+                                dv: dvd,
                                 scale,
-                                dk,
-                                dv,
+                                ds: ds.map(|p| p.offset(ds_off[bh])),
+                                dq,
                             },
                         )
                     });
-            });
+                });
+        }
+    };
+    if ds_total <= ds_budget {
+        // Reused per calling thread: no page faults after the first call. Every slot is
+        // written by the dK/dV pass before the dQ pass reads it.
+        with_scratch(ds_total, |buf| passes(Some(SharedPtr(buf.as_mut_ptr()))));
+    } else {
+        passes(None);
     }
     Ok(())
+}
+
+/// The base of the `dS` tile store, shared by the backward's tasks: each kept tile's slot is
+/// written by the one dK/dV task that owns its key block, and read afterwards (after the pass
+/// has joined) by the one dQ task that owns its query block.
+#[derive(Clone, Copy)]
+struct SharedPtr(*mut f32);
+
+// SAFETY: the tasks touch disjoint slots (see above), and the passes are sequenced by rayon's
+// joins, so sharing the pointer across threads creates no data race.
+unsafe impl Send for SharedPtr {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for SharedPtr {}
+
+impl SharedPtr {
+    fn offset(self, n: usize) -> *mut f32 {
+        self.0.wrapping_add(n)
+    }
 }
 
 /// [`BlockLayout::by_key_block`]'s `(pointers, (query block, tile))` view.
@@ -672,6 +746,8 @@ struct DqTask<'a> {
     d: usize,
     dv: usize,
     scale: f32,
+    /// The `dS` slots of this (batch·head) when the dK/dV pass stored them.
+    ds: Option<*mut f32>,
     dq: &'a mut [f32],
 }
 
@@ -689,12 +765,42 @@ impl Kernel for DqTask<'_> {
             d,
             dv,
             scale,
+            ds,
             dq,
         } = self;
         let rows = q.len() / d;
         let (bk, bkp, dp) = (layout.block_k(), padded(layout.block_k()), padded(d));
         let bqp = padded(layout.block_q());
         let kp = p.kp.data();
+        if let Some(ds) = ds {
+            let mut acc = vec![0.0f32; rows * dp];
+            for t in layout.row_ptr()[r]..layout.row_ptr()[r + 1] {
+                let c = layout.col_idx()[t] as usize;
+                // SAFETY: slot t holds the tile's dSᵀ (cols × bqp, written by the dK/dV pass,
+                // which has finished); read transposed as dS (rows × cols); K (padded) rows
+                // c·bk .. c·bk + cols with stride dp; acc is rows × dp.
+                unsafe {
+                    tile::gemm::<S, true>(
+                        true,
+                        rows,
+                        dp,
+                        layout.cols_in(c),
+                        ds.add(t * bk * bqp),
+                        bqp,
+                        kp[c * bk * dp..].as_ptr(),
+                        dp,
+                        acc.as_mut_ptr(),
+                        dp,
+                    )
+                };
+            }
+            for (o, a) in dq.chunks_exact_mut(d).zip(acc.chunks_exact(dp)) {
+                for (x, y) in o.iter_mut().zip(a) {
+                    *x = scale * y;
+                }
+            }
+            return;
+        }
         let mut s = vec![0.0f32; rows * bkp];
         let mut dpm = vec![0.0f32; rows * bkp];
         let mut acc = vec![0.0f32; rows * dp];
@@ -705,7 +811,7 @@ impl Kernel for DqTask<'_> {
             // SAFETY: q is rows × d, go rows × dv; the Kᵀ / Vᵀ panels of block c are d × bkp
             // and dv × bkp; s and dpm are rows × bkp; dispatch guarantees the ISA.
             unsafe {
-                tile::gemm::<S>(
+                tile::gemm::<S, false>(
                     false,
                     rows,
                     bkp,
@@ -717,7 +823,7 @@ impl Kernel for DqTask<'_> {
                     s.as_mut_ptr(),
                     bkp,
                 );
-                tile::gemm::<S>(
+                tile::gemm::<S, false>(
                     false,
                     rows,
                     bkp,
@@ -747,7 +853,7 @@ impl Kernel for DqTask<'_> {
             // SAFETY: s (dS) is rows × bkp, read at columns < cols; K (padded) rows
             // c·bk .. c·bk + cols with stride dp; acc is rows × dp.
             unsafe {
-                tile::gemm::<S>(
+                tile::gemm::<S, false>(
                     true,
                     rows,
                     dp,
@@ -781,6 +887,8 @@ struct DkvTask<'a> {
     d: usize,
     dvd: usize,
     scale: f32,
+    /// Where to store each tile's `dSᵀ` for the dQ pass (slot `t` at `t·block_k·padded(block_q)`).
+    ds: Option<*mut f32>,
     dk: &'a mut [f32],
     dv: &'a mut [f32],
 }
@@ -800,6 +908,7 @@ impl Kernel for DkvTask<'_> {
             d,
             dvd,
             scale,
+            ds,
             dk,
             dv,
         } = self;
@@ -807,7 +916,7 @@ impl Kernel for DkvTask<'_> {
         let (bq, bqp) = (layout.block_q(), padded(layout.block_q()));
         let (dp, dvp) = (padded(d), padded(dvd));
         let (qp, gop) = (p.qp.data(), p.gop.data());
-        let mut st = vec![0.0f32; cols * bqp];
+        let mut st_own = vec![0.0f32; if ds.is_some() { 0 } else { cols * bqp }];
         let mut dpt = vec![0.0f32; cols * bqp];
         let mut acc_k = vec![0.0f32; cols * dp];
         let mut acc_v = vec![0.0f32; cols * dvp];
@@ -816,10 +925,19 @@ impl Kernel for DkvTask<'_> {
         for &(r, t) in &pairs[ptr[c]..ptr[c + 1]] {
             let (r, t) = (r as usize, t as usize);
             let rows = layout.rows_in(r);
+            let st: &mut [f32] = match ds {
+                // SAFETY: slot t (block_k · bqp ≥ cols · bqp floats) belongs to this task only:
+                // tile t lies in this task's key block, and no other task reads the store
+                // before this pass ends.
+                Some(ds) => unsafe {
+                    std::slice::from_raw_parts_mut(ds.add(t * layout.block_k() * bqp), cols * bqp)
+                },
+                None => &mut st_own,
+            };
             // SAFETY: k is cols × d, v cols × dv; the Qᵀ / dOᵀ panels of block r are d × bqp
             // and dv × bqp; st and dpt are cols × bqp; dispatch guarantees the ISA.
             unsafe {
-                tile::gemm::<S>(
+                tile::gemm::<S, false>(
                     false,
                     cols,
                     bqp,
@@ -831,7 +949,7 @@ impl Kernel for DkvTask<'_> {
                     st.as_mut_ptr(),
                     bqp,
                 );
-                tile::gemm::<S>(
+                tile::gemm::<S, false>(
                     false,
                     cols,
                     bqp,
@@ -867,7 +985,7 @@ impl Kernel for DkvTask<'_> {
             // SAFETY: st (Pᵀ) is cols × bqp, read at columns < rows; dO (padded) rows
             // r·bq .. r·bq + rows with stride dvp; acc_v is cols × dvp.
             unsafe {
-                tile::gemm::<S>(
+                tile::gemm::<S, false>(
                     true,
                     cols,
                     dvp,
@@ -886,7 +1004,7 @@ impl Kernel for DkvTask<'_> {
             // SAFETY: st (dSᵀ) is cols × bqp, read at columns < rows; Q (padded) rows
             // r·bq .. r·bq + rows with stride dp; acc_k is cols × dp.
             unsafe {
-                tile::gemm::<S>(
+                tile::gemm::<S, false>(
                     true,
                     cols,
                     dp,
@@ -907,6 +1025,89 @@ impl Kernel for DkvTask<'_> {
         }
         for (o, a) in dv.chunks_exact_mut(dvd).zip(acc_v.chunks_exact(dvp)) {
             o.copy_from_slice(&a[..dvd]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attention::Coverage;
+
+    /// The dQ pass gives the same bits whether it reads the stored `dS` tiles or recomputes
+    /// them (both form `S` as the same fused-multiply-add chains over `d`), on every ISA.
+    #[test]
+    fn stored_and_recomputed_ds_agree_bitwise() {
+        let shape = AttentionShape {
+            batch: 2,
+            heads: 2,
+            seq_q: 77,
+            seq_k: 90,
+            head_dim: 20,
+            value_dim: 12,
+        };
+        let causal =
+            BlockLayout::from_fn(77, 90, 16, 32, |_, _| Coverage::Partial, |i, j| j <= i + 5)
+                .unwrap();
+        let full = BlockLayout::full(77, 90, 32, 16).unwrap();
+        let layouts = [causal, full];
+        let mut seed = 7u64;
+        let mut rnd = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+                })
+                .collect()
+        };
+        let (q, k, v) = (
+            rnd(2 * 2 * 77 * 20),
+            rnd(2 * 2 * 90 * 20),
+            rnd(2 * 2 * 90 * 12),
+        );
+        let g = rnd(2 * 2 * 77 * 12);
+        let key_mask: Vec<bool> = (0..2 * 90).map(|t| t % 90 < 80 || t < 90).collect();
+        for isa in Isa::available() {
+            let (mut o, mut lse) = (vec![0.0; g.len()], vec![0.0; 2 * 2 * 77]);
+            block_attention_forward_isa(
+                isa,
+                &q,
+                &k,
+                &v,
+                shape,
+                &layouts,
+                Some(&key_mask),
+                0.3,
+                &mut o,
+                &mut lse,
+            )
+            .unwrap();
+            let grads = |budget: usize| {
+                let (mut dq, mut dk, mut dv) =
+                    (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
+                backward_with_budget(
+                    isa,
+                    &q,
+                    &k,
+                    &v,
+                    &o,
+                    &lse,
+                    &g,
+                    shape,
+                    &layouts,
+                    Some(&key_mask),
+                    0.3,
+                    &mut dq,
+                    &mut dk,
+                    &mut dv,
+                    budget,
+                )
+                .unwrap();
+                [dq, dk, dv].map(|x| x.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+            };
+            assert_eq!(grads(usize::MAX), grads(0), "{isa:?}");
         }
     }
 }

@@ -21,15 +21,16 @@ pub(crate) fn padded(n: usize) -> usize {
 }
 
 /// `C[m × n] = A[m × k]·B[k × n]` (or `+=` when `acc`), row-major with leading dimensions
-/// `lda`, `ldb`, `ldc`.
+/// `lda`, `ldb`, `ldc`; with `AT`, `A` is stored transposed (`A[i][p]` at `p·lda + i`).
 ///
 /// # Safety
-/// `n` is a multiple of [`PAD`]; `a` is readable at `i·lda + p` (`i < m`, `p < k`), `b` at
+/// `n` is a multiple of [`PAD`]; `a` is readable at `i·lda + p` (`AT`: `p·lda + i`) for `i < m`,
+/// `p < k`; `b` at
 /// `p·ldb + j` (`p < k`, `j < n`), `c` readable and writable at `i·ldc + j` (`i < m`, `j < n`);
 /// `c` does not overlap `a` or `b`. Must run on a CPU with `S`'s instruction set.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) unsafe fn gemm<S: Simd>(
+pub(crate) unsafe fn gemm<S: Simd, const AT: bool>(
     acc: bool,
     m: usize,
     n: usize,
@@ -45,16 +46,16 @@ pub(crate) unsafe fn gemm<S: Simd>(
     // SAFETY: forwarded contract.
     unsafe {
         if S::LANES >= 16 {
-            gemm_cols::<S, 4>(acc, m, n, k, a, lda, b, ldb, c, ldc)
+            gemm_cols::<S, AT, 4>(acc, m, n, k, a, lda, b, ldb, c, ldc)
         } else {
-            gemm_cols::<S, 2>(acc, m, n, k, a, lda, b, ldb, c, ldc)
+            gemm_cols::<S, AT, 2>(acc, m, n, k, a, lda, b, ldb, c, ldc)
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn gemm_cols<S: Simd, const NV: usize>(
+unsafe fn gemm_cols<S: Simd, const AT: bool, const NV: usize>(
     acc: bool,
     m: usize,
     n: usize,
@@ -71,11 +72,11 @@ unsafe fn gemm_cols<S: Simd, const NV: usize>(
     // SAFETY: every column panel [j, j + width) lies inside n (n is a multiple of LANES).
     unsafe {
         while j + w <= n {
-            gemm_rows::<S, NV>(acc, m, k, a, lda, b.add(j), ldb, c.add(j), ldc);
+            gemm_rows::<S, AT, NV>(acc, m, k, a, lda, b.add(j), ldb, c.add(j), ldc);
             j += w;
         }
         while j < n {
-            gemm_rows::<S, 1>(acc, m, k, a, lda, b.add(j), ldb, c.add(j), ldc);
+            gemm_rows::<S, AT, 1>(acc, m, k, a, lda, b.add(j), ldb, c.add(j), ldc);
             j += S::LANES;
         }
     }
@@ -83,7 +84,7 @@ unsafe fn gemm_cols<S: Simd, const NV: usize>(
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn gemm_rows<S: Simd, const NV: usize>(
+unsafe fn gemm_rows<S: Simd, const AT: bool, const NV: usize>(
     acc: bool,
     m: usize,
     k: usize,
@@ -99,16 +100,18 @@ unsafe fn gemm_rows<S: Simd, const NV: usize>(
     // SAFETY: every row block [i, i + rows) lies inside m.
     unsafe {
         while i + MR <= m {
-            micro::<S, MR, NV>(acc, k, a.add(i * lda), lda, b, ldb, c.add(i * ldc), ldc);
+            let ai = if AT { a.add(i) } else { a.add(i * lda) };
+            micro::<S, AT, MR, NV>(acc, k, ai, lda, b, ldb, c.add(i * ldc), ldc);
             i += MR;
         }
-        let (a, c) = (a.add(i * lda), c.add(i * ldc));
+        let a = if AT { a.add(i) } else { a.add(i * lda) };
+        let c = c.add(i * ldc);
         match m - i {
-            1 => micro::<S, 1, NV>(acc, k, a, lda, b, ldb, c, ldc),
-            2 => micro::<S, 2, NV>(acc, k, a, lda, b, ldb, c, ldc),
-            3 => micro::<S, 3, NV>(acc, k, a, lda, b, ldb, c, ldc),
-            4 => micro::<S, 4, NV>(acc, k, a, lda, b, ldb, c, ldc),
-            5 => micro::<S, 5, NV>(acc, k, a, lda, b, ldb, c, ldc),
+            1 => micro::<S, AT, 1, NV>(acc, k, a, lda, b, ldb, c, ldc),
+            2 => micro::<S, AT, 2, NV>(acc, k, a, lda, b, ldb, c, ldc),
+            3 => micro::<S, AT, 3, NV>(acc, k, a, lda, b, ldb, c, ldc),
+            4 => micro::<S, AT, 4, NV>(acc, k, a, lda, b, ldb, c, ldc),
+            5 => micro::<S, AT, 5, NV>(acc, k, a, lda, b, ldb, c, ldc),
             _ => {}
         }
     }
@@ -117,7 +120,7 @@ unsafe fn gemm_rows<S: Simd, const NV: usize>(
 /// One `R × (NV·LANES)` register tile of `C`, accumulated over `k`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn micro<S: Simd, const R: usize, const NV: usize>(
+unsafe fn micro<S: Simd, const AT: bool, const R: usize, const NV: usize>(
     acc: bool,
     k: usize,
     a: *const f32,
@@ -145,7 +148,11 @@ unsafe fn micro<S: Simd, const R: usize, const NV: usize>(
                 bv[v] = S::load(bp.add(v * l));
             }
             for r in 0..R {
-                let av = S::splat(*a.add(r * lda + p));
+                let av = S::splat(if AT {
+                    *a.add(p * lda + r)
+                } else {
+                    *a.add(r * lda + p)
+                });
                 for v in 0..NV {
                     t[r][v] = S::fma(av, bv[v], t[r][v]);
                 }
@@ -216,10 +223,24 @@ pub(crate) fn scale_max(row: &mut [f32], scale: f32) -> f32 {
     for ch in row.chunks_exact_mut(PAD) {
         for l in 0..PAD {
             ch[l] *= scale;
-            m[l] = m[l].max(ch[l]);
+            m[l] = if ch[l] > m[l] { ch[l] } else { m[l] };
         }
     }
-    m.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+    hmax16(m)
+}
+
+/// Maximum of 16 lanes in a fixed pairwise order (NaN-free inputs; `-∞` allowed).
+#[inline(always)]
+fn hmax16(a: [f32; 16]) -> f32 {
+    let mut w = a;
+    let mut n = 16;
+    while n > 1 {
+        n /= 2;
+        for l in 0..n {
+            w[l] = if w[l + n] > w[l] { w[l + n] } else { w[l] };
+        }
+    }
+    w[0]
 }
 
 /// `row[j] = exp(row[j] − shift)`; returns `Σ_j row[j]` (fixed order). `row.len()` is a multiple
@@ -313,6 +334,7 @@ mod tests {
     }
 
     struct Gemm {
+        at: bool,
         acc: bool,
         m: usize,
         n: usize,
@@ -328,18 +350,37 @@ mod tests {
             // SAFETY: the buffers hold m×k, k×n and m×n floats (dense leading dimensions) and
             // n is a multiple of PAD; dispatch runs S only where its ISA exists.
             unsafe {
-                gemm::<S>(
-                    self.acc,
-                    self.m,
-                    self.n,
-                    self.k,
-                    self.a.as_ptr(),
-                    self.k,
-                    self.b.as_ptr(),
-                    self.n,
-                    self.c.as_mut_ptr(),
-                    self.n,
-                )
+                if self.at {
+                    // A given transposed (k × m).
+                    let at: Vec<f32> = (0..self.k * self.m)
+                        .map(|t| self.a[(t % self.m) * self.k + t / self.m])
+                        .collect();
+                    gemm::<S, true>(
+                        self.acc,
+                        self.m,
+                        self.n,
+                        self.k,
+                        at.as_ptr(),
+                        self.m,
+                        self.b.as_ptr(),
+                        self.n,
+                        self.c.as_mut_ptr(),
+                        self.n,
+                    )
+                } else {
+                    gemm::<S, false>(
+                        self.acc,
+                        self.m,
+                        self.n,
+                        self.k,
+                        self.a.as_ptr(),
+                        self.k,
+                        self.b.as_ptr(),
+                        self.n,
+                        self.c.as_mut_ptr(),
+                        self.n,
+                    )
+                }
             };
             let mut out = self.c;
             // The exp and row helpers run under the same ISA.
@@ -370,11 +411,12 @@ mod tests {
             let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| next()).collect();
             let c0: Vec<f32> = (0..m * n).map(|_| next()).collect();
-            for acc in [false, true] {
+            for (acc, at) in [(false, false), (true, false), (false, true), (true, true)] {
                 for isa in Isa::available() {
                     let got = dispatch(
                         isa,
                         Gemm {
+                            at,
                             acc,
                             m,
                             n,
@@ -393,7 +435,7 @@ mod tests {
                             let g = got[i * n + j] as f64;
                             assert!(
                                 (g - want).abs() <= 1e-5 * (1.0 + want.abs()),
-                                "{isa:?} {m}×{n}×{k} acc={acc} ({i},{j}): {g} vs {want}"
+                                "{isa:?} {m}×{n}×{k} acc={acc} at={at} ({i},{j}): {g} vs {want}"
                             );
                         }
                     }
