@@ -62,6 +62,14 @@ pub enum KernelError {
         /// What differs.
         detail: String,
     },
+    /// A scalar argument out of its domain (e.g. an entmax `α ≤ 1`, a class target out of range).
+    #[error("{op}: {detail}")]
+    InvalidArgument {
+        /// The operation.
+        op: &'static str,
+        /// Which argument, its value and the accepted range.
+        detail: String,
+    },
     /// A block or N:M shape the kernel does not accept.
     #[error("{op}: {detail}")]
     Unsupported {

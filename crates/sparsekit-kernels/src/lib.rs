@@ -16,6 +16,7 @@
 //! | [`nm_spmm`], [`nm_spmm_t`] | N:M forms of `spmm` / `spmm_t` (+ bias) |
 //! | [`nm_sddmm`] | `dYᵀ·X` sampled at an N:M pattern (N:M weight gradient) |
 //! | [`block_attention_forward`], [`block_attention_backward`] ([`attention`](mod@attention)) | flash-style block-sparse attention `softmax(scale·Q·Kᵀ)·V` over a [`BlockLayout`]'s kept tiles, and its gradients `dQ`, `dK`, `dV` |
+//! | [`normalize`](fn@normalize), [`normalize_backward`] ([`normalize`](mod@normalize)) | sparsemax, 1.5-entmax, α-entmax row-wise ([`Normalizer`]), their backward, `∂/∂α`, losses |
 //! | [`encode_dense`], [`encode_topk`] ([`sae`](mod@sae)) | SAE encoder `X·Wᵀ + b` (dense `W`, f32 or bf16; [`PackedEncoder`]), fused with a row top-k |
 //!
 //! Guarantees:
@@ -31,6 +32,7 @@
 pub mod attention;
 pub mod dense;
 pub mod error;
+pub mod normalize;
 pub mod reference;
 pub mod sae;
 pub mod sddmm;
@@ -51,6 +53,7 @@ pub use attention::{
 };
 pub use dense::{MatMut, MatRef};
 pub use error::KernelError;
+pub use normalize::{normalize, normalize_backward, Normalizer};
 pub use sae::{encode_dense, encode_topk, EncoderPath, EncoderPrecision, PackedEncoder};
 pub use sddmm::{sddmm, sddmm_linear};
 pub use simd::Isa;

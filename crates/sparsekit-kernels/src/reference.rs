@@ -291,4 +291,120 @@ pub fn block_attention_backward(
         }
     }
     (dq, dk, dvv)
+/// The sparse normalisers in f64 by a full sort, as the Python `entmax` package 1.3 computes them
+/// (the twins of [`crate::normalize`]). `alpha = 2` is sparsemax (the sorted cumulative-sum
+/// formula), `alpha = 1.5` 1.5-entmax (the sorted quadratic formula), any other α > 1 bisection
+/// (100 halvings of the package's bracket, then `ensure_sum_one`). `−∞` entries get 0; a row
+/// without a finite entry gives zeros (the package gives NaN).
+pub mod normalize {
+    /// `p = α-entmax(z)` of one row.
+    pub fn forward(alpha: f64, z: &[f64]) -> Vec<f64> {
+        let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if m == f64::NEG_INFINITY {
+            return vec![0.0; z.len()];
+        }
+        let x: Vec<f64> = z.iter().map(|&v| (alpha - 1.0) * (v - m)).collect();
+        let mut srt = x.clone();
+        srt.sort_by(|a, b| b.total_cmp(a));
+        if alpha == 2.0 {
+            let (mut cum, mut tau) = (0.0, 0.0);
+            for (i, &v) in srt.iter().enumerate() {
+                cum += v;
+                let k = (i + 1) as f64;
+                if k * v > cum - 1.0 {
+                    tau = (cum - 1.0) / k;
+                }
+            }
+            x.iter().map(|&v| (v - tau).max(0.0)).collect()
+        } else if alpha == 1.5 {
+            let (mut s1, mut s2, mut tau) = (0.0, 0.0, 0.0);
+            for (i, &v) in srt.iter().enumerate() {
+                if v == f64::NEG_INFINITY {
+                    break;
+                }
+                let k = (i + 1) as f64;
+                s1 += v;
+                s2 += v * v;
+                let mean = s1 / k;
+                let delta = (1.0 - k * (s2 / k - mean * mean)) / k;
+                let t = mean - delta.max(0.0).sqrt();
+                if t <= v {
+                    tau = t;
+                }
+            }
+            x.iter().map(|&v| (v - tau).max(0.0).powi(2)).collect()
+        } else {
+            let d = z.len() as f64;
+            let r = 1.0 / (alpha - 1.0);
+            let mut lo = -1.0f64;
+            let mut dm = -(1.0 / d).powf(alpha - 1.0) - lo;
+            let p_at =
+                |tau: f64| -> Vec<f64> { x.iter().map(|&v| (v - tau).max(0.0).powf(r)).collect() };
+            let mut p = p_at(lo);
+            for _ in 0..100 {
+                dm /= 2.0;
+                let tm = lo + dm;
+                p = p_at(tm);
+                if p.iter().sum::<f64>() - 1.0 >= 0.0 {
+                    lo = tm;
+                }
+            }
+            let s: f64 = p.iter().sum();
+            p.iter().map(|v| v / s).collect()
+        }
+    }
+
+    /// `g = p^{2−α}` on the support, 0 off it.
+    fn gppr(alpha: f64, p: &[f64]) -> Vec<f64> {
+        p.iter()
+            .map(|&v| if v > 0.0 { v.powf(2.0 - alpha) } else { 0.0 })
+            .collect()
+    }
+
+    /// `dz = g⊙dp − (Σg·dp/Σg)·g` (zeros without support).
+    pub fn backward(alpha: f64, p: &[f64], dp: &[f64]) -> Vec<f64> {
+        let g = gppr(alpha, p);
+        let sg: f64 = g.iter().sum();
+        if sg == 0.0 {
+            return vec![0.0; p.len()];
+        }
+        let q = g.iter().zip(dp).map(|(a, b)| a * b).sum::<f64>() / sg;
+        g.iter().zip(dp).map(|(a, b)| a * (b - q)).collect()
+    }
+
+    /// `∂L/∂α` of one row (the package's formula).
+    pub fn alpha_grad(alpha: f64, p: &[f64], dp: &[f64]) -> f64 {
+        let g = gppr(alpha, p);
+        let sg: f64 = g.iter().sum();
+        if sg == 0.0 {
+            return 0.0;
+        }
+        let s: Vec<f64> = p
+            .iter()
+            .map(|&v| if v > 0.0 { v * v.ln() } else { 0.0 })
+            .collect();
+        let ent: f64 = s.iter().sum();
+        let mut acc = 0.0;
+        for i in 0..p.len() {
+            let ys = g[i] / sg;
+            acc += dp[i] * (p[i] - ys) / (alpha - 1.0).powi(2)
+                - dp[i] * (s[i] - ys * ent) / (alpha - 1.0);
+        }
+        acc
+    }
+
+    /// The Fenchel–Young loss of one row with target class `t`.
+    pub fn loss(alpha: f64, z: &[f64], t: usize) -> f64 {
+        let p = forward(alpha, z);
+        let mut l = (1.0 - p.iter().map(|v| v.powf(alpha)).sum::<f64>()) / (alpha * (alpha - 1.0));
+        for (j, (&pv, &zv)) in p.iter().zip(z).enumerate() {
+            if pv > 0.0 {
+                l += pv * zv;
+            }
+            if j == t {
+                l -= zv;
+            }
+        }
+        l
+    }
 }
