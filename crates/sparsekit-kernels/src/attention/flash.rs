@@ -14,12 +14,14 @@
 //!
 //! **Backward** (FlashAttention-2, `P` recomputed per tile from `lse`; `D = rowsum(dO ∘ O)`).
 //! Two passes with no shared writes: `dQ` with one task per `(batch·head, query block)`
-//! (`S`, `P = e^{scale·S − lse}`, `dP = dO·Vᵀ`, `dS = P∘(dP − D)`, `dQ += scale·dS·K`), and
+//! (`dQ += scale·dS·K` with `dS = P∘(dP − D)`, `P = e^{scale·S − lse}`, `dP = dO·Vᵀ`), and
 //! `dK`, `dV` with one task per `(batch·head, key block)` walking the key block's tiles in
 //! increasing query-block order ([`BlockLayout::by_key_block`], computed once per layout per
-//! call): `Sᵀ = K·Qᵀ`, `Pᵀ`, `dV += Pᵀ·dO`, `dPᵀ = V·dOᵀ`, `dSᵀ`, `dK += scale·dSᵀ·Q`. Every
-//! GEMM is the same `C (+)= A·B` tile kernel; the operands it reads as `B` are transposed or
-//! column-padded once per call (`Kᵀ`, `Vᵀ`, `Qᵀ`, `dOᵀ` panels per block).
+//! call): `Sᵀ = K·Qᵀ`, `Pᵀ`, `dV += Pᵀ·dO`, `dPᵀ = V·dOᵀ`, `dSᵀ`, `dK += scale·dSᵀ·Q`. The
+//! dK/dV pass runs first and stores each tile's `dSᵀ`; the dQ pass then needs one GEMM per tile
+//! (`dQ += scale·dS·K`, `dS` read transposed). Every GEMM is the same `C (+)= A·B` tile kernel;
+//! the operands it reads as `B` are transposed or column-padded once per call (`Kᵀ`, `Vᵀ`,
+//! `Qᵀ`, `dOᵀ` panels per block).
 //!
 //! **Determinism.** Each output row (of `O`, `lse`, `dQ`, `dK`, `dV`) is written by exactly one
 //! rayon task, which accumulates its tiles in a fixed order with a fixed-order tile GEMM; no
@@ -27,12 +29,23 @@
 //!
 //! **Why a hand-written tile GEMM** (house rule: measured reason). The tiles are small
 //! (`64 × 64 × 64`) and their operands already sit in L1 in the layout the kernel wants, so the
-//! GEMM needs no packing; a general GEMM (the `gemm` crate) packs and dispatches per call. The
-//! measured numbers are in the module docs of the probe (`examples/attention_probe.rs`) and in
-//! the issue note.
+//! tile GEMM (`tile::gemm`: 6 rows × 4 vectors of `C` in registers on AVX-512, 6 × 2 on AVX2,
+//! `A` broadcast from memory, no packing) needs no per-call setup; a general GEMM packs and
+//! dispatches per call. Measured on the 2-core AVX-512 Xeon, one thread, 20 000 calls on
+//! L1-resident operands (`attention::tile`'s ignored `tile_gemm_speed_vs_gemm_crate` test,
+//! two other compilations running): 64³ — this kernel 183 GFLOP/s (AVX-512), 73 (AVX2), the
+//! `gemm` crate 0.19 (single-threaded, its AVX-512 kernels) 124; 32³ — 98 vs 90. The kernel
+//! also reads `A` transposed for free (`AT`), which the backward's stored `dSᵀ` tiles need.
 //!
-//! **exp.** A branch-free polynomial `exp` (`tile::exp`, relative error ≤ 2⁻²², tested) that the
-//! row loops vectorize; libm's `expf` is a scalar call per score.
+//! **exp.** A branch-free polynomial `exp` (`tile::exp`, relative error ≤ 2⁻²² on every ISA,
+//! tested) that the row loops vectorize (fused multiply-adds where the ISA has them); libm's
+//! `expf` is a scalar call per score, and the forward alone needs ~15 M of them in the probe's
+//! 10 % case.
+//!
+//! **Memory.** Per call: `Kᵀ` (forward) or `Kᵀ`, `Vᵀ`, `Qᵀ`, `dOᵀ` panels (backward), about one
+//! copy of each input; the backward's `dS` store is `kept tiles × block_k × padded(block_q)`
+//! floats when that is at most 2²⁵ (128 MiB; reused per calling thread), else `S`, `P`, `dP`
+//! are recomputed in the dQ pass (same bits, tested).
 
 use rayon::prelude::*;
 
@@ -302,9 +315,12 @@ fn transpose_panels(x: &[f32], cols: usize, block: usize) -> Vec<f32> {
     let mut t = vec![0.0f32; nb * cols * bp];
     for (blk, panel) in t.chunks_exact_mut(cols * bp).enumerate() {
         let r0 = blk * block;
-        for (i, row) in x[r0 * cols..].chunks_exact(cols).take(block).enumerate() {
-            for (c, &val) in row.iter().enumerate() {
-                panel[c * bp + i] = val;
+        let src = &x[r0 * cols..];
+        let n = (rows - r0).min(block);
+        // Contiguous writes, strided reads from the (L1-resident) block of rows.
+        for (c, dst) in panel.chunks_exact_mut(bp).enumerate() {
+            for (i, d) in dst[..n].iter_mut().enumerate() {
+                *d = src[i * cols + c];
             }
         }
     }
@@ -455,8 +471,8 @@ impl Kernel for FwdTask<'_> {
                     row.fill(0.0);
                     continue;
                 }
-                let sum = tile::exp_sum(row, mnew);
-                let alpha = tile::exp(m[i] - mnew);
+                let sum = tile::exp_sum::<S>(row, mnew);
+                let alpha = tile::exp::<S>(m[i] - mnew);
                 l[i] = l[i] * alpha + sum;
                 m[i] = mnew;
                 if alpha != 1.0 {
@@ -840,7 +856,7 @@ impl Kernel for DqTask<'_> {
             for i in 0..rows {
                 let slot = r * bqp + i;
                 let row = &mut s[i * bkp..][..bkp];
-                tile::exp_scaled_minus_one(row, scale, p.shift[slot]);
+                tile::exp_scaled_minus_one::<S>(row, scale, p.shift[slot]);
                 if let Some(mk) = &mask {
                     for (j, x) in row.iter_mut().enumerate() {
                         if !mk.allows(i, j) {
@@ -973,7 +989,7 @@ impl Kernel for DkvTask<'_> {
                     continue;
                 }
                 // Columns past `rows` have shift +∞: P = 0 there.
-                tile::exp_scaled_minus(row, scale, shift);
+                tile::exp_scaled_minus::<S>(row, scale, shift);
                 if let Some(b) = bits {
                     for (i, x) in row.iter_mut().enumerate().take(rows) {
                         if b[i * words + j / 64] >> (j % 64) & 1 == 0 {
