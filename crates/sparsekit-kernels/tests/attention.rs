@@ -239,6 +239,9 @@ fn attention_matches_f64_reference_on_awkward_shapes() {
         (130, 65, 16, 80, 64, 16),
         (65, 130, 1, 3, 16, 64),
         (63, 130, 64, 64, 32, 64),
+        // Blocks that are not multiples of the vector width (padded tiles).
+        (37, 41, 7, 5, 5, 7),
+        (50, 50, 33, 17, 24, 20),
     ];
     for (n, &(sq, sk, d, dv, bq, bk)) in shapes.iter().enumerate() {
         for (m, kind) in kinds.iter().enumerate() {
