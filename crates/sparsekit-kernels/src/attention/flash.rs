@@ -265,54 +265,76 @@ pub fn block_attention_forward_isa(
     }
     let bh_count = shape.batch * heads;
     let layout_of = |h: usize| &layouts[if layouts.len() == 1 { 0 } else { h }];
-    // Per (batch, head): Kᵀ panels and V with padded columns.
-    let prep: Vec<(Vec<f32>, Padded<'_>)> = (0..bh_count)
-        .into_par_iter()
-        .map(|bh| {
-            let l = layout_of(bh % heads);
-            let kk = &k[bh * seq_k * d..][..seq_k * d];
-            let vv = &v[bh * seq_k * dv..][..seq_k * dv];
-            (transpose_panels(kk, d, l.block_k()), Padded::new(vv, dv))
-        })
+    // Per (batch, head): Kᵀ panels (in a per-thread scratch buffer reused across calls) and V
+    // with padded columns.
+    let sizes: Vec<usize> = (0..bh_count)
+        .map(|bh| panel_len(seq_k, d, layout_of(bh % heads).block_k()))
         .collect();
-    out.par_chunks_mut(seq_q * dv)
-        .zip(lse.par_chunks_mut(seq_q))
-        .enumerate()
-        .for_each(|(bh, (o, ls))| {
-            let (b, h) = (bh / heads, bh % heads);
-            let l = layout_of(h);
-            let bq = l.block_q();
-            o.par_chunks_mut(bq * dv)
-                .zip(ls.par_chunks_mut(bq))
-                .enumerate()
-                .for_each(|(r, (o, ls))| {
-                    dispatch(
-                        isa,
-                        FwdTask {
-                            layout: l,
-                            r,
-                            q: &q[(bh * seq_q + r * bq) * d..][..o.len() / dv * d],
-                            kt: &prep[bh].0,
-                            v: &prep[bh].1,
-                            key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
-                            d,
-                            dv,
-                            scale,
-                            out: o,
-                            lse: ls,
-                        },
-                    )
-                });
+    let vp: Vec<Padded<'_>> = (0..bh_count)
+        .into_par_iter()
+        .map(|bh| Padded::new(&v[bh * seq_k * dv..][..seq_k * dv], dv))
+        .collect();
+    with_scratch(sizes.iter().sum(), |buf| {
+        let mut kt = split_sizes(buf, &sizes);
+        kt.par_iter_mut().enumerate().for_each(|(bh, t)| {
+            let bk = layout_of(bh % heads).block_k();
+            transpose_into(&k[bh * seq_k * d..][..seq_k * d], d, bk, t)
         });
+        out.par_chunks_mut(seq_q * dv)
+            .zip(lse.par_chunks_mut(seq_q))
+            .enumerate()
+            .for_each(|(bh, (o, ls))| {
+                let (b, h) = (bh / heads, bh % heads);
+                let l = layout_of(h);
+                let bq = l.block_q();
+                o.par_chunks_mut(bq * dv)
+                    .zip(ls.par_chunks_mut(bq))
+                    .enumerate()
+                    .for_each(|(r, (o, ls))| {
+                        dispatch(
+                            isa,
+                            FwdTask {
+                                layout: l,
+                                r,
+                                q: &q[(bh * seq_q + r * bq) * d..][..o.len() / dv * d],
+                                kt: &kt[bh][..],
+                                v: &vp[bh],
+                                key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
+                                d,
+                                dv,
+                                scale,
+                                out: o,
+                                lse: ls,
+                            },
+                        )
+                    });
+            });
+    });
     Ok(())
 }
 
+/// Floats of [`transpose_into`]'s panels for `rows × cols` in blocks of `block` rows.
+fn panel_len(rows: usize, cols: usize, block: usize) -> usize {
+    rows.div_ceil(block) * cols * padded(block)
+}
+
+/// `buf` cut into consecutive pieces of the given sizes (`buf.len() ≥ Σ sizes`).
+fn split_sizes<'a>(mut buf: &'a mut [f32], sizes: &[usize]) -> Vec<&'a mut [f32]> {
+    sizes
+        .iter()
+        .map(|&n| {
+            let (head, tail) = std::mem::take(&mut buf).split_at_mut(n);
+            buf = tail;
+            head
+        })
+        .collect()
+}
+
 /// `x` (`rows × cols`, row-major) transposed into one `cols × padded(block)` panel per block of
-/// `block` rows (zeros past the end).
-fn transpose_panels(x: &[f32], cols: usize, block: usize) -> Vec<f32> {
+/// `block` rows, written to all of `t` ([`panel_len`] floats; zeros past the end).
+fn transpose_into(x: &[f32], cols: usize, block: usize, t: &mut [f32]) {
     let rows = x.len().checked_div(cols).unwrap_or(0);
-    let (nb, bp) = (rows.div_ceil(block), padded(block));
-    let mut t = vec![0.0f32; nb * cols * bp];
+    let bp = padded(block);
     for (blk, panel) in t.chunks_exact_mut(cols * bp).enumerate() {
         let r0 = blk * block;
         let src = &x[r0 * cols..];
@@ -322,9 +344,9 @@ fn transpose_panels(x: &[f32], cols: usize, block: usize) -> Vec<f32> {
             for (i, d) in dst[..n].iter_mut().enumerate() {
                 *d = src[i * cols + c];
             }
+            dst[n..].fill(0.0);
         }
     }
-    t
 }
 
 /// A row-major matrix whose row stride is a multiple of [`tile::PAD`] (borrowed when the
@@ -582,132 +604,160 @@ fn backward_with_budget(
     let layout_of = |h: usize| &layouts[if per_head { h } else { 0 }];
     // The key-major view of each layout, once per call.
     let by_key: Vec<ByKey> = layouts.par_iter().map(|l| l.by_key_block()).collect();
-    // Per (batch, head): transposed panels and padded copies, D = rowsum(dO ∘ O), and the
-    // shift of P = exp(scale·S − lse) (+∞ for rows with no allowed key, so that P = 0 there).
-    let prep: Vec<BwdPrep<'_>> = (0..bh_count)
-        .into_par_iter()
-        .map(|bh| {
+    // Per (batch, head): Kᵀ, Vᵀ, Qᵀ, dOᵀ panels (in a per-thread scratch buffer reused across
+    // calls), padded copies, D = rowsum(dO ∘ O), and the shift of P = exp(scale·S − lse) (+∞
+    // for rows with no allowed key, so that P = 0 there).
+    let sizes: Vec<usize> = (0..bh_count)
+        .flat_map(|bh| {
             let l = layout_of(bh % heads);
-            let qq = &q[bh * seq_q * d..][..seq_q * d];
-            let kk = &k[bh * seq_k * d..][..seq_k * d];
-            let vv = &v[bh * seq_k * dvd..][..seq_k * dvd];
-            let oo = &out[bh * seq_q * dvd..][..seq_q * dvd];
-            let go = &d_out[bh * seq_q * dvd..][..seq_q * dvd];
-            let ll = &lse[bh * seq_q..][..seq_q];
-            let (qb, bq, bqp) = (l.q_blocks(), l.block_q(), padded(l.block_q()));
-            // Per query block, padded to bqp: D and the lse shift.
-            let mut dd = vec![0.0f32; qb * bqp];
-            let mut shift = vec![f32::INFINITY; qb * bqp];
-            for i in 0..seq_q {
-                let slot = i / bq * bqp + i % bq;
-                dd[slot] = oo[i * dvd..][..dvd]
-                    .iter()
-                    .zip(&go[i * dvd..][..dvd])
-                    .map(|(a, b)| a * b)
-                    .sum();
-                if ll[i] != f32::NEG_INFINITY {
-                    shift[slot] = ll[i];
-                }
-            }
-            BwdPrep {
-                kt: transpose_panels(kk, d, l.block_k()),
-                vt: transpose_panels(vv, dvd, l.block_k()),
-                qt: transpose_panels(qq, d, bq),
-                got: transpose_panels(go, dvd, bq),
-                kp: Padded::new(kk, d),
-                qp: Padded::new(qq, d),
-                gop: Padded::new(go, dvd),
-                dd,
-                shift,
-            }
+            let (bq, bk) = (l.block_q(), l.block_k());
+            [
+                panel_len(seq_k, d, bk),
+                panel_len(seq_k, dvd, bk),
+                panel_len(seq_q, d, bq),
+                panel_len(seq_q, dvd, bq),
+            ]
         })
         .collect();
-    // dS tiles of the dK/dV pass, kept for the dQ pass when they fit the budget (then the dQ
-    // pass is one GEMM per tile instead of three); the slots of (batch·head) `bh` start at
-    // `ds_off[bh]`, one `block_k × padded(block_q)` slot per kept tile.
-    let mut ds_off = Vec::with_capacity(bh_count + 1);
-    ds_off.push(0usize);
-    for bh in 0..bh_count {
-        let l = layout_of(bh % heads);
-        let slot = l.block_k().saturating_mul(padded(l.block_q()));
-        let next = l
-            .kept_tiles()
-            .checked_mul(slot)
-            .and_then(|n| n.checked_add(ds_off[bh]))
-            .unwrap_or(usize::MAX);
-        ds_off.push(next);
-    }
-    let ds_total = ds_off[bh_count];
-    let mut passes = |ds: Option<SharedPtr>| {
-        if seq_k > 0 {
-            dk.par_chunks_mut(seq_k * d)
-                .zip(dv.par_chunks_mut(seq_k * dvd))
-                .enumerate()
-                .for_each(|(bh, (dk, dv))| {
-                    let (b, h) = (bh / heads, bh % heads);
-                    let li = if per_head { h } else { 0 };
-                    let l = &layouts[li];
-                    let bk = l.block_k();
-                    dk.par_chunks_mut(bk * d)
-                        .zip(dv.par_chunks_mut(bk * dvd))
-                        .enumerate()
-                        .for_each(|(c, (dk, dv))| {
+    let mut passes_with = |panels: &mut [f32]| {
+        let mut parts = split_sizes(panels, &sizes);
+        parts.par_iter_mut().enumerate().for_each(|(n, t)| {
+            let (bh, which) = (n / 4, n % 4);
+            let l = layout_of(bh % heads);
+            let (x, cols, block) = match which {
+                0 => (&k[bh * seq_k * d..][..seq_k * d], d, l.block_k()),
+                1 => (&v[bh * seq_k * dvd..][..seq_k * dvd], dvd, l.block_k()),
+                2 => (&q[bh * seq_q * d..][..seq_q * d], d, l.block_q()),
+                _ => (&d_out[bh * seq_q * dvd..][..seq_q * dvd], dvd, l.block_q()),
+            };
+            transpose_into(x, cols, block, t);
+        });
+        let parts: Vec<&[f32]> = parts.into_iter().map(|t| &*t).collect();
+        let prep: Vec<BwdPrep<'_>> = (0..bh_count)
+            .into_par_iter()
+            .map(|bh| {
+                let l = layout_of(bh % heads);
+                let qq = &q[bh * seq_q * d..][..seq_q * d];
+                let kk = &k[bh * seq_k * d..][..seq_k * d];
+                let oo = &out[bh * seq_q * dvd..][..seq_q * dvd];
+                let go = &d_out[bh * seq_q * dvd..][..seq_q * dvd];
+                let ll = &lse[bh * seq_q..][..seq_q];
+                let (qb, bq, bqp) = (l.q_blocks(), l.block_q(), padded(l.block_q()));
+                // Per query block, padded to bqp: D and the lse shift.
+                let mut dd = vec![0.0f32; qb * bqp];
+                let mut shift = vec![f32::INFINITY; qb * bqp];
+                for i in 0..seq_q {
+                    let slot = i / bq * bqp + i % bq;
+                    dd[slot] = oo[i * dvd..][..dvd]
+                        .iter()
+                        .zip(&go[i * dvd..][..dvd])
+                        .map(|(a, b)| a * b)
+                        .sum();
+                    if ll[i] != f32::NEG_INFINITY {
+                        shift[slot] = ll[i];
+                    }
+                }
+                BwdPrep {
+                    kt: parts[4 * bh],
+                    vt: parts[4 * bh + 1],
+                    qt: parts[4 * bh + 2],
+                    got: parts[4 * bh + 3],
+                    kp: Padded::new(kk, d),
+                    qp: Padded::new(qq, d),
+                    gop: Padded::new(go, dvd),
+                    dd,
+                    shift,
+                }
+            })
+            .collect();
+        // dS tiles of the dK/dV pass, kept for the dQ pass when they fit the budget (then the dQ
+        // pass is one GEMM per tile instead of three); the slots of (batch·head) `bh` start at
+        // `ds_off[bh]`, one `block_k × padded(block_q)` slot per kept tile.
+        let mut ds_off = Vec::with_capacity(bh_count + 1);
+        ds_off.push(0usize);
+        for bh in 0..bh_count {
+            let l = layout_of(bh % heads);
+            let slot = l.block_k().saturating_mul(padded(l.block_q()));
+            let next = l
+                .kept_tiles()
+                .checked_mul(slot)
+                .and_then(|n| n.checked_add(ds_off[bh]))
+                .unwrap_or(usize::MAX);
+            ds_off.push(next);
+        }
+        let ds_total = ds_off[bh_count];
+        let mut passes = |ds: Option<SharedPtr>| {
+            if seq_k > 0 {
+                dk.par_chunks_mut(seq_k * d)
+                    .zip(dv.par_chunks_mut(seq_k * dvd))
+                    .enumerate()
+                    .for_each(|(bh, (dk, dv))| {
+                        let (b, h) = (bh / heads, bh % heads);
+                        let li = if per_head { h } else { 0 };
+                        let l = &layouts[li];
+                        let bk = l.block_k();
+                        dk.par_chunks_mut(bk * d)
+                            .zip(dv.par_chunks_mut(bk * dvd))
+                            .enumerate()
+                            .for_each(|(c, (dk, dv))| {
+                                dispatch(
+                                    isa,
+                                    DkvTask {
+                                        layout: l,
+                                        by_key: &by_key[li],
+                                        c,
+                                        k: &k[(bh * seq_k + c * bk) * d..][..dk.len()],
+                                        v: &v[(bh * seq_k + c * bk) * dvd..][..dv.len()],
+                                        p: &prep[bh],
+                                        key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
+                                        d,
+                                        dvd,
+                                        scale,
+                                        ds: ds.map(|p| p.offset(ds_off[bh])),
+                                        dk,
+                                        dv,
+                                    },
+                                )
+                            });
+                    });
+            }
+            if seq_q > 0 {
+                dq.par_chunks_mut(seq_q * d)
+                    .enumerate()
+                    .for_each(|(bh, dq)| {
+                        let (b, h) = (bh / heads, bh % heads);
+                        let l = layout_of(h);
+                        let bq = l.block_q();
+                        dq.par_chunks_mut(bq * d).enumerate().for_each(|(r, dq)| {
                             dispatch(
                                 isa,
-                                DkvTask {
+                                DqTask {
                                     layout: l,
-                                    by_key: &by_key[li],
-                                    c,
-                                    k: &k[(bh * seq_k + c * bk) * d..][..dk.len()],
-                                    v: &v[(bh * seq_k + c * bk) * dvd..][..dv.len()],
+                                    r,
+                                    q: &q[(bh * seq_q + r * bq) * d..][..dq.len()],
+                                    go: &d_out[(bh * seq_q + r * bq) * dvd..][..dq.len() / d * dvd],
                                     p: &prep[bh],
                                     key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
                                     d,
-                                    dvd,
+                                    dv: dvd,
                                     scale,
                                     ds: ds.map(|p| p.offset(ds_off[bh])),
-                                    dk,
-                                    dv,
+                                    dq,
                                 },
                             )
                         });
-                });
-        }
-        if seq_q > 0 {
-            dq.par_chunks_mut(seq_q * d)
-                .enumerate()
-                .for_each(|(bh, dq)| {
-                    let (b, h) = (bh / heads, bh % heads);
-                    let l = layout_of(h);
-                    let bq = l.block_q();
-                    dq.par_chunks_mut(bq * d).enumerate().for_each(|(r, dq)| {
-                        dispatch(
-                            isa,
-                            DqTask {
-                                layout: l,
-                                r,
-                                q: &q[(bh * seq_q + r * bq) * d..][..dq.len()],
-                                go: &d_out[(bh * seq_q + r * bq) * dvd..][..dq.len() / d * dvd],
-                                p: &prep[bh],
-                                key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
-                                d,
-                                dv: dvd,
-                                scale,
-                                ds: ds.map(|p| p.offset(ds_off[bh])),
-                                dq,
-                            },
-                        )
                     });
-                });
+            }
+        };
+        if ds_total <= ds_budget {
+            // Reused per calling thread: no page faults after the first call. Every slot is
+            // written by the dK/dV pass before the dQ pass reads it.
+            with_scratch(ds_total, |buf| passes(Some(SharedPtr(buf.as_mut_ptr()))));
+        } else {
+            passes(None);
         }
     };
-    if ds_total <= ds_budget {
-        // Reused per calling thread: no page faults after the first call. Every slot is
-        // written by the dK/dV pass before the dQ pass reads it.
-        with_scratch(ds_total, |buf| passes(Some(SharedPtr(buf.as_mut_ptr()))));
-    } else {
-        passes(None);
-    }
+    with_scratch(sizes.iter().sum(), |panels| passes_with(panels));
     Ok(())
 }
 
@@ -735,13 +785,13 @@ type ByKey = (Vec<usize>, Vec<(u32, u32)>);
 /// The per-(batch, head) operands of the backward passes.
 struct BwdPrep<'a> {
     /// `Kᵀ` panels per key block (`d × bkp`).
-    kt: Vec<f32>,
+    kt: &'a [f32],
     /// `Vᵀ` panels per key block (`dv × bkp`).
-    vt: Vec<f32>,
+    vt: &'a [f32],
     /// `Qᵀ` panels per query block (`d × bqp`).
-    qt: Vec<f32>,
+    qt: &'a [f32],
     /// `dOᵀ` panels per query block (`dv × bqp`).
-    got: Vec<f32>,
+    got: &'a [f32],
     /// K, Q, dO with padded rows.
     kp: Padded<'a>,
     qp: Padded<'a>,
