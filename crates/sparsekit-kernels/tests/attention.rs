@@ -298,6 +298,19 @@ fn empty_rows_fully_masked_queries_and_zero_sizes() {
             assert_eq!(g.lse[h * s.seq_q + i], f32::NEG_INFINITY);
         }
     }
+    // Blocks far larger than the sequences (one tile).
+    let mut c = case(
+        &mut r,
+        (2, 2, 10, 12),
+        (5, 3),
+        (4, 4),
+        &[Kind::Full],
+        false,
+        true,
+        1.0,
+    );
+    c.layouts = vec![BlockLayout::full(10, 12, 4096, 4096).unwrap()];
+    check_against_reference(&c, "huge blocks");
     // Zero sizes are fine.
     for (b, sq, sk) in [(0, 5, 5), (1, 0, 5), (1, 5, 0), (1, 0, 0)] {
         let c = case(

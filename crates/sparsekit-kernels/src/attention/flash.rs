@@ -268,7 +268,7 @@ pub fn block_attention_forward_isa(
     // Per (batch, head): Kᵀ panels (in a per-thread scratch buffer reused across calls) and V
     // with padded columns.
     let sizes: Vec<usize> = (0..bh_count)
-        .map(|bh| panel_len(seq_k, d, layout_of(bh % heads).block_k()))
+        .map(|bh| panel_len(seq_k, d, eff_bk(layout_of(bh % heads))))
         .collect();
     let vp: Vec<Padded<'_>> = (0..bh_count)
         .into_par_iter()
@@ -277,7 +277,7 @@ pub fn block_attention_forward_isa(
     with_scratch(sizes.iter().sum(), |buf| {
         let mut kt = split_sizes(buf, &sizes);
         kt.par_iter_mut().enumerate().for_each(|(bh, t)| {
-            let bk = layout_of(bh % heads).block_k();
+            let bk = eff_bk(layout_of(bh % heads));
             transpose_into(&k[bh * seq_k * d..][..seq_k * d], d, bk, t)
         });
         out.par_chunks_mut(seq_q * dv)
@@ -286,7 +286,7 @@ pub fn block_attention_forward_isa(
             .for_each(|(bh, (o, ls))| {
                 let (b, h) = (bh / heads, bh % heads);
                 let l = layout_of(h);
-                let bq = l.block_q();
+                let bq = eff_bq(l);
                 o.par_chunks_mut(bq * dv)
                     .zip(ls.par_chunks_mut(bq))
                     .enumerate()
@@ -311,6 +311,17 @@ pub fn block_attention_forward_isa(
             });
     });
     Ok(())
+}
+
+/// The query block size the kernels use: `block_q`, or `seq_q` when one block covers the whole
+/// sequence (the same tiles; keeps buffers proportional to the sequence for huge blocks).
+fn eff_bq(l: &BlockLayout) -> usize {
+    l.block_q().min(l.seq_q()).max(1)
+}
+
+/// As [`eff_bq`] for keys.
+fn eff_bk(l: &BlockLayout) -> usize {
+    l.block_k().min(l.seq_k()).max(1)
 }
 
 /// Floats of [`transpose_into`]'s panels for `rows × cols` in blocks of `block` rows.
@@ -394,7 +405,7 @@ impl<'a> TileMask<'a> {
         key_mask: Option<&[bool]>,
     ) -> Option<Self> {
         let cols = layout.cols_in(c);
-        let km = key_mask.map(|m| &m[c * layout.block_k()..][..cols]);
+        let km = key_mask.map(|m| &m[c * eff_bk(layout)..][..cols]);
         let bits = layout.tile_bits(t);
         if bits.is_none() && cols == width && km.is_none_or(|m| m.iter().all(|&x| x)) {
             return None;
@@ -450,7 +461,7 @@ impl Kernel for FwdTask<'_> {
             lse,
         } = self;
         let rows = lse.len();
-        let (bk, bkp, dvp) = (layout.block_k(), padded(layout.block_k()), padded(dv));
+        let (bk, bkp, dvp) = (eff_bk(layout), padded(eff_bk(layout)), padded(dv));
         let v = v.data();
         let mut s = vec![0.0f32; rows * bkp];
         let mut acc = vec![0.0f32; rows * dvp];
@@ -610,7 +621,7 @@ fn backward_with_budget(
     let sizes: Vec<usize> = (0..bh_count)
         .flat_map(|bh| {
             let l = layout_of(bh % heads);
-            let (bq, bk) = (l.block_q(), l.block_k());
+            let (bq, bk) = (eff_bq(l), eff_bk(l));
             [
                 panel_len(seq_k, d, bk),
                 panel_len(seq_k, dvd, bk),
@@ -625,10 +636,10 @@ fn backward_with_budget(
             let (bh, which) = (n / 4, n % 4);
             let l = layout_of(bh % heads);
             let (x, cols, block) = match which {
-                0 => (&k[bh * seq_k * d..][..seq_k * d], d, l.block_k()),
-                1 => (&v[bh * seq_k * dvd..][..seq_k * dvd], dvd, l.block_k()),
-                2 => (&q[bh * seq_q * d..][..seq_q * d], d, l.block_q()),
-                _ => (&d_out[bh * seq_q * dvd..][..seq_q * dvd], dvd, l.block_q()),
+                0 => (&k[bh * seq_k * d..][..seq_k * d], d, eff_bk(l)),
+                1 => (&v[bh * seq_k * dvd..][..seq_k * dvd], dvd, eff_bk(l)),
+                2 => (&q[bh * seq_q * d..][..seq_q * d], d, eff_bq(l)),
+                _ => (&d_out[bh * seq_q * dvd..][..seq_q * dvd], dvd, eff_bq(l)),
             };
             transpose_into(x, cols, block, t);
         });
@@ -642,7 +653,7 @@ fn backward_with_budget(
                 let oo = &out[bh * seq_q * dvd..][..seq_q * dvd];
                 let go = &d_out[bh * seq_q * dvd..][..seq_q * dvd];
                 let ll = &lse[bh * seq_q..][..seq_q];
-                let (qb, bq, bqp) = (l.q_blocks(), l.block_q(), padded(l.block_q()));
+                let (qb, bq, bqp) = (l.q_blocks(), eff_bq(l), padded(eff_bq(l)));
                 // Per query block, padded to bqp: D and the lse shift.
                 let mut dd = vec![0.0f32; qb * bqp];
                 let mut shift = vec![f32::INFINITY; qb * bqp];
@@ -677,7 +688,7 @@ fn backward_with_budget(
         ds_off.push(0usize);
         for bh in 0..bh_count {
             let l = layout_of(bh % heads);
-            let slot = l.block_k().saturating_mul(padded(l.block_q()));
+            let slot = eff_bk(l).saturating_mul(padded(eff_bq(l)));
             let next = l
                 .kept_tiles()
                 .checked_mul(slot)
@@ -695,7 +706,7 @@ fn backward_with_budget(
                         let (b, h) = (bh / heads, bh % heads);
                         let li = if per_head { h } else { 0 };
                         let l = &layouts[li];
-                        let bk = l.block_k();
+                        let bk = eff_bk(l);
                         dk.par_chunks_mut(bk * d)
                             .zip(dv.par_chunks_mut(bk * dvd))
                             .enumerate()
@@ -727,7 +738,7 @@ fn backward_with_budget(
                     .for_each(|(bh, dq)| {
                         let (b, h) = (bh / heads, bh % heads);
                         let l = layout_of(h);
-                        let bq = l.block_q();
+                        let bq = eff_bq(l);
                         dq.par_chunks_mut(bq * d).enumerate().for_each(|(r, dq)| {
                             dispatch(
                                 isa,
@@ -835,8 +846,8 @@ impl Kernel for DqTask<'_> {
             dq,
         } = self;
         let rows = q.len() / d;
-        let (bk, bkp, dp) = (layout.block_k(), padded(layout.block_k()), padded(d));
-        let bqp = padded(layout.block_q());
+        let (bk, bkp, dp) = (eff_bk(layout), padded(eff_bk(layout)), padded(d));
+        let bqp = padded(eff_bq(layout));
         let kp = p.kp.data();
         if let Some(ds) = ds {
             let mut acc = vec![0.0f32; rows * dp];
@@ -979,14 +990,14 @@ impl Kernel for DkvTask<'_> {
             dv,
         } = self;
         let cols = k.len() / d;
-        let (bq, bqp) = (layout.block_q(), padded(layout.block_q()));
+        let (bq, bqp) = (eff_bq(layout), padded(eff_bq(layout)));
         let (dp, dvp) = (padded(d), padded(dvd));
         let (qp, gop) = (p.qp.data(), p.gop.data());
         let mut st_own = vec![0.0f32; if ds.is_some() { 0 } else { cols * bqp }];
         let mut dpt = vec![0.0f32; cols * bqp];
         let mut acc_k = vec![0.0f32; cols * dp];
         let mut acc_v = vec![0.0f32; cols * dvp];
-        let km = key_mask.map(|m| &m[c * layout.block_k()..][..cols]);
+        let km = key_mask.map(|m| &m[c * eff_bk(layout)..][..cols]);
         let (ptr, pairs) = by_key;
         for &(r, t) in &pairs[ptr[c]..ptr[c + 1]] {
             let (r, t) = (r as usize, t as usize);
@@ -996,7 +1007,7 @@ impl Kernel for DkvTask<'_> {
                 // tile t lies in this task's key block, and no other task reads the store
                 // before this pass ends.
                 Some(ds) => unsafe {
-                    std::slice::from_raw_parts_mut(ds.add(t * layout.block_k() * bqp), cols * bqp)
+                    std::slice::from_raw_parts_mut(ds.add(t * eff_bk(layout) * bqp), cols * bqp)
                 },
                 None => &mut st_own,
             };
