@@ -86,6 +86,24 @@ pub struct AttentionShape {
 /// Errors ([`KernelError`], never a panic): a buffer of the wrong length, `head_dim` or
 /// `value_dim` 0, a layout count other than 1 or `heads`, a layout of other sequence lengths,
 /// a key mask of the wrong length, a non-finite `scale`, sizes overflowing `usize`.
+///
+/// ```
+/// use sparsekit_kernels::attention::Coverage;
+/// use sparsekit_kernels::{block_attention_forward, AttentionShape, BlockLayout};
+/// // Causal attention over 2 positions with 1 × 1 tiles; all scores 0.
+/// let shape = AttentionShape { batch: 1, heads: 1, seq_q: 2, seq_k: 2, head_dim: 1, value_dim: 1 };
+/// let causal = BlockLayout::from_fn(
+///     2, 2, 1, 1,
+///     |r, c| if c <= r { Coverage::Full } else { Coverage::Empty },
+///     |_, _| true,
+/// )?;
+/// let (q, k, v) = ([1.0f32, 1.0], [0.0f32, 0.0], [3.0f32, 5.0]);
+/// let (mut o, mut lse) = ([0.0f32; 2], [0.0f32; 2]);
+/// block_attention_forward(&q, &k, &v, shape, &[causal], None, 1.0, &mut o, &mut lse)?;
+/// assert_eq!(o, [3.0, 4.0]); // query 0 sees key 0; query 1 averages keys 0 and 1
+/// assert_eq!(lse, [0.0, 2f32.ln()]);
+/// # Ok::<(), sparsekit_kernels::KernelError>(())
+/// ```
 #[allow(clippy::too_many_arguments)]
 pub fn block_attention_forward(
     q: &[f32],
