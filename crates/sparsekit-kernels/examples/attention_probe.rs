@@ -9,7 +9,8 @@
 //!
 //! - `AL`, `AH`, `AD`, `AB`: sequence length, heads, head dim, block size;
 //! - `AKEEP`: kept fractions (default `0.1,1`); `AISA`: ISAs to run (e.g. `avx2`, default the
-//!   detected one); `ATHREADS`: thread counts (default: rayon's default pool).
+//!   detected one); `ATHREADS`: thread counts (default: rayon's default pool); `AFWD=1`: forward
+//!   only (for profiling).
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -105,6 +106,9 @@ fn main() {
                         .unwrap()
                     };
                     let fwd = time(samples, || fwd_call(&mut o, &mut lse));
+                    if std::env::var("AFWD").is_ok() {
+                        return (fwd, f64::NAN);
+                    }
                     let both = time(samples, || {
                         fwd_call(&mut o, &mut lse);
                         block_attention_backward_isa(

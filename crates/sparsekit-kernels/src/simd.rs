@@ -119,6 +119,9 @@ impl Isa {
 /// the lanes they touch.
 pub(crate) trait Simd: Copy {
     const LANES: usize;
+    /// Whether the ISA has fused multiply-add, i.e. `f32::mul_add` compiles to one instruction
+    /// inside its `#[target_feature]` body (without it, `mul_add` is a slow libm call).
+    const FMA: bool = false;
     type V: Copy;
     unsafe fn zero() -> Self::V;
     unsafe fn splat(v: f32) -> Self::V;
@@ -335,6 +338,7 @@ pub(crate) mod x86 {
     // enabled; pointer validity is the caller's contract documented on `Simd`.
     impl Simd for Avx2 {
         const LANES: usize = 8;
+        const FMA: bool = true;
         type V = __m256;
         #[inline(always)]
         unsafe fn zero() -> __m256 {
@@ -460,6 +464,7 @@ pub(crate) mod x86 {
     #[allow(clippy::incompatible_msrv)]
     impl Simd for Avx512 {
         const LANES: usize = 16;
+        const FMA: bool = true;
         type V = __m512;
         #[inline(always)]
         unsafe fn zero() -> __m512 {
@@ -552,6 +557,7 @@ pub(crate) mod arm {
     // contract documented on `Simd`.
     impl Simd for Neon {
         const LANES: usize = 4;
+        const FMA: bool = true;
         type V = float32x4_t;
         #[inline(always)]
         unsafe fn zero() -> float32x4_t {

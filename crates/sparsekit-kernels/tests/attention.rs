@@ -239,6 +239,9 @@ fn attention_matches_f64_reference_on_awkward_shapes() {
         (130, 65, 16, 80, 64, 16),
         (65, 130, 1, 3, 16, 64),
         (63, 130, 64, 64, 32, 64),
+        // Blocks that are not multiples of the vector width (padded tiles).
+        (37, 41, 7, 5, 5, 7),
+        (50, 50, 33, 17, 24, 20),
     ];
     for (n, &(sq, sk, d, dv, bq, bk)) in shapes.iter().enumerate() {
         for (m, kind) in kinds.iter().enumerate() {
@@ -295,6 +298,19 @@ fn empty_rows_fully_masked_queries_and_zero_sizes() {
             assert_eq!(g.lse[h * s.seq_q + i], f32::NEG_INFINITY);
         }
     }
+    // Blocks far larger than the sequences (one tile).
+    let mut c = case(
+        &mut r,
+        (2, 2, 10, 12),
+        (5, 3),
+        (4, 4),
+        &[Kind::Full],
+        false,
+        true,
+        1.0,
+    );
+    c.layouts = vec![BlockLayout::full(10, 12, 4096, 4096).unwrap()];
+    check_against_reference(&c, "huge blocks");
     // Zero sizes are fine.
     for (b, sq, sk) in [(0, 5, 5), (1, 0, 5), (1, 5, 0), (1, 0, 0)] {
         let c = case(

@@ -14,12 +14,14 @@
 //!
 //! **Backward** (FlashAttention-2, `P` recomputed per tile from `lse`; `D = rowsum(dO ∘ O)`).
 //! Two passes with no shared writes: `dQ` with one task per `(batch·head, query block)`
-//! (`S`, `P = e^{scale·S − lse}`, `dP = dO·Vᵀ`, `dS = P∘(dP − D)`, `dQ += scale·dS·K`), and
+//! (`dQ += scale·dS·K` with `dS = P∘(dP − D)`, `P = e^{scale·S − lse}`, `dP = dO·Vᵀ`), and
 //! `dK`, `dV` with one task per `(batch·head, key block)` walking the key block's tiles in
 //! increasing query-block order ([`BlockLayout::by_key_block`], computed once per layout per
-//! call): `Sᵀ = K·Qᵀ`, `Pᵀ`, `dV += Pᵀ·dO`, `dPᵀ = V·dOᵀ`, `dSᵀ`, `dK += scale·dSᵀ·Q`. Every
-//! GEMM is the same `C (+)= A·B` tile kernel; the operands it reads as `B` are transposed or
-//! column-padded once per call (`Kᵀ`, `Vᵀ`, `Qᵀ`, `dOᵀ` panels per block).
+//! call): `Sᵀ = K·Qᵀ`, `Pᵀ`, `dV += Pᵀ·dO`, `dPᵀ = V·dOᵀ`, `dSᵀ`, `dK += scale·dSᵀ·Q`. The
+//! dK/dV pass runs first and stores each tile's `dSᵀ`; the dQ pass then needs one GEMM per tile
+//! (`dQ += scale·dS·K`, `dS` read transposed). Every GEMM is the same `C (+)= A·B` tile kernel;
+//! the operands it reads as `B` are transposed or column-padded once per call (`Kᵀ`, `Vᵀ`,
+//! `Qᵀ`, `dOᵀ` panels per block).
 //!
 //! **Determinism.** Each output row (of `O`, `lse`, `dQ`, `dK`, `dV`) is written by exactly one
 //! rayon task, which accumulates its tiles in a fixed order with a fixed-order tile GEMM; no
@@ -27,12 +29,23 @@
 //!
 //! **Why a hand-written tile GEMM** (house rule: measured reason). The tiles are small
 //! (`64 × 64 × 64`) and their operands already sit in L1 in the layout the kernel wants, so the
-//! GEMM needs no packing; a general GEMM (the `gemm` crate) packs and dispatches per call. The
-//! measured numbers are in the module docs of the probe (`examples/attention_probe.rs`) and in
-//! the issue note.
+//! tile GEMM (`tile::gemm`: 6 rows × 4 vectors of `C` in registers on AVX-512, 6 × 2 on AVX2,
+//! `A` broadcast from memory, no packing) needs no per-call setup; a general GEMM packs and
+//! dispatches per call. Measured on the 2-core AVX-512 Xeon, one thread, 20 000 calls on
+//! L1-resident operands (`attention::tile`'s ignored `tile_gemm_speed_vs_gemm_crate` test,
+//! two other compilations running): 64³ — this kernel 183 GFLOP/s (AVX-512), 73 (AVX2), the
+//! `gemm` crate 0.19 (single-threaded, its AVX-512 kernels) 124; 32³ — 98 vs 90. The kernel
+//! also reads `A` transposed for free (`AT`), which the backward's stored `dSᵀ` tiles need.
 //!
-//! **exp.** A branch-free polynomial `exp` (`tile::exp`, relative error ≤ 2⁻²², tested) that the
-//! row loops vectorize; libm's `expf` is a scalar call per score.
+//! **exp.** A branch-free polynomial `exp` (`tile::exp`, relative error ≤ 2⁻²² on every ISA,
+//! tested) that the row loops vectorize (fused multiply-adds where the ISA has them); libm's
+//! `expf` is a scalar call per score, and the forward alone needs ~15 M of them in the probe's
+//! 10 % case.
+//!
+//! **Memory.** Per call: `Kᵀ` (forward) or `Kᵀ`, `Vᵀ`, `Qᵀ`, `dOᵀ` panels (backward), about one
+//! copy of each input; the backward's `dS` store is `kept tiles × block_k × padded(block_q)`
+//! floats when that is at most 2²⁵ (128 MiB; reused per calling thread), else `S`, `P`, `dP`
+//! are recomputed in the dQ pass (same bits, tested).
 
 use rayon::prelude::*;
 
@@ -73,6 +86,24 @@ pub struct AttentionShape {
 /// Errors ([`KernelError`], never a panic): a buffer of the wrong length, `head_dim` or
 /// `value_dim` 0, a layout count other than 1 or `heads`, a layout of other sequence lengths,
 /// a key mask of the wrong length, a non-finite `scale`, sizes overflowing `usize`.
+///
+/// ```
+/// use sparsekit_kernels::attention::Coverage;
+/// use sparsekit_kernels::{block_attention_forward, AttentionShape, BlockLayout};
+/// // Causal attention over 2 positions with 1 × 1 tiles; all scores 0.
+/// let shape = AttentionShape { batch: 1, heads: 1, seq_q: 2, seq_k: 2, head_dim: 1, value_dim: 1 };
+/// let causal = BlockLayout::from_fn(
+///     2, 2, 1, 1,
+///     |r, c| if c <= r { Coverage::Full } else { Coverage::Empty },
+///     |_, _| true,
+/// )?;
+/// let (q, k, v) = ([1.0f32, 1.0], [0.0f32, 0.0], [3.0f32, 5.0]);
+/// let (mut o, mut lse) = ([0.0f32; 2], [0.0f32; 2]);
+/// block_attention_forward(&q, &k, &v, shape, &[causal], None, 1.0, &mut o, &mut lse)?;
+/// assert_eq!(o, [3.0, 4.0]); // query 0 sees key 0; query 1 averages keys 0 and 1
+/// assert_eq!(lse, [0.0, 2f32.ln()]);
+/// # Ok::<(), sparsekit_kernels::KernelError>(())
+/// ```
 #[allow(clippy::too_many_arguments)]
 pub fn block_attention_forward(
     q: &[f32],
@@ -252,63 +283,99 @@ pub fn block_attention_forward_isa(
     }
     let bh_count = shape.batch * heads;
     let layout_of = |h: usize| &layouts[if layouts.len() == 1 { 0 } else { h }];
-    // Per (batch, head): Kᵀ panels and V with padded columns.
-    let prep: Vec<(Vec<f32>, Padded<'_>)> = (0..bh_count)
-        .into_par_iter()
-        .map(|bh| {
-            let l = layout_of(bh % heads);
-            let kk = &k[bh * seq_k * d..][..seq_k * d];
-            let vv = &v[bh * seq_k * dv..][..seq_k * dv];
-            (transpose_panels(kk, d, l.block_k()), Padded::new(vv, dv))
-        })
+    // Per (batch, head): Kᵀ panels (in a per-thread scratch buffer reused across calls) and V
+    // with padded columns.
+    let sizes: Vec<usize> = (0..bh_count)
+        .map(|bh| panel_len(seq_k, d, eff_bk(layout_of(bh % heads))))
         .collect();
-    out.par_chunks_mut(seq_q * dv)
-        .zip(lse.par_chunks_mut(seq_q))
-        .enumerate()
-        .for_each(|(bh, (o, ls))| {
-            let (b, h) = (bh / heads, bh % heads);
-            let l = layout_of(h);
-            let bq = l.block_q();
-            o.par_chunks_mut(bq * dv)
-                .zip(ls.par_chunks_mut(bq))
-                .enumerate()
-                .for_each(|(r, (o, ls))| {
-                    dispatch(
-                        isa,
-                        FwdTask {
-                            layout: l,
-                            r,
-                            q: &q[(bh * seq_q + r * bq) * d..][..o.len() / dv * d],
-                            kt: &prep[bh].0,
-                            v: &prep[bh].1,
-                            key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
-                            d,
-                            dv,
-                            scale,
-                            out: o,
-                            lse: ls,
-                        },
-                    )
-                });
+    let vp: Vec<Padded<'_>> = (0..bh_count)
+        .into_par_iter()
+        .map(|bh| Padded::new(&v[bh * seq_k * dv..][..seq_k * dv], dv))
+        .collect();
+    with_scratch(sizes.iter().sum(), |buf| {
+        let mut kt = split_sizes(buf, &sizes);
+        kt.par_iter_mut().enumerate().for_each(|(bh, t)| {
+            let bk = eff_bk(layout_of(bh % heads));
+            transpose_into(&k[bh * seq_k * d..][..seq_k * d], d, bk, t)
         });
+        out.par_chunks_mut(seq_q * dv)
+            .zip(lse.par_chunks_mut(seq_q))
+            .enumerate()
+            .for_each(|(bh, (o, ls))| {
+                let (b, h) = (bh / heads, bh % heads);
+                let l = layout_of(h);
+                let bq = eff_bq(l);
+                o.par_chunks_mut(bq * dv)
+                    .zip(ls.par_chunks_mut(bq))
+                    .enumerate()
+                    .for_each(|(r, (o, ls))| {
+                        dispatch(
+                            isa,
+                            FwdTask {
+                                layout: l,
+                                r,
+                                q: &q[(bh * seq_q + r * bq) * d..][..o.len() / dv * d],
+                                kt: &kt[bh][..],
+                                v: &vp[bh],
+                                key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
+                                d,
+                                dv,
+                                scale,
+                                out: o,
+                                lse: ls,
+                            },
+                        )
+                    });
+            });
+    });
     Ok(())
 }
 
+/// The query block size the kernels use: `block_q`, or `seq_q` when one block covers the whole
+/// sequence (the same tiles; keeps buffers proportional to the sequence for huge blocks).
+fn eff_bq(l: &BlockLayout) -> usize {
+    l.block_q().min(l.seq_q()).max(1)
+}
+
+/// As [`eff_bq`] for keys.
+fn eff_bk(l: &BlockLayout) -> usize {
+    l.block_k().min(l.seq_k()).max(1)
+}
+
+/// Floats of [`transpose_into`]'s panels for `rows × cols` in blocks of `block` rows.
+fn panel_len(rows: usize, cols: usize, block: usize) -> usize {
+    rows.div_ceil(block) * cols * padded(block)
+}
+
+/// `buf` cut into consecutive pieces of the given sizes (`buf.len() ≥ Σ sizes`).
+fn split_sizes<'a>(mut buf: &'a mut [f32], sizes: &[usize]) -> Vec<&'a mut [f32]> {
+    sizes
+        .iter()
+        .map(|&n| {
+            let (head, tail) = std::mem::take(&mut buf).split_at_mut(n);
+            buf = tail;
+            head
+        })
+        .collect()
+}
+
 /// `x` (`rows × cols`, row-major) transposed into one `cols × padded(block)` panel per block of
-/// `block` rows (zeros past the end).
-fn transpose_panels(x: &[f32], cols: usize, block: usize) -> Vec<f32> {
+/// `block` rows, written to all of `t` ([`panel_len`] floats; zeros past the end).
+fn transpose_into(x: &[f32], cols: usize, block: usize, t: &mut [f32]) {
     let rows = x.len().checked_div(cols).unwrap_or(0);
-    let (nb, bp) = (rows.div_ceil(block), padded(block));
-    let mut t = vec![0.0f32; nb * cols * bp];
+    let bp = padded(block);
     for (blk, panel) in t.chunks_exact_mut(cols * bp).enumerate() {
         let r0 = blk * block;
-        for (i, row) in x[r0 * cols..].chunks_exact(cols).take(block).enumerate() {
-            for (c, &val) in row.iter().enumerate() {
-                panel[c * bp + i] = val;
+        let src = &x[r0 * cols..];
+        let n = (rows - r0).min(block);
+        // Contiguous writes, strided reads from the (L1-resident) block of rows.
+        for (c, dst) in panel.chunks_exact_mut(bp).enumerate() {
+            for (i, d) in dst[..n].iter_mut().enumerate() {
+                *d = src[i * cols + c];
             }
+            dst[n..].fill(0.0);
         }
     }
-    t
 }
 
 /// A row-major matrix whose row stride is a multiple of [`tile::PAD`] (borrowed when the
@@ -356,7 +423,7 @@ impl<'a> TileMask<'a> {
         key_mask: Option<&[bool]>,
     ) -> Option<Self> {
         let cols = layout.cols_in(c);
-        let km = key_mask.map(|m| &m[c * layout.block_k()..][..cols]);
+        let km = key_mask.map(|m| &m[c * eff_bk(layout)..][..cols]);
         let bits = layout.tile_bits(t);
         if bits.is_none() && cols == width && km.is_none_or(|m| m.iter().all(|&x| x)) {
             return None;
@@ -412,7 +479,7 @@ impl Kernel for FwdTask<'_> {
             lse,
         } = self;
         let rows = lse.len();
-        let (bk, bkp, dvp) = (layout.block_k(), padded(layout.block_k()), padded(dv));
+        let (bk, bkp, dvp) = (eff_bk(layout), padded(eff_bk(layout)), padded(dv));
         let v = v.data();
         let mut s = vec![0.0f32; rows * bkp];
         let mut acc = vec![0.0f32; rows * dvp];
@@ -455,8 +522,8 @@ impl Kernel for FwdTask<'_> {
                     row.fill(0.0);
                     continue;
                 }
-                let sum = tile::exp_sum(row, mnew);
-                let alpha = tile::exp(m[i] - mnew);
+                let sum = tile::exp_sum::<S>(row, mnew);
+                let alpha = tile::exp::<S>(m[i] - mnew);
                 l[i] = l[i] * alpha + sum;
                 m[i] = mnew;
                 if alpha != 1.0 {
@@ -566,132 +633,160 @@ fn backward_with_budget(
     let layout_of = |h: usize| &layouts[if per_head { h } else { 0 }];
     // The key-major view of each layout, once per call.
     let by_key: Vec<ByKey> = layouts.par_iter().map(|l| l.by_key_block()).collect();
-    // Per (batch, head): transposed panels and padded copies, D = rowsum(dO ∘ O), and the
-    // shift of P = exp(scale·S − lse) (+∞ for rows with no allowed key, so that P = 0 there).
-    let prep: Vec<BwdPrep<'_>> = (0..bh_count)
-        .into_par_iter()
-        .map(|bh| {
+    // Per (batch, head): Kᵀ, Vᵀ, Qᵀ, dOᵀ panels (in a per-thread scratch buffer reused across
+    // calls), padded copies, D = rowsum(dO ∘ O), and the shift of P = exp(scale·S − lse) (+∞
+    // for rows with no allowed key, so that P = 0 there).
+    let sizes: Vec<usize> = (0..bh_count)
+        .flat_map(|bh| {
             let l = layout_of(bh % heads);
-            let qq = &q[bh * seq_q * d..][..seq_q * d];
-            let kk = &k[bh * seq_k * d..][..seq_k * d];
-            let vv = &v[bh * seq_k * dvd..][..seq_k * dvd];
-            let oo = &out[bh * seq_q * dvd..][..seq_q * dvd];
-            let go = &d_out[bh * seq_q * dvd..][..seq_q * dvd];
-            let ll = &lse[bh * seq_q..][..seq_q];
-            let (qb, bq, bqp) = (l.q_blocks(), l.block_q(), padded(l.block_q()));
-            // Per query block, padded to bqp: D and the lse shift.
-            let mut dd = vec![0.0f32; qb * bqp];
-            let mut shift = vec![f32::INFINITY; qb * bqp];
-            for i in 0..seq_q {
-                let slot = i / bq * bqp + i % bq;
-                dd[slot] = oo[i * dvd..][..dvd]
-                    .iter()
-                    .zip(&go[i * dvd..][..dvd])
-                    .map(|(a, b)| a * b)
-                    .sum();
-                if ll[i] != f32::NEG_INFINITY {
-                    shift[slot] = ll[i];
-                }
-            }
-            BwdPrep {
-                kt: transpose_panels(kk, d, l.block_k()),
-                vt: transpose_panels(vv, dvd, l.block_k()),
-                qt: transpose_panels(qq, d, bq),
-                got: transpose_panels(go, dvd, bq),
-                kp: Padded::new(kk, d),
-                qp: Padded::new(qq, d),
-                gop: Padded::new(go, dvd),
-                dd,
-                shift,
-            }
+            let (bq, bk) = (eff_bq(l), eff_bk(l));
+            [
+                panel_len(seq_k, d, bk),
+                panel_len(seq_k, dvd, bk),
+                panel_len(seq_q, d, bq),
+                panel_len(seq_q, dvd, bq),
+            ]
         })
         .collect();
-    // dS tiles of the dK/dV pass, kept for the dQ pass when they fit the budget (then the dQ
-    // pass is one GEMM per tile instead of three); the slots of (batch·head) `bh` start at
-    // `ds_off[bh]`, one `block_k × padded(block_q)` slot per kept tile.
-    let mut ds_off = Vec::with_capacity(bh_count + 1);
-    ds_off.push(0usize);
-    for bh in 0..bh_count {
-        let l = layout_of(bh % heads);
-        let slot = l.block_k().saturating_mul(padded(l.block_q()));
-        let next = l
-            .kept_tiles()
-            .checked_mul(slot)
-            .and_then(|n| n.checked_add(ds_off[bh]))
-            .unwrap_or(usize::MAX);
-        ds_off.push(next);
-    }
-    let ds_total = ds_off[bh_count];
-    let mut passes = |ds: Option<SharedPtr>| {
-        if seq_k > 0 {
-            dk.par_chunks_mut(seq_k * d)
-                .zip(dv.par_chunks_mut(seq_k * dvd))
-                .enumerate()
-                .for_each(|(bh, (dk, dv))| {
-                    let (b, h) = (bh / heads, bh % heads);
-                    let li = if per_head { h } else { 0 };
-                    let l = &layouts[li];
-                    let bk = l.block_k();
-                    dk.par_chunks_mut(bk * d)
-                        .zip(dv.par_chunks_mut(bk * dvd))
-                        .enumerate()
-                        .for_each(|(c, (dk, dv))| {
+    let mut passes_with = |panels: &mut [f32]| {
+        let mut parts = split_sizes(panels, &sizes);
+        parts.par_iter_mut().enumerate().for_each(|(n, t)| {
+            let (bh, which) = (n / 4, n % 4);
+            let l = layout_of(bh % heads);
+            let (x, cols, block) = match which {
+                0 => (&k[bh * seq_k * d..][..seq_k * d], d, eff_bk(l)),
+                1 => (&v[bh * seq_k * dvd..][..seq_k * dvd], dvd, eff_bk(l)),
+                2 => (&q[bh * seq_q * d..][..seq_q * d], d, eff_bq(l)),
+                _ => (&d_out[bh * seq_q * dvd..][..seq_q * dvd], dvd, eff_bq(l)),
+            };
+            transpose_into(x, cols, block, t);
+        });
+        let parts: Vec<&[f32]> = parts.into_iter().map(|t| &*t).collect();
+        let prep: Vec<BwdPrep<'_>> = (0..bh_count)
+            .into_par_iter()
+            .map(|bh| {
+                let l = layout_of(bh % heads);
+                let qq = &q[bh * seq_q * d..][..seq_q * d];
+                let kk = &k[bh * seq_k * d..][..seq_k * d];
+                let oo = &out[bh * seq_q * dvd..][..seq_q * dvd];
+                let go = &d_out[bh * seq_q * dvd..][..seq_q * dvd];
+                let ll = &lse[bh * seq_q..][..seq_q];
+                let (qb, bq, bqp) = (l.q_blocks(), eff_bq(l), padded(eff_bq(l)));
+                // Per query block, padded to bqp: D and the lse shift.
+                let mut dd = vec![0.0f32; qb * bqp];
+                let mut shift = vec![f32::INFINITY; qb * bqp];
+                for i in 0..seq_q {
+                    let slot = i / bq * bqp + i % bq;
+                    dd[slot] = oo[i * dvd..][..dvd]
+                        .iter()
+                        .zip(&go[i * dvd..][..dvd])
+                        .map(|(a, b)| a * b)
+                        .sum();
+                    if ll[i] != f32::NEG_INFINITY {
+                        shift[slot] = ll[i];
+                    }
+                }
+                BwdPrep {
+                    kt: parts[4 * bh],
+                    vt: parts[4 * bh + 1],
+                    qt: parts[4 * bh + 2],
+                    got: parts[4 * bh + 3],
+                    kp: Padded::new(kk, d),
+                    qp: Padded::new(qq, d),
+                    gop: Padded::new(go, dvd),
+                    dd,
+                    shift,
+                }
+            })
+            .collect();
+        // dS tiles of the dK/dV pass, kept for the dQ pass when they fit the budget (then the dQ
+        // pass is one GEMM per tile instead of three); the slots of (batch·head) `bh` start at
+        // `ds_off[bh]`, one `block_k × padded(block_q)` slot per kept tile.
+        let mut ds_off = Vec::with_capacity(bh_count + 1);
+        ds_off.push(0usize);
+        for bh in 0..bh_count {
+            let l = layout_of(bh % heads);
+            let slot = eff_bk(l).saturating_mul(padded(eff_bq(l)));
+            let next = l
+                .kept_tiles()
+                .checked_mul(slot)
+                .and_then(|n| n.checked_add(ds_off[bh]))
+                .unwrap_or(usize::MAX);
+            ds_off.push(next);
+        }
+        let ds_total = ds_off[bh_count];
+        let mut passes = |ds: Option<SharedPtr>| {
+            if seq_k > 0 {
+                dk.par_chunks_mut(seq_k * d)
+                    .zip(dv.par_chunks_mut(seq_k * dvd))
+                    .enumerate()
+                    .for_each(|(bh, (dk, dv))| {
+                        let (b, h) = (bh / heads, bh % heads);
+                        let li = if per_head { h } else { 0 };
+                        let l = &layouts[li];
+                        let bk = eff_bk(l);
+                        dk.par_chunks_mut(bk * d)
+                            .zip(dv.par_chunks_mut(bk * dvd))
+                            .enumerate()
+                            .for_each(|(c, (dk, dv))| {
+                                dispatch(
+                                    isa,
+                                    DkvTask {
+                                        layout: l,
+                                        by_key: &by_key[li],
+                                        c,
+                                        k: &k[(bh * seq_k + c * bk) * d..][..dk.len()],
+                                        v: &v[(bh * seq_k + c * bk) * dvd..][..dv.len()],
+                                        p: &prep[bh],
+                                        key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
+                                        d,
+                                        dvd,
+                                        scale,
+                                        ds: ds.map(|p| p.offset(ds_off[bh])),
+                                        dk,
+                                        dv,
+                                    },
+                                )
+                            });
+                    });
+            }
+            if seq_q > 0 {
+                dq.par_chunks_mut(seq_q * d)
+                    .enumerate()
+                    .for_each(|(bh, dq)| {
+                        let (b, h) = (bh / heads, bh % heads);
+                        let l = layout_of(h);
+                        let bq = eff_bq(l);
+                        dq.par_chunks_mut(bq * d).enumerate().for_each(|(r, dq)| {
                             dispatch(
                                 isa,
-                                DkvTask {
+                                DqTask {
                                     layout: l,
-                                    by_key: &by_key[li],
-                                    c,
-                                    k: &k[(bh * seq_k + c * bk) * d..][..dk.len()],
-                                    v: &v[(bh * seq_k + c * bk) * dvd..][..dv.len()],
+                                    r,
+                                    q: &q[(bh * seq_q + r * bq) * d..][..dq.len()],
+                                    go: &d_out[(bh * seq_q + r * bq) * dvd..][..dq.len() / d * dvd],
                                     p: &prep[bh],
                                     key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
                                     d,
-                                    dvd,
+                                    dv: dvd,
                                     scale,
                                     ds: ds.map(|p| p.offset(ds_off[bh])),
-                                    dk,
-                                    dv,
+                                    dq,
                                 },
                             )
                         });
-                });
-        }
-        if seq_q > 0 {
-            dq.par_chunks_mut(seq_q * d)
-                .enumerate()
-                .for_each(|(bh, dq)| {
-                    let (b, h) = (bh / heads, bh % heads);
-                    let l = layout_of(h);
-                    let bq = l.block_q();
-                    dq.par_chunks_mut(bq * d).enumerate().for_each(|(r, dq)| {
-                        dispatch(
-                            isa,
-                            DqTask {
-                                layout: l,
-                                r,
-                                q: &q[(bh * seq_q + r * bq) * d..][..dq.len()],
-                                go: &d_out[(bh * seq_q + r * bq) * dvd..][..dq.len() / d * dvd],
-                                p: &prep[bh],
-                                key_mask: key_mask.map(|m| &m[b * seq_k..][..seq_k]),
-                                d,
-                                dv: dvd,
-                                scale,
-                                ds: ds.map(|p| p.offset(ds_off[bh])),
-                                dq,
-                            },
-                        )
                     });
-                });
+            }
+        };
+        if ds_total <= ds_budget {
+            // Reused per calling thread: no page faults after the first call. Every slot is
+            // written by the dK/dV pass before the dQ pass reads it.
+            with_scratch(ds_total, |buf| passes(Some(SharedPtr(buf.as_mut_ptr()))));
+        } else {
+            passes(None);
         }
     };
-    if ds_total <= ds_budget {
-        // Reused per calling thread: no page faults after the first call. Every slot is
-        // written by the dK/dV pass before the dQ pass reads it.
-        with_scratch(ds_total, |buf| passes(Some(SharedPtr(buf.as_mut_ptr()))));
-    } else {
-        passes(None);
-    }
+    with_scratch(sizes.iter().sum(), |panels| passes_with(panels));
     Ok(())
 }
 
@@ -719,13 +814,13 @@ type ByKey = (Vec<usize>, Vec<(u32, u32)>);
 /// The per-(batch, head) operands of the backward passes.
 struct BwdPrep<'a> {
     /// `Kᵀ` panels per key block (`d × bkp`).
-    kt: Vec<f32>,
+    kt: &'a [f32],
     /// `Vᵀ` panels per key block (`dv × bkp`).
-    vt: Vec<f32>,
+    vt: &'a [f32],
     /// `Qᵀ` panels per query block (`d × bqp`).
-    qt: Vec<f32>,
+    qt: &'a [f32],
     /// `dOᵀ` panels per query block (`dv × bqp`).
-    got: Vec<f32>,
+    got: &'a [f32],
     /// K, Q, dO with padded rows.
     kp: Padded<'a>,
     qp: Padded<'a>,
@@ -769,8 +864,8 @@ impl Kernel for DqTask<'_> {
             dq,
         } = self;
         let rows = q.len() / d;
-        let (bk, bkp, dp) = (layout.block_k(), padded(layout.block_k()), padded(d));
-        let bqp = padded(layout.block_q());
+        let (bk, bkp, dp) = (eff_bk(layout), padded(eff_bk(layout)), padded(d));
+        let bqp = padded(eff_bq(layout));
         let kp = p.kp.data();
         if let Some(ds) = ds {
             let mut acc = vec![0.0f32; rows * dp];
@@ -840,7 +935,7 @@ impl Kernel for DqTask<'_> {
             for i in 0..rows {
                 let slot = r * bqp + i;
                 let row = &mut s[i * bkp..][..bkp];
-                tile::exp_scaled_minus_one(row, scale, p.shift[slot]);
+                tile::exp_scaled_minus_one::<S>(row, scale, p.shift[slot]);
                 if let Some(mk) = &mask {
                     for (j, x) in row.iter_mut().enumerate() {
                         if !mk.allows(i, j) {
@@ -913,14 +1008,14 @@ impl Kernel for DkvTask<'_> {
             dv,
         } = self;
         let cols = k.len() / d;
-        let (bq, bqp) = (layout.block_q(), padded(layout.block_q()));
+        let (bq, bqp) = (eff_bq(layout), padded(eff_bq(layout)));
         let (dp, dvp) = (padded(d), padded(dvd));
         let (qp, gop) = (p.qp.data(), p.gop.data());
         let mut st_own = vec![0.0f32; if ds.is_some() { 0 } else { cols * bqp }];
         let mut dpt = vec![0.0f32; cols * bqp];
         let mut acc_k = vec![0.0f32; cols * dp];
         let mut acc_v = vec![0.0f32; cols * dvp];
-        let km = key_mask.map(|m| &m[c * layout.block_k()..][..cols]);
+        let km = key_mask.map(|m| &m[c * eff_bk(layout)..][..cols]);
         let (ptr, pairs) = by_key;
         for &(r, t) in &pairs[ptr[c]..ptr[c + 1]] {
             let (r, t) = (r as usize, t as usize);
@@ -930,7 +1025,7 @@ impl Kernel for DkvTask<'_> {
                 // tile t lies in this task's key block, and no other task reads the store
                 // before this pass ends.
                 Some(ds) => unsafe {
-                    std::slice::from_raw_parts_mut(ds.add(t * layout.block_k() * bqp), cols * bqp)
+                    std::slice::from_raw_parts_mut(ds.add(t * eff_bk(layout) * bqp), cols * bqp)
                 },
                 None => &mut st_own,
             };
@@ -973,7 +1068,7 @@ impl Kernel for DkvTask<'_> {
                     continue;
                 }
                 // Columns past `rows` have shift +∞: P = 0 there.
-                tile::exp_scaled_minus(row, scale, shift);
+                tile::exp_scaled_minus::<S>(row, scale, shift);
                 if let Some(b) = bits {
                     for (i, x) in row.iter_mut().enumerate().take(rows) {
                         if b[i * words + j / 64] >> (j % 64) & 1 == 0 {
