@@ -20,6 +20,7 @@ mod files;
 mod inspect;
 #[cfg(feature = "models")]
 mod model_args;
+mod normalize;
 mod progress;
 mod prune;
 #[cfg(feature = "models")]
@@ -73,6 +74,9 @@ enum Command {
     /// weights train, the pattern stays) on the Debian corpus; writes a model directory.
     #[cfg(feature = "models")]
     Distill(distill::Args),
+    /// Sparsemax, 1.5-entmax or α-entmax of a dense .npy array along one dimension (and its
+    /// input gradient for a given output gradient).
+    Normalize(normalize::Args),
     /// Sparse autoencoders: train on activation shards, evaluate (SAELens / sparsify formats).
     #[command(subcommand)]
     Sae(sae::Command),
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
         Command::Activations(args) => activations::run(&args),
         #[cfg(feature = "models")]
         Command::Distill(args) => distill::run(&args),
+        Command::Normalize(args) => normalize::run(&args),
         Command::Sae(cmd) => sae::run(&cmd),
     });
     match result {
