@@ -291,6 +291,8 @@ pub fn block_attention_backward(
         }
     }
     (dq, dk, dvv)
+}
+
 /// The sparse normalisers in f64 by a full sort, as the Python `entmax` package 1.3 computes them
 /// (the twins of [`crate::normalize`]). `alpha = 2` is sparsemax (the sorted cumulative-sum
 /// formula), `alpha = 1.5` 1.5-entmax (the sorted quadratic formula), any other α > 1 bisection
