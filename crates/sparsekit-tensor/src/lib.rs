@@ -28,6 +28,7 @@ mod attention;
 pub mod backend;
 mod error;
 mod linear;
+pub mod normalize;
 pub mod params;
 pub mod structure;
 mod tensor;

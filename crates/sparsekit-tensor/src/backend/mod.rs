@@ -27,8 +27,10 @@ mod attention;
 mod autodiff;
 mod cpu;
 mod cube;
+mod normalize;
 
 pub use attention::{key_mask_of, BlockAttentionBackend, BlockLayoutPrimitive, LayoutSet};
+pub use normalize::{alpha_of, NormalizeBackend, Normalizer};
 
 /// A CSR matrix as backend primitives: `rows × cols`, `row_ptr` (Int, `rows + 1`), `col_idx`
 /// (Int, nnz), `values` (Float, nnz). The pattern is canonical (checked when the user-facing
