@@ -9,12 +9,16 @@
 
 mod common;
 
+use burn::tensor::Int;
 use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 use common::*;
 use rand::rngs::StdRng;
 use rand::Rng;
 use sparsekit_kernels::reference::normalize as reference;
-use sparsekit_tensor::normalize::{entmax15, entmax_bisect, entmax_bisect_learned, sparsemax};
+use sparsekit_tensor::normalize::{
+    entmax15, entmax15_loss, entmax_bisect, entmax_bisect_learned, entmax_bisect_loss, sparsemax,
+    sparsemax_loss,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum Map {
@@ -297,6 +301,81 @@ pub fn alpha_gradients(device: &Device, tol: f64) {
     assert_close(&got, &want, tol * 10.0, "learned broadcast α");
 }
 
+impl Map {
+    fn loss(self, z: Tensor<2>, t: Tensor<1, Int>) -> Tensor<1> {
+        match self {
+            Map::Sparsemax => sparsemax_loss(z, t),
+            Map::Entmax15 => entmax15_loss(z, t),
+            Map::Bisect(a) => entmax_bisect_loss(z, t, a),
+        }
+    }
+}
+
+/// The Fenchel–Young losses: values against the reference, gradient `p − onehot(t)` (scaled by
+/// the upstream gradient) and finite differences.
+pub fn losses(device: &Device, tol: f64) {
+    let mut r = rng(85);
+    let (b, c) = (6usize, 9usize);
+    let mut x = logits(&[b, c], 1, &mut r);
+    // No fully masked row here (its target would be masked): unmask row 0, keep some −∞.
+    for v in &mut x[..c] {
+        *v = value(&mut r);
+    }
+    let targets: Vec<usize> = (0..b)
+        .map(|i| {
+            let ok: Vec<usize> = (0..c).filter(|&j| x[i * c + j].is_finite()).collect();
+            ok[r.random_range(0..ok.len())]
+        })
+        .collect();
+    let t = |d: &Device| {
+        Tensor::<1, Int>::from_data(
+            TensorData::new(targets.iter().map(|&v| v as i64).collect::<Vec<_>>(), [b]),
+            d,
+        )
+    };
+    let w = random_vec(b, &mut r);
+    let ad = device.clone().autodiff();
+    for &m in MAPS {
+        let what = format!("{m:?} loss");
+        let a = m.alpha();
+        let rows: Vec<Vec<f64>> = (0..b).map(|i| to64(&x[i * c..(i + 1) * c])).collect();
+        let want: Vec<f64> = (0..b)
+            .map(|i| reference::loss(a, &rows[i], targets[i]))
+            .collect();
+        let got = host(m.loss(tensor(&x, [b, c], device), t(device)));
+        assert_finite(&got, &what);
+        assert_close(&got, &want, tol * 10.0, &what);
+        assert!(
+            got.iter().all(|&l| l >= -1e-5),
+            "{what}: negative loss {got:?}"
+        );
+        let z = tensor(&x, [b, c], &ad).require_grad();
+        let g = (m.loss(z.clone(), t(&ad)) * t1(&w, &ad)).sum().backward();
+        let dz = host(z.grad(&g).unwrap());
+        let mut dz_want = Vec::new();
+        for i in 0..b {
+            let p = reference::forward(a, &rows[i]);
+            for (j, pv) in p.iter().enumerate() {
+                let onehot = if j == targets[i] { 1.0 } else { 0.0 };
+                dz_want.push(w[i] as f64 * (pv - onehot));
+            }
+        }
+        assert_close(&dz, &dz_want, tol * 10.0, &format!("{what}: p - onehot"));
+        let loss = |z: &[f64]| -> f64 {
+            (0..b)
+                .map(|i| w[i] as f64 * reference::loss(a, &z[i * c..(i + 1) * c], targets[i]))
+                .sum()
+        };
+        assert_fd(loss, &x, &dz, 2e-3, &format!("{what}: fd"), &mut r);
+    }
+    // An empty batch.
+    let e = sparsemax_loss(
+        Tensor::<2>::zeros([0, 3], device),
+        Tensor::<1, Int>::from_data(TensorData::new(Vec::<i64>::new(), [0]), device),
+    );
+    assert_eq!(e.dims(), [0]);
+}
+
 #[test]
 fn f16_on_flex() {
     let device = Device::flex();
@@ -338,6 +417,7 @@ macro_rules! suite {
             #[test] fn forward() { super::forward(&device(), $tol) }
             #[test] fn gradients() { super::gradients(&device(), $tol) }
             #[test] fn alpha_gradients() { super::alpha_gradients(&device(), $tol) }
+            #[test] fn losses() { super::losses(&device(), $tol) }
         }
     )*};
 }
