@@ -279,6 +279,27 @@ pub fn alpha_gradients(device: &Device, tol: f64) {
     let loss_z = |z: &[f64]| -> f64 { fwd(z, &al64).iter().zip(&w64).map(|(p, w)| p * w).sum() };
     assert_fd(loss_z, &x, &dz, 2e-3, "learned dz fd", &mut r);
 
+    // Attention-shaped: scores [batch, heads, q, k] along 3, α [1, heads, 1, 1].
+    let shape = [2usize, 2, 3, 5];
+    let ah = [1.4f32, 2.2];
+    let x = logits(&shape, 3, &mut r);
+    let w = random_vec(x.len(), &mut r);
+    let z = tensor(&x, shape, &ad).require_grad();
+    let al = tensor(&ah, [1, 2, 1, 1], &ad).require_grad();
+    let g = (entmax_bisect_learned(z, al.clone(), 3) * tensor(&w, shape, &ad))
+        .sum()
+        .backward();
+    let da = host(al.grad(&g).unwrap());
+    let head = |s: usize| (s / 3) % 2; // slices are (b, h, q) in row-major order
+    let mut want = vec![0.0f64; 2];
+    for (s, idx) in slices(&shape, 3).iter().enumerate() {
+        let v: Vec<f64> = idx.iter().map(|&i| x[i] as f64).collect();
+        let p = reference::forward(ah[head(s)] as f64, &v);
+        let dp: Vec<f64> = idx.iter().map(|&i| w[i] as f64).collect();
+        want[head(s)] += reference::alpha_grad(ah[head(s)] as f64, &p, &dp);
+    }
+    assert_close(&da, &want, tol * 100.0, "per-head dalpha (4-D)");
+
     // [n, heads] along 0, α [1, heads]; α not tracked (z only).
     let shape = [6usize, 3];
     let x = logits(&shape, 0, &mut r);
