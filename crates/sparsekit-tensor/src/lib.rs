@@ -2,8 +2,9 @@
 //! backward passes ([`spmm`], [`spmm_t`], [`sddmm`], [`SparseTensor::to_dense`],
 //! [`SparseTensor::transpose`]), the TopK-autoencoder ops [`topk`] / [`topk_abs`] and
 //! [`gather_decode`], block-sparse attention ([`block_sparse_attention`] over an
-//! [`AttentionLayout`]), dense → CSR on the device ([`SparseTensor::from_dense_threshold`],
-//! [`SparseTensor::from_dense_topk_rows`]), and the layers [`SparseLinear`] and [`MaskedLinear`].
+//! [`AttentionLayout`]), the sparse normalisers of [`normalize`] (sparsemax, 1.5-entmax,
+//! α-entmax with a learned α, their losses), dense → CSR on the device
+//! ([`SparseTensor::from_dense_threshold`], [`SparseTensor::from_dense_topk_rows`]), and the layers [`SparseLinear`] and [`MaskedLinear`].
 //!
 //! The ops go through the backend extension [`backend::SparseBackend`], implemented for Flex and
 //! NdArray (the `sparsekit-kernels` CPU kernels), Cube (CubeCL kernels; wgpu, CUDA) and

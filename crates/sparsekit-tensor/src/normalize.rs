@@ -15,11 +15,14 @@
 //! - Under autodiff the backward pass is hand-written from the closed forms
 //!   (`g = p^{2−α}` on the support, `dz = g⊙dp − (Σg·dp/Σg)·g`), first order only.
 //!
+//! The Fenchel–Young losses [`sparsemax_loss`], [`entmax15_loss`] and [`entmax_bisect_loss`]
+//! (per example, gradient `p − onehot(target)`) are the package's `*_loss` functions.
+//!
 //! Programmer errors (a `dim` out of range, a fixed α that is not finite and > 1, an α tensor
 //! that does not broadcast) panic, as burn's `softmax` does; see each function's `# Panics`.
 
 use burn::backend::Dispatch;
-use burn::tensor::{DType, FloatDType, Tensor, TensorData};
+use burn::tensor::{DType, FloatDType, Int, Tensor, TensorData};
 
 use crate::backend::{NormalizeBackend, Normalizer};
 
@@ -175,4 +178,98 @@ pub fn entmax_bisect_learned<const D: usize>(
         Some(alpha),
         "entmax_bisect_learned",
     )
+}
+
+/// The Fenchel–Young loss of a map, per example (see [`sparsemax_loss`]).
+fn fy_loss(logits: Tensor<2>, targets: Tensor<1, Int>, kind: Normalizer, op: &str) -> Tensor<1> {
+    let [b, c] = logits.dims();
+    let [t] = targets.dims();
+    assert_eq!(
+        t, b,
+        "sparsekit-tensor: {op}: {t} targets for {b} rows of logits"
+    );
+    assert!(
+        b == 0 || c > 0,
+        "sparsekit-tensor: {op}: logits have no class"
+    );
+    let dtype = logits.dtype();
+    if b == 0 {
+        return Tensor::<1>::zeros([0], &logits.device()).cast(FloatDType::from(dtype));
+    }
+    let z = if dtype == DType::F32 {
+        logits
+    } else {
+        logits.cast(FloatDType::F32)
+    };
+    // `p` is a constant: the gradient of the loss in `z` is exactly `p − onehot(t)` (`p` is the
+    // maximiser of the Fenchel–Young objective, so the path through it contributes nothing).
+    let p = apply(z.clone(), 1, kind, None, op).detach();
+    let a = kind.alpha() as f64;
+    // Masked (−∞) logits have p = 0: take them as 0 in `Σ p·z` (else 0·−∞ = NaN).
+    let masked = z.clone().equal_elem(f32::NEG_INFINITY);
+    let lin = (p.clone() * z.clone().mask_fill(masked, 0.0)).sum_dim(1);
+    let pa = match kind {
+        Normalizer::Sparsemax => p.clone() * p,
+        Normalizer::Entmax15 => p.clone() * p.sqrt(),
+        Normalizer::Entmax { .. } => p.powf_scalar(a),
+    }
+    .sum_dim(1);
+    // (1 − Σ p^α) / (α(α−1))
+    let omega = (pa.neg() + 1.0).div_scalar(a * (a - 1.0));
+    let zt = z.gather(1, targets.reshape([b, 1]));
+    let loss: Tensor<1> = (lin + omega - zt).reshape([b]);
+    if dtype == DType::F32 {
+        loss
+    } else {
+        loss.cast(FloatDType::from(dtype))
+    }
+}
+
+/// The sparsemax loss per example (Martins & Astudillo 2016; the package's `sparsemax_loss`):
+/// `loss_i = Σ_j (p_ij − [j = t_i])·z_ij + (1 − Σ_j p_ij²)/2` with `p = sparsemax(z)` along the
+/// classes; `≥ 0`, and 0 exactly when the target gets probability 1. Differentiable in `logits`
+/// with gradient `p − onehot(t)` (not in `targets`). `logits` is `[batch, classes]` (masked `−∞`
+/// classes allowed; a target on a masked class gives `+∞`), `targets` `[batch]` class indices in
+/// `0..classes`; the result is `[batch]` (reductions are the caller's).
+///
+/// # Panics
+///
+/// If `targets` does not have `batch` entries, or `classes = 0` with `batch > 0`. Targets out of
+/// `0..classes` are data, not checked on the device: burn's `gather` decides (a panic on the CPU
+/// backends).
+///
+/// ```
+/// use burn::tensor::{Device, Int, Tensor};
+/// use sparsekit_tensor::normalize::sparsemax_loss;
+/// let device = Device::flex();
+/// let z = Tensor::<2>::from_floats([[3.0, 0.0, -1.0], [0.5, 0.4, 0.0]], &device);
+/// let t = Tensor::<1, Int>::from_ints([0, 2], &device);
+/// let loss = sparsemax_loss(z, t).into_data().to_vec::<f32>().unwrap();
+/// assert_eq!(loss[0], 0.0); // the target already has probability 1
+/// assert!(loss[1] > 0.0);
+/// ```
+pub fn sparsemax_loss(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    fy_loss(logits, targets, Normalizer::Sparsemax, "sparsemax_loss")
+}
+
+/// The 1.5-entmax loss per example: as [`sparsemax_loss`] with `p = entmax15(z)` and the
+/// regulariser `(1 − Σ p^{1.5})/0.75`.
+///
+/// # Panics
+///
+/// As [`sparsemax_loss`].
+pub fn entmax15_loss(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    fy_loss(logits, targets, Normalizer::Entmax15, "entmax15_loss")
+}
+
+/// The α-entmax loss per example for a fixed α > 1: as [`sparsemax_loss`] with
+/// `p = entmax_bisect(z, α)` and the regulariser `(1 − Σ p^α)/(α(α−1))`.
+///
+/// # Panics
+///
+/// As [`sparsemax_loss`], and if `alpha` is not finite and > 1.
+pub fn entmax_bisect_loss(logits: Tensor<2>, targets: Tensor<1, Int>, alpha: f32) -> Tensor<1> {
+    let kind = Normalizer::entmax(alpha)
+        .unwrap_or_else(|e| panic!("sparsekit-tensor: entmax_bisect_loss: {e}"));
+    fy_loss(logits, targets, kind, "entmax_bisect_loss")
 }

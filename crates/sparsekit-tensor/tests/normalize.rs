@@ -9,12 +9,16 @@
 
 mod common;
 
+use burn::tensor::Int;
 use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 use common::*;
 use rand::rngs::StdRng;
 use rand::Rng;
 use sparsekit_kernels::reference::normalize as reference;
-use sparsekit_tensor::normalize::{entmax15, entmax_bisect, entmax_bisect_learned, sparsemax};
+use sparsekit_tensor::normalize::{
+    entmax15, entmax15_loss, entmax_bisect, entmax_bisect_learned, entmax_bisect_loss, sparsemax,
+    sparsemax_loss,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum Map {
@@ -275,6 +279,27 @@ pub fn alpha_gradients(device: &Device, tol: f64) {
     let loss_z = |z: &[f64]| -> f64 { fwd(z, &al64).iter().zip(&w64).map(|(p, w)| p * w).sum() };
     assert_fd(loss_z, &x, &dz, 2e-3, "learned dz fd", &mut r);
 
+    // Attention-shaped: scores [batch, heads, q, k] along 3, α [1, heads, 1, 1].
+    let shape = [2usize, 2, 3, 5];
+    let ah = [1.4f32, 2.2];
+    let x = logits(&shape, 3, &mut r);
+    let w = random_vec(x.len(), &mut r);
+    let z = tensor(&x, shape, &ad).require_grad();
+    let al = tensor(&ah, [1, 2, 1, 1], &ad).require_grad();
+    let g = (entmax_bisect_learned(z, al.clone(), 3) * tensor(&w, shape, &ad))
+        .sum()
+        .backward();
+    let da = host(al.grad(&g).unwrap());
+    let head = |s: usize| (s / 3) % 2; // slices are (b, h, q) in row-major order
+    let mut want = vec![0.0f64; 2];
+    for (s, idx) in slices(&shape, 3).iter().enumerate() {
+        let v: Vec<f64> = idx.iter().map(|&i| x[i] as f64).collect();
+        let p = reference::forward(ah[head(s)] as f64, &v);
+        let dp: Vec<f64> = idx.iter().map(|&i| w[i] as f64).collect();
+        want[head(s)] += reference::alpha_grad(ah[head(s)] as f64, &p, &dp);
+    }
+    assert_close(&da, &want, tol * 100.0, "per-head dalpha (4-D)");
+
     // [n, heads] along 0, α [1, heads]; α not tracked (z only).
     let shape = [6usize, 3];
     let x = logits(&shape, 0, &mut r);
@@ -295,6 +320,81 @@ pub fn alpha_gradients(device: &Device, tol: f64) {
     ));
     let want = ref_forward(1.5, &to64(&x), &shape, 0);
     assert_close(&got, &want, tol * 10.0, "learned broadcast α");
+}
+
+impl Map {
+    fn loss(self, z: Tensor<2>, t: Tensor<1, Int>) -> Tensor<1> {
+        match self {
+            Map::Sparsemax => sparsemax_loss(z, t),
+            Map::Entmax15 => entmax15_loss(z, t),
+            Map::Bisect(a) => entmax_bisect_loss(z, t, a),
+        }
+    }
+}
+
+/// The Fenchel–Young losses: values against the reference, gradient `p − onehot(t)` (scaled by
+/// the upstream gradient) and finite differences.
+pub fn losses(device: &Device, tol: f64) {
+    let mut r = rng(85);
+    let (b, c) = (6usize, 9usize);
+    let mut x = logits(&[b, c], 1, &mut r);
+    // No fully masked row here (its target would be masked): unmask row 0, keep some −∞.
+    for v in &mut x[..c] {
+        *v = value(&mut r);
+    }
+    let targets: Vec<usize> = (0..b)
+        .map(|i| {
+            let ok: Vec<usize> = (0..c).filter(|&j| x[i * c + j].is_finite()).collect();
+            ok[r.random_range(0..ok.len())]
+        })
+        .collect();
+    let t = |d: &Device| {
+        Tensor::<1, Int>::from_data(
+            TensorData::new(targets.iter().map(|&v| v as i64).collect::<Vec<_>>(), [b]),
+            d,
+        )
+    };
+    let w = random_vec(b, &mut r);
+    let ad = device.clone().autodiff();
+    for &m in MAPS {
+        let what = format!("{m:?} loss");
+        let a = m.alpha();
+        let rows: Vec<Vec<f64>> = (0..b).map(|i| to64(&x[i * c..(i + 1) * c])).collect();
+        let want: Vec<f64> = (0..b)
+            .map(|i| reference::loss(a, &rows[i], targets[i]))
+            .collect();
+        let got = host(m.loss(tensor(&x, [b, c], device), t(device)));
+        assert_finite(&got, &what);
+        assert_close(&got, &want, tol * 10.0, &what);
+        assert!(
+            got.iter().all(|&l| l >= -1e-5),
+            "{what}: negative loss {got:?}"
+        );
+        let z = tensor(&x, [b, c], &ad).require_grad();
+        let g = (m.loss(z.clone(), t(&ad)) * t1(&w, &ad)).sum().backward();
+        let dz = host(z.grad(&g).unwrap());
+        let mut dz_want = Vec::new();
+        for i in 0..b {
+            let p = reference::forward(a, &rows[i]);
+            for (j, pv) in p.iter().enumerate() {
+                let onehot = if j == targets[i] { 1.0 } else { 0.0 };
+                dz_want.push(w[i] as f64 * (pv - onehot));
+            }
+        }
+        assert_close(&dz, &dz_want, tol * 10.0, &format!("{what}: p - onehot"));
+        let loss = |z: &[f64]| -> f64 {
+            (0..b)
+                .map(|i| w[i] as f64 * reference::loss(a, &z[i * c..(i + 1) * c], targets[i]))
+                .sum()
+        };
+        assert_fd(loss, &x, &dz, 2e-3, &format!("{what}: fd"), &mut r);
+    }
+    // An empty batch.
+    let e = sparsemax_loss(
+        Tensor::<2>::zeros([0, 3], device),
+        Tensor::<1, Int>::from_data(TensorData::new(Vec::<i64>::new(), [0]), device),
+    );
+    assert_eq!(e.dims(), [0]);
 }
 
 #[test]
@@ -338,6 +438,7 @@ macro_rules! suite {
             #[test] fn forward() { super::forward(&device(), $tol) }
             #[test] fn gradients() { super::gradients(&device(), $tol) }
             #[test] fn alpha_gradients() { super::alpha_gradients(&device(), $tol) }
+            #[test] fn losses() { super::losses(&device(), $tol) }
         }
     )*};
 }
