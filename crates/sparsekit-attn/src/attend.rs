@@ -194,7 +194,7 @@ impl Attend<'_> {
             Normalizer::Softmax => softmax(scores, 3),
             Normalizer::Sparsemax => crate::normalize::sparsemax(scores, 3),
             Normalizer::Entmax15 => crate::normalize::entmax15(scores, 3),
-            Normalizer::Entmax { alpha } => crate::normalize::entmax(scores, alpha, 3),
+            Normalizer::Entmax { alpha } => crate::normalize::entmax_bisect(scores, alpha as f32, 3),
             Normalizer::EntmaxLearned { .. } => {
                 let alpha = self
                     .alpha
@@ -202,7 +202,7 @@ impl Attend<'_> {
                     .alpha();
                 let [b, h, sq, _] = scores.dims();
                 let alpha = alpha.reshape([1, h, 1, 1]).expand([b, h, sq, 1]);
-                crate::normalize::entmax_alpha(scores, alpha, 3)
+                crate::normalize::entmax_bisect_learned(scores, alpha, 3)
             }
         }
     }

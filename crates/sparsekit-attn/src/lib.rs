@@ -30,22 +30,6 @@ pub use minilm::SparseSelfAttention;
 pub use normalizer::Normalizer;
 pub use pattern::Pattern;
 
-/// Until `sparsekit_tensor::normalize` lands (branch `norm`), the sparse normalisers are refused
-/// at [`SparseMultiHeadAttentionConfig::try_init`].
-mod normalize {
-    use burn::tensor::Tensor;
-    const PENDING: &str =
-        "sparse normalisers are refused at init until sparsekit_tensor::normalize lands";
-    pub fn sparsemax(_: Tensor<4>, _: usize) -> Tensor<4> {
-        unreachable!("{PENDING}")
-    }
-    pub fn entmax15(_: Tensor<4>, _: usize) -> Tensor<4> {
-        unreachable!("{PENDING}")
-    }
-    pub fn entmax(_: Tensor<4>, _: f64, _: usize) -> Tensor<4> {
-        unreachable!("{PENDING}")
-    }
-    pub fn entmax_alpha(_: Tensor<4>, _: Tensor<4>, _: usize) -> Tensor<4> {
-        unreachable!("{PENDING}")
-    }
-}
+/// The sparse normalisers (sparsemax, 1.5-entmax, α-entmax with a fixed or learned α) and their
+/// losses, as burn ops on every device: one home, `sparsekit_tensor::normalize`.
+pub use sparsekit_tensor::normalize;

@@ -141,12 +141,6 @@ impl SparseMultiHeadAttentionConfig {
             )));
         }
         self.normalizer.validate()?;
-        if self.normalizer.is_sparse() {
-            return Err(AttnError::Config(
-                "sparse normalisers need sparsekit_tensor::normalize (branch norm), not merged yet"
-                    .into(),
-            ));
-        }
         if let Some(p) = &self.pattern {
             if self.block == 0 {
                 return Err(AttnError::ZeroBlock);

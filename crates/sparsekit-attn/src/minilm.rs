@@ -65,12 +65,6 @@ impl SparseSelfAttention {
         block: usize,
     ) -> Result<Self> {
         normalizer.validate()?;
-        if normalizer.is_sparse() {
-            return Err(AttnError::Config(
-                "sparse normalisers need sparsekit_tensor::normalize (branch norm), not merged yet"
-                    .into(),
-            ));
-        }
         if let Some(p) = &pattern {
             if block == 0 {
                 return Err(AttnError::ZeroBlock);

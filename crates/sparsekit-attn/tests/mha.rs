@@ -47,8 +47,7 @@ fn softmax64(z: &[f64]) -> Vec<f64> {
     e.iter().map(|x| x / s).collect()
 }
 
-#[allow(dead_code)]
-pub fn sparsemax64(z: &[f64]) -> Vec<f64> {
+fn sparsemax64(z: &[f64]) -> Vec<f64> {
     let mut s = z.to_vec();
     s.sort_by(|a, b| b.partial_cmp(a).unwrap());
     let (mut cum, mut tau) = (0.0, 0.0);
@@ -119,6 +118,25 @@ fn reference(
         .into_iter()
         .map(|x| x as f64)
         .collect()
+}
+
+/// 1.5-entmax in f64 by bisection on τ (`p = max(z/2 − τ, 0)²`, Σp = 1), to machine precision.
+fn entmax15_64(z: &[f64]) -> Vec<f64> {
+    let zs: Vec<f64> = z.iter().map(|x| x / 2.0).collect();
+    let max = zs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let p = |t: f64| -> Vec<f64> { zs.iter().map(|&v| (v - t).max(0.0).powi(2)).collect() };
+    let (mut lo, mut hi) = (max - 1.0, max);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if p(mid).iter().sum::<f64>() >= 1.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let out = p(lo);
+    let total: f64 = out.iter().sum();
+    out.into_iter().map(|v| v / total).collect()
 }
 
 fn module(
@@ -328,4 +346,92 @@ fn invalid_configurations_are_typed_errors() {
     let back: SparseMultiHeadAttentionConfig = serde_json::from_str(&json).unwrap();
     assert_eq!(back.normalizer, cfg.normalizer);
     assert_eq!(back.pattern, cfg.pattern);
+}
+
+/// Sparsemax and 1.5-entmax attention (with and without a pattern, with padding) equal the f64
+/// reference; their weights sum to 1 over the allowed keys and have exact zeros among them.
+#[test]
+fn sparse_normalisers_match_the_f64_reference() {
+    for (name, device) in cpu_devices() {
+        let (b, s, d, h) = (2, 11, 12, 3);
+        for (norm, f) in [
+            (Normalizer::Sparsemax, sparsemax64 as fn(&[f64]) -> Vec<f64>),
+            (Normalizer::Entmax15, entmax15_64),
+        ] {
+            for pattern in [
+                None,
+                Some(Pattern::SlidingWindow {
+                    width: 4,
+                    causal: true,
+                }),
+            ] {
+                let mha = module(d, h, norm, pattern.clone(), &device);
+                // Scaled inputs so that the normalisers have supports smaller than the rows.
+                let x = rand3([b, s, d], &device) * 4.0;
+                let pad_host: Vec<bool> = (0..b)
+                    .flat_map(|r| (0..s).map(move |j| j + r >= s))
+                    .collect();
+                let layout = pattern.as_ref().map(|p| p.layout(s, s, 4).unwrap());
+                let allows = |i, j| layout.as_ref().is_none_or(|l| l.allows(i, j));
+                let want = reference(&mha, &x, &x, &pad_host, &|_, i, j| allows(i, j), f);
+                let got = host(mha.forward_self(x.clone(), Some(padding(b, s, &device))));
+                let err = max_abs(&got, &want);
+                assert!(err < 1e-5, "{name} {norm:?} {pattern:?}: max|Δ| {err:e}");
+                let p = host(mha.attention_weights(x.clone(), x, Some(padding(b, s, &device))));
+                let mut zeros_inside = 0;
+                for bi in 0..b {
+                    for hi in 0..h {
+                        for i in 0..s {
+                            let row = &p[((bi * h + hi) * s + i) * s..][..s];
+                            let mut sum = 0.0f64;
+                            for (j, &v) in row.iter().enumerate() {
+                                assert!(v >= 0.0, "{name} {norm:?}: negative weight");
+                                if !allows(i, j) || pad_host[bi * s + j] {
+                                    assert_eq!(v, 0.0, "{name} {norm:?} {pattern:?}");
+                                } else if v == 0.0 {
+                                    zeros_inside += 1;
+                                }
+                                sum += v as f64;
+                            }
+                            assert!((sum - 1.0).abs() < 1e-5, "{name} {norm:?}: Σp = {sum}");
+                        }
+                    }
+                }
+                assert!(zeros_inside > 0, "{name} {norm:?}: no exact zero among allowed keys");
+            }
+        }
+    }
+}
+
+/// A learned α per head receives a gradient and moves under an optimizer step.
+#[test]
+fn learned_alpha_gets_a_gradient_and_moves() {
+    use burn_optim::{AdamConfig, GradientsParams, Optimizer as _};
+    let device = Device::flex().autodiff();
+    let (b, s, d, h) = (2, 9, 8, 2);
+    let mha = module(
+        d,
+        h,
+        Normalizer::EntmaxLearned { init_alpha: 1.5 },
+        None,
+        &device,
+    );
+    let before = host(mha.alpha.as_ref().unwrap().alpha());
+    assert!(before.iter().all(|a| (a - 1.5).abs() < 1e-5), "{before:?}");
+    let x = rand3([b, s, d], &device) * 3.0;
+    let target = rand3([b, s, d], &device);
+    let loss = (mha.forward_self(x, None) - target).powf_scalar(2.0).mean();
+    let grads = loss.backward();
+    let raw = mha.alpha.as_ref().unwrap().raw.val();
+    let g = host(raw.grad(&grads).expect("α has a gradient"));
+    assert!(g.iter().all(|v| v.is_finite()) && g.iter().any(|v| *v != 0.0), "{g:?}");
+    let grads = GradientsParams::from_grads(grads, &mha);
+    let mut opt = AdamConfig::new().init();
+    let mha = opt.step(0.05, mha, grads);
+    let after = host(mha.alpha.as_ref().unwrap().alpha());
+    assert!(after.iter().all(|a| *a > 1.0));
+    assert!(
+        after.iter().zip(&before).any(|(a, b)| (a - b).abs() > 1e-3),
+        "α did not move: {before:?} → {after:?}"
+    );
 }
