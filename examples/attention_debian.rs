@@ -92,8 +92,9 @@ struct Args {
     /// Long run: document length in tokens.
     #[arg(long, default_value_t = 1024)]
     long_len: usize,
-    /// Long run: sliding-window width in tokens (each query sees ± half of it).
-    #[arg(long, default_value_t = 128)]
+    /// Long run: sliding-window width: query `i` sees key `j` when `|i − j| < W`
+    /// (sparsekit-attn's `SlidingWindow { width: W }`).
+    #[arg(long, default_value_t = 64)]
     long_window: usize,
     /// Long run: global tokens at the start of each document.
     #[arg(long, default_value_t = 1)]
@@ -204,7 +205,7 @@ fn build_attention(spec: AttnSpec, d: usize, heads: usize, device: &Device) -> R
     })
 }
 
-/// `[b, s, s]`, `true` = masked: query `i` sees key `j` when `|i − j| ≤ window / 2` or either is
+/// `[b, s, s]`, `true` = masked: query `i` sees key `j` when `|i − j| < window` or either is
 /// one of the first `global` tokens.
 fn local_mask(
     b: usize,
@@ -213,11 +214,10 @@ fn local_mask(
     global: usize,
     device: &Device,
 ) -> Tensor<3, Bool> {
-    let half = window / 2;
     let one: Vec<bool> = (0..s * s)
         .map(|k| {
             let (i, j) = (k / s, k % s);
-            !(i.abs_diff(j) <= half || i < global || j < global)
+            !(i.abs_diff(j) < window || i < global || j < global)
         })
         .collect();
     let all: Vec<bool> = (0..b).flat_map(|_| one.iter().copied()).collect();

@@ -40,7 +40,7 @@ impl SectionLabels {
             .filter(|&(_, c)| c >= min_train.max(1))
             .collect();
         // Stable sort over name-ordered entries: count descending, then name ascending.
-        ranked.sort_by(|a, b| b.1.cmp(&a.1));
+        ranked.sort_by_key(|&(_, c)| std::cmp::Reverse(c));
         ranked.truncate(top);
         let names: Vec<String> = ranked.iter().map(|(s, _)| s.to_string()).collect();
         let index = names
