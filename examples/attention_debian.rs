@@ -99,11 +99,14 @@ struct Args {
     /// Long run: global tokens at the start of each document.
     #[arg(long, default_value_t = 1)]
     long_global: usize,
+    /// Long run: sections kept (the most frequent of the short run's).
+    #[arg(long, default_value_t = 4)]
+    long_sections: usize,
     /// Long run: training documents per section.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 40)]
     long_train: usize,
     /// Long run: test documents per section.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 10)]
     long_test: usize,
     /// Long run: epochs.
     #[arg(long, default_value_t = 2)]
@@ -385,8 +388,9 @@ impl Texts {
     }
 }
 
-/// Per section, documents of at least `min_words` words: the section's records (seeded order)
-/// concatenated; at most `per_class` documents per section, sections interleaved.
+/// Per label `< classes` (others dropped), documents of at least `min_words` words: the
+/// section's records (seeded order) concatenated; at most `per_class` documents per label,
+/// labels interleaved.
 fn long_documents(
     pairs: &[(&Record, usize)],
     classes: usize,
@@ -395,7 +399,7 @@ fn long_documents(
     seed: u64,
 ) -> (Vec<String>, Vec<usize>) {
     let mut by_class: Vec<Vec<&Record>> = vec![Vec::new(); classes];
-    for &(r, l) in pairs {
+    for &(r, l) in pairs.iter().filter(|&&(_, l)| l < classes) {
         by_class[l].push(r);
     }
     let mut rng = StdRng::seed_from_u64(seed);
@@ -602,8 +606,11 @@ struct Setup {
     batch: usize,
     lr: f64,
     seed: u64,
+    long_epochs: usize,
+    long_batch: usize,
     long_train_docs: usize,
     long_test_docs: usize,
+    long_sections: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -669,13 +676,17 @@ fn markdown(r: &Results) -> String {
     }
     if !r.long.is_empty() {
         out.push_str(&format!(
-            "\nLong inputs: {} train / {} test documents (descriptions of one section \
-             concatenated), {} tokens each.\n\n\
+            "\nLong inputs: {} sections ({}), {} train / {} test documents (descriptions of \
+             one section concatenated), {} tokens each, {} epochs, batch {}.\n\n\
              | attention | kind | length | test acc. (micro) | test acc. (macro) | s / epoch | train tokens / s |\n\
              |---|---|---:|---:|---:|---:|---:|\n",
+            s.long_sections.len(),
+            s.long_sections.join(", "),
             s.long_train_docs,
             s.long_test_docs,
-            r.long.first().map_or(0, |l| l.len)
+            r.long.first().map_or(0, |l| l.len),
+            s.long_epochs,
+            s.long_batch
         ));
         for x in &r.long {
             out.push_str(&format!(
@@ -806,18 +817,21 @@ fn run(args: &Args) -> Result<()> {
 
     let mut long = Vec::new();
     let (mut long_train_docs, mut long_test_docs) = (0, 0);
+    let mut long_sections = Vec::new();
     if args.long {
         let long_tok = tokenizer.with_max_len(args.long_len)?;
+        let lclasses = args.long_sections.min(classes);
+        // Labels are numbered by decreasing frequency: the first `lclasses` are the top sections.
         let (lx, ly) = long_documents(
             &train_pairs,
-            classes,
+            lclasses,
             args.long_train,
             args.long_len,
             args.seed,
         );
         let (tx, ty) = long_documents(
             &test_pairs,
-            classes,
+            lclasses,
             args.long_test,
             args.long_len,
             args.seed,
@@ -825,6 +839,7 @@ fn run(args: &Args) -> Result<()> {
         let ltrain = Texts::new(&long_tok, &lx, ly)?;
         let ltest = Texts::new(&long_tok, &tx, ty)?;
         (long_train_docs, long_test_docs) = (ltrain.len(), ltest.len());
+        long_sections = labels.names()[..lclasses].to_vec();
         eprintln!(
             "long inputs: {} train / {} test documents, {} train tokens (≤ {} each)",
             ltrain.len(),
@@ -834,6 +849,7 @@ fn run(args: &Args) -> Result<()> {
         );
         let lshape = ModelShape {
             max_len: args.long_len,
+            classes: lclasses,
             ..shape
         };
         for local in [None, Some((args.long_window, args.long_global))] {
@@ -861,7 +877,7 @@ fn run(args: &Args) -> Result<()> {
             let s = evaluate(
                 &model,
                 &ltest,
-                classes,
+                lclasses,
                 args.long_batch,
                 pad_id,
                 false,
@@ -895,8 +911,11 @@ fn run(args: &Args) -> Result<()> {
             batch: args.batch,
             lr: args.lr,
             seed: args.seed,
+            long_epochs: args.long_epochs,
+            long_batch: args.long_batch,
             long_train_docs,
             long_test_docs,
+            long_sections,
         },
         runs,
         long,
