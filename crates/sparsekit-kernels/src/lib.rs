@@ -15,6 +15,7 @@
 //! | [`bsr_spmm`], [`bsr_spmm_t`] | BSR (`r × c` blocks) forms of `spmm` / `spmm_t` (+ bias) |
 //! | [`nm_spmm`], [`nm_spmm_t`] | N:M forms of `spmm` / `spmm_t` (+ bias) |
 //! | [`nm_sddmm`] | `dYᵀ·X` sampled at an N:M pattern (N:M weight gradient) |
+//! | [`block_attention_forward`], [`block_attention_backward`] ([`attention`](mod@attention)) | flash-style block-sparse attention `softmax(scale·Q·Kᵀ)·V` over a [`BlockLayout`]'s kept tiles, and its gradients `dQ`, `dK`, `dV` |
 //! | [`encode_dense`], [`encode_topk`] ([`sae`](mod@sae)) | SAE encoder `X·Wᵀ + b` (dense `W`, f32 or bf16; [`PackedEncoder`]), fused with a row top-k |
 //!
 //! Guarantees:
@@ -44,6 +45,10 @@ mod partition;
 mod scratch;
 mod shape;
 
+pub use attention::{
+    block_attention_backward, block_attention_backward_isa, block_attention_forward,
+    block_attention_forward_isa, AttentionShape, BlockLayout,
+};
 pub use dense::{MatMut, MatRef};
 pub use error::KernelError;
 pub use sae::{encode_dense, encode_topk, EncoderPath, EncoderPrecision, PackedEncoder};

@@ -9,6 +9,7 @@
 
 use sparsekit_formats::{CsrPatternView, CsrView, Scalar, SpIndex};
 
+use crate::attention::{AttentionShape, BlockLayout};
 use crate::dense::{MatMut, MatRef};
 
 /// `Y = α·A·X + β·Y` (β = 0: Y not read).
@@ -148,4 +149,146 @@ pub fn topk_rows_by(
 /// largest, ties → lower index).
 pub fn topk_rows(x: MatRef<'_, f32>, k: usize, values: &mut [f32], indices: &mut [u32]) {
     topk_rows_by(x, k, |v| v, values, indices)
+}
+
+/// Forward of block-sparse attention in f64, dense: `O = softmax(scale·Q·Kᵀ + mask)·V` with the
+/// dense `seq_q × seq_k` mask of each head's layout ([`BlockLayout::to_dense_mask`]) and the key
+/// mask combined. Returns `(O, lse)` (shapes of [`crate::attention::block_attention_forward`]); a
+/// query with no allowed key gets `O = 0`, `lse = -inf`.
+pub fn block_attention_forward(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    shape: AttentionShape,
+    layouts: &[BlockLayout],
+    key_mask: Option<&[bool]>,
+    scale: f32,
+) -> (Vec<f64>, Vec<f64>) {
+    let AttentionShape {
+        batch,
+        heads,
+        seq_q,
+        seq_k,
+        head_dim: _,
+        value_dim: dv,
+    } = shape;
+    let mut out = vec![0.0f64; batch * heads * seq_q * dv];
+    let mut lse = vec![f64::NEG_INFINITY; batch * heads * seq_q];
+    for b in 0..batch {
+        for h in 0..heads {
+            let bh = b * heads + h;
+            let p = probabilities(q, k, shape, layouts, key_mask, scale, b, h);
+            for i in 0..seq_q {
+                let Some((row, l)) = &p[i] else { continue };
+                lse[bh * seq_q + i] = *l;
+                for j in 0..seq_k {
+                    for c in 0..dv {
+                        out[(bh * seq_q + i) * dv + c] +=
+                            row[j] * v[(bh * seq_k + j) * dv + c] as f64;
+                    }
+                }
+            }
+        }
+    }
+    (out, lse)
+}
+
+/// Per query of head `(b, h)`: `None` when no key is allowed, else the softmax row (zeros where
+/// masked) and its log-sum-exp.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn probabilities(
+    q: &[f32],
+    k: &[f32],
+    shape: AttentionShape,
+    layouts: &[BlockLayout],
+    key_mask: Option<&[bool]>,
+    scale: f32,
+    b: usize,
+    h: usize,
+) -> Vec<Option<(Vec<f64>, f64)>> {
+    let (seq_q, seq_k, d) = (shape.seq_q, shape.seq_k, shape.head_dim);
+    let bh = b * shape.heads + h;
+    let layout = &layouts[if layouts.len() == 1 { 0 } else { h }];
+    let mask = layout.to_dense_mask();
+    (0..seq_q)
+        .map(|i| {
+            let mut s = vec![f64::NEG_INFINITY; seq_k];
+            for j in 0..seq_k {
+                if mask[i * seq_k + j] && key_mask.is_none_or(|m| m[b * seq_k + j]) {
+                    let mut dot = 0.0f64;
+                    for t in 0..d {
+                        dot +=
+                            q[(bh * seq_q + i) * d + t] as f64 * k[(bh * seq_k + j) * d + t] as f64;
+                    }
+                    s[j] = scale as f64 * dot;
+                }
+            }
+            let m = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if m == f64::NEG_INFINITY {
+                return None;
+            }
+            let e: Vec<f64> = s.iter().map(|&x| (x - m).exp()).collect();
+            let l: f64 = e.iter().sum();
+            Some((e.iter().map(|x| x / l).collect(), m + l.ln()))
+        })
+        .collect()
+}
+
+/// Backward of [`block_attention_forward`] in f64 from the dense softmax: returns `(dQ, dK, dV)`
+/// for the upstream gradient `d_out` (rows with no allowed key contribute nothing).
+#[allow(clippy::too_many_arguments)]
+pub fn block_attention_backward(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    d_out: &[f32],
+    shape: AttentionShape,
+    layouts: &[BlockLayout],
+    key_mask: Option<&[bool]>,
+    scale: f32,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let AttentionShape {
+        batch,
+        heads,
+        seq_q,
+        seq_k,
+        head_dim: d,
+        value_dim: dv,
+    } = shape;
+    let mut dq = vec![0.0f64; batch * heads * seq_q * d];
+    let mut dk = vec![0.0f64; batch * heads * seq_k * d];
+    let mut dvv = vec![0.0f64; batch * heads * seq_k * dv];
+    for b in 0..batch {
+        for h in 0..heads {
+            let bh = b * heads + h;
+            let p = probabilities(q, k, shape, layouts, key_mask, scale, b, h);
+            for i in 0..seq_q {
+                let Some((row, _)) = &p[i] else { continue };
+                let go = &d_out[(bh * seq_q + i) * dv..][..dv];
+                // dP_ij = dO_i · V_j; D_i = Σ_j P_ij dP_ij.
+                let dp: Vec<f64> = (0..seq_k)
+                    .map(|j| {
+                        (0..dv)
+                            .map(|c| go[c] as f64 * v[(bh * seq_k + j) * dv + c] as f64)
+                            .sum()
+                    })
+                    .collect();
+                let dd: f64 = (0..seq_k).map(|j| row[j] * dp[j]).sum();
+                for j in 0..seq_k {
+                    if row[j] == 0.0 {
+                        continue;
+                    }
+                    for c in 0..dv {
+                        dvv[(bh * seq_k + j) * dv + c] += row[j] * go[c] as f64;
+                    }
+                    let ds = scale as f64 * row[j] * (dp[j] - dd);
+                    for t in 0..d {
+                        dq[(bh * seq_q + i) * d + t] += ds * k[(bh * seq_k + j) * d + t] as f64;
+                        dk[(bh * seq_k + j) * d + t] += ds * q[(bh * seq_q + i) * d + t] as f64;
+                    }
+                }
+            }
+        }
+    }
+    (dq, dk, dvv)
 }

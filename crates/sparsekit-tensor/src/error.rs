@@ -47,4 +47,17 @@ pub enum SparseError {
     /// A module parameter named by path is missing or has another size.
     #[error("parameter: {0}")]
     Param(String),
+    /// An attention operand has the wrong rank or a size that does not match the others.
+    #[error("attention: {tensor} has shape {got:?}, {detail}")]
+    AttentionShape {
+        /// Which operand (`"q"`, `"k"`, `"v"`, `"key_padding"`).
+        tensor: &'static str,
+        /// Its shape.
+        got: Vec<usize>,
+        /// What was expected.
+        detail: String,
+    },
+    /// A block-sparse attention layout is invalid or does not fit the operands.
+    #[error("attention layout: {0}")]
+    Layout(String),
 }

@@ -1,7 +1,8 @@
 //! Sparse tensors on burn: [`SparseTensor`] (CSR on any burn `Device`), sparse ops with sparse
 //! backward passes ([`spmm`], [`spmm_t`], [`sddmm`], [`SparseTensor::to_dense`],
 //! [`SparseTensor::transpose`]), the TopK-autoencoder ops [`topk`] / [`topk_abs`] and
-//! [`gather_decode`], dense → CSR on the device ([`SparseTensor::from_dense_threshold`],
+//! [`gather_decode`], block-sparse attention ([`block_sparse_attention`] over an
+//! [`AttentionLayout`]), dense → CSR on the device ([`SparseTensor::from_dense_threshold`],
 //! [`SparseTensor::from_dense_topk_rows`]), and the layers [`SparseLinear`] and [`MaskedLinear`].
 //!
 //! The ops go through the backend extension [`backend::SparseBackend`], implemented for Flex and
@@ -23,6 +24,7 @@
 //! ```
 #![allow(deprecated)] // burn's NdArray backend is deprecated upstream but still supported here.
 
+mod attention;
 pub mod backend;
 mod error;
 mod linear;
@@ -31,6 +33,7 @@ pub mod structure;
 mod tensor;
 mod topk;
 
+pub use attention::{block_sparse_attention, AttentionLayout};
 pub use error::SparseError;
 pub use linear::{
     random_pattern, random_structured_pattern, MaskedLinear, SparseLinear, SparseLinearConfig,

@@ -535,6 +535,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn new_rejects_broken_parts() {
         let ok = causal(8, 4);
         let parts = |f: &dyn Fn(&mut (Vec<usize>, Vec<u32>, Vec<u32>, Vec<u64>))| {

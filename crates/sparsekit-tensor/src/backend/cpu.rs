@@ -62,7 +62,7 @@ impl CpuHost for Flex {
     }
 }
 
-fn read<B: Backend>(
+pub(super) fn read<B: Backend>(
     f: impl std::future::Future<Output = Result<TensorData, burn::backend::ExecutionError>>,
 ) -> TensorData {
     let _ = std::marker::PhantomData::<B>;
@@ -114,7 +114,7 @@ impl CpuHost for NdArray {
     }
 }
 
-fn out<B: CpuHost>(v: Vec<f32>, shape: &[usize], device: &B::Device) -> FloatTensor<B> {
+pub(super) fn out<B: CpuHost>(v: Vec<f32>, shape: &[usize], device: &B::Device) -> FloatTensor<B> {
     B::float_from_data(TensorData::new(v, shape.to_vec()), device)
 }
 
@@ -149,7 +149,7 @@ fn csr_view<'a>(
         .unwrap_or_else(|e| panic!("sparsekit-tensor: invalid CSR values: {e}"))
 }
 
-fn kernel<E: std::fmt::Display>(r: Result<(), E>) {
+pub(super) fn kernel<E: std::fmt::Display>(r: Result<(), E>) {
     if let Err(e) = r {
         panic!("sparsekit-tensor: kernel error: {e}");
     }

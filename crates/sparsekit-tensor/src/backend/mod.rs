@@ -23,9 +23,12 @@ use sparsekit_kernels::CsrTranspose;
 
 use crate::structure::Structure;
 
+mod attention;
 mod autodiff;
 mod cpu;
 mod cube;
+
+pub use attention::{key_mask_of, BlockAttentionBackend, BlockLayoutPrimitive, LayoutSet};
 
 /// A CSR matrix as backend primitives: `rows × cols`, `row_ptr` (Int, `rows + 1`), `col_idx`
 /// (Int, nnz), `values` (Float, nnz). The pattern is canonical (checked when the user-facing

@@ -1,0 +1,45 @@
+//! # sparsekit-attn
+//!
+//! Sparse attention on burn, on every device.
+//!
+//! - [`pattern`]: which keys each query sees, as a
+//!   [`BlockLayout`](sparsekit_kernels::attention::BlockLayout) of kept tiles — causal, sliding
+//!   window, dilated, global tokens, BigBird, explicit block masks and their compositions
+//!   ([`Pattern`], serde), and the data-dependent per-query top-k and MoBA block selection
+//!   (one layout per head). Burn-free.
+//! - [`Normalizer`]: softmax, sparsemax, 1.5-entmax, α-entmax, α-entmax with a learned α per
+//!   head ([`LearnedAlpha`]).
+//! - [`SparseMultiHeadAttention`]: burn's multi-head attention with a normaliser and a pattern.
+#![warn(missing_docs)]
+
+mod attend;
+pub mod error;
+mod mha;
+mod normalizer;
+pub mod pattern;
+
+pub use attend::LearnedAlpha;
+pub use error::{AttnError, Result};
+pub use mha::{SparseMultiHeadAttention, SparseMultiHeadAttentionConfig};
+pub use normalizer::Normalizer;
+pub use pattern::Pattern;
+
+/// Until `sparsekit_tensor::normalize` lands (branch `norm`), the sparse normalisers are refused
+/// at [`SparseMultiHeadAttentionConfig::try_init`].
+mod normalize {
+    use burn::tensor::Tensor;
+    const PENDING: &str =
+        "sparse normalisers are refused at init until sparsekit_tensor::normalize lands";
+    pub fn sparsemax(_: Tensor<4>, _: usize) -> Tensor<4> {
+        unreachable!("{PENDING}")
+    }
+    pub fn entmax15(_: Tensor<4>, _: usize) -> Tensor<4> {
+        unreachable!("{PENDING}")
+    }
+    pub fn entmax(_: Tensor<4>, _: f64, _: usize) -> Tensor<4> {
+        unreachable!("{PENDING}")
+    }
+    pub fn entmax_alpha(_: Tensor<4>, _: Tensor<4>, _: usize) -> Tensor<4> {
+        unreachable!("{PENDING}")
+    }
+}
