@@ -29,7 +29,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use burn::module::{Module, ModuleDisplay};
-use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{
     Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
@@ -43,6 +42,10 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::Serialize;
+use sparsekit_attn::stats::ZeroCount;
+use sparsekit_attn::{
+    Normalizer, Pattern, SparseMultiHeadAttention, SparseMultiHeadAttentionConfig,
+};
 use sparsekit_data::debian::{self, Record, SectionLabels, Split};
 use sparsekit_data::eval::classification::Accuracy;
 use sparsekit_models::bert::BertConfig;
@@ -99,6 +102,9 @@ struct Args {
     /// Long run: global tokens at the start of each document.
     #[arg(long, default_value_t = 1)]
     long_global: usize,
+    /// Block (tile) size of the long run's attention pattern (sparsekit-attn's block-sparse op).
+    #[arg(long, default_value_t = 64)]
+    block: usize,
     /// Long run: sections kept (the most frequent of the short run's).
     #[arg(long, default_value_t = 4)]
     long_sections: usize,
@@ -180,77 +186,61 @@ trait Attention: Module + ModuleDisplay + std::fmt::Debug {
 }
 
 /// The attention the example trains with.
-type Attn = DenseAttention;
+type Attn = SparseMultiHeadAttention;
 
-/// burn's `MultiHeadAttention` (softmax only); a local pattern is a dense mask over the full
-/// score matrix.
-#[derive(Module, Debug)]
-struct DenseAttention {
-    mha: MultiHeadAttention,
-    window: usize,
-    global: usize,
-}
-
-fn build_attention(spec: AttnSpec, d: usize, heads: usize, device: &Device) -> Result<Attn> {
-    if spec.norm != Norm::Softmax {
-        bail!(
-            "normaliser {} needs sparsekit-attn's SparseMultiHeadAttention (not merged yet)",
-            spec.norm.name()
-        );
-    }
-    let (window, global) = spec.local.unwrap_or((0, 0));
-    Ok(DenseAttention {
-        mha: MultiHeadAttentionConfig::new(d, heads)
-            .with_dropout(0.0)
-            .init(device),
-        window,
-        global,
-    })
-}
-
-/// `[b, s, s]`, `true` = masked: query `i` sees key `j` when `|i − j| < window` or either is
-/// one of the first `global` tokens.
-fn local_mask(
-    b: usize,
-    s: usize,
-    window: usize,
-    global: usize,
+fn build_attention(
+    spec: AttnSpec,
+    d: usize,
+    heads: usize,
+    block: usize,
     device: &Device,
-) -> Tensor<3, Bool> {
-    let one: Vec<bool> = (0..s * s)
-        .map(|k| {
-            let (i, j) = (k / s, k % s);
-            !(i.abs_diff(j) < window || i < global || j < global)
-        })
-        .collect();
-    let all: Vec<bool> = (0..b).flat_map(|_| one.iter().copied()).collect();
-    Tensor::from_data(TensorData::new(all, [b, s, s]), device)
+) -> Result<Attn> {
+    let normalizer = match spec.norm {
+        Norm::Softmax => Normalizer::Softmax,
+        Norm::Sparsemax => Normalizer::Sparsemax,
+        Norm::Entmax15 => Normalizer::Entmax15,
+        Norm::EntmaxLearned => Normalizer::EntmaxLearned { init_alpha: 1.5 },
+    };
+    let pattern = spec.local.map(|(width, global)| {
+        Pattern::union([
+            Pattern::SlidingWindow {
+                width,
+                causal: false,
+            },
+            Pattern::Global {
+                tokens: (0..global).collect(),
+            },
+        ])
+    });
+    Ok(SparseMultiHeadAttentionConfig::new(d, heads)
+        .with_dropout(0.0)
+        .with_normalizer(normalizer)
+        .with_pattern(pattern)
+        .with_block(block)
+        .try_init(device)?)
 }
 
-impl Attention for DenseAttention {
+impl Attention for SparseMultiHeadAttention {
     fn forward(
         &self,
         x: Tensor<3>,
         pad: &Tensor<2, Bool>,
         weights: bool,
     ) -> (Tensor<3>, Option<Tensor<4>>) {
-        let [b, s, _] = x.dims();
-        let device = x.device();
-        let mut input = MhaInput::self_attn(x).mask_pad(pad.clone());
-        if self.window > 0 {
-            input = input.mask_attn(local_mask(b, s, self.window, self.global, &device));
-        }
-        let out = self.mha.forward(input);
-        (out.context, weights.then_some(out.weights))
+        let w = weights.then(|| self.attention_weights(x.clone(), x.clone(), Some(pad.clone())));
+        (self.forward_self(x, Some(pad.clone())), w)
     }
 
     fn alphas(&self) -> Vec<f32> {
-        Vec::new()
+        self.alpha
+            .as_ref()
+            .and_then(|a| a.alpha().try_into_vec_as::<f32>().ok())
+            .unwrap_or_default()
     }
 
     fn kind(&self) -> &'static str {
-        if self.window > 0 {
-            "dense + mask"
+        if self.pattern.is_some() {
+            "block-sparse"
         } else {
             "dense"
         }
@@ -280,6 +270,7 @@ struct Classifier<A: Attention> {
 
 struct ModelShape {
     vocab: usize,
+    block: usize,
     max_len: usize,
     d: usize,
     heads: usize,
@@ -300,7 +291,7 @@ fn build_model(m: &ModelShape, spec: AttnSpec, device: &Device) -> Result<Classi
         .map(|_| {
             Ok(Block {
                 ln_attn: LayerNormConfig::new(m.d).init(device),
-                attn: build_attention(spec, m.d, m.heads, device)?,
+                attn: build_attention(spec, m.d, m.heads, m.block, device)?,
                 ln_ff: LayerNormConfig::new(m.d).init(device),
                 ff_in: LinearConfig::new(m.d, 4 * m.d).init(device),
                 ff_out: LinearConfig::new(4 * m.d, m.d).init(device),
@@ -379,12 +370,12 @@ impl Texts {
         rows: &[usize],
         pad_id: u32,
         device: &Device,
-    ) -> (Tensor<2, Int>, Tensor<2, Bool>, Tensor<1, Int>, Encoded) {
+    ) -> (Tensor<2, Int>, Tensor<2, Bool>, Tensor<1, Int>) {
         let e = self.enc.select(rows, pad_id);
         let (ids, pad) = e.to_device(device);
         let y: Vec<i64> = rows.iter().map(|&r| self.labels[r] as i64).collect();
         let y = Tensor::from_data(TensorData::new(y, [rows.len()]), device);
-        (ids, pad, y, e)
+        (ids, pad, y)
     }
 }
 
@@ -475,7 +466,7 @@ fn train<A: Attention>(
         let start = Instant::now();
         let (mut sum, mut n) = (0.0f64, 0usize);
         for chunk in order.chunks(t.batch) {
-            let (ids, pad, y, _) = t.data.batch(chunk, t.pad_id, ad);
+            let (ids, pad, y) = t.data.batch(chunk, t.pad_id, ad);
             let (logits, _) = model.forward(ids, pad, false);
             let loss = loss_fn.forward(logits, y);
             let l = loss.clone().into_scalar::<f32>() as f64;
@@ -505,27 +496,6 @@ fn train<A: Attention>(
     (model, times, last)
 }
 
-/// Exact zeros and all entries of attention probabilities `[b, h, s, s]` over the pairs whose
-/// query and key are both non-padding (`lengths[i]` tokens in text `i`).
-fn count_zeros(w: Tensor<4>, lengths: &[usize]) -> Result<(u64, u64)> {
-    let [b, h, s, s2] = w.dims();
-    let v = w
-        .try_into_vec_as::<f32>()
-        .map_err(|e| anyhow::anyhow!("reading attention weights: {e:?}"))?;
-    let (mut zeros, mut total) = (0u64, 0u64);
-    for bi in 0..b {
-        let len = lengths[bi];
-        for hi in 0..h {
-            for q in 0..len {
-                let row = &v[((bi * h + hi) * s + q) * s2..][..len];
-                zeros += row.iter().filter(|&&x| x == 0.0).count() as u64;
-                total += len as u64;
-            }
-        }
-    }
-    Ok((zeros, total))
-}
-
 struct Scores {
     accuracy: Accuracy,
     zero_fraction: Option<f64>,
@@ -542,25 +512,23 @@ fn evaluate<A: Attention>(
     device: &Device,
 ) -> Result<Scores> {
     let model = model.valid();
-    let (mut pred, mut z, mut tot) = (Vec::new(), 0u64, 0u64);
+    let (mut pred, mut z) = (Vec::new(), ZeroCount::default());
     let rows: Vec<usize> = (0..data.len()).collect();
     for chunk in rows.chunks(batch) {
-        let (ids, pad, _, e) = data.batch(chunk, pad_id, device);
-        let (logits, ws) = model.forward(ids, pad, zeros);
+        let (ids, pad, _) = data.batch(chunk, pad_id, device);
+        let (logits, ws) = model.forward(ids, pad.clone(), zeros);
         let p = logits
             .argmax(1)
             .try_into_vec_as::<i64>()
             .map_err(|e| anyhow::anyhow!("reading predictions: {e:?}"))?;
         pred.extend(p.into_iter().map(|x| x as usize));
         for w in ws {
-            let (a, b) = count_zeros(w, &e.lengths)?;
-            z += a;
-            tot += b;
+            z += ZeroCount::of(w, Some(pad.clone()))?;
         }
     }
     Ok(Scores {
         accuracy: Accuracy::of(&pred, &data.labels, classes)?,
-        zero_fraction: zeros.then(|| z as f64 / tot.max(1) as f64),
+        zero_fraction: zeros.then(|| z.fraction()),
     })
 }
 
@@ -732,6 +700,16 @@ fn run(args: &Args) -> Result<()> {
             args.heads
         );
     }
+    // Refuse an unavailable normaliser before any training.
+    for &norm in &norms {
+        build_attention(
+            AttnSpec { norm, local: None },
+            args.d_model,
+            args.heads,
+            args.block,
+            &Device::flex(),
+        )?;
+    }
     let corpus = debian::default_dir().join(debian::FILE_NAME);
     let records = debian::read_corpus(&corpus)
         .with_context(|| format!("reading {} (sparsekit fetch debian-text)", corpus.display()))?;
@@ -773,6 +751,7 @@ fn run(args: &Args) -> Result<()> {
     let ad = device.clone().autodiff();
     let shape = ModelShape {
         vocab: config.vocab_size,
+        block: args.block,
         max_len: args.max_len,
         d: args.d_model,
         heads: args.heads,

@@ -17,6 +17,7 @@ pub mod error;
 mod mha;
 mod normalizer;
 pub mod pattern;
+pub mod stats;
 
 pub use attend::LearnedAlpha;
 pub use error::{AttnError, Result};
