@@ -7,10 +7,12 @@ use burn::tensor::activation::{softmax, softplus};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
-use sparsekit_kernels::attention::BlockLayout;
+use sparsekit_tensor::{block_sparse_attention, AttentionLayout};
 
 use crate::error::{AttnError, Result};
 use crate::normalizer::Normalizer;
+use crate::pattern::Pattern;
+use std::sync::{Arc, Mutex};
 
 /// Scores of disallowed pairs before a normaliser: far below any real score, finite (so that
 /// the normalisers' sorts, sums and backward passes stay finite), `exp` of it is exactly 0.
@@ -45,17 +47,18 @@ impl LearnedAlpha {
 pub(crate) struct Attend<'a> {
     pub normalizer: Normalizer,
     pub alpha: Option<&'a LearnedAlpha>,
-    pub dropout: &'a Dropout,
+    pub dropout: Option<&'a Dropout>,
 }
 
 /// Where the dropout acts (training on an autodiff device with `prob > 0`).
-fn dropout_active(d: &Dropout, device: &Device) -> bool {
-    d.prob > 0.0 && d.training.is_enabled() && device.is_autodiff()
+fn dropout_active(d: Option<&Dropout>, device: &Device) -> bool {
+    d.is_some_and(|d| d.prob > 0.0 && d.training.is_enabled() && device.is_autodiff())
 }
 
 /// The layouts as a mask `[1, heads or 1, seq_q, seq_k]`, `true` = disallowed (burn's mask
 /// convention). `O(seq_q · seq_k)`: only the dense paths use it.
-pub(crate) fn layout_mask(layouts: &[BlockLayout], device: &Device) -> Tensor<4, Bool> {
+pub(crate) fn layout_mask(layout: &AttentionLayout, device: &Device) -> Tensor<4, Bool> {
+    let layouts = layout.layouts();
     let (sq, sk) = (layouts[0].seq_q(), layouts[0].seq_k());
     let bits: Vec<bool> = layouts
         .iter()
@@ -64,55 +67,91 @@ pub(crate) fn layout_mask(layouts: &[BlockLayout], device: &Device) -> Tensor<4,
     Tensor::from_bool(TensorData::new(bits, [1, layouts.len(), sq, sk]), device)
 }
 
-/// Checks that `layouts` (one shared, or one per head) fit `heads` heads of `seq_q × seq_k`.
-pub(crate) fn check_layouts(
-    layouts: &[BlockLayout],
+/// Checks that `layout` (one shared, or one per head) fits `heads` heads of `seq_q × seq_k`.
+pub(crate) fn check_layout(
+    layout: &AttentionLayout,
     heads: usize,
     seq_q: usize,
     seq_k: usize,
 ) -> Result<()> {
-    if layouts.len() != 1 && layouts.len() != heads {
+    if layout.heads().is_some_and(|h| h != heads) {
         return Err(AttnError::Config(format!(
-            "{} layouts for {heads} heads (give one shared layout or one per head)",
-            layouts.len()
+            "{} per-head layouts for {heads} heads",
+            layout.layouts().len()
         )));
     }
-    for l in layouts {
-        if (l.seq_q(), l.seq_k()) != (seq_q, seq_k) {
-            return Err(AttnError::Config(format!(
-                "a {}×{} layout for {seq_q} queries and {seq_k} keys",
-                l.seq_q(),
-                l.seq_k()
-            )));
-        }
+    if (layout.seq_q(), layout.seq_k()) != (seq_q, seq_k) {
+        return Err(AttnError::Config(format!(
+            "a {}×{} layout for {seq_q} queries and {seq_k} keys",
+            layout.seq_q(),
+            layout.seq_k()
+        )));
     }
     Ok(())
 }
 
+/// A cache of the compiled pattern's layouts by `(seq_q, seq_k)`: a pattern is compiled once
+/// per sequence shape, and its [`AttentionLayout`] keeps its device tables across calls.
+#[derive(Clone, Default)]
+pub(crate) struct LayoutCache(Arc<Mutex<Vec<((usize, usize), Arc<AttentionLayout>)>>>);
+
+impl std::fmt::Debug for LayoutCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LayoutCache")
+    }
+}
+
+impl LayoutCache {
+    /// The layout of `pattern` for `seq_q × seq_k` in `block` tiles, compiled on first use.
+    pub fn get(
+        &self,
+        pattern: &Pattern,
+        seq_q: usize,
+        seq_k: usize,
+        block: usize,
+    ) -> Result<Arc<AttentionLayout>> {
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, l)) = cache.iter().find(|(k, _)| *k == (seq_q, seq_k)) {
+            return Ok(l.clone());
+        }
+        let l = Arc::new(AttentionLayout::shared(
+            pattern.layout(seq_q, seq_k, block)?,
+        ));
+        cache.push(((seq_q, seq_k), l.clone()));
+        Ok(l)
+    }
+}
+
 impl Attend<'_> {
     /// `[batch, heads, seq_q, d_v]` from `q`, `k`: `[batch, heads, seq, d_k]`, `v`, the key
-    /// padding `[batch, seq_k]` (`true` = padding) and the layouts (checked by the caller).
+    /// padding `[batch, seq_k]` (`true` = padding) and the layout (checked by the caller).
     pub fn context(
         &self,
         q: Tensor<4>,
         k: Tensor<4>,
         v: Tensor<4>,
         key_padding: Option<Tensor<2, Bool>>,
-        layouts: Option<&[BlockLayout]>,
+        layout: Option<&AttentionLayout>,
     ) -> Tensor<4> {
         let device = q.device();
-        let dense_softmax = matches!(self.normalizer, Normalizer::Softmax)
-            && layouts.is_none()
-            && !dropout_active(self.dropout, &device);
-        if dense_softmax {
+        let softmax = matches!(self.normalizer, Normalizer::Softmax);
+        if let (true, Some(layout)) = (softmax, layout) {
+            // Block-sparse: only the kept tiles are computed (no attention dropout here).
+            return block_sparse_attention(q, k, v, layout, key_padding, None)
+                .expect("operands and layout were checked");
+        }
+        if softmax && !dropout_active(self.dropout, &device) {
             // burn's attention op: fused where the backend has it.
             let [b, h, sq, _] = q.dims();
             let sk = k.dims()[2];
             let mask = key_padding.map(|p| p.reshape([b, 1, 1, sk]).expand([b, h, sq, sk]));
             return attention(q, k, v, mask, None, AttentionModuleOptions::default());
         }
-        let p = self.weights(q, k, key_padding, layouts);
-        self.dropout.forward(p).matmul(v)
+        let p = self.weights(q, k, key_padding, layout);
+        match self.dropout {
+            Some(d) => d.forward(p).matmul(v),
+            None => p.matmul(v),
+        }
     }
 
     /// The probabilities `[batch, heads, seq_q, seq_k]` (no dropout): exact zeros at padding
@@ -122,7 +161,7 @@ impl Attend<'_> {
         q: Tensor<4>,
         k: Tensor<4>,
         key_padding: Option<Tensor<2, Bool>>,
-        layouts: Option<&[BlockLayout]>,
+        layout: Option<&AttentionLayout>,
     ) -> Tensor<4> {
         let device = q.device();
         let [b, h, sq, dk] = q.dims();
@@ -131,7 +170,7 @@ impl Attend<'_> {
             .matmul(k.swap_dims(2, 3))
             .mul_scalar(1.0 / (dk as f64).sqrt());
         let pad = key_padding.map(|p| p.reshape([b, 1, 1, sk]).expand([b, h, sq, sk]));
-        let lay = layouts.map(|l| layout_mask(l, &device).expand([b, h, sq, sk]));
+        let lay = layout.map(|l| layout_mask(l, &device).expand([b, h, sq, sk]));
         let mask = match (pad, lay) {
             (Some(p), Some(l)) => Some(p.bool_or(l)),
             (p, l) => p.or(l),

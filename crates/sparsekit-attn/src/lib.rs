@@ -10,11 +10,15 @@
 //! - [`Normalizer`]: softmax, sparsemax, 1.5-entmax, α-entmax, α-entmax with a learned α per
 //!   head ([`LearnedAlpha`]).
 //! - [`SparseMultiHeadAttention`]: burn's multi-head attention with a normaliser and a pattern.
+//! - `SparseSelfAttention` (feature `models`): the same inside the MiniLM / BERT encoder of
+//!   `sparsekit-models`, from a model's own `SelfAttention` blocks.
 #![warn(missing_docs)]
 
 mod attend;
 pub mod error;
 mod mha;
+#[cfg(feature = "models")]
+mod minilm;
 mod normalizer;
 pub mod pattern;
 pub mod stats;
@@ -22,6 +26,8 @@ pub mod stats;
 pub use attend::LearnedAlpha;
 pub use error::{AttnError, Result};
 pub use mha::{SparseMultiHeadAttention, SparseMultiHeadAttentionConfig};
+#[cfg(feature = "models")]
+pub use minilm::SparseSelfAttention;
 pub use normalizer::Normalizer;
 pub use pattern::Pattern;
 

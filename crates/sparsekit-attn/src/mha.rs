@@ -5,9 +5,10 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Tensor};
-use sparsekit_kernels::attention::BlockLayout;
+use sparsekit_tensor::AttentionLayout;
+use std::sync::Arc;
 
-use crate::attend::{check_layouts, Attend, LearnedAlpha};
+use crate::attend::{check_layout, Attend, LayoutCache, LearnedAlpha};
 use crate::error::{AttnError, Result};
 use crate::normalizer::Normalizer;
 use crate::pattern::Pattern;
@@ -57,7 +58,9 @@ pub struct SparseMultiHeadAttentionConfig {
 /// Paths of [`forward`](Self::forward):
 /// - softmax, no pattern: burn's `module::attention` (fused where the backend has it; with
 ///   dropout in training, the explicit path below, since the fused op has no dropout);
-/// - softmax with a pattern: see "Deviations" in the crate docs (the block-sparse op);
+/// - softmax with a pattern: [`sparsekit_tensor::block_sparse_attention`] over the pattern's
+///   layout (flash-style, only the kept tiles, never `seq_q × seq_k`; no attention dropout on
+///   this path);
 /// - a sparse normaliser (with or without a pattern): the explicit path — scores `q·kᵀ/√d_k`
 ///   (`[batch, heads, seq_q, seq_k]`, dense), disallowed pairs and padding keys set to a large
 ///   negative value, the normaliser along the keys, probabilities of disallowed pairs set to
@@ -109,6 +112,9 @@ pub struct SparseMultiHeadAttention {
     /// The pattern (not saved in the record).
     #[module(skip)]
     pub pattern: Option<Pattern>,
+    /// The pattern's compiled layouts by sequence shape.
+    #[module(skip)]
+    layouts: LayoutCache,
 }
 
 impl SparseMultiHeadAttentionConfig {
@@ -168,6 +174,7 @@ impl SparseMultiHeadAttentionConfig {
             block: self.block.max(1),
             normalizer: self.normalizer,
             pattern: self.pattern.clone(),
+            layouts: LayoutCache::default(),
         })
     }
 }
@@ -177,7 +184,7 @@ impl SparseMultiHeadAttention {
         Attend {
             normalizer: self.normalizer,
             alpha: self.alpha.as_ref(),
-            dropout: &self.dropout,
+            dropout: Some(&self.dropout),
         }
     }
 
@@ -201,18 +208,18 @@ impl SparseMultiHeadAttention {
         (self.split(query, &self.query), self.split(key, &self.key))
     }
 
-    /// The layout of the configured pattern for `seq_q × seq_k` (`None` without a pattern).
-    pub fn layout(&self, seq_q: usize, seq_k: usize) -> Result<Option<BlockLayout>> {
+    /// The layout of the configured pattern for `seq_q × seq_k` (`None` without a pattern),
+    /// compiled once per shape and cached.
+    pub fn layout(&self, seq_q: usize, seq_k: usize) -> Result<Option<Arc<AttentionLayout>>> {
         self.pattern
             .as_ref()
-            .map(|p| p.layout(seq_q, seq_k, self.block))
+            .map(|p| self.layouts.get(p, seq_q, seq_k, self.block))
             .transpose()
     }
 
-    fn pattern_layouts(&self, seq_q: usize, seq_k: usize) -> Option<Vec<BlockLayout>> {
+    fn pattern_layout(&self, seq_q: usize, seq_k: usize) -> Option<Arc<AttentionLayout>> {
         self.layout(seq_q, seq_k)
             .expect("the pattern was validated at init")
-            .map(|l| vec![l])
     }
 
     /// Attention of `query` (`[batch, seq_q, d_model]`) over `key` and `value`
@@ -226,8 +233,8 @@ impl SparseMultiHeadAttention {
         key_padding: Option<Tensor<2, Bool>>,
     ) -> Tensor<3> {
         let (sq, sk) = (query.dims()[1], key.dims()[1]);
-        let layouts = self.pattern_layouts(sq, sk);
-        self.forward_layouts(query, key, value, key_padding, layouts.as_deref())
+        let layout = self.pattern_layout(sq, sk);
+        self.forward_layout(query, key, value, key_padding, layout.as_deref())
     }
 
     /// Self-attention: [`forward`](Self::forward) with `x` as query, key and value.
@@ -235,33 +242,34 @@ impl SparseMultiHeadAttention {
         self.forward(x.clone(), x.clone(), x, key_padding)
     }
 
-    /// [`forward`](Self::forward) under given layouts instead of the configured pattern: one
-    /// shared, or one per head (the data-dependent patterns). Errors: a layout count other than
-    /// 1 or `n_heads`, layouts of other sequence lengths.
-    pub fn forward_with_layouts(
+    /// [`forward`](Self::forward) under a given layout instead of the configured pattern: one
+    /// shared, or one per head (the data-dependent patterns, through
+    /// [`AttentionLayout::per_head`]). Errors: per-head layouts for another number of heads,
+    /// layouts of other sequence lengths.
+    pub fn forward_with_layout(
         &self,
         query: Tensor<3>,
         key: Tensor<3>,
         value: Tensor<3>,
         key_padding: Option<Tensor<2, Bool>>,
-        layouts: &[BlockLayout],
+        layout: &AttentionLayout,
     ) -> Result<Tensor<3>> {
-        check_layouts(layouts, self.n_heads, query.dims()[1], key.dims()[1])?;
-        Ok(self.forward_layouts(query, key, value, key_padding, Some(layouts)))
+        check_layout(layout, self.n_heads, query.dims()[1], key.dims()[1])?;
+        Ok(self.forward_layout(query, key, value, key_padding, Some(layout)))
     }
 
-    fn forward_layouts(
+    fn forward_layout(
         &self,
         query: Tensor<3>,
         key: Tensor<3>,
         value: Tensor<3>,
         key_padding: Option<Tensor<2, Bool>>,
-        layouts: Option<&[BlockLayout]>,
+        layout: Option<&AttentionLayout>,
     ) -> Tensor<3> {
         let q = self.split(query, &self.query);
         let k = self.split(key, &self.key);
         let v = self.split(value, &self.value);
-        self.merge(self.attend().context(q, k, v, key_padding, layouts))
+        self.merge(self.attend().context(q, k, v, key_padding, layout))
     }
 
     /// The attention probabilities `[batch, n_heads, seq_q, seq_k]` under the configured
@@ -274,8 +282,8 @@ impl SparseMultiHeadAttention {
         key_padding: Option<Tensor<2, Bool>>,
     ) -> Tensor<4> {
         let (sq, sk) = (query.dims()[1], key.dims()[1]);
-        let layouts = self.pattern_layouts(sq, sk);
+        let layout = self.pattern_layout(sq, sk);
         let (q, k) = self.heads(query, key);
-        self.attend().weights(q, k, key_padding, layouts.as_deref())
+        self.attend().weights(q, k, key_padding, layout.as_deref())
     }
 }
