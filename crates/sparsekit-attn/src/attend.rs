@@ -93,7 +93,10 @@ pub(crate) fn check_layout(
 /// A cache of the compiled pattern's layouts by `(seq_q, seq_k)`: a pattern is compiled once
 /// per sequence shape, and its [`AttentionLayout`] keeps its device tables across calls.
 #[derive(Clone, Default)]
-pub(crate) struct LayoutCache(Arc<Mutex<Vec<((usize, usize), Arc<AttentionLayout>)>>>);
+pub(crate) struct LayoutCache(Arc<Mutex<Vec<CachedLayout>>>);
+
+/// A compiled layout and its `(seq_q, seq_k)`.
+type CachedLayout = ((usize, usize), Arc<AttentionLayout>);
 
 impl std::fmt::Debug for LayoutCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

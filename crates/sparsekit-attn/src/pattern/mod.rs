@@ -377,59 +377,52 @@ impl Pattern {
                 }
                 grid_rule(keep.clone(), g.k_blocks(), g.bq, g.bk)
             }
-            Pattern::Union(ps) => {
+            Pattern::Union(ps) | Pattern::Intersection(ps) => {
                 let rules = ps
                     .iter()
                     .map(|p| p.compile(g))
                     .collect::<Result<Vec<_>>>()?;
-                let rules = std::rc::Rc::new(rules);
-                let rs = rules.clone();
-                Rule {
-                    block: Box::new(move |t| {
-                        let mut any_partial = false;
-                        for r in rs.iter() {
-                            match (r.block)(t) {
-                                Coverage::Full => return Coverage::Full,
-                                Coverage::Partial => any_partial = true,
-                                Coverage::Empty => {}
-                            }
-                        }
-                        if any_partial {
-                            Coverage::Partial
-                        } else {
-                            Coverage::Empty
-                        }
-                    }),
-                    allow: Box::new(move |i, j| rules.iter().any(|r| (r.allow)(i, j))),
-                }
-            }
-            Pattern::Intersection(ps) => {
-                let rules = ps
-                    .iter()
-                    .map(|p| p.compile(g))
-                    .collect::<Result<Vec<_>>>()?;
-                let rules = std::rc::Rc::new(rules);
-                let rs = rules.clone();
-                Rule {
-                    block: Box::new(move |t| {
-                        let mut all_full = true;
-                        for r in rs.iter() {
-                            match (r.block)(t) {
-                                Coverage::Empty => return Coverage::Empty,
-                                Coverage::Partial => all_full = false,
-                                Coverage::Full => {}
-                            }
-                        }
-                        if all_full {
-                            Coverage::Full
-                        } else {
-                            Coverage::Partial
-                        }
-                    }),
-                    allow: Box::new(move |i, j| rules.iter().all(|r| (r.allow)(i, j))),
-                }
+                combine(rules, matches!(self, Pattern::Union(_)))
             }
         })
+    }
+}
+
+/// The union (`any`) or the intersection of `rules`. A union tile is full as soon as one rule
+/// covers it fully and empty when all are empty; an intersection tile is empty as soon as one
+/// rule leaves it empty and full when all cover it fully; partial otherwise.
+fn combine(rules: Vec<Rule>, any: bool) -> Rule {
+    // The coverage that decides at once, and the one that needs all rules to agree.
+    let (decisive, unanimous) = if any {
+        (Coverage::Full, Coverage::Empty)
+    } else {
+        (Coverage::Empty, Coverage::Full)
+    };
+    let rules = std::rc::Rc::new(rules);
+    let rs = rules.clone();
+    Rule {
+        block: Box::new(move |t| {
+            let mut all = true;
+            for r in rs.iter() {
+                let c = (r.block)(t);
+                if c == decisive {
+                    return decisive;
+                }
+                all &= c == unanimous;
+            }
+            if all {
+                unanimous
+            } else {
+                Coverage::Partial
+            }
+        }),
+        allow: Box::new(move |i, j| {
+            if any {
+                rules.iter().any(|r| (r.allow)(i, j))
+            } else {
+                rules.iter().all(|r| (r.allow)(i, j))
+            }
+        }),
     }
 }
 
