@@ -21,6 +21,7 @@ mod mha;
 mod minilm;
 mod normalizer;
 pub mod pattern;
+pub mod stats;
 
 pub use attend::LearnedAlpha;
 pub use error::{AttnError, Result};

@@ -57,6 +57,9 @@ use sha2::{Digest, Sha256};
 
 use crate::DataError;
 
+mod labels;
+pub use labels::SectionLabels;
+
 /// The file name of the corpus inside its directory.
 pub const FILE_NAME: &str = "descriptions.jsonl";
 
