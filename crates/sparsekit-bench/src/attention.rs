@@ -400,13 +400,16 @@ fn layouts(case: AttnCase, seed: u64) -> Vec<(&'static str, Vec<BlockLayout>)> {
                 .expect("a valid block mask")
         })
         .collect();
-    let window = Pattern::SlidingWindow {
-        window: 256,
-        causal: false,
-    }
-    .union(Pattern::Global {
-        tokens: (0..64).collect(),
-    })
+    // ±256 keys around each query (the query itself included), and 64 global tokens.
+    let window = Pattern::union([
+        Pattern::SlidingWindow {
+            width: 257,
+            causal: false,
+        },
+        Pattern::Global {
+            tokens: (0..64).collect(),
+        },
+    ])
     .layout(case.len, case.len, BLOCK)
     .expect("a valid window layout");
     vec![("rand10", rand10), ("window256+global64", vec![window])]
@@ -445,7 +448,12 @@ fn run_attention(
         )
     };
     for (name, heads_layouts) in layouts(case, seed) {
-        let layout = match AttentionLayout::new(heads_layouts.clone()) {
+        let layout = if heads_layouts.len() == 1 {
+            Ok(AttentionLayout::shared(heads_layouts[0].clone()))
+        } else {
+            AttentionLayout::per_head(heads_layouts.clone())
+        };
+        let layout = match layout {
             Ok(l) => l,
             Err(e) => {
                 emit(Line::Note {
