@@ -14,18 +14,19 @@ use crate::report::{self, Report, Row};
 use crate::run;
 
 /// Every suite of BENCH.md's matrix that the runner implements.
-const DEFAULT_SUITES: &str = "spmm,spmm_t,sddmm,train,model,sae";
+const DEFAULT_SUITES: &str = "spmm,spmm_t,sddmm,train,model,sae,attention";
 
 #[derive(clap::Args, Clone)]
 pub struct BenchArgs {
     /// Run only the rows marked `q` in BENCH.md (plus sparsity 0.7).
     #[arg(long)]
     pub quick: bool,
-    /// Comma-separated suites (spmm, spmm_t, sddmm, train, model, sae); all by default. `model`
+    /// Comma-separated suites (spmm, spmm_t, sddmm, train, model, sae, attention); all by default. `model`
     /// (all-MiniLM-L6-v2 vs PyTorch) needs the model and the Debian corpus (`sparsekit fetch
     /// minilm`, `sparsekit fetch debian-text`) and the project's Python (scripts/python-env.sh);
     /// `sae` (SAE training steps and encodes) compares with PyTorch and sparsify when the peers
-    /// venv exists (`PEERS_PY` or `~/.cache/sparsekit-peers/bin/python`).
+    /// venv exists (`PEERS_PY` or `~/.cache/sparsekit-peers/bin/python`), and so does
+    /// `attention` (normalisers vs the `entmax` package, block-sparse vs torch SDPA).
     #[arg(long, default_value = DEFAULT_SUITES)]
     pub suite: String,
     /// Also run the Python peers (`peers/spmm_peers.py`: MKL, scipy, torch.sparse, numpy dense).

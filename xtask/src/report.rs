@@ -70,6 +70,7 @@ fn suite_title(suite: &str) -> &'static str {
         "train" => "one training step (forward + backward + Adam) of `SparseLinear` vs dense `Linear`, W m×k, batch n",
         "model" => "all-MiniLM-L6-v2 on burn vs PyTorch (sentence-transformers), same texts, batch and threads",
         "sae" => "sparse-autoencoder training step and encode (sparsekit-sae's fused CPU kernels) vs PyTorch and sparsify, same shapes and threads",
+        "attention" => "sparse normalisers (sparsemax, entmax) vs softmax and the `entmax` package; block-sparse attention vs dense attention (burn, torch SDPA), same shapes and threads",
         _ => "",
     }
 }
@@ -525,6 +526,59 @@ fn sae_table(rows: &[&Row], out: &mut String) {
     );
 }
 
+/// The `attention` suite: each row's time beside burn's dense baseline and the Python peers
+/// (ratios = their median / ours: > 1 means faster).
+fn attention_table(rows: &[&Row], out: &mut String) {
+    let num = |r: &Row, k: &str| r.extra.get(k).and_then(Value::as_f64);
+    let time = |v: Option<f64>| v.map_or("–".to_string(), fmt_time);
+    let ratio = |v: Option<f64>| match v {
+        Some(v) if v > 0.0 && v.is_finite() => format!("{v:.2}×"),
+        _ => "–".into(),
+    };
+    let _ = writeln!(
+        out,
+        "| op | shape | layout | sparsity | median | burn dense | vs burn dense | PyTorch | vs PyTorch | \
+         entmax pkg | vs entmax pkg | max rel err |"
+    );
+    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        let shape = match (num(r, "batch"), num(r, "heads")) {
+            (Some(b), Some(h)) => format!("B {b:.0} H {h:.0} L {} d {}", r.shape.m, r.shape.n),
+            _ => format!("{}×{}", r.shape.m, r.shape.k),
+        };
+        let (torch_s, torch_x) = match num(r, "torch_sdpa_s") {
+            Some(t) => (Some(t), num(r, "speedup_vs_torch_sdpa")),
+            None => (num(r, "torch_softmax_s"), num(r, "speedup_vs_torch_softmax")),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {shape} | {} | {:.3} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.op,
+            r.format,
+            r.sparsity,
+            fmt_time(r.median_s),
+            if r.baseline_median_s > 0.0 { fmt_time(r.baseline_median_s) } else { "–".into() },
+            ratio(Some(r.speedup_vs_dense)),
+            time(torch_s),
+            ratio(torch_x),
+            time(num(r, "entmax_pkg_s")),
+            ratio(num(r, "speedup_vs_entmax_pkg")),
+            r.max_rel_err.map_or("–".to_string(), |e| format!("{e:.1e}")),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nNormalisers: `randn·3` logits, burn's `softmax` on the same device as the baseline; PyTorch \
+         = `torch.softmax`, entmax pkg = the `entmax` package (its sparsemax / entmax15 / \
+         entmax_bisect), sparsity = exact zeros of the output. Attention: PyTorch = dense SDPA; \
+         `rand10` keeps a random 10 % of each head's 64×64 tiles plus the diagonal, \
+         `window256+global64` a ±256 sliding window and 64 global tokens; sparsity = skipped \
+         (query, key) pairs. Goals: normalisers ≥ 20× the package forward (≥ 10× fwd+bwd) and within \
+         3× of softmax; block attention at 90 % ≥ 5× dense forward, ≥ 4× fwd+bwd. The plot \
+         `report-attention.svg` shows time against L.\n"
+    );
+}
+
 /// `report.md`: a header, one table per suite (rows = shape × format × sparsity), the peer
 /// table when peers ran, and the notes.
 pub fn render_markdown(report: &Report) -> String {
@@ -555,6 +609,10 @@ pub fn render_markdown(report: &Report) -> String {
         }
         if suite == "sae" {
             sae_table(&rows, &mut out);
+            continue;
+        }
+        if suite == "attention" {
+            attention_table(&rows, &mut out);
             continue;
         }
         let _ = writeln!(

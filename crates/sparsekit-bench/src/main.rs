@@ -1,6 +1,6 @@
 //! `sparsekit-bench`: the benchmark runner behind `cargo xtask bench`.
 //!
-//! - `sparsekit-bench run --suite spmm,spmm_t,sddmm,train,model,sae [--quick] [--samples N] [--devices flex,ndarray]
+//! - `sparsekit-bench run --suite spmm,spmm_t,sddmm,train,model,sae,attention [--quick] [--samples N] [--devices flex,ndarray]
 //!   --out rows.jsonl` — times each case of BENCH.md's matrix (sparsekit kernel and burn's dense
 //!   `matmul` on the same inputs, back to back) and writes one JSON line per row, plus
 //!   `{"note": …}` lines for rows it leaves out.
@@ -8,12 +8,14 @@
 //!
 //! The report itself (JSON + Markdown + SVG) is assembled by `cargo xtask bench`.
 
+mod attention;
 mod input;
 mod machine;
 mod matrix;
 mod memory;
 mod model;
 mod runner;
+mod peer_script;
 mod sae;
 mod train;
 
@@ -56,10 +58,10 @@ enum Command {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Comma-separated suites: spmm, spmm_t, sddmm, train, model, sae.
+    /// Comma-separated suites: spmm, spmm_t, sddmm, train, model, sae, attention.
     #[arg(
         long,
-        default_value = "spmm,spmm_t,sddmm,train,model,sae",
+        default_value = "spmm,spmm_t,sddmm,train,model,sae,attention",
         value_delimiter = ','
     )]
     suite: Vec<String>,
@@ -142,6 +144,7 @@ fn run(args: RunArgs) -> Result<()> {
     }
     let train = args.suite.iter().any(|s| s.trim() == "train");
     let model_suite = args.suite.iter().any(|s| s.trim() == "model");
+    let attention_suite = args.suite.iter().any(|s| s.trim() == "attention");
     let sae_cases = if args.suite.iter().any(|s| s.trim() == "sae") {
         sae::cases(args.quick, &args.sae_shapes)
     } else {
@@ -155,7 +158,7 @@ fn run(args: RunArgs) -> Result<()> {
     let kernel_suites = args
         .suite
         .iter()
-        .filter(|s| !matches!(s.trim(), "train" | "model" | "sae"))
+        .filter(|s| !matches!(s.trim(), "train" | "model" | "sae" | "attention"))
         .map(|s| s.parse::<Suite>().map_err(anyhow::Error::msg))
         .collect::<Result<Vec<_>>>()?;
     let (cases, matrix_notes) = matrix::matrix(args.quick, &kernel_suites, shapes, sparsities);
@@ -188,6 +191,7 @@ fn run(args: RunArgs) -> Result<()> {
     let mut emit = |line: Line| {
         match &line {
             Line::Row(r) if r.suite == "sae" => eprintln!("{}", sae::summary(r)),
+            Line::Row(r) if r.suite == "attention" => eprintln!("{}", attention::summary(r)),
             Line::Row(r) => {
                 let warn = match r.max_rel_err {
                     Some(e) if e > 1e-3 => {
@@ -264,6 +268,9 @@ fn run(args: RunArgs) -> Result<()> {
     }
     if !sae_cases.is_empty() {
         sae::run(&sae_cases, sae_samples, args.quick, args.seed, &mut emit);
+    }
+    if attention_suite {
+        attention::run(args.quick, &cfg.timing, args.seed, &mut emit);
     }
     // wgpu last: a software adapter's threads would slow every CPU row measured after it.
     for case in &cases {

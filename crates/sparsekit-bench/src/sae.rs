@@ -39,7 +39,7 @@ use sparsekit_measure::timing::{measure, Stats, Timing};
 use sparsekit_sae::train::Optimizer;
 use sparsekit_sae::{Architecture, Precision, Sae, SaeConfig, TrainConfig, Trainer};
 
-use crate::{input, memory};
+use crate::{input, memory, peer_script};
 
 /// One SAE shape of the matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,38 +181,6 @@ fn parse_peer_lines(stdout: &str, bench: &str) -> HashMap<Key, PeerTimes> {
     out
 }
 
-/// The workspace root (the runner is `crates/sparsekit-bench`).
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// Runs `python ARGS…` (the peers venv) and returns its stdout.
-fn run_python(
-    python: &Path,
-    args: &[String],
-    threads: usize,
-    what: &str,
-) -> Result<String, String> {
-    let mut cmd = peers::python_command(python);
-    cmd.args(args)
-        .env("OMP_NUM_THREADS", threads.to_string())
-        .env("MKL_NUM_THREADS", threads.to_string())
-        .env("SPARSIFY_DISABLE_TRITON", "1")
-        .stdin(Stdio::null());
-    let out = cmd
-        .output()
-        .map_err(|e| format!("sae suite: {what}: running {}: {e}", python.display()))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "sae suite: {what} failed ({}): {}",
-            out.status,
-            err.lines().last().unwrap_or("")
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 /// The shapes `peers/sae_attn_peers.py --only sae` times (its own list).
 fn shared_script_shapes(quick: bool) -> Vec<Key> {
     let mut v = vec![(384, 12288, 32, 4096), (768, 24576, 32, 4096)];
@@ -237,36 +205,26 @@ fn train_peers(
         ));
         return HashMap::new();
     }
-    let script = peers::peers_dir(&workspace_root()).join("sae_attn_peers.py");
-    if !script.is_file() {
-        notes.push(format!(
-            "sae suite: no training peers: {} not found (set SPARSEKIT_PEERS_DIR)",
-            script.display()
-        ));
+    let Some(script) = peer_script::shared_sae_attn_script() else {
+        notes.push(
+            "sae suite: no training peers: peers/sae_attn_peers.py not found (set SPARSEKIT_PEERS_DIR)"
+                .into(),
+        );
         return HashMap::new();
-    }
-    // The shared script sets torch.set_num_threads(os.cpu_count()): run it with os.cpu_count
-    // answering our thread count, unedited.
-    let wrapper = "import os, runpy, sys; n = int(sys.argv[1]); os.cpu_count = lambda: n; \
-                   sys.argv = sys.argv[2:]; runpy.run_path(sys.argv[0], run_name='__main__')";
-    let mut args = vec![
-        "-c".to_string(),
-        wrapper.to_string(),
-        threads.to_string(),
-        script.display().to_string(),
-        "--only".into(),
-        "sae".into(),
-    ];
-    if quick {
-        args.push("--quick".into());
-    }
+    };
+    let only: &[&str] = if quick {
+        &["--only", "sae", "--quick"]
+    } else {
+        &["--only", "sae"]
+    };
+    let args = peer_script::with_cpu_count(threads, &script, only);
     eprintln!(
         "  sae    peers: {} {} --only sae{} ({threads} threads) …",
         python.display(),
         script.display(),
         if quick { " --quick" } else { "" }
     );
-    match run_python(python, &args, threads, "peers/sae_attn_peers.py") {
+    match peer_script::run_python(python, &args, threads, "sae suite: peers/sae_attn_peers.py") {
         Ok(stdout) => {
             let found = parse_peer_lines(&stdout, "sae_topk_train_step");
             if found.values().all(|t| t.sparsify_s.is_none()) {
@@ -292,7 +250,7 @@ fn encode_peers(
     threads: usize,
     notes: &mut Vec<String>,
 ) -> HashMap<Key, PeerTimes> {
-    let script = workspace_root().join("scripts/sae_peers_encode.py");
+    let script = peer_script::workspace_root().join("scripts/sae_peers_encode.py");
     let mut args = vec![script.display().to_string()];
     for c in cases {
         args.push("--shape".into());
@@ -305,7 +263,7 @@ fn encode_peers(
         samples.to_string(),
     ]);
     eprintln!("  sae    peers: scripts/sae_peers_encode.py ({threads} threads) …");
-    match run_python(python, &args, threads, "scripts/sae_peers_encode.py") {
+    match peer_script::run_python(python, &args, threads, "sae suite: scripts/sae_peers_encode.py") {
         Ok(stdout) => parse_peer_lines(&stdout, "sae_topk_encode"),
         Err(e) => {
             notes.push(e);
