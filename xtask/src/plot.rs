@@ -66,7 +66,11 @@ fn attention_scaling_svg(rows: &[Row]) -> Option<String> {
     {
         // log₂ L on a linear axis (the plot writer has a log y axis only).
         let l = (r.shape.m as f64).log2();
-        let kind = if r.op.ends_with("fwdbwd") { "fwd+bwd" } else { "fwd" };
+        let kind = if r.op.ends_with("fwdbwd") {
+            "fwd+bwd"
+        } else {
+            "fwd"
+        };
         series
             .entry(format!("sparse {} {kind}", r.format))
             .or_default()
@@ -78,7 +82,9 @@ fn attention_scaling_svg(rows: &[Row]) -> Option<String> {
             }
         }
         if let Some(t) = r.extra.get("torch_sdpa_s").and_then(|v| v.as_f64()) {
-            let torch = series.entry(format!("torch SDPA dense {kind}")).or_default();
+            let torch = series
+                .entry(format!("torch SDPA dense {kind}"))
+                .or_default();
             if !torch.iter().any(|p| p.0 == l) {
                 torch.push((l, t));
             }
@@ -130,7 +136,10 @@ mod tests {
             "flex and the software adapter"
         );
         assert!(speedup_svg("train", &r.results).is_none());
-        assert!(speedup_svg("attention", &r.results).is_none(), "no attention rows");
+        assert!(
+            speedup_svg("attention", &r.results).is_none(),
+            "no attention rows"
+        );
         let one = speedup_svg("sddmm", &r.results).unwrap();
         assert_eq!(one.matches("<circle").count(), 1);
     }

@@ -540,7 +540,10 @@ fn attention_table(rows: &[&Row], out: &mut String) {
         "| op | shape | layout | sparsity | median | burn dense | vs burn dense | PyTorch | vs PyTorch | \
          entmax pkg | vs entmax pkg | max rel err |"
     );
-    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     for r in rows {
         let shape = match (num(r, "batch"), num(r, "heads")) {
             (Some(b), Some(h)) => format!("B {b:.0} H {h:.0} L {} d {}", r.shape.m, r.shape.n),
@@ -548,7 +551,10 @@ fn attention_table(rows: &[&Row], out: &mut String) {
         };
         let (torch_s, torch_x) = match num(r, "torch_sdpa_s") {
             Some(t) => (Some(t), num(r, "speedup_vs_torch_sdpa")),
-            None => (num(r, "torch_softmax_s"), num(r, "speedup_vs_torch_softmax")),
+            None => (
+                num(r, "torch_softmax_s"),
+                num(r, "speedup_vs_torch_softmax"),
+            ),
         };
         let _ = writeln!(
             out,
@@ -557,13 +563,18 @@ fn attention_table(rows: &[&Row], out: &mut String) {
             r.format,
             r.sparsity,
             fmt_time(r.median_s),
-            if r.baseline_median_s > 0.0 { fmt_time(r.baseline_median_s) } else { "–".into() },
+            if r.baseline_median_s > 0.0 {
+                fmt_time(r.baseline_median_s)
+            } else {
+                "–".into()
+            },
             ratio(Some(r.speedup_vs_dense)),
             time(torch_s),
             ratio(torch_x),
             time(num(r, "entmax_pkg_s")),
             ratio(num(r, "speedup_vs_entmax_pkg")),
-            r.max_rel_err.map_or("–".to_string(), |e| format!("{e:.1e}")),
+            r.max_rel_err
+                .map_or("–".to_string(), |e| format!("{e:.1e}")),
         );
     }
     let _ = writeln!(

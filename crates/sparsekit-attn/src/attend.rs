@@ -194,7 +194,9 @@ impl Attend<'_> {
             Normalizer::Softmax => softmax(scores, 3),
             Normalizer::Sparsemax => crate::normalize::sparsemax(scores, 3),
             Normalizer::Entmax15 => crate::normalize::entmax15(scores, 3),
-            Normalizer::Entmax { alpha } => crate::normalize::entmax_bisect(scores, alpha as f32, 3),
+            Normalizer::Entmax { alpha } => {
+                crate::normalize::entmax_bisect(scores, alpha as f32, 3)
+            }
             Normalizer::EntmaxLearned { .. } => {
                 let alpha = self
                     .alpha

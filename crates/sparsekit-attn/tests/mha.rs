@@ -397,7 +397,10 @@ fn sparse_normalisers_match_the_f64_reference() {
                         }
                     }
                 }
-                assert!(zeros_inside > 0, "{name} {norm:?}: no exact zero among allowed keys");
+                assert!(
+                    zeros_inside > 0,
+                    "{name} {norm:?}: no exact zero among allowed keys"
+                );
             }
         }
     }
@@ -424,7 +427,10 @@ fn learned_alpha_gets_a_gradient_and_moves() {
     let grads = loss.backward();
     let raw = mha.alpha.as_ref().unwrap().raw.val();
     let g = host(raw.grad(&grads).expect("α has a gradient"));
-    assert!(g.iter().all(|v| v.is_finite()) && g.iter().any(|v| *v != 0.0), "{g:?}");
+    assert!(
+        g.iter().all(|v| v.is_finite()) && g.iter().any(|v| *v != 0.0),
+        "{g:?}"
+    );
     let grads = GradientsParams::from_grads(grads, &mha);
     let mut opt = AdamConfig::new().init();
     let mha = opt.step(0.05, mha, grads);

@@ -74,11 +74,20 @@ const CHECK_MAX_LEN: usize = 4096;
 /// `(1, 8, 4096, 64)` (q), and `L` from 1k to 16k for the scaling plot.
 pub fn cases(quick: bool) -> (Vec<SimplexCase>, Vec<AttnCase>) {
     let simplex = if quick {
-        vec![SimplexCase { rows: 4096, n: 1024 }]
+        vec![SimplexCase {
+            rows: 4096,
+            n: 1024,
+        }]
     } else {
         vec![
-            SimplexCase { rows: 4096, n: 1024 },
-            SimplexCase { rows: 1024, n: 4096 },
+            SimplexCase {
+                rows: 4096,
+                n: 1024,
+            },
+            SimplexCase {
+                rows: 1024,
+                n: 4096,
+            },
         ]
     };
     let lens: &[usize] = if quick {
@@ -124,7 +133,10 @@ fn peer_times(quick: bool, threads: usize, notes: &mut Vec<String>) -> PeerTimes
         if quick {
             a.push("--quick");
         }
-        eprintln!("  attention peers: sae_attn_peers.py {} ({threads} threads) …", a.join(" "));
+        eprintln!(
+            "  attention peers: sae_attn_peers.py {} ({threads} threads) …",
+            a.join(" ")
+        );
         let args = peer_script::with_cpu_count(threads, &script, &a);
         match peer_script::run_python(&python, &args, threads, "attention suite: peers") {
             Ok(stdout) => {
@@ -150,7 +162,9 @@ fn peer_times(quick: bool, threads: usize, notes: &mut Vec<String>) -> PeerTimes
 }
 
 fn peer(m: Option<&Map<String, Value>>, key: &str) -> Option<f64> {
-    m.and_then(|m| m.get(key)).and_then(Value::as_f64).filter(|s| *s > 0.0)
+    m.and_then(|m| m.get(key))
+        .and_then(Value::as_f64)
+        .filter(|s| *s > 0.0)
 }
 
 /// The three normalisers, by row name.
@@ -220,7 +234,10 @@ fn entmax_reference(z: &[f32], alpha: f64) -> Vec<f64> {
 }
 
 fn host(t: Tensor<2>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().unwrap_or_default()
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap_or_default()
 }
 
 fn stats_row(
@@ -334,7 +351,7 @@ fn run_simplex(
             peer(peer_row, "torch_softmax_fwd_s"),
             times.0.median_s,
         );
-        emit(Line::Row(stats_row(
+        emit(Line::Row(Box::new(stats_row(
             map.name().into(),
             "dense",
             shape,
@@ -345,7 +362,7 @@ fn run_simplex(
             0.0,
             Some(err),
             extra,
-        )));
+        ))));
 
         // Forward + backward under autodiff.
         let gt = Tensor::<2>::from_data(data(&g), &ad);
@@ -363,7 +380,12 @@ fn run_simplex(
         );
         let mut extra = Map::new();
         if let Some(k) = fwdbwd_key {
-            put_peer(&mut extra, "entmax_pkg", peer(peer_row, k), times.0.median_s);
+            put_peer(
+                &mut extra,
+                "entmax_pkg",
+                peer(peer_row, k),
+                times.0.median_s,
+            );
         }
         put_peer(
             &mut extra,
@@ -371,7 +393,7 @@ fn run_simplex(
             peer(peer_row, "torch_softmax_fwdbwd_s"),
             times.0.median_s,
         );
-        emit(Line::Row(stats_row(
+        emit(Line::Row(Box::new(stats_row(
             format!("{}_fwdbwd", map.name()),
             "dense",
             shape,
@@ -382,7 +404,7 @@ fn run_simplex(
             0.0,
             None,
             extra,
-        )));
+        ))));
     }
 }
 
@@ -467,10 +489,16 @@ fn run_attention(
         } else {
             heads_layouts.iter().map(BlockLayout::allowed_pairs).sum()
         } * b;
-        let tiles: f64 = heads_layouts.iter().map(BlockLayout::tile_density).sum::<f64>()
+        let tiles: f64 = heads_layouts
+            .iter()
+            .map(BlockLayout::tile_density)
+            .sum::<f64>()
             / heads_layouts.len() as f64;
         let sparsity = 1.0 - pairs as f64 / (b * h * l * l) as f64;
-        eprintln!("  attention block {name} L={l} (tiles kept {:.1} %) …", 100.0 * tiles);
+        eprintln!(
+            "  attention block {name} L={l} (tiles kept {:.1} %) …",
+            100.0 * tiles
+        );
         let sparse_fwd = || {
             block_sparse_attention(q.clone(), k.clone(), v.clone(), &layout, None, None)
                 .expect("valid shapes")
@@ -481,11 +509,8 @@ fn run_attention(
                 let hl = &heads_layouts[head % heads_layouts.len()];
                 mask.extend(hl.to_dense_mask().into_iter().map(|ok| !ok));
             }
-            let mask = Tensor::<4, Bool>::from_data(
-                TensorData::new(mask, [1, h, l, l]),
-                &device,
-            )
-            .expand([b, h, l, l]);
+            let mask = Tensor::<4, Bool>::from_data(TensorData::new(mask, [1, h, l, l]), &device)
+                .expand([b, h, l, l]);
             let want = attention(
                 q.clone(),
                 k.clone(),
@@ -495,8 +520,8 @@ fn run_attention(
                 AttentionModuleOptions::default(),
             );
             let got = sparse_fwd();
-            let diff: f32 = (got - want.clone()).abs().max().into_scalar().elem();
-            let scale: f32 = want.abs().max().into_scalar().elem();
+            let diff: f32 = (got - want.clone()).abs().max().into_scalar::<f32>();
+            let scale: f32 = want.abs().max().into_scalar::<f32>();
             diff as f64 / scale.max(f32::MIN_POSITIVE) as f64
         });
         let times = measure_interleaved(
@@ -527,7 +552,7 @@ fn run_attention(
             );
         }
         let shape = Shape { m: l, k: l, n: d };
-        emit(Line::Row(stats_row(
+        emit(Line::Row(Box::new(stats_row(
             "block_attention".into(),
             name,
             shape,
@@ -538,7 +563,7 @@ fn run_attention(
             4.0 * pairs as f64 * d as f64 / 1e9,
             err,
             extra.clone(),
-        )));
+        ))));
 
         // Forward + backward under autodiff.
         let (qa, ka, va) = (
@@ -600,7 +625,7 @@ fn run_attention(
             peer(peer_row, "torch_sdpa_dense_fwdbwd_s"),
             times.0.median_s,
         );
-        emit(Line::Row(stats_row(
+        emit(Line::Row(Box::new(stats_row(
             "block_attention_fwdbwd".into(),
             name,
             shape,
@@ -611,7 +636,7 @@ fn run_attention(
             12.0 * pairs as f64 * d as f64 / 1e9,
             None,
             extra,
-        )));
+        ))));
     }
 }
 
@@ -639,7 +664,13 @@ pub fn summary(r: &Row) -> String {
         .extra
         .iter()
         .filter(|(k, _)| k.starts_with("speedup_vs_"))
-        .map(|(k, v)| format!("{}×{:.2}", &k["speedup_vs_".len()..], v.as_f64().unwrap_or(0.0)))
+        .map(|(k, v)| {
+            format!(
+                "{}×{:.2}",
+                &k["speedup_vs_".len()..],
+                v.as_f64().unwrap_or(0.0)
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ");
     format!(
@@ -662,7 +693,13 @@ mod tests {
     #[test]
     fn cases_follow_bench_md() {
         let (s, a) = cases(true);
-        assert_eq!(s, vec![SimplexCase { rows: 4096, n: 1024 }]);
+        assert_eq!(
+            s,
+            vec![SimplexCase {
+                rows: 4096,
+                n: 1024
+            }]
+        );
         assert_eq!(a.len(), 1);
         assert_eq!((a[0].heads, a[0].len, a[0].dim), (8, 4096, 64));
         let (s, a) = cases(false);
@@ -693,9 +730,13 @@ mod tests {
         };
         let mut rows = Vec::new();
         let peers = PeerTimes::default();
-        run_simplex(SimplexCase { rows: 8, n: 37 }, &timing, &peers, 1, &mut |l| {
-            rows.push(l)
-        });
+        run_simplex(
+            SimplexCase { rows: 8, n: 37 },
+            &timing,
+            &peers,
+            1,
+            &mut |l| rows.push(l),
+        );
         run_attention(
             AttnCase {
                 batch: 1,
@@ -711,7 +752,7 @@ mod tests {
         let rows: Vec<Row> = rows
             .into_iter()
             .filter_map(|l| match l {
-                Line::Row(r) => Some(r),
+                Line::Row(r) => Some(*r),
                 Line::Note { .. } => None,
             })
             .collect();

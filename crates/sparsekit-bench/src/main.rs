@@ -14,8 +14,8 @@ mod machine;
 mod matrix;
 mod memory;
 mod model;
-mod runner;
 mod peer_script;
+mod runner;
 mod sae;
 mod train;
 

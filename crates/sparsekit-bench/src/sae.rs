@@ -28,8 +28,7 @@
 //! row (reset before it).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -263,7 +262,12 @@ fn encode_peers(
         samples.to_string(),
     ]);
     eprintln!("  sae    peers: scripts/sae_peers_encode.py ({threads} threads) …");
-    match peer_script::run_python(python, &args, threads, "sae suite: scripts/sae_peers_encode.py") {
+    match peer_script::run_python(
+        python,
+        &args,
+        threads,
+        "sae suite: scripts/sae_peers_encode.py",
+    ) {
         Ok(stdout) => parse_peer_lines(&stdout, "sae_topk_encode"),
         Err(e) => {
             notes.push(e);
