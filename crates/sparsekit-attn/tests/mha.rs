@@ -409,7 +409,7 @@ fn sparse_normalisers_match_the_f64_reference() {
 /// A learned α per head receives a gradient and moves under an optimizer step.
 #[test]
 fn learned_alpha_gets_a_gradient_and_moves() {
-    use burn_optim::{AdamConfig, GradientsParams, Optimizer as _};
+    use burn_optim::{AdamConfig, GradientsParams};
     let device = Device::flex().autodiff();
     let (b, s, d, h) = (2, 9, 8, 2);
     let mha = module(

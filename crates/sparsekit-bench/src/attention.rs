@@ -723,6 +723,11 @@ mod tests {
 
     #[test]
     fn a_tiny_run_gives_checked_rows() {
+        // The kernels keep per-thread scratch alive between calls: hold the counter tests' lock
+        // so that `memory`'s test does not see these allocations as its own.
+        let _serial = crate::memory::COUNTER_TESTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let timing = Timing {
             samples: 2,
             warmup_calls: 1,

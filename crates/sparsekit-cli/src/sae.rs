@@ -281,6 +281,8 @@ fn eval(a: &EvalArgs) -> Result<()> {
     let sae = Arc::new(sparsekit_sae::Sae::new(params)?);
     let report =
         sparsekit_sae::eval::evaluate_shards(&sae, &a.activations, a.token_batch, a.max_tokens)?;
+    // Mutated only by the `models` part (the MiniLM splice columns).
+    #[cfg_attr(not(feature = "models"), allow(unused_mut))]
     let mut json = serde_json::to_value(&report)?;
     #[cfg(not(feature = "models"))]
     if a.layer.is_some() {

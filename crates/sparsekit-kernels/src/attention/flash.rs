@@ -32,7 +32,7 @@
 //! tile GEMM (`tile::gemm`: 6 rows × 4 vectors of `C` in registers on AVX-512, 6 × 2 on AVX2,
 //! `A` broadcast from memory, no packing) needs no per-call setup; a general GEMM packs and
 //! dispatches per call. Measured on the 2-core AVX-512 Xeon, one thread, 20 000 calls on
-//! L1-resident operands (`attention::tile`'s ignored `tile_gemm_speed_vs_gemm_crate` test,
+//! L1-resident operands (`attention::tile`'s ignored `tile_gemm_speed` test; the `gemm` crate figure measured once as a dev-dependency,
 //! two other compilations running): 64³ — this kernel 183 GFLOP/s (AVX-512), 73 (AVX2), the
 //! `gemm` crate 0.19 (single-threaded, its AVX-512 kernels) 124; 32³ — 98 vs 90. The kernel
 //! also reads `A` transposed for free (`AT`), which the backward's stored `dSᵀ` tiles need.

@@ -507,11 +507,14 @@ mod speed {
     }
 
     /// `cargo test --release -p sparsekit-kernels --lib tile_gemm_speed -- --ignored --nocapture`:
-    /// the 64 × 64 × 64 tile GEMM (`C = A·B`, L1-resident operands) of this module against the
-    /// `gemm` crate (0.19, single-threaded, AVX-512 kernels enabled) on the same shapes.
+    /// the 64 × 64 × 64 tile GEMM (`C = A·B`, L1-resident operands) of this module on every ISA.
+    /// (The comparison with the `gemm` crate 0.19, single-threaded with its AVX-512 kernels —
+    /// 124 GFLOP/s against this kernel's 183 — was measured once with it as a dev-dependency and
+    /// is quoted in `docs/kernels.md`; the dependency was dropped to keep the workspace-hack
+    /// unchanged.)
     #[test]
     #[ignore]
-    fn tile_gemm_speed_vs_gemm_crate() {
+    fn tile_gemm_speed() {
         for n in [32usize, 64] {
             let reps = 20_000;
             let flops = 2.0 * (n * n * n) as f64 * reps as f64;
@@ -534,37 +537,6 @@ mod speed {
                     flops / s / 1e9
                 );
             }
-            let mut c = vec![0.0f32; n * n];
-            let t = Instant::now();
-            for _ in 0..reps {
-                // SAFETY: n × n row-major buffers (row stride n, column stride 1).
-                unsafe {
-                    ::gemm::gemm(
-                        n,
-                        n,
-                        n,
-                        c.as_mut_ptr(),
-                        1,
-                        n as isize,
-                        false,
-                        a.as_ptr(),
-                        1,
-                        n as isize,
-                        b.as_ptr(),
-                        1,
-                        n as isize,
-                        0.0f32,
-                        1.0f32,
-                        false,
-                        false,
-                        false,
-                        ::gemm::Parallelism::None,
-                    )
-                };
-                std::hint::black_box(&mut c);
-            }
-            let s = t.elapsed().as_secs_f64();
-            println!("{n}³ gemm crate        : {:6.1} GFLOP/s", flops / s / 1e9);
         }
     }
 }
