@@ -109,33 +109,50 @@ pub(crate) static COUNTER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(()
 mod tests {
     use super::*;
 
-    // `main.rs` installs `Counting` as the global allocator of this crate's binary and its unit
-    // tests alike, so the counters see this test's allocations.
-    #[test]
-    fn counts_live_and_peak_bytes_through_alloc_realloc_and_free() {
+    /// One pass of the check; `Err` names the first expectation that failed.
+    fn counts_once() -> Result<(), &'static str> {
         // Other test threads allocate too; a 64 MiB buffer dwarfs their noise.
         const N: usize = 64 << 20;
-        let _serial = COUNTER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let check = |ok: bool, what| if ok { Ok(()) } else { Err(what) };
         let before = live();
         reset_peak();
         let mut v: Vec<u8> = Vec::with_capacity(N);
         v.push(1);
-        assert!(live() >= before + N - (1 << 20), "allocation counted");
+        check(live() >= before + N - (1 << 20), "allocation counted")?;
         v.reserve_exact(2 * N); // realloc grows
-        assert!(live() >= before + 2 * N);
+        check(live() >= before + 2 * N, "realloc growth counted")?;
         v.shrink_to_fit(); // realloc shrinks to 1 byte
-        assert!(live() < before + N);
+        check(live() < before + N, "realloc shrink counted")?;
         let zeroed = vec![0u8; N]; // alloc_zeroed
-        assert!(live() >= before + N - (1 << 20));
+        check(live() >= before + N - (1 << 20), "alloc_zeroed counted")?;
         drop(zeroed);
         drop(v);
-        assert!(
+        check(
             peak() >= before + 2 * N,
-            "peak remembers the largest live size"
-        );
-        assert!(
+            "peak remembers the largest live size",
+        )?;
+        check(
             live() < before + (1 << 20),
-            "freed memory is no longer live"
-        );
+            "freed memory is no longer live",
+        )
+    }
+
+    // `main.rs` installs `Counting` as the global allocator of this crate's binary and its unit
+    // tests alike, so the counters see this test's allocations. The counters are process-wide:
+    // a thread of another test that ends meanwhile (and frees its thread-local scratch, e.g.
+    // the attention kernels') moves them, so the check passes if one of three passes is clean;
+    // broken counting fails all three.
+    #[test]
+    fn counts_live_and_peak_bytes_through_alloc_realloc_and_free() {
+        let _serial = COUNTER_TESTS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = Ok(());
+        for _ in 0..3 {
+            last = counts_once();
+            if last.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(last, Ok(()));
     }
 }
