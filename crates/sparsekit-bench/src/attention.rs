@@ -198,7 +198,7 @@ impl Map3 {
             Map3::Bisect15 => ("entmax_bisect_a1.5_fwd_s", None),
         }
     }
-    /// The f64 reference of one row: `α`-entmax by sorting (α = 2: sparsemax).
+    /// The f64 reference of one row (α = 2: sparsemax).
     fn reference(self, z: &[f32]) -> Vec<f64> {
         let alpha: f64 = match self {
             Map3::Sparsemax => 2.0,
@@ -208,29 +208,10 @@ impl Map3 {
     }
 }
 
-/// f64 α-entmax of one row by bisection on τ to machine precision (the reference of the
-/// `max_rel_err` check; the kernels' own tests hold the exact sort-based references).
+/// The f64 reference of one row: the kernels' sort-based twin (`reference::normalize`).
 fn entmax_reference(z: &[f32], alpha: f64) -> Vec<f64> {
-    let am1 = alpha - 1.0;
-    let zs: Vec<f64> = z.iter().map(|&v| v as f64 * am1).collect();
-    let max = zs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let p = |tau: f64| -> Vec<f64> {
-        zs.iter()
-            .map(|&v| (v - tau).max(0.0).powf(1.0 / am1))
-            .collect()
-    };
-    let (mut lo, mut hi) = (max - 1.0, max);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if p(mid).iter().sum::<f64>() >= 1.0 {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    let out = p(lo);
-    let s: f64 = out.iter().sum();
-    out.into_iter().map(|v| v / s).collect()
+    let z: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+    sparsekit_kernels::reference::normalize::forward(alpha, &z)
 }
 
 fn host(t: Tensor<2>) -> Vec<f32> {
