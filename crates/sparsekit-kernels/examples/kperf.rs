@@ -265,6 +265,9 @@ fn main() {
             (xv.as_ptr() as usize + off * 4) % 64
         );
         let x = &xv[off..off + m.max(k) * n];
+        // Half-precision copies of X (bf16 / f16 operand rows: half the gathered bytes).
+        let xb: Vec<half::bf16> = x.iter().map(|&v| half::bf16::from_f32(v)).collect();
+        let xh: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
         // KYALIGN=1: Y on a 64-byte boundary as well.
         let mut yv = vec![0.0f32; m.max(k) * n + 16];
         let yoff = if std::env::var("KYALIGN").is_ok() {
@@ -317,6 +320,29 @@ fn main() {
                             1.0,
                             ah.view(),
                             MatRef::new(x, k, n).unwrap(),
+                            0.0,
+                            MatMut::new(y, m, n).unwrap(),
+                        )
+                        .unwrap()
+                    });
+                    let ab = a.cast::<half::bf16>();
+                    run("spmm_bf16", &mut || {
+                        spmm_isa(
+                            isa,
+                            1.0,
+                            ab.view(),
+                            MatRef::new(&xb, k, n).unwrap(),
+                            0.0,
+                            MatMut::new(y, m, n).unwrap(),
+                        )
+                        .unwrap()
+                    });
+                    run("spmm_f16x", &mut || {
+                        spmm_isa(
+                            isa,
+                            1.0,
+                            ah.view(),
+                            MatRef::new(&xh, k, n).unwrap(),
                             0.0,
                             MatMut::new(y, m, n).unwrap(),
                         )

@@ -16,6 +16,7 @@
 use sparsekit_formats::{Scalar, SpIndex};
 
 use crate::dense::MatRef;
+use crate::element::{self, Element};
 use crate::partition::{for_each_block, num_chunks, row_bounds};
 use crate::scratch::with_aligned;
 use crate::simd::{dispatch, value_to_f32, Isa, Kernel, Simd};
@@ -39,10 +40,10 @@ impl<I: SpIndex, T: Scalar> RowSource for BsrSrc<I, T> {
     }
 
     #[inline(always)]
-    unsafe fn accumulate2<S: Simd, const NV: usize, const PART: bool>(
+    unsafe fn accumulate2<S: Simd, X: Element, const NV: usize, const PART: bool>(
         self,
         i: usize,
-        x: *const f32,
+        x: *const X,
         xs: usize,
         c0: usize,
         tail: usize,
@@ -70,12 +71,12 @@ impl<I: SpIndex, T: Scalar> RowSource for BsrSrc<I, T> {
                     let a1 = S::splat(value_to_f32::<S, T>(*blk1.add(jj)));
                     let xr = xb.add(jj * xs);
                     for v in 0..NV {
-                        let xv = S::load(xr.add(v * l));
+                        let xv = element::load::<S, X>(xr.add(v * l));
                         acc[0][v] = S::fma(a0, xv, acc[0][v]);
                         acc[1][v] = S::fma(a1, xv, acc[1][v]);
                     }
                     if PART {
-                        let xv = S::load_part(xr.add(NV * l), tail);
+                        let xv = element::load_part::<S, X>(xr.add(NV * l), tail);
                         accp[0] = S::fma(a0, xv, accp[0]);
                         accp[1] = S::fma(a1, xv, accp[1]);
                     }
@@ -85,10 +86,10 @@ impl<I: SpIndex, T: Scalar> RowSource for BsrSrc<I, T> {
     }
 
     #[inline(always)]
-    unsafe fn accumulate<S: Simd, const NV: usize, const PART: bool>(
+    unsafe fn accumulate<S: Simd, X: Element, const NV: usize, const PART: bool>(
         self,
         i: usize,
-        x: *const f32,
+        x: *const X,
         xs: usize,
         c0: usize,
         tail: usize,
@@ -115,10 +116,10 @@ impl<I: SpIndex, T: Scalar> RowSource for BsrSrc<I, T> {
                     let a = S::splat(value_to_f32::<S, T>(*blk.add(jj)));
                     let xr = xb.add(jj * xs);
                     for (v, accv) in acc.iter_mut().enumerate() {
-                        *accv = S::fma(a, S::load(xr.add(v * l)), *accv);
+                        *accv = S::fma(a, element::load::<S, X>(xr.add(v * l)), *accv);
                     }
                     if PART {
-                        *accp = S::fma(a, S::load_part(xr.add(NV * l), tail), *accp);
+                        *accp = S::fma(a, element::load_part::<S, X>(xr.add(NV * l), tail), *accp);
                     }
                 }
             }
@@ -140,13 +141,13 @@ impl<I: SpIndex, T: Scalar> RowSource for BsrSrc<I, T> {
 /// `x` has `k` rows, and `out` is valid for `nbrows·r` output rows (columns, for `Out::Cols`)
 /// and `n` columns.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn run_bsr<I: SpIndex, T: Scalar>(
+pub(crate) unsafe fn run_bsr<I: SpIndex, T: Scalar, X: Element>(
     isa: Isa,
     block_row_ptr: &[I],
     block_col_idx: &[I],
     vals: &[T],
     (r, c): (usize, usize),
-    x: MatRef<'_, f32>,
+    x: MatRef<'_, X>,
     n: usize,
     out: Out,
 ) {
@@ -191,8 +192,8 @@ pub(crate) unsafe fn run_bsr<I: SpIndex, T: Scalar>(
     })
 }
 
-struct BsrBlocks<'a, I, T> {
-    job: &'a Job<BsrSrc<I, T>>,
+struct BsrBlocks<'a, I, T, X> {
+    job: &'a Job<BsrSrc<I, T>, X>,
     b0: usize,
     b1: usize,
 }
@@ -204,7 +205,7 @@ const BSR_BUFFERED_MIN_ROWS: usize = 8;
 /// Vectors per BSR panel (× 2 rows = 8 accumulators).
 const BSR_PANEL_VECS: usize = 4;
 
-impl<I: SpIndex, T: Scalar> Kernel for BsrBlocks<'_, I, T> {
+impl<I: SpIndex, T: Scalar, X: Element> Kernel for BsrBlocks<'_, I, T, X> {
     type Output = ();
     #[inline(always)]
     fn run<S: Simd>(self) {
@@ -221,7 +222,9 @@ impl<I: SpIndex, T: Scalar> Kernel for BsrBlocks<'_, I, T> {
                     ($nv:literal, $part:literal) => {
                         // SAFETY: bi is a block row of this task; c0 + w <= n; buf has r × pw
                         // floats; see `bsr_panel`.
-                        unsafe { bsr_panel::<S, I, T, $nv, $part>(jb, bi, c0, w, tail, &mut buf) }
+                        unsafe {
+                            bsr_panel::<S, I, T, X, $nv, $part>(jb, bi, c0, w, tail, &mut buf)
+                        }
                     };
                 }
                 panel_match!(go, w / l, tail);
@@ -237,8 +240,15 @@ impl<I: SpIndex, T: Scalar> Kernel for BsrBlocks<'_, I, T> {
 /// `bi` is a valid block row owned by the calling task; `c0 + w <= n`; `buf.len() >= r · pw`
 /// with `pw >= w`; the BSR / `X` / output contracts of [`run_bsr`] hold.
 #[inline(always)]
-unsafe fn bsr_panel<S: Simd, I: SpIndex, T: Scalar, const NV: usize, const PART: bool>(
-    jb: &Job<BsrSrc<I, T>>,
+unsafe fn bsr_panel<
+    S: Simd,
+    I: SpIndex,
+    T: Scalar,
+    X: Element,
+    const NV: usize,
+    const PART: bool,
+>(
+    jb: &Job<BsrSrc<I, T>, X>,
     bi: usize,
     c0: usize,
     w: usize,
@@ -285,12 +295,12 @@ unsafe fn bsr_panel<S: Simd, I: SpIndex, T: Scalar, const NV: usize, const PART:
                     let a1 = S::splat(value_to_f32::<S, T>(*v1.add(jj)));
                     let xr = xb.add(jj * jb.xs);
                     for v in 0..NV {
-                        let xv = S::load(xr.add(v * l));
+                        let xv = element::load::<S, X>(xr.add(v * l));
                         acc0[v] = S::fma(a0, xv, acc0[v]);
                         acc1[v] = S::fma(a1, xv, acc1[v]);
                     }
                     if PART {
-                        let xv = S::load_part(xr.add(NV * l), tail);
+                        let xv = element::load_part::<S, X>(xr.add(NV * l), tail);
                         p0 = S::fma(a0, xv, p0);
                         p1 = S::fma(a1, xv, p1);
                     }
@@ -321,10 +331,10 @@ unsafe fn bsr_panel<S: Simd, I: SpIndex, T: Scalar, const NV: usize, const PART:
                     let a0 = S::splat(value_to_f32::<S, T>(*v0.add(jj)));
                     let xr = xb.add(jj * jb.xs);
                     for v in 0..NV {
-                        acc0[v] = S::fma(a0, S::load(xr.add(v * l)), acc0[v]);
+                        acc0[v] = S::fma(a0, element::load::<S, X>(xr.add(v * l)), acc0[v]);
                     }
                     if PART {
-                        p0 = S::fma(a0, S::load_part(xr.add(NV * l), tail), p0);
+                        p0 = S::fma(a0, element::load_part::<S, X>(xr.add(NV * l), tail), p0);
                     }
                 }
                 for v in 0..NV {
@@ -354,10 +364,10 @@ pub(crate) struct NmSrc<T> {
 
 impl<T: Scalar> RowSource for NmSrc<T> {
     #[inline(always)]
-    unsafe fn accumulate<S: Simd, const NV: usize, const PART: bool>(
+    unsafe fn accumulate<S: Simd, X: Element, const NV: usize, const PART: bool>(
         self,
         i: usize,
-        x: *const f32,
+        x: *const X,
         xs: usize,
         c0: usize,
         tail: usize,
@@ -378,10 +388,10 @@ impl<T: Scalar> RowSource for NmSrc<T> {
                     let a = S::splat(value_to_f32::<S, T>(*self.vals.add(p)));
                     let xr = xg.add(*self.offs.add(p) as usize * xs);
                     for (v, accv) in acc.iter_mut().enumerate() {
-                        *accv = S::fma(a, S::load(xr.add(v * l)), *accv);
+                        *accv = S::fma(a, element::load::<S, X>(xr.add(v * l)), *accv);
                     }
                     if PART {
-                        *accp = S::fma(a, S::load_part(xr.add(NV * l), tail), *accp);
+                        *accp = S::fma(a, element::load_part::<S, X>(xr.add(NV * l), tail), *accp);
                     }
                 }
             }
@@ -395,13 +405,13 @@ impl<T: Scalar> RowSource for NmSrc<T> {
 /// `vals`/`offs` hold `nrows · groups · N` entries with offsets `< M`, `x` has `groups · M`
 /// rows, and `out` is valid for `nrows` output rows (columns, for `Out::Cols`) and `n` columns.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn run_nm<T: Scalar>(
+pub(crate) unsafe fn run_nm<T: Scalar, X: Element>(
     isa: Isa,
     vals: &[T],
     offs: &[u8],
     nrows: usize,
     (nn, mm): (usize, usize),
-    x: MatRef<'_, f32>,
+    x: MatRef<'_, X>,
     n: usize,
     out: Out,
 ) {
@@ -527,13 +537,13 @@ const NM_PREFETCH_BLOCKS: usize = 2;
 /// while the columns are walked in blocks of `NM_GROUP_BLOCK_ROWS` `X` rows, so each `X` block is
 /// read from L2 once per row block instead of once per row. Storage order per element is
 /// unchanged (bit-identical to the row-wise schedule).
-struct NmBlocks<'a, T> {
-    job: &'a Job<NmSrc<T>>,
+struct NmBlocks<'a, T, X> {
+    job: &'a Job<NmSrc<T>, X>,
     r0: usize,
     r1: usize,
 }
 
-impl<T: Scalar> Kernel for NmBlocks<'_, T> {
+impl<T: Scalar, X: Element> Kernel for NmBlocks<'_, T, X> {
     type Output = ();
     #[inline(always)]
     fn run<S: Simd>(self) {
@@ -552,7 +562,9 @@ impl<T: Scalar> Kernel for NmBlocks<'_, T> {
                         // SAFETY: rows i0 .. i0 + rows belong to this task; c0 + w <= n; buf
                         // holds NM_ROW_BLOCK × pw floats.
                         unsafe {
-                            nm_panel::<S, T, $nv, $part>(self.job, i0, rows, c0, w, tail, &mut buf)
+                            nm_panel::<S, T, X, $nv, $part>(
+                                self.job, i0, rows, c0, w, tail, &mut buf,
+                            )
                         }
                     };
                 }
@@ -569,8 +581,8 @@ impl<T: Scalar> Kernel for NmBlocks<'_, T> {
 /// `i0 .. i0 + rows` owned by the caller, `buf.len() >= rows · pw`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn nm_panel<S: Simd, T: Scalar, const NV: usize, const PART: bool>(
-    jb: &Job<NmSrc<T>>,
+unsafe fn nm_panel<S: Simd, T: Scalar, X: Element, const NV: usize, const PART: bool>(
+    jb: &Job<NmSrc<T>, X>,
     i0: usize,
     rows: usize,
     c0: usize,
@@ -634,10 +646,11 @@ unsafe fn nm_panel<S: Simd, T: Scalar, const NV: usize, const PART: bool>(
                         let a = S::splat(value_to_f32::<S, T>(*src.vals.add(p)));
                         let xr = xg.add(*src.offs.add(p) as usize * jb.xs);
                         for (v, accv) in acc.iter_mut().enumerate() {
-                            *accv = S::fma(a, S::load(xr.add(v * l)), *accv);
+                            *accv = S::fma(a, element::load::<S, X>(xr.add(v * l)), *accv);
                         }
                         if PART {
-                            accp = S::fma(a, S::load_part(xr.add(NV * l), tail), accp);
+                            accp =
+                                S::fma(a, element::load_part::<S, X>(xr.add(NV * l), tail), accp);
                         }
                     }
                 }

@@ -31,6 +31,7 @@
 
 pub mod attention;
 pub mod dense;
+pub mod element;
 pub mod error;
 pub mod normalize;
 pub mod reference;
@@ -52,6 +53,7 @@ pub use attention::{
     block_attention_forward_isa, AttentionShape, BlockLayout,
 };
 pub use dense::{MatMut, MatRef};
+pub use element::Element;
 pub use error::KernelError;
 pub use normalize::{normalize, normalize_backward, Normalizer};
 pub use sae::{encode_dense, encode_topk, EncoderPath, EncoderPrecision, PackedEncoder};

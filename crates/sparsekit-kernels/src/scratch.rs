@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use crate::dense::MatRef;
+use crate::element::{self, Element};
 use crate::partition::PAR_MIN_WORK;
 use crate::simd::{dispatch, Isa, Kernel, Simd};
 
@@ -35,21 +36,39 @@ pub(crate) fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R 
 /// Floats per 64-byte cache line.
 const LINE: usize = 16;
 
-/// The row stride of an aligned copy of an `n`-column matrix: a multiple of a cache line for
-/// `n >= 16`, else the next power of two, so that no row straddles a line it does not need.
-pub(crate) fn aligned_stride(n: usize) -> usize {
-    if n >= LINE {
-        n.next_multiple_of(LINE)
+/// Whether every row of `x` starts where an aligned copy's rows would (see [`aligned_stride_of`]).
+fn rows_aligned<X: Element>(x: &MatRef<'_, X>) -> bool {
+    let (s, line) = (x.row_stride(), line::<X>());
+    let stride_ok = x.nrows() <= 1 || s % line == 0 || (s < line && s.is_power_of_two());
+    (x.as_ptr() as usize) % 64 == 0 && stride_ok
+}
+
+/// Elements of `X` per 64-byte cache line.
+fn line<X: Element>() -> usize {
+    64 / element::size::<X>()
+}
+
+/// The row stride (in elements of `X`) of an aligned copy of an `n`-column matrix: a multiple
+/// of a cache line for rows of at least one line, else the next power of two, so that no row
+/// straddles a line it does not need.
+pub(crate) fn aligned_stride_of<X: Element>(n: usize) -> usize {
+    let line = line::<X>();
+    if n >= line {
+        n.next_multiple_of(line)
     } else {
         n.next_power_of_two()
     }
 }
 
-/// Whether every row of `x` starts where an aligned copy's rows would (see [`aligned_stride`]).
-fn rows_aligned(x: &MatRef<'_, f32>) -> bool {
-    let s = x.row_stride();
-    let stride_ok = x.nrows() <= 1 || s % LINE == 0 || (s < LINE && s.is_power_of_two());
-    (x.as_ptr() as usize) % (LINE * 4) == 0 && stride_ok
+/// Runs `f` with a thread-local scratch of `len` elements of `X` ([`with_scratch`]'s buffers,
+/// reinterpreted; starts on a cache line).
+pub(crate) fn with_scratch_of<X: Element, R>(len: usize, f: impl FnOnce(&mut [X]) -> R) -> R {
+    let floats = (len * element::size::<X>()).div_ceil(4);
+    with_scratch(floats, |buf| {
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(buf);
+        let elems: &mut [X] = bytemuck::cast_slice_mut(&mut bytes[..len * element::size::<X>()]);
+        f(elems)
+    })
 }
 
 /// Below this many floats (16 KiB) a dense operand is not worth re-aligning.
@@ -64,21 +83,21 @@ const ALIGN_MIN: usize = 4096;
 /// `n = 64` and `x` in L2 that made CSR `spmm` 1.5× slower (glibc's large allocations start
 /// 16 bytes past a page boundary, so a plain `Vec<f32>` is misaligned; docs/kernels.md). The
 /// copy costs one pass over `x`.
-pub(crate) fn with_aligned<R>(
-    x: MatRef<'_, f32>,
+pub(crate) fn with_aligned<X: Element, R>(
+    x: MatRef<'_, X>,
     reads: usize,
-    f: impl FnOnce(MatRef<'_, f32>) -> R,
+    f: impl FnOnce(MatRef<'_, X>) -> R,
 ) -> R {
     let (r, c) = (x.nrows(), x.ncols());
     let size = r * c;
     if size < ALIGN_MIN || reads < 2 * size || rows_aligned(&x) {
         return f(x);
     }
-    let s = aligned_stride(c);
-    with_scratch(r * s, |buf| {
+    let s = aligned_stride_of::<X>(c);
+    with_scratch_of::<X, _>(r * s, |buf| {
         // Tasks of ≥ 16K floats: one row per task would cost more in rayon than in copying.
         let rows_per_task = (PAR_MIN_WORK / 8).div_ceil(s).max(1);
-        let copy = |(t, dst): (usize, &mut [f32])| {
+        let copy = |(t, dst): (usize, &mut [X])| {
             for (ii, row) in dst.chunks_mut(s).enumerate() {
                 row[..c].copy_from_slice(x.row(t * rows_per_task + ii));
             }
@@ -96,15 +115,15 @@ pub(crate) fn with_aligned<R>(
 
 /// Runs `f` on `srcᵀ` (ncols × nrows) held in thread-local scratch: the `X·Wᵀ` kernels (CSR,
 /// BSR, N:M) all run their row drivers over the transposed batch. Its rows are cache-line
-/// aligned (row stride [`aligned_stride`]`(nrows)`), like [`with_aligned`]'s copies.
-pub(crate) fn with_transposed<R>(
+/// aligned (row stride [`aligned_stride_of`]`(nrows)`), like [`with_aligned`]'s copies.
+pub(crate) fn with_transposed<X: Element, R>(
     isa: Isa,
-    src: MatRef<'_, f32>,
-    f: impl FnOnce(MatRef<'_, f32>) -> R,
+    src: MatRef<'_, X>,
+    f: impl FnOnce(MatRef<'_, X>) -> R,
 ) -> R {
     let (r, c) = (src.nrows(), src.ncols());
-    let ds = aligned_stride(r);
-    with_scratch(c * ds, |t| {
+    let ds = aligned_stride_of::<X>(r);
+    with_scratch_of::<X, _>(c * ds, |t| {
         transpose_into_isa(isa, src, t, ds);
         f(MatRef::with_stride(&*t, c, r, ds).expect("scratch sized ncols × aligned stride"))
     })
@@ -114,28 +133,28 @@ pub(crate) fn with_transposed<R>(
 /// core's L2 (1–2 MiB on the machines measured), so that every gathered `Xᵀ` row is an L2 hit.
 const CHUNK_BYTES: usize = 512 * 1024;
 
-/// Batch rows per chunk of the `X·Wᵀ` kernels for `k` input features: the largest multiple of
+/// Batch rows per chunk of the `X·Wᵀ` kernels for `k` input features of `bytes` bytes each: the largest multiple of
 /// 128 (one AVX-512 register panel) whose `k × chunk` transpose fits [`CHUNK_BYTES`], at
 /// least 128.
-pub(crate) fn batch_chunk(k: usize) -> usize {
-    ((CHUNK_BYTES / 4 / k.max(1)) / 128 * 128).max(128)
+fn batch_chunk(k: usize, bytes: usize) -> usize {
+    ((CHUNK_BYTES / bytes / k.max(1)) / 128 * 128).max(128)
 }
 
 /// Runs `f(Xᵀ chunk, chunk rows, first batch row)` over the batch of `x` in chunks of
-/// [`batch_chunk`]`(k)` rows, each transposed by [`with_transposed`].
+/// [`batch_chunk`] rows, each transposed by [`with_transposed`].
 ///
 /// Why: the `X·Wᵀ` kernels gather rows of `Xᵀ` (k × batch) at random. For a whole batch of
 /// transformer tokens (batch 2048, k = 1536: 12 MiB) those rows come from L3 or memory and the
 /// kernels ran 5–10× slower per token than at batch 128 (docs/models.md, "Sparse inference").
 /// Chunking changes no value and no summation order: every output element is still one row of
 /// `W` times one column of `Xᵀ`, summed in storage order.
-pub(crate) fn for_transposed_chunks(
+pub(crate) fn for_transposed_chunks<X: Element>(
     isa: Isa,
-    x: MatRef<'_, f32>,
-    mut f: impl FnMut(MatRef<'_, f32>, usize, usize),
+    x: MatRef<'_, X>,
+    mut f: impl FnMut(MatRef<'_, X>, usize, usize),
 ) {
     let (nb, k, xs) = (x.nrows(), x.ncols(), x.row_stride());
-    let chunk = batch_chunk(k);
+    let chunk = batch_chunk(k, element::size::<X>());
     let mut t0 = 0;
     while t0 < nb {
         let rows = chunk.min(nb - t0);
@@ -151,7 +170,12 @@ pub(crate) fn for_transposed_chunks(
 }
 
 /// `srcᵀ` into `dst` with row stride `ds >= src.nrows()`; `dst.len() >= ncols · ds` (asserted).
-pub(crate) fn transpose_into_isa(isa: Isa, src: MatRef<'_, f32>, dst: &mut [f32], ds: usize) {
+pub(crate) fn transpose_into_isa<X: Element>(
+    isa: Isa,
+    src: MatRef<'_, X>,
+    dst: &mut [X],
+    ds: usize,
+) {
     let (r, c) = (src.nrows(), src.ncols());
     assert!(ds >= r && dst.len() >= c * ds);
     if r == 0 || c == 0 {
@@ -160,7 +184,7 @@ pub(crate) fn transpose_into_isa(isa: Isa, src: MatRef<'_, f32>, dst: &mut [f32]
     // One task per block of B destination rows (= B source columns): disjoint outputs.
     const B: usize = 64;
     let dst = &mut dst[..c * ds];
-    let body = |(bi, dchunk): (usize, &mut [f32])| {
+    let body = |(bi, dchunk): (usize, &mut [X])| {
         let c0 = bi * B;
         let cw = (c - c0).min(B);
         dispatch(
@@ -182,15 +206,15 @@ pub(crate) fn transpose_into_isa(isa: Isa, src: MatRef<'_, f32>, dst: &mut [f32]
 }
 
 /// Source columns `c0 .. c0 + cw` of `src` into `dst` (cw × nrows, row stride `ds`).
-struct Transpose<'a, 'b> {
-    src: MatRef<'a, f32>,
+struct Transpose<'a, 'b, X> {
+    src: MatRef<'a, X>,
     c0: usize,
     cw: usize,
-    dst: &'b mut [f32],
+    dst: &'b mut [X],
     ds: usize,
 }
 
-impl Kernel for Transpose<'_, '_> {
+impl<X: Element> Kernel for Transpose<'_, '_, X> {
     type Output = ();
     #[inline(always)]
     fn run<S: Simd>(self) {
@@ -203,10 +227,21 @@ impl Kernel for Transpose<'_, '_> {
         // of stride ds >= r (the chunk for these columns; the last may be shorter but still
         // holds (cw - 1) · ds + r floats); 8 × 8 tiles stay inside both.
         unsafe {
-            let (r8, c8) = (r / 8 * 8, cw / 8 * 8);
+            // 8 × 8 register tiles for f32; 2-byte elements go element by element (the
+            // transpose is O(batch · k) against the kernels' O(nnz · batch)).
+            let (r8, c8) = if element::kind::<X>() == element::Kind::F32 {
+                (r / 8 * 8, cw / 8 * 8)
+            } else {
+                (0, 0)
+            };
             for i0 in (0..r8).step_by(8) {
                 for j0 in (0..c8).step_by(8) {
-                    S::transpose8x8(sp.add(i0 * rs + c0 + j0), rs, dp.add(j0 * ds + i0), ds);
+                    S::transpose8x8(
+                        sp.add(i0 * rs + c0 + j0) as *const f32,
+                        rs,
+                        dp.add(j0 * ds + i0) as *mut f32,
+                        ds,
+                    );
                 }
             }
             for i in 0..r {
@@ -246,7 +281,7 @@ mod tests {
     fn aligned_strides() {
         let got: Vec<usize> = [0, 1, 3, 5, 8, 15, 16, 17, 64, 65]
             .iter()
-            .map(|&n| aligned_stride(n))
+            .map(|&n| aligned_stride_of::<f32>(n))
             .collect();
         assert_eq!(got, [1, 1, 4, 8, 8, 16, 16, 32, 64, 80]);
     }
@@ -279,7 +314,7 @@ mod tests {
             let copied = with_aligned(x, 2 * size, |a| {
                 assert_eq!((a.nrows(), a.ncols()), (rows, cols));
                 assert!(line_aligned(a.as_ptr()));
-                assert_eq!(a.row_stride(), aligned_stride(cols));
+                assert_eq!(a.row_stride(), aligned_stride_of::<f32>(cols));
                 for i in 0..rows {
                     assert_eq!(a.row(i), x.row(i), "row {i}");
                 }
@@ -326,7 +361,7 @@ mod tests {
         ] {
             let src: Vec<f32> = (0..r * c).map(|v| v as f32).collect();
             let x = MatRef::new(&src, r, c).unwrap();
-            for ds in [r, aligned_stride(r), r + 5] {
+            for ds in [r, aligned_stride_of::<f32>(r), r + 5] {
                 let want: Vec<f32> = (0..c * ds)
                     .map(|p| {
                         let (j, i) = (p / ds, p % ds);

@@ -5,31 +5,32 @@ use rayon::prelude::*;
 use sparsekit_formats::{CsrPatternView, SpIndex};
 
 use crate::dense::MatRef;
+use crate::element::{self, with_f32_slice, Element};
 use crate::error::KernelError;
 use crate::partition::{num_chunks, row_bounds};
-use crate::scratch::{aligned_stride, transpose_into_isa, with_aligned, with_scratch};
+use crate::scratch::{aligned_stride_of, transpose_into_isa, with_aligned, with_scratch_of};
 use crate::shape::{check_linear_grad, check_pattern_out};
 use crate::simd::{dispatch, Isa, Kernel, Simd};
 
 /// `out[p] = Σ_t A[i,t]·B[j,t]` for each stored `(i, j)` at position `p` of `pattern`
 /// (`A·Bᵀ` sampled at the pattern). `A` is m × d, `B` is k × d, the pattern m × k,
 /// `out.len() == nnz`.
-pub fn sddmm<I: SpIndex>(
-    a: MatRef<'_, f32>,
-    b: MatRef<'_, f32>,
+pub fn sddmm<I: SpIndex, X: Element, Y: Element>(
+    a: MatRef<'_, X>,
+    b: MatRef<'_, X>,
     pattern: CsrPatternView<'_, I>,
-    out: &mut [f32],
+    out: &mut [Y],
 ) -> Result<(), KernelError> {
     sddmm_isa(Isa::detect(), a, b, pattern, out)
 }
 
 /// [`sddmm`] on an explicit instruction set.
-pub fn sddmm_isa<I: SpIndex>(
+pub fn sddmm_isa<I: SpIndex, X: Element, Y: Element>(
     isa: Isa,
-    a: MatRef<'_, f32>,
-    b: MatRef<'_, f32>,
+    a: MatRef<'_, X>,
+    b: MatRef<'_, X>,
     pattern: CsrPatternView<'_, I>,
-    out: &mut [f32],
+    out: &mut [Y],
 ) -> Result<(), KernelError> {
     const OP: &str = "sddmm";
     let (m, k) = pattern.shape();
@@ -49,16 +50,18 @@ pub fn sddmm_isa<I: SpIndex>(
     // Both operands' rows are read with full-width loads, B's in random order: re-align them
     // first (see `with_aligned`).
     let reads = pattern.nnz().saturating_mul(a.ncols());
-    with_aligned(a, reads, |a| {
-        with_aligned(b, reads, |b| run(isa, a, b, pattern, out))
+    with_f32_slice(out, |out| {
+        with_aligned(a, reads, |a| {
+            with_aligned(b, reads, |b| run(isa, a, b, pattern, out))
+        })
     });
     Ok(())
 }
 
-fn run<I: SpIndex>(
+fn run<I: SpIndex, X: Element>(
     isa: Isa,
-    a: MatRef<'_, f32>,
-    b: MatRef<'_, f32>,
+    a: MatRef<'_, X>,
+    b: MatRef<'_, X>,
     pattern: CsrPatternView<'_, I>,
     out: &mut [f32],
 ) {
@@ -108,11 +111,11 @@ fn run<I: SpIndex>(
     }
 }
 
-struct SddmmRows<'a, 'o, I> {
+struct SddmmRows<'a, 'o, I, X> {
     rp: &'a [I],
     ci: &'a [I],
-    a: MatRef<'a, f32>,
-    b: MatRef<'a, f32>,
+    a: MatRef<'a, X>,
+    b: MatRef<'a, X>,
     r0: usize,
     r1: usize,
     /// Entry position of `out[0]`.
@@ -122,7 +125,7 @@ struct SddmmRows<'a, 'o, I> {
     out: &'o mut [f32],
 }
 
-impl<I: SpIndex> Kernel for SddmmRows<'_, '_, I> {
+impl<I: SpIndex, X: Element> Kernel for SddmmRows<'_, '_, I, X> {
     type Output = ();
     #[inline(always)]
     #[allow(clippy::needless_range_loop)]
@@ -134,7 +137,8 @@ impl<I: SpIndex> Kernel for SddmmRows<'_, '_, I> {
         let (as_, bs) = (self.a.row_stride(), self.b.row_stride());
         let ci = self.ci.as_ptr();
         let o = self.out.as_mut_ptr();
-        let lines = d.div_ceil(16).min(8);
+        let per_line = 64 / element::size::<X>();
+        let lines = d.div_ceil(per_line).min(8);
         // SAFETY (whole block): rows i < m = A rows, columns j = col_idx[p] < k = B rows
         // (pattern invariant + shape check); vector offsets stay below d (= ncols of A and B,
         // tail handled by partial loads); out positions p - p0 lie in this task's slice
@@ -156,7 +160,7 @@ impl<I: SpIndex> Kernel for SddmmRows<'_, '_, I> {
                         for t in 8..12 {
                             let bn = bp.add((*ci.add(p + t)).index() * bs);
                             for ln in 0..lines {
-                                S::prefetch(bn.add(ln * 16));
+                                S::prefetch(bn.add(ln * per_line) as *const f32);
                             }
                         }
                     }
@@ -164,25 +168,34 @@ impl<I: SpIndex> Kernel for SddmmRows<'_, '_, I> {
                     let mut acc = [[S::zero(); 2]; 4];
                     let mut v = 0;
                     while v + 2 <= dv {
-                        let a0 = S::load(ar.add(v * l));
-                        let a1 = S::load(ar.add((v + 1) * l));
+                        let a0 = element::load::<S, X>(ar.add(v * l));
+                        let a1 = element::load::<S, X>(ar.add((v + 1) * l));
                         for t in 0..4 {
-                            acc[t][0] = S::fma(a0, S::load(br[t].add(v * l)), acc[t][0]);
-                            acc[t][1] = S::fma(a1, S::load(br[t].add((v + 1) * l)), acc[t][1]);
+                            acc[t][0] =
+                                S::fma(a0, element::load::<S, X>(br[t].add(v * l)), acc[t][0]);
+                            acc[t][1] = S::fma(
+                                a1,
+                                element::load::<S, X>(br[t].add((v + 1) * l)),
+                                acc[t][1],
+                            );
                         }
                         v += 2;
                     }
                     if v < dv {
-                        let a0 = S::load(ar.add(v * l));
+                        let a0 = element::load::<S, X>(ar.add(v * l));
                         for t in 0..4 {
-                            acc[t][0] = S::fma(a0, S::load(br[t].add(v * l)), acc[t][0]);
+                            acc[t][0] =
+                                S::fma(a0, element::load::<S, X>(br[t].add(v * l)), acc[t][0]);
                         }
                     }
                     if tail != 0 {
-                        let a0 = S::load_part(ar.add(dv * l), tail);
+                        let a0 = element::load_part::<S, X>(ar.add(dv * l), tail);
                         for t in 0..4 {
-                            acc[t][1] =
-                                S::fma(a0, S::load_part(br[t].add(dv * l), tail), acc[t][1]);
+                            acc[t][1] = S::fma(
+                                a0,
+                                element::load_part::<S, X>(br[t].add(dv * l), tail),
+                                acc[t][1],
+                            );
                         }
                     }
                     for t in 0..4 {
@@ -195,21 +208,29 @@ impl<I: SpIndex> Kernel for SddmmRows<'_, '_, I> {
                     let mut acc = [S::zero(); 2];
                     let mut v = 0;
                     while v + 2 <= dv {
-                        acc[0] = S::fma(S::load(ar.add(v * l)), S::load(br.add(v * l)), acc[0]);
+                        acc[0] = S::fma(
+                            element::load::<S, X>(ar.add(v * l)),
+                            element::load::<S, X>(br.add(v * l)),
+                            acc[0],
+                        );
                         acc[1] = S::fma(
-                            S::load(ar.add((v + 1) * l)),
-                            S::load(br.add((v + 1) * l)),
+                            element::load::<S, X>(ar.add((v + 1) * l)),
+                            element::load::<S, X>(br.add((v + 1) * l)),
                             acc[1],
                         );
                         v += 2;
                     }
                     if v < dv {
-                        acc[0] = S::fma(S::load(ar.add(v * l)), S::load(br.add(v * l)), acc[0]);
+                        acc[0] = S::fma(
+                            element::load::<S, X>(ar.add(v * l)),
+                            element::load::<S, X>(br.add(v * l)),
+                            acc[0],
+                        );
                     }
                     if tail != 0 {
                         acc[1] = S::fma(
-                            S::load_part(ar.add(dv * l), tail),
-                            S::load_part(br.add(dv * l), tail),
+                            element::load_part::<S, X>(ar.add(dv * l), tail),
+                            element::load_part::<S, X>(br.add(dv * l), tail),
                             acc[1],
                         );
                     }
@@ -227,37 +248,37 @@ impl<I: SpIndex> Kernel for SddmmRows<'_, '_, I> {
 ///
 /// `dY` and `X` are transposed once into reused scratch (m × batch, k × batch), so each stored
 /// entry becomes one contiguous length-`batch` dot product ([`sddmm`]).
-pub fn sddmm_linear<I: SpIndex>(
-    dy: MatRef<'_, f32>,
-    x: MatRef<'_, f32>,
+pub fn sddmm_linear<I: SpIndex, X: Element, Y: Element>(
+    dy: MatRef<'_, X>,
+    x: MatRef<'_, X>,
     pattern: CsrPatternView<'_, I>,
-    out: &mut [f32],
+    out: &mut [Y],
 ) -> Result<(), KernelError> {
     sddmm_linear_isa(Isa::detect(), dy, x, pattern, out)
 }
 
 /// [`sddmm_linear`] on an explicit instruction set.
-pub fn sddmm_linear_isa<I: SpIndex>(
+pub fn sddmm_linear_isa<I: SpIndex, X: Element, Y: Element>(
     isa: Isa,
-    dy: MatRef<'_, f32>,
-    x: MatRef<'_, f32>,
+    dy: MatRef<'_, X>,
+    x: MatRef<'_, X>,
     pattern: CsrPatternView<'_, I>,
-    out: &mut [f32],
+    out: &mut [Y],
 ) -> Result<(), KernelError> {
     const OP: &str = "sddmm_linear";
     let (m, k) = pattern.shape();
     check_linear_grad(OP, "pattern", (m, k), &dy, &x)?;
     check_pattern_out(OP, out, pattern.nnz())?;
-    sddmm_linear_unchecked(isa, dy, x, pattern, out);
+    with_f32_slice(out, |out| sddmm_linear_unchecked(isa, dy, x, pattern, out));
     Ok(())
 }
 
 /// [`sddmm_linear_isa`] after its shape checks (`dY` batch × m, `X` batch × k, pattern m × k,
 /// `out.len() == nnz`); shared with `nm_sddmm`.
-pub(crate) fn sddmm_linear_unchecked<I: SpIndex>(
+pub(crate) fn sddmm_linear_unchecked<I: SpIndex, X: Element>(
     isa: Isa,
-    dy: MatRef<'_, f32>,
-    x: MatRef<'_, f32>,
+    dy: MatRef<'_, X>,
+    x: MatRef<'_, X>,
     pattern: CsrPatternView<'_, I>,
     out: &mut [f32],
 ) {
@@ -267,10 +288,10 @@ pub(crate) fn sddmm_linear_unchecked<I: SpIndex>(
         return;
     }
     // Transposed into aligned scratch with a padded row stride, so rows start on cache lines.
-    let s = aligned_stride(nb);
-    with_scratch(m * s, |dyt| {
+    let s = aligned_stride_of::<X>(nb);
+    with_scratch_of::<X, _>(m * s, |dyt| {
         transpose_into_isa(isa, dy, dyt, s);
-        with_scratch(k * s, |xt| {
+        with_scratch_of::<X, _>(k * s, |xt| {
             transpose_into_isa(isa, x, xt, s);
             let a = MatRef::with_stride(&*dyt, m, nb, s).expect("scratch sized m × stride");
             let b = MatRef::with_stride(&*xt, k, nb, s).expect("scratch sized k × stride");

@@ -6,9 +6,9 @@ use crate::error::KernelError;
 
 /// `Y` must be `m × n`; `what` names the product Y holds (e.g. `"A·X"`). Shared by every kernel
 /// that writes a dense `Y`.
-pub(crate) fn check_y(
+pub(crate) fn check_y<Y>(
     op: &'static str,
-    y: &MatMut<'_, f32>,
+    y: &MatMut<'_, Y>,
     m: usize,
     n: usize,
     what: &str,
@@ -24,11 +24,11 @@ pub(crate) fn check_y(
 
 /// `Y = A·X` with `A` m × k: `X` must have k rows and `Y` be m × n; returns n. Shared by the CSR,
 /// BSR and N:M `spmm` forms.
-pub(crate) fn check_spmm(
+pub(crate) fn check_spmm<X, Y>(
     op: &'static str,
     (m, k): (usize, usize),
-    x: &MatRef<'_, f32>,
-    y: &MatMut<'_, f32>,
+    x: &MatRef<'_, X>,
+    y: &MatMut<'_, Y>,
 ) -> Result<usize, KernelError> {
     if x.nrows() != k {
         return Err(KernelError::shape(
@@ -43,12 +43,12 @@ pub(crate) fn check_spmm(
 
 /// `Y = X·Wᵀ + bias` with `W` m × k: `X` must be batch × k, `Y` batch × m and the bias (when
 /// given) of length m. Shared by the CSR, BSR and N:M `spmm_t` forms.
-pub(crate) fn check_spmm_t(
+pub(crate) fn check_spmm_t<X, Y>(
     op: &'static str,
-    x: &MatRef<'_, f32>,
+    x: &MatRef<'_, X>,
     (m, k): (usize, usize),
     bias: Option<&[f32]>,
-    y: &MatMut<'_, f32>,
+    y: &MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     let nb = x.nrows();
     if x.ncols() != k {
@@ -72,12 +72,12 @@ pub(crate) fn check_spmm_t(
 /// The weight gradient `dYᵀ·X` sampled at an m × k pattern: `dY` must be batch × m and `X`
 /// batch × k. `sampled` names the sampling operand in the message (`"pattern"` or `"W"`). Shared
 /// by `sddmm_linear` and `nm_sddmm`.
-pub(crate) fn check_linear_grad(
+pub(crate) fn check_linear_grad<X, D>(
     op: &'static str,
     sampled: &str,
     (m, k): (usize, usize),
-    dy: &MatRef<'_, f32>,
-    x: &MatRef<'_, f32>,
+    dy: &MatRef<'_, D>,
+    x: &MatRef<'_, X>,
 ) -> Result<(), KernelError> {
     if x.nrows() != dy.nrows() || dy.ncols() != m || x.ncols() != k {
         return Err(KernelError::shape(
@@ -96,9 +96,9 @@ pub(crate) fn check_linear_grad(
 
 /// `out` must hold one value per stored entry of a CSR pattern. Shared by `sddmm` and
 /// `sddmm_linear`.
-pub(crate) fn check_pattern_out(
+pub(crate) fn check_pattern_out<Y>(
     op: &'static str,
-    out: &[f32],
+    out: &[Y],
     nnz: usize,
 ) -> Result<(), KernelError> {
     if out.len() != nnz {

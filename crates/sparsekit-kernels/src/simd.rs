@@ -146,6 +146,50 @@ pub(crate) trait Simd: Copy {
     unsafe fn f16_to_f32(bits: u16) -> f32 {
         f16_to_f32_soft(bits)
     }
+    /// Whether [`Simd::dp_bf16_pair`] exists: AVX-512 compiled with AVX512-BF16 and AVX512-BW
+    /// (`Avx512<true>`, reached only through [`dispatch_dp_bf16`] on CPUs that have both).
+    const DP_BF16: bool = false;
+    /// `acc[0], acc[1] +=` two stored entries at once over `2·LANES` columns: `w` holds the
+    /// entries' bf16 values (bits; entry `p` low, `p + 1` high) and `x0`, `x1` their bf16 `X`
+    /// rows. One `vdpbf16ps` per `LANES` columns sums both products; `acc` holds the columns
+    /// in the order [`Simd::dp_bf16_order`] undoes.
+    ///
+    /// # Safety
+    /// `Self::DP_BF16`; `x0`, `x1` each readable for `2·LANES` elements.
+    #[inline(always)]
+    unsafe fn dp_bf16_pair(_w: u32, _x0: *const u16, _x1: *const u16, _acc: &mut [Self::V; 2]) {
+        unreachable!("dp_bf16_pair without AVX512-BF16")
+    }
+    /// Turns the accumulators of [`Simd::dp_bf16_pair`] into columns `0..LANES`, `LANES..2·LANES`.
+    ///
+    /// # Safety
+    /// `Self::DP_BF16`.
+    #[inline(always)]
+    unsafe fn dp_bf16_order(_acc: &mut [Self::V; 2]) {
+        unreachable!("dp_bf16_order without AVX512-BF16")
+    }
+    /// `LANES` bf16 values (raw bits) from `p` widened to f32 (exact: the top half of an f32).
+    #[inline(always)]
+    unsafe fn load_bf16(p: *const u16) -> Self::V {
+        let mut t = [0.0f32; 16];
+        for (i, v) in t.iter_mut().enumerate().take(Self::LANES) {
+            // SAFETY: p .. p + LANES is readable (caller contract).
+            *v = f32::from_bits((unsafe { *p.add(i) } as u32) << 16);
+        }
+        // SAFETY: t holds 16 >= LANES floats.
+        unsafe { Self::load(t.as_ptr()) }
+    }
+    /// `LANES` IEEE binary16 values (raw bits) from `p` widened to f32 (exact).
+    #[inline(always)]
+    unsafe fn load_f16(p: *const u16) -> Self::V {
+        let mut t = [0.0f32; 16];
+        for (i, v) in t.iter_mut().enumerate().take(Self::LANES) {
+            // SAFETY: p .. p + LANES is readable (caller contract).
+            *v = unsafe { Self::f16_to_f32(*p.add(i)) };
+        }
+        // SAFETY: t holds 16 >= LANES floats.
+        unsafe { Self::load(t.as_ptr()) }
+    }
     /// `dst[c·ds + r] = src[r·ss + c]` for an 8 × 8 tile (`r, c < 8`).
     #[inline(always)]
     unsafe fn transpose8x8(src: *const f32, ss: usize, dst: *mut f32, ds: usize) {
@@ -226,6 +270,38 @@ pub(crate) fn dispatch<K: Kernel>(isa: Isa, k: K) -> K::Output {
         }
         _ => k.run::<Portable>(),
     }
+}
+
+/// Whether this CPU runs [`dispatch_dp_bf16`]'s AVX512-BF16 variant (avx512f, avx512bw and
+/// avx512bf16 detected; checked once).
+pub(crate) fn has_dp_bf16() -> bool {
+    #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
+    {
+        static OK: OnceLock<bool> = OnceLock::new();
+        *OK.get_or_init(|| {
+            avx2_ok()
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512bf16")
+        })
+    }
+    #[cfg(not(all(target_arch = "x86_64", sparsekit_avx512)))]
+    {
+        false
+    }
+}
+
+/// [`dispatch`], except that `Isa::Avx512` runs `k` with [`Simd::DP_BF16`] (`vdpbf16ps`) on
+/// CPUs with AVX512-BF16 ([`has_dp_bf16`]). Only the bf16 × bf16 product kernels use it, so the
+/// other kernels are not compiled twice.
+#[inline]
+pub(crate) fn dispatch_dp_bf16<K: Kernel>(isa: Isa, k: K) -> K::Output {
+    #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
+    if isa == Isa::Avx512 && has_dp_bf16() {
+        // SAFETY: avx2, fma, f16c, avx512f, avx512bw and avx512bf16 were detected at runtime.
+        return unsafe { x86::run_avx512_bf16(k) };
+    }
+    dispatch(isa, k)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -323,6 +399,13 @@ pub(crate) mod x86 {
         k.run::<Avx512>()
     }
 
+    /// As [`run_avx512`], with AVX512-BW and AVX512-BF16 (`vdpbf16ps`) for the bf16 products.
+    #[cfg(sparsekit_avx512)]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512bf16")]
+    pub(super) unsafe fn run_avx512_bf16<K: Kernel>(k: K) -> K::Output {
+        k.run::<Avx512<true>>()
+    }
+
     #[derive(Clone, Copy)]
     pub(crate) struct Avx2;
 
@@ -414,6 +497,21 @@ pub(crate) mod x86 {
             // SAFETY: the ISA is enabled by the dispatch wrapper; pointers per the `Simd` contract.
             unsafe { _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32))) }
         }
+        #[inline(always)]
+        unsafe fn load_bf16(p: *const u16) -> __m256 {
+            // 8 × u16 zero-extended to u32 and shifted into the top half: exact.
+            // SAFETY: the ISA is enabled by the dispatch wrapper; p .. p + 8 is readable.
+            unsafe {
+                let h = _mm_loadu_si128(p as *const __m128i);
+                _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(h)))
+            }
+        }
+        #[inline(always)]
+        unsafe fn load_f16(p: *const u16) -> __m256 {
+            // F16C (enabled with avx2, see `run_avx2`).
+            // SAFETY: the ISA is enabled by the dispatch wrapper; p .. p + 8 is readable.
+            unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)) }
+        }
     }
 
     /// 8 × 8 in-register transpose (unpack / shuffle / permute2f128).
@@ -456,13 +554,45 @@ pub(crate) mod x86 {
 
     #[cfg(sparsekit_avx512)]
     #[derive(Clone, Copy)]
-    pub(crate) struct Avx512;
+    pub(crate) struct Avx512<const DP_BF16: bool = false>;
 
     // SAFETY (whole impl): only reachable through `run_avx512`, i.e. with avx512f enabled.
     // Compiled only with Rust >= 1.89 (build.rs), where these intrinsics are stable.
     #[cfg(sparsekit_avx512)]
     #[allow(clippy::incompatible_msrv)]
-    impl Simd for Avx512 {
+    impl<const DP: bool> Simd for Avx512<DP> {
+        const DP_BF16: bool = DP;
+        #[inline(always)]
+        unsafe fn dp_bf16_pair(w: u32, x0: *const u16, x1: *const u16, acc: &mut [__m512; 2]) {
+            // Per 128-bit lane, unpacklo pairs columns 8L..8L+4 of the two rows (x0's in the low
+            // half, matching w's low half = entry p), unpackhi columns 8L+4..8L+8.
+            // SAFETY: only reached with DP (`run_avx512_bf16`: avx512bw and avx512bf16 are
+            // enabled); x0, x1 readable for 32 elements (caller contract).
+            unsafe {
+                let a = _mm512_set1_epi32(w as i32);
+                let r0 = _mm512_loadu_si512(x0 as *const __m512i);
+                let r1 = _mm512_loadu_si512(x1 as *const __m512i);
+                let lo = _mm512_unpacklo_epi16(r0, r1);
+                let hi = _mm512_unpackhi_epi16(r0, r1);
+                let a: __m512bh = std::mem::transmute(a);
+                let (lo, hi): (__m512bh, __m512bh) =
+                    (std::mem::transmute(lo), std::mem::transmute(hi));
+                acc[0] = _mm512_dpbf16_ps(acc[0], a, lo);
+                acc[1] = _mm512_dpbf16_ps(acc[1], a, hi);
+            }
+        }
+        #[inline(always)]
+        unsafe fn dp_bf16_order(acc: &mut [__m512; 2]) {
+            // acc[0] lane 4L+t = column 8L+t, acc[1] lane 4L+t = column 8L+4+t: interleave
+            // 128-bit lanes back (lo.L0 hi.L0 lo.L1 hi.L1 | lo.L2 hi.L2 lo.L3 hi.L3).
+            // SAFETY: avx512f is enabled by the dispatch wrapper.
+            unsafe {
+                let t0 = _mm512_shuffle_f32x4::<0x44>(acc[0], acc[1]);
+                let t1 = _mm512_shuffle_f32x4::<0xEE>(acc[0], acc[1]);
+                acc[0] = _mm512_shuffle_f32x4::<0xD8>(t0, t0);
+                acc[1] = _mm512_shuffle_f32x4::<0xD8>(t1, t1);
+            }
+        }
         const LANES: usize = 16;
         const FMA: bool = true;
         type V = __m512;
@@ -536,6 +666,20 @@ pub(crate) mod x86 {
         unsafe fn f16_to_f32(bits: u16) -> f32 {
             // SAFETY: the ISA is enabled by the dispatch wrapper; pointers per the `Simd` contract.
             unsafe { _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32))) }
+        }
+        #[inline(always)]
+        unsafe fn load_bf16(p: *const u16) -> __m512 {
+            // 16 × u16 zero-extended to u32 and shifted into the top half: exact.
+            // SAFETY: the ISA is enabled by the dispatch wrapper; p .. p + 16 is readable.
+            unsafe {
+                let h = _mm256_loadu_si256(p as *const __m256i);
+                _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h)))
+            }
+        }
+        #[inline(always)]
+        unsafe fn load_f16(p: *const u16) -> __m512 {
+            // SAFETY: the ISA is enabled by the dispatch wrapper; p .. p + 16 is readable.
+            unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)) }
         }
     }
 }

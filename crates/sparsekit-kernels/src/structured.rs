@@ -10,6 +10,7 @@ use sparsekit_formats::{BsrView, CsrPatternView, NMView, Scalar, SpIndex};
 
 use crate::blocked::{run_bsr, run_nm};
 use crate::dense::{MatMut, MatRef};
+use crate::element::{with_f32_out, with_f32_slice, Element};
 use crate::error::KernelError;
 use crate::scratch::for_transposed_chunks;
 use crate::shape::{check_linear_grad, check_spmm, check_spmm_t};
@@ -33,39 +34,41 @@ use crate::spmm::Out;
 /// assert_eq!(y, [5.0, 11.0]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn bsr_spmm<T: Scalar, I: SpIndex>(
+pub fn bsr_spmm<T: Scalar, I: SpIndex, X: Element, Y: Element>(
     a: BsrView<'_, T, I>,
-    x: MatRef<'_, f32>,
-    y: MatMut<'_, f32>,
+    x: MatRef<'_, X>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     bsr_spmm_isa(Isa::detect(), a, x, y)
 }
 
 /// [`bsr_spmm`] on an explicit instruction set.
-pub fn bsr_spmm_isa<T: Scalar, I: SpIndex>(
+pub fn bsr_spmm_isa<T: Scalar, I: SpIndex, X: Element, Y: Element>(
     isa: Isa,
     a: BsrView<'_, T, I>,
-    x: MatRef<'_, f32>,
-    mut y: MatMut<'_, f32>,
+    x: MatRef<'_, X>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     let (m, k) = a.shape();
     let n = check_spmm("bsr_spmm", (m, k), &x, &y)?;
-    let out = Out::rows(&mut y, 1.0, 0.0);
-    // SAFETY: a `BsrView` is validated on construction (block row pointers monotone and ending
-    // at nblocks, block columns < k / c, values = nblocks·r·c, m = nbrows·r); X has k rows and
-    // n columns and Y is m × n (checked above).
-    unsafe {
-        run_bsr(
-            isa,
-            a.block_row_ptr(),
-            a.block_col_idx(),
-            a.values(),
-            a.block_shape(),
-            x,
-            n,
-            out,
-        )
-    };
+    with_f32_out(y, false, |mut y| {
+        let out = Out::rows(&mut y, 1.0, 0.0);
+        // SAFETY: a `BsrView` is validated on construction (block row pointers monotone and ending
+        // at nblocks, block columns < k / c, values = nblocks·r·c, m = nbrows·r); X has k rows and
+        // n columns and Y is m × n (checked above).
+        unsafe {
+            run_bsr(
+                isa,
+                a.block_row_ptr(),
+                a.block_col_idx(),
+                a.values(),
+                a.block_shape(),
+                x,
+                n,
+                out,
+            )
+        };
+    });
     Ok(())
 }
 
@@ -82,22 +85,22 @@ pub fn bsr_spmm_isa<T: Scalar, I: SpIndex>(
 /// assert_eq!(y, [3.0, 7.0]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn bsr_spmm_t<T: Scalar, I: SpIndex>(
-    x: MatRef<'_, f32>,
+pub fn bsr_spmm_t<T: Scalar, I: SpIndex, X: Element, Y: Element>(
+    x: MatRef<'_, X>,
     w: BsrView<'_, T, I>,
     bias: Option<&[f32]>,
-    y: MatMut<'_, f32>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     bsr_spmm_t_isa(Isa::detect(), x, w, bias, y)
 }
 
 /// [`bsr_spmm_t`] on an explicit instruction set.
-pub fn bsr_spmm_t_isa<T: Scalar, I: SpIndex>(
+pub fn bsr_spmm_t_isa<T: Scalar, I: SpIndex, X: Element, Y: Element>(
     isa: Isa,
-    x: MatRef<'_, f32>,
+    x: MatRef<'_, X>,
     w: BsrView<'_, T, I>,
     bias: Option<&[f32]>,
-    mut y: MatMut<'_, f32>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     let (m, k) = w.shape();
     check_spmm_t("bsr_spmm_t", &x, (m, k), bias, &y)?;
@@ -105,23 +108,25 @@ pub fn bsr_spmm_t_isa<T: Scalar, I: SpIndex>(
     if nb == 0 || m == 0 {
         return Ok(());
     }
-    let out = Out::cols(&mut y, bias);
-    for_transposed_chunks(isa, x, |xt, rows, t0| {
-        // SAFETY: as in `bsr_spmm_isa`; Xᵀ is k × rows (a chunk of the batch starting at row
-        // t0 < batch), Y is batch × m so output column i < m and row t0 + t < batch exist; the
-        // bias (when given) has m elements (checked).
-        unsafe {
-            run_bsr(
-                isa,
-                w.block_row_ptr(),
-                w.block_col_idx(),
-                w.values(),
-                w.block_shape(),
-                xt,
-                rows,
-                out.batch_offset(t0),
-            )
-        };
+    with_f32_out(y, false, |mut y| {
+        let out = Out::cols(&mut y, bias);
+        for_transposed_chunks(isa, x, |xt, rows, t0| {
+            // SAFETY: as in `bsr_spmm_isa`; Xᵀ is k × rows (a chunk of the batch starting at row
+            // t0 < batch), Y is batch × m so output column i < m and row t0 + t < batch exist; the
+            // bias (when given) has m elements (checked).
+            unsafe {
+                run_bsr(
+                    isa,
+                    w.block_row_ptr(),
+                    w.block_col_idx(),
+                    w.values(),
+                    w.block_shape(),
+                    xt,
+                    rows,
+                    out.batch_offset(t0),
+                )
+            };
+        });
     });
     Ok(())
 }
@@ -140,27 +145,29 @@ pub fn bsr_spmm_t_isa<T: Scalar, I: SpIndex>(
 /// assert_eq!(y, [8.0]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn nm_spmm<T: Scalar>(
+pub fn nm_spmm<T: Scalar, X: Element, Y: Element>(
     a: NMView<'_, T>,
-    x: MatRef<'_, f32>,
-    y: MatMut<'_, f32>,
+    x: MatRef<'_, X>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     nm_spmm_isa(Isa::detect(), a, x, y)
 }
 
 /// [`nm_spmm`] on an explicit instruction set.
-pub fn nm_spmm_isa<T: Scalar>(
+pub fn nm_spmm_isa<T: Scalar, X: Element, Y: Element>(
     isa: Isa,
     a: NMView<'_, T>,
-    x: MatRef<'_, f32>,
-    mut y: MatMut<'_, f32>,
+    x: MatRef<'_, X>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     let (m, k) = a.shape();
     let n = check_spmm("nm_spmm", (m, k), &x, &y)?;
-    let out = Out::rows(&mut y, 1.0, 0.0);
-    // SAFETY: an `NMView` is validated on construction (values and offsets hold
-    // m·(k / M)·N entries, offsets < M, k % M == 0); X has k rows and n columns, Y is m × n.
-    unsafe { run_nm(isa, a.values(), a.offsets(), m, (a.n(), a.m()), x, n, out) };
+    with_f32_out(y, false, |mut y| {
+        let out = Out::rows(&mut y, 1.0, 0.0);
+        // SAFETY: an `NMView` is validated on construction (values and offsets hold
+        // m·(k / M)·N entries, offsets < M, k % M == 0); X has k rows and n columns, Y is m × n.
+        unsafe { run_nm(isa, a.values(), a.offsets(), m, (a.n(), a.m()), x, n, out) };
+    });
     Ok(())
 }
 
@@ -177,22 +184,22 @@ pub fn nm_spmm_isa<T: Scalar>(
 /// assert_eq!(y, [8.5, 2.5]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn nm_spmm_t<T: Scalar>(
-    x: MatRef<'_, f32>,
+pub fn nm_spmm_t<T: Scalar, X: Element, Y: Element>(
+    x: MatRef<'_, X>,
     w: NMView<'_, T>,
     bias: Option<&[f32]>,
-    y: MatMut<'_, f32>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     nm_spmm_t_isa(Isa::detect(), x, w, bias, y)
 }
 
 /// [`nm_spmm_t`] on an explicit instruction set.
-pub fn nm_spmm_t_isa<T: Scalar>(
+pub fn nm_spmm_t_isa<T: Scalar, X: Element, Y: Element>(
     isa: Isa,
-    x: MatRef<'_, f32>,
+    x: MatRef<'_, X>,
     w: NMView<'_, T>,
     bias: Option<&[f32]>,
-    mut y: MatMut<'_, f32>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     let (m, k) = w.shape();
     check_spmm_t("nm_spmm_t", &x, (m, k), bias, &y)?;
@@ -200,22 +207,24 @@ pub fn nm_spmm_t_isa<T: Scalar>(
     if nb == 0 || m == 0 {
         return Ok(());
     }
-    let out = Out::cols(&mut y, bias);
-    for_transposed_chunks(isa, x, |xt, rows, t0| {
-        // SAFETY: as in `nm_spmm_isa`; Xᵀ is k × rows (the batch chunk from row t0 < batch), Y
-        // is batch × m, bias has m elements.
-        unsafe {
-            run_nm(
-                isa,
-                w.values(),
-                w.offsets(),
-                m,
-                (w.n(), w.m()),
-                xt,
-                rows,
-                out.batch_offset(t0),
-            )
-        };
+    with_f32_out(y, false, |mut y| {
+        let out = Out::cols(&mut y, bias);
+        for_transposed_chunks(isa, x, |xt, rows, t0| {
+            // SAFETY: as in `nm_spmm_isa`; Xᵀ is k × rows (the batch chunk from row t0 < batch), Y
+            // is batch × m, bias has m elements.
+            unsafe {
+                run_nm(
+                    isa,
+                    w.values(),
+                    w.offsets(),
+                    m,
+                    (w.n(), w.m()),
+                    xt,
+                    rows,
+                    out.batch_offset(t0),
+                )
+            };
+        });
     });
     Ok(())
 }
@@ -236,22 +245,22 @@ pub fn nm_spmm_t_isa<T: Scalar>(
 /// assert_eq!(dw, [2.0 + 12.0, 4.0 + 16.0]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn nm_sddmm<T: Scalar>(
-    dy: MatRef<'_, f32>,
-    x: MatRef<'_, f32>,
+pub fn nm_sddmm<T: Scalar, X: Element, Y: Element>(
+    dy: MatRef<'_, X>,
+    x: MatRef<'_, X>,
     w: NMView<'_, T>,
-    out: &mut [f32],
+    out: &mut [Y],
 ) -> Result<(), KernelError> {
     nm_sddmm_isa(Isa::detect(), dy, x, w, out)
 }
 
 /// [`nm_sddmm`] on an explicit instruction set.
-pub fn nm_sddmm_isa<T: Scalar>(
+pub fn nm_sddmm_isa<T: Scalar, X: Element, Y: Element>(
     isa: Isa,
-    dy: MatRef<'_, f32>,
-    x: MatRef<'_, f32>,
+    dy: MatRef<'_, X>,
+    x: MatRef<'_, X>,
     w: NMView<'_, T>,
-    out: &mut [f32],
+    out: &mut [Y],
 ) -> Result<(), KernelError> {
     const OP: &str = "nm_sddmm";
     let (m, k) = w.shape();
@@ -268,18 +277,20 @@ pub fn nm_sddmm_isa<T: Scalar>(
     }
     // The N:M pattern as an implicit CSR pattern (row i = entries i·per_row ..), then the CSR
     // SDDMM core. u32 indices whenever they fit (always, in practice), u64 otherwise.
-    if nnz <= u32::MAX as usize && k <= u32::MAX as usize {
-        nm_sddmm_via::<u32, T>(isa, dy, x, w, out);
-    } else {
-        nm_sddmm_via::<u64, T>(isa, dy, x, w, out);
-    }
+    with_f32_slice(out, |out| {
+        if nnz <= u32::MAX as usize && k <= u32::MAX as usize {
+            nm_sddmm_via::<u32, T, X>(isa, dy, x, w, out);
+        } else {
+            nm_sddmm_via::<u64, T, X>(isa, dy, x, w, out);
+        }
+    });
     Ok(())
 }
 
-fn nm_sddmm_via<I: SpIndex, T: Scalar>(
+fn nm_sddmm_via<I: SpIndex, T: Scalar, X: Element>(
     isa: Isa,
-    dy: MatRef<'_, f32>,
-    x: MatRef<'_, f32>,
+    dy: MatRef<'_, X>,
+    x: MatRef<'_, X>,
     w: NMView<'_, T>,
     out: &mut [f32],
 ) {

@@ -5,6 +5,7 @@ use sparsekit_formats::{CsrView, Scalar, SpIndex};
 
 use super::driver::{run_csr_rows, Direct, Out};
 use crate::dense::{MatMut, MatRef};
+use crate::element::{with_f32_out, Element};
 use crate::error::KernelError;
 use crate::scratch::for_transposed_chunks;
 use crate::shape::{check_spmm, check_spmm_t};
@@ -24,46 +25,48 @@ use crate::simd::Isa;
 /// assert_eq!(y, [7.0, 70.0, 6.0, 60.0]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn spmm<T: Scalar, I: SpIndex>(
+pub fn spmm<T: Scalar, I: SpIndex, X: Element, Y: Element>(
     a: CsrView<'_, T, I>,
-    x: MatRef<'_, f32>,
-    y: MatMut<'_, f32>,
+    x: MatRef<'_, X>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     spmm_isa(Isa::detect(), 1.0, a, x, 0.0, y)
 }
 
 /// `Y = α·A·X + β·Y`. With `β = 0` the old `Y` is not read (NaNs in it do not propagate).
-pub fn spmm_with<T: Scalar, I: SpIndex>(
+pub fn spmm_with<T: Scalar, I: SpIndex, X: Element, Y: Element>(
     alpha: f32,
     a: CsrView<'_, T, I>,
-    x: MatRef<'_, f32>,
+    x: MatRef<'_, X>,
     beta: f32,
-    y: MatMut<'_, f32>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     spmm_isa(Isa::detect(), alpha, a, x, beta, y)
 }
 
 /// [`spmm_with`] on an explicit instruction set (tests and benches compare ISAs with this).
-pub fn spmm_isa<T: Scalar, I: SpIndex>(
+pub fn spmm_isa<T: Scalar, I: SpIndex, X: Element, Y: Element>(
     isa: Isa,
     alpha: f32,
     a: CsrView<'_, T, I>,
-    x: MatRef<'_, f32>,
+    x: MatRef<'_, X>,
     beta: f32,
-    mut y: MatMut<'_, f32>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     let (m, k) = a.shape();
     let n = check_spmm("spmm", (m, k), &x, &y)?;
-    let out = Out::rows(&mut y, alpha, beta);
-    run_csr_rows(
-        isa,
-        a.row_ptr(),
-        a.col_idx(),
-        Direct(a.values().as_ptr()),
-        x,
-        n,
-        out,
-    );
+    with_f32_out(y, beta != 0.0, |mut y| {
+        let out = Out::rows(&mut y, alpha, beta);
+        run_csr_rows(
+            isa,
+            a.row_ptr(),
+            a.col_idx(),
+            Direct(a.values().as_ptr()),
+            x,
+            n,
+            out,
+        );
+    });
     Ok(())
 }
 
@@ -74,31 +77,31 @@ pub fn spmm_isa<T: Scalar, I: SpIndex>(
 /// in batch chunks whose transpose stays in L2), then the CSR kernel runs over the rows of `W`
 /// with the batch as the register-blocked dimension and scatters each finished panel down a
 /// column of `Y`.
-pub fn spmm_t<T: Scalar, I: SpIndex>(
-    x: MatRef<'_, f32>,
+pub fn spmm_t<T: Scalar, I: SpIndex, X: Element, Y: Element>(
+    x: MatRef<'_, X>,
     w: CsrView<'_, T, I>,
-    y: MatMut<'_, f32>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     spmm_t_isa(Isa::detect(), x, w, None, y)
 }
 
 /// `Y = X·Wᵀ + bias` (bias of length m broadcast over the batch; `None` = no bias).
-pub fn spmm_t_bias<T: Scalar, I: SpIndex>(
-    x: MatRef<'_, f32>,
+pub fn spmm_t_bias<T: Scalar, I: SpIndex, X: Element, Y: Element>(
+    x: MatRef<'_, X>,
     w: CsrView<'_, T, I>,
     bias: Option<&[f32]>,
-    y: MatMut<'_, f32>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     spmm_t_isa(Isa::detect(), x, w, bias, y)
 }
 
 /// [`spmm_t_bias`] on an explicit instruction set.
-pub fn spmm_t_isa<T: Scalar, I: SpIndex>(
+pub fn spmm_t_isa<T: Scalar, I: SpIndex, X: Element, Y: Element>(
     isa: Isa,
-    x: MatRef<'_, f32>,
+    x: MatRef<'_, X>,
     w: CsrView<'_, T, I>,
     bias: Option<&[f32]>,
-    mut y: MatMut<'_, f32>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     let (m, k) = w.shape();
     check_spmm_t("spmm_t", &x, (m, k), bias, &y)?;
@@ -106,18 +109,20 @@ pub fn spmm_t_isa<T: Scalar, I: SpIndex>(
     if nb == 0 || m == 0 {
         return Ok(());
     }
-    let out = Out::cols(&mut y, bias);
-    for_transposed_chunks(isa, x, |xt, rows, t0| {
-        run_csr_rows(
-            isa,
-            w.row_ptr(),
-            w.col_idx(),
-            Direct(w.values().as_ptr()),
-            xt,
-            rows,
-            // SAFETY: t0 < batch = Y's row count.
-            unsafe { out.batch_offset(t0) },
-        );
+    with_f32_out(y, false, |mut y| {
+        let out = Out::cols(&mut y, bias);
+        for_transposed_chunks(isa, x, |xt, rows, t0| {
+            run_csr_rows(
+                isa,
+                w.row_ptr(),
+                w.col_idx(),
+                Direct(w.values().as_ptr()),
+                xt,
+                rows,
+                // SAFETY: t0 < batch = Y's row count.
+                unsafe { out.batch_offset(t0) },
+            );
+        });
     });
     Ok(())
 }

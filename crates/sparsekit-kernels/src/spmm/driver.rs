@@ -7,15 +7,22 @@
 use sparsekit_formats::{Scalar, SpIndex};
 
 use crate::dense::{MatMut, MatRef};
+use crate::element::{self, Element};
 use crate::partition::{for_each_block, num_chunks, row_bounds};
 use crate::scratch::with_aligned;
-use crate::simd::{dispatch, value_to_f32, Isa, Kernel, Simd};
+use crate::simd::{dispatch, dispatch_dp_bf16, value_to_f32, Isa, Kernel, Simd};
 
 /// Where the value of stored entry `p` comes from.
 pub(crate) trait ValSrc: Copy {
     /// # Safety
     /// `p < nnz` of the matrix the source was built for.
     unsafe fn get<S: Simd>(self, p: usize) -> f32;
+    /// The values as raw bf16 bits when they are stored bf16 in entry order (the `vdpbf16ps`
+    /// pair path reads two neighbours as one `u32`).
+    #[inline(always)]
+    fn bf16_bits(self) -> Option<*const u16> {
+        None
+    }
 }
 
 /// Values in storage order.
@@ -26,6 +33,11 @@ impl<T: Scalar> ValSrc for Direct<T> {
     unsafe fn get<S: Simd>(self, p: usize) -> f32 {
         // SAFETY: p < nnz = values.len() (caller contract).
         unsafe { value_to_f32::<S, T>(*self.0.add(p)) }
+    }
+    #[inline(always)]
+    fn bf16_bits(self) -> Option<*const u16> {
+        (std::any::TypeId::of::<T>() == std::any::TypeId::of::<half::bf16>())
+            .then_some(self.0 as *const u16)
     }
 }
 
@@ -94,16 +106,23 @@ pub(crate) trait RowSource: Copy {
     /// `i` is a valid row; `x` (row stride `xs`) has every row the source can name and columns
     /// `c0 .. c0 + NV·L + tail`; the ISA of `S` is available.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn accumulate<S: Simd, const NV: usize, const PART: bool>(
+    unsafe fn accumulate<S: Simd, X: Element, const NV: usize, const PART: bool>(
         self,
         i: usize,
-        x: *const f32,
+        x: *const X,
         xs: usize,
         c0: usize,
         tail: usize,
         acc: &mut [S::V; NV],
         accp: &mut S::V,
     );
+
+    /// Whether the source has a `vdpbf16ps` path for a bf16 `X` (then [`Job`] dispatches with
+    /// [`dispatch_dp_bf16`]).
+    #[inline(always)]
+    fn dp_bf16(self) -> bool {
+        false
+    }
 
     /// Whether rows come in aligned pairs `(2t, 2t + 1)` that [`RowSource::accumulate2`] should
     /// process together. The driver then requires even row-block bounds.
@@ -118,10 +137,10 @@ pub(crate) trait RowSource: Copy {
     /// As [`RowSource::accumulate`], for both rows.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    unsafe fn accumulate2<S: Simd, const NV: usize, const PART: bool>(
+    unsafe fn accumulate2<S: Simd, X: Element, const NV: usize, const PART: bool>(
         self,
         i: usize,
-        x: *const f32,
+        x: *const X,
         xs: usize,
         c0: usize,
         tail: usize,
@@ -132,8 +151,8 @@ pub(crate) trait RowSource: Copy {
         let [p0, p1] = accp;
         // SAFETY: forwarded caller contract.
         unsafe {
-            self.accumulate::<S, NV, PART>(i, x, xs, c0, tail, a0, p0);
-            self.accumulate::<S, NV, PART>(i + 1, x, xs, c0, tail, a1, p1);
+            self.accumulate::<S, X, NV, PART>(i, x, xs, c0, tail, a0, p0);
+            self.accumulate::<S, X, NV, PART>(i + 1, x, xs, c0, tail, a1, p1);
         }
     }
 }
@@ -158,10 +177,15 @@ pub(crate) const PANEL_VECS: usize = 8;
 
 impl<I: SpIndex, V: ValSrc> RowSource for CsrSrc<I, V> {
     #[inline(always)]
-    unsafe fn accumulate<S: Simd, const NV: usize, const PART: bool>(
+    fn dp_bf16(self) -> bool {
+        self.vals.bf16_bits().is_some()
+    }
+
+    #[inline(always)]
+    unsafe fn accumulate<S: Simd, X: Element, const NV: usize, const PART: bool>(
         self,
         i: usize,
-        x: *const f32,
+        x: *const X,
         xs: usize,
         c0: usize,
         tail: usize,
@@ -177,7 +201,15 @@ impl<I: SpIndex, V: ValSrc> RowSource for CsrSrc<I, V> {
                 (*self.row_ptr.add(i + 1)).index(),
             );
             let x = x.add(c0);
-            let lines = (NV * l + if PART { tail } else { 0 }).div_ceil(16);
+            if S::DP_BF16 && !PART && NV % 2 == 0 && element::kind::<X>() == element::Kind::Bf16 {
+                if let Some(bits) = self.vals.bf16_bits() {
+                    // SAFETY: as below; X is bf16 (raw u16 rows).
+                    self.accumulate_dp::<S, NV>(s, e, bits, x as *const u16, xs, acc);
+                    return;
+                }
+            }
+            let per_line = 64 / element::size::<X>();
+            let lines = (NV * l + if PART { tail } else { 0 }).div_ceil(per_line);
             for p in s..e {
                 // Prefetch: entry p + D exists (< nnz), its column is a valid row of X and the
                 // `lines` cache lines stay inside that row's panel; prefetching never faults.
@@ -185,17 +217,86 @@ impl<I: SpIndex, V: ValSrc> RowSource for CsrSrc<I, V> {
                     let jn = (*self.col_idx.add(p + PREFETCH_DIST)).index();
                     let xn = x.add(jn * xs);
                     for ln in 0..lines {
-                        S::prefetch(xn.add(ln * 16));
+                        S::prefetch(xn.add(ln * per_line) as *const f32);
                     }
                 }
                 let j = (*self.col_idx.add(p)).index();
                 let a = S::splat(self.vals.get::<S>(p));
                 let xr = x.add(j * xs);
                 for (v, accv) in acc.iter_mut().enumerate() {
-                    *accv = S::fma(a, S::load(xr.add(v * l)), *accv);
+                    *accv = S::fma(a, element::load::<S, X>(xr.add(v * l)), *accv);
                 }
                 if PART {
-                    *accp = S::fma(a, S::load_part(xr.add(NV * l), tail), *accp);
+                    *accp = S::fma(a, element::load_part::<S, X>(xr.add(NV * l), tail), *accp);
+                }
+            }
+        }
+    }
+}
+
+impl<I: SpIndex, V: ValSrc> CsrSrc<I, V> {
+    /// The bf16 × bf16 row on AVX512-BF16: entries two at a time, `vdpbf16ps` summing both
+    /// products per column (half the instructions of widening `X` and one FMA per entry; the
+    /// widening path is compute-bound once `X` is bf16, docs/kernels.md). An odd last entry goes
+    /// through the widening path. Products of two bf16 are exact in f32; the instruction adds
+    /// them to the accumulator one after the other (entry `p + 1` first), with denormal inputs
+    /// and results flushed to zero.
+    ///
+    /// # Safety
+    /// `S::DP_BF16`; entries `s..e` of the row, `bits` the bf16 values, `x` bf16 rows of stride
+    /// `xs` with `NV·LANES` readable columns from the panel start.
+    #[inline(always)]
+    unsafe fn accumulate_dp<S: Simd, const NV: usize>(
+        self,
+        s: usize,
+        e: usize,
+        bits: *const u16,
+        x: *const u16,
+        xs: usize,
+        acc: &mut [S::V; NV],
+    ) {
+        let l = S::LANES;
+        // SAFETY: entries p, p + 1 < e <= nnz; columns < k = rows of X; 2·LANES·(NV/2) = NV·LANES
+        // panel columns readable (caller contract); prefetch never faults.
+        unsafe {
+            // Two accumulator sets (pairs alternate between them): `vdpbf16ps` has a 5–6 cycle
+            // latency, and one set per 32 columns is only 4 independent chains at n = 64.
+            let mut dacc = [[[S::zero(); 2]; PANEL_VECS / 2]; 2];
+            let lines = (NV * l).div_ceil(32);
+            let mut p = s;
+            let mut set = 0;
+            while p + 2 <= e {
+                if p + PREFETCH_DIST + 1 < self.nnz {
+                    for t in 0..2 {
+                        let jn = (*self.col_idx.add(p + PREFETCH_DIST + t)).index();
+                        let xn = x.add(jn * xs);
+                        for ln in 0..lines {
+                            S::prefetch(xn.add(ln * 32) as *const f32);
+                        }
+                    }
+                }
+                let w = (bits.add(p) as *const u32).read_unaligned();
+                let x0 = x.add((*self.col_idx.add(p)).index() * xs);
+                let x1 = x.add((*self.col_idx.add(p + 1)).index() * xs);
+                for (u, d) in dacc[set].iter_mut().enumerate().take(NV / 2) {
+                    S::dp_bf16_pair(w, x0.add(2 * u * l), x1.add(2 * u * l), d);
+                }
+                set ^= 1;
+                p += 2;
+            }
+            let [d0, d1] = &mut dacc;
+            for (u, (d, d1)) in d0.iter_mut().zip(d1.iter()).enumerate().take(NV / 2) {
+                d[0] = S::add(d[0], d1[0]);
+                d[1] = S::add(d[1], d1[1]);
+                S::dp_bf16_order(d);
+                acc[2 * u] = S::add(acc[2 * u], d[0]);
+                acc[2 * u + 1] = S::add(acc[2 * u + 1], d[1]);
+            }
+            if p < e {
+                let a = S::splat(f32::from_bits((*bits.add(p) as u32) << 16));
+                let xr = x.add((*self.col_idx.add(p)).index() * xs) as *const half::bf16;
+                for (v, accv) in acc.iter_mut().enumerate() {
+                    *accv = S::fma(a, element::load::<S, half::bf16>(xr.add(v * l)), *accv);
                 }
             }
         }
@@ -203,17 +304,17 @@ impl<I: SpIndex, V: ValSrc> RowSource for CsrSrc<I, V> {
 }
 
 /// Rows `r0..r1` of a sparse operand times a dense `X` (row stride `xs`, `n` columns).
-pub(crate) struct Rows<R> {
+pub(crate) struct Rows<R, X> {
     pub src: R,
     pub r0: usize,
     pub r1: usize,
-    pub x: *const f32,
+    pub x: *const X,
     pub xs: usize,
     pub n: usize,
     pub out: Out,
 }
 
-impl<R: RowSource> Kernel for Rows<R> {
+impl<R: RowSource, X: Element> Kernel for Rows<R, X> {
     type Output = ();
     #[inline(always)]
     fn run<S: Simd>(self) {
@@ -269,7 +370,7 @@ impl<R: RowSource> Kernel for Rows<R> {
                                 unsafe {
                                     let mut acc = [[S::zero(); $nv]; 2];
                                     let mut accp = [S::zero(); 2];
-                                    self.src.accumulate2::<S, $nv, $part>(
+                                    self.src.accumulate2::<S, X, $nv, $part>(
                                         i, self.x, self.xs, c0, tail, &mut acc, &mut accp,
                                     );
                                     emit!($nv, $part, i, &acc[0], accp[0]);
@@ -289,7 +390,7 @@ impl<R: RowSource> Kernel for Rows<R> {
                                 unsafe {
                                     let mut acc = [S::zero(); $nv];
                                     let mut accp = S::zero();
-                                    self.src.accumulate::<S, $nv, $part>(
+                                    self.src.accumulate::<S, X, $nv, $part>(
                                         i, self.x, self.xs, c0, tail, &mut acc, &mut accp,
                                     );
                                     emit!($nv, $part, i, &acc, accp);
@@ -401,12 +502,12 @@ pub(crate) unsafe fn write_out<S: Simd, const NV: usize, const PART: bool>(
 }
 
 /// Runs a CSR kernel over all rows of a pattern, in parallel blocks balanced by nnz.
-pub(crate) fn run_csr_rows<I: SpIndex, V: ValSrc>(
+pub(crate) fn run_csr_rows<I: SpIndex, V: ValSrc, X: Element>(
     isa: Isa,
     row_ptr: &[I],
     col_idx: &[I],
     vals: V,
-    x: MatRef<'_, f32>,
+    x: MatRef<'_, X>,
     n: usize,
     out: Out,
 ) {
@@ -430,11 +531,11 @@ pub(crate) fn run_csr_rows<I: SpIndex, V: ValSrc>(
 }
 
 /// Runs `src` over the row blocks `bounds` (one task per block; sequential for one block).
-pub(crate) fn run_rows<R: RowSource>(
+pub(crate) fn run_rows<R: RowSource, X: Element>(
     isa: Isa,
     src: R,
     bounds: &[usize],
-    x: MatRef<'_, f32>,
+    x: MatRef<'_, X>,
     n: usize,
     out: Out,
 ) {
@@ -446,9 +547,9 @@ pub(crate) fn run_rows<R: RowSource>(
 
 /// Everything a row-block task needs (the sparse source, `X`, the output); shared by reference
 /// across rayon tasks. The CSR row driver and the buffered BSR / N:M schedules all use it.
-pub(crate) struct Job<R> {
+pub(crate) struct Job<R, X> {
     pub src: R,
-    pub x: *const f32,
+    pub x: *const X,
     pub xs: usize,
     pub n: usize,
     pub out: Out,
@@ -457,11 +558,11 @@ pub(crate) struct Job<R> {
 // SAFETY: the raw pointers inside are only used to read shared inputs (which outlive the
 // parallel region: the drivers borrow them) and to write output rows (or output columns, for
 // `Out::Cols`) owned by exactly one task: tasks get disjoint row ranges.
-unsafe impl<R> Sync for Job<R> {}
+unsafe impl<R, X> Sync for Job<R, X> {}
 
-impl<R> Job<R> {
+impl<R, X> Job<R, X> {
     /// `src` times the first `n` columns of `x`, into `out`.
-    pub(crate) fn new(src: R, x: MatRef<'_, f32>, n: usize, out: Out) -> Self {
+    pub(crate) fn new(src: R, x: MatRef<'_, X>, n: usize, out: Out) -> Self {
         Job {
             src,
             x: x.as_ptr(),
@@ -472,19 +573,21 @@ impl<R> Job<R> {
     }
 }
 
-impl<R: RowSource> Job<R> {
+impl<R: RowSource, X: Element> Job<R, X> {
     fn run(&self, isa: Isa, r0: usize, r1: usize) {
-        dispatch(
-            isa,
-            Rows {
-                src: self.src,
-                r0,
-                r1,
-                x: self.x,
-                xs: self.xs,
-                n: self.n,
-                out: self.out,
-            },
-        );
+        let rows = Rows {
+            src: self.src,
+            r0,
+            r1,
+            x: self.x,
+            xs: self.xs,
+            n: self.n,
+            out: self.out,
+        };
+        if element::kind::<X>() == element::Kind::Bf16 && self.src.dp_bf16() {
+            dispatch_dp_bf16(isa, rows);
+        } else {
+            dispatch(isa, rows);
+        }
     }
 }

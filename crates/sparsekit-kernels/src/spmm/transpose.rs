@@ -7,6 +7,7 @@ use sparsekit_formats::{CsrPatternView, CsrView, Scalar, SpIndex};
 
 use super::driver::{run_csr_rows, Direct, Out};
 use crate::dense::{MatMut, MatRef};
+use crate::element::{with_f32_out, Element};
 use crate::error::KernelError;
 use crate::partition::SyncPtr;
 use crate::scratch::with_scratch;
@@ -111,10 +112,10 @@ impl<I: SpIndex> CsrTranspose<I> {
 /// and values together (no permutation arrays, no separate value scatter), then the CSR kernel
 /// runs on `Aᵀ`. Bit-identical to [`spmm_at_cached`]. When the pattern is reused across calls,
 /// build a [`CsrTranspose`] once and call [`spmm_at_cached`].
-pub fn spmm_at<T: Scalar, I: SpIndex>(
+pub fn spmm_at<T: Scalar, I: SpIndex, X: Element, Y: Element>(
     a: CsrView<'_, T, I>,
-    x: MatRef<'_, f32>,
-    mut y: MatMut<'_, f32>,
+    x: MatRef<'_, X>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     check_at(&a, &x, &y)?;
     let (m, k) = a.shape();
@@ -122,28 +123,30 @@ pub fn spmm_at<T: Scalar, I: SpIndex>(
     let (row_ptr, mut next) = transposed_row_ptr(a.col_idx(), k);
     let mut row_idx = vec![I::default(); nnz];
     let n = x.ncols();
-    let out = Out::rows(&mut y, 1.0, 0.0);
-    with_scratch(nnz, |vt| {
-        let (rp, ci, av) = (a.row_ptr(), a.col_idx(), a.values());
-        for i in 0..m {
-            let ii = I::from_usize(i);
-            for q in rp[i].index()..rp[i + 1].index() {
-                let j = ci[q].index();
-                let dst = next[j];
-                next[j] += 1;
-                row_idx[dst] = ii;
-                vt[dst] = av[q].to_f32();
+    with_f32_out(y, false, |mut y| {
+        let out = Out::rows(&mut y, 1.0, 0.0);
+        with_scratch(nnz, |vt| {
+            let (rp, ci, av) = (a.row_ptr(), a.col_idx(), a.values());
+            for i in 0..m {
+                let ii = I::from_usize(i);
+                for q in rp[i].index()..rp[i + 1].index() {
+                    let j = ci[q].index();
+                    let dst = next[j];
+                    next[j] += 1;
+                    row_idx[dst] = ii;
+                    vt[dst] = av[q].to_f32();
+                }
             }
-        }
-        run_csr_rows(
-            Isa::detect(),
-            &row_ptr,
-            &row_idx,
-            Direct(vt.as_ptr()),
-            x,
-            n,
-            out,
-        );
+            run_csr_rows(
+                Isa::detect(),
+                &row_ptr,
+                &row_idx,
+                Direct(vt.as_ptr()),
+                x,
+                n,
+                out,
+            );
+        });
     });
     Ok(())
 }
@@ -153,19 +156,19 @@ pub fn spmm_at<T: Scalar, I: SpIndex>(
 ///
 /// The cache must have been built from `A`'s pattern; only shape and nnz are checked (a cache of
 /// another pattern of the same shape and nnz gives a wrong result, never undefined behaviour).
-pub fn spmm_at_cached<T: Scalar, I: SpIndex>(
+pub fn spmm_at_cached<T: Scalar, I: SpIndex, X: Element, Y: Element>(
     t: &CsrTranspose<I>,
     a: CsrView<'_, T, I>,
-    x: MatRef<'_, f32>,
-    y: MatMut<'_, f32>,
+    x: MatRef<'_, X>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     spmm_at_isa(Isa::detect(), t, a, x, y)
 }
 
-fn check_at<T: Scalar, I: SpIndex>(
+fn check_at<T: Scalar, I: SpIndex, X, Y>(
     a: &CsrView<'_, T, I>,
-    x: &MatRef<'_, f32>,
-    y: &MatMut<'_, f32>,
+    x: &MatRef<'_, X>,
+    y: &MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     const OP: &str = "spmm_at";
     let (m, k) = a.shape();
@@ -179,12 +182,12 @@ fn check_at<T: Scalar, I: SpIndex>(
 }
 
 /// [`spmm_at_cached`] on an explicit instruction set.
-pub fn spmm_at_isa<T: Scalar, I: SpIndex>(
+pub fn spmm_at_isa<T: Scalar, I: SpIndex, X: Element, Y: Element>(
     isa: Isa,
     t: &CsrTranspose<I>,
     a: CsrView<'_, T, I>,
-    x: MatRef<'_, f32>,
-    mut y: MatMut<'_, f32>,
+    x: MatRef<'_, X>,
+    y: MatMut<'_, Y>,
 ) -> Result<(), KernelError> {
     check_at(&a, &x, &y)?;
     if t.shape() != a.shape() || t.nnz() != a.nnz() {
@@ -202,14 +205,16 @@ pub fn spmm_at_isa<T: Scalar, I: SpIndex>(
         });
     }
     let n = x.ncols();
-    let out = Out::rows(&mut y, 1.0, 0.0);
-    // Put Aᵀ's values in transposed order once, then run the plain kernel on them. Scattering
-    // (sequential reads, random writes through `dest`) measured 1.15–1.3× faster than gathering
-    // through `perm`, which in turn is 1.5× faster than reading through `perm` inside the FMA
-    // loop (docs/kernels.md).
-    with_scratch(t.nnz(), |vt| {
-        scatter_flat(&t.dest, a.values(), vt);
-        run_csr_rows(isa, &t.row_ptr, &t.row_idx, Direct(vt.as_ptr()), x, n, out);
+    with_f32_out(y, false, |mut y| {
+        let out = Out::rows(&mut y, 1.0, 0.0);
+        // Put Aᵀ's values in transposed order once, then run the plain kernel on them. Scattering
+        // (sequential reads, random writes through `dest`) measured 1.15–1.3× faster than gathering
+        // through `perm`, which in turn is 1.5× faster than reading through `perm` inside the FMA
+        // loop (docs/kernels.md).
+        with_scratch(t.nnz(), |vt| {
+            scatter_flat(&t.dest, a.values(), vt);
+            run_csr_rows(isa, &t.row_ptr, &t.row_idx, Direct(vt.as_ptr()), x, n, out);
+        });
     });
     Ok(())
 }
