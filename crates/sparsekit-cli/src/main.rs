@@ -48,8 +48,9 @@ enum Command {
     /// Shape, dtype, nnz, sparsity and structure (2:4, 1:4, 4×4 blocks, empty rows) of every
     /// matrix or tensor in a .npz, .mtx, .safetensors or .npy file.
     Inspect(inspect::Args),
-    /// Convert between .npz (csr/csc/coo/bsr), .mtx and dense .npy (the input's type from its
-    /// extension and content, the output's from its extension).
+    /// Convert between .npz (csr/csc/coo/bsr), .mtx, dense .npy and sparse .safetensors, in
+    /// f32, f64, f16 or bf16 (the input's type from its extension and content, the output's
+    /// from its extension).
     Convert(convert::Args),
     /// Prune a .safetensors checkpoint (magnitude or random; unstructured, N:M or blocks;
     /// uniform, global or ERK allocation), or, with --model, a sentence-transformers model

@@ -21,6 +21,9 @@
 //! Writing produces what `save_npz` produces: int32 indices when they fit
 //! ([`IndexWidth::Auto`]), deflate by default. `bf16` values are written as float32 (NumPy has no
 //! bfloat16; the conversion is exact, and reading back into `bf16` restores the same values).
+//! `f16` values are written as float16 (`<f2`): `np.load` reads the arrays, but
+//! `scipy.sparse.load_npz` refuses them (SciPy's sparse matrices have no float16; SciPy 1.16
+//! raises "scipy.sparse does not support dtype float16"), so cast to f32 for SciPy.
 //!
 //! ```
 //! use sparsekit_formats::{io::{npz, SparseMatrix}, Csr};
