@@ -156,6 +156,12 @@ pub(crate) unsafe fn run_bsr<I: SpIndex, T: Scalar, X: Element>(
     if nrows == 0 || n == 0 {
         return;
     }
+    if element::widen_first(isa, &x, vals.len().saturating_mul(n)) {
+        return element::with_widened(x, |x| {
+            // SAFETY: the same arrays and shapes (caller contract), X widened.
+            unsafe { run_bsr(isa, block_row_ptr, block_col_idx, vals, (r, c), x, n, out) }
+        });
+    }
     // Gathers read rows of X: re-align them first (see `with_aligned`).
     with_aligned(x, vals.len().saturating_mul(n), |x| {
         let work = vals.len().saturating_mul(n).saturating_add(nrows * n);
@@ -417,6 +423,12 @@ pub(crate) unsafe fn run_nm<T: Scalar, X: Element>(
 ) {
     if nrows == 0 || n == 0 {
         return;
+    }
+    if element::widen_first(isa, &x, vals.len().saturating_mul(n)) {
+        return element::with_widened(x, |x| {
+            // SAFETY: the same arrays and shapes (caller contract), X widened.
+            unsafe { run_nm(isa, vals, offs, nrows, (nn, mm), x, n, out) }
+        });
     }
     // Gathers read rows of X: re-align them first (see `with_aligned`).
     with_aligned(x, vals.len().saturating_mul(n), |x| {

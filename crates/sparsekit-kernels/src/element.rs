@@ -14,9 +14,12 @@ use std::any::TypeId;
 
 use sparsekit_formats::Scalar;
 
-use crate::dense::MatMut;
-use crate::scratch::with_scratch;
-use crate::simd::Simd;
+use rayon::prelude::*;
+
+use crate::dense::{MatMut, MatRef};
+use crate::partition::PAR_MIN_WORK;
+use crate::scratch::{aligned_stride_of, with_scratch};
+use crate::simd::{Isa, Simd};
 
 mod sealed {
     pub trait Sealed {}
@@ -153,5 +156,38 @@ pub(crate) fn with_f32_slice<Y: Element, R>(out: &mut [Y], f: impl FnOnce(&mut [
         let r = f(buf);
         narrow(buf, out);
         r
+    })
+}
+
+/// Whether a gathered operand of type `X` should be widened to f32 once before a kernel on
+/// `isa` that reads `reads` of its elements (only when it re-reads them: `reads ≥ 2·size`):
+/// - f16 always: an f16 vector costs two `vcvtph2ps` uops per 16 lanes, which made the gather
+///   kernels 2–2.5× slower than with an f32 operand;
+/// - bf16 except on AVX-512: the split widening (a shift and a mask per 16 lanes, then the FMAs)
+///   is cheaper than the gather it saves only with 512-bit vectors; with AVX2 it ran 10 % slower
+///   than an f32 `X` (docs/kernels.md).
+///
+/// One widening pass over `X` costs about as much as reading it twice.
+pub(crate) fn widen_first<X: Element>(isa: Isa, x: &MatRef<'_, X>, reads: usize) -> bool {
+    let k = kind::<X>();
+    (k == Kind::F16 || (k == Kind::Bf16 && isa != Isa::Avx512))
+        && reads >= 2 * x.nrows() * x.ncols()
+}
+
+/// Runs `f` on an f32 copy of `x` (thread-local scratch, rows cache-line aligned).
+pub(crate) fn with_widened<X: Element, R>(
+    x: MatRef<'_, X>,
+    f: impl FnOnce(MatRef<'_, f32>) -> R,
+) -> R {
+    let (r, c) = (x.nrows(), x.ncols());
+    let s = aligned_stride_of::<f32>(c);
+    with_scratch(r * s, |buf| {
+        let body = |(i, row): (usize, &mut [f32])| widen(x.row(i), &mut row[..c]);
+        if r * c >= PAR_MIN_WORK && rayon::current_num_threads() > 1 && s > 0 {
+            buf.par_chunks_mut(s).enumerate().for_each(body);
+        } else if s > 0 {
+            buf.chunks_mut(s).enumerate().for_each(body);
+        }
+        f(MatRef::with_stride(&*buf, r, c, s).expect("scratch sized rows × aligned stride"))
     })
 }

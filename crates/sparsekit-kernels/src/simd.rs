@@ -146,27 +146,39 @@ pub(crate) trait Simd: Copy {
     unsafe fn f16_to_f32(bits: u16) -> f32 {
         f16_to_f32_soft(bits)
     }
-    /// Whether [`Simd::dp_bf16_pair`] exists: AVX-512 compiled with AVX512-BF16 and AVX512-BW
-    /// (`Avx512<true>`, reached only through [`dispatch_dp_bf16`] on CPUs that have both).
-    const DP_BF16: bool = false;
-    /// `acc[0], acc[1] +=` two stored entries at once over `2·LANES` columns: `w` holds the
-    /// entries' bf16 values (bits; entry `p` low, `p + 1` high) and `x0`, `x1` their bf16 `X`
-    /// rows. One `vdpbf16ps` per `LANES` columns sums both products; `acc` holds the columns
-    /// in the order [`Simd::dp_bf16_order`] undoes.
-    ///
-    /// # Safety
-    /// `Self::DP_BF16`; `x0`, `x1` each readable for `2·LANES` elements.
+    /// `2·LANES` bf16 values (raw bits) from `p`, widened to f32 and split into the even and the
+    /// odd elements: `(x[0], x[2], …)`, `(x[1], x[3], …)`. On x86 one shift and one mask per
+    /// `2·LANES` values, where [`Simd::load_bf16`] costs a zero-extend and a shift per `LANES`.
     #[inline(always)]
-    unsafe fn dp_bf16_pair(_w: u32, _x0: *const u16, _x1: *const u16, _acc: &mut [Self::V; 2]) {
-        unreachable!("dp_bf16_pair without AVX512-BF16")
+    unsafe fn load_bf16_split(p: *const u16) -> (Self::V, Self::V) {
+        let (mut e, mut o) = ([0.0f32; 16], [0.0f32; 16]);
+        for i in 0..Self::LANES {
+            // SAFETY: p .. p + 2·LANES is readable (caller contract).
+            let (a, b) = unsafe { (*p.add(2 * i), *p.add(2 * i + 1)) };
+            e[i] = f32::from_bits((a as u32) << 16);
+            o[i] = f32::from_bits((b as u32) << 16);
+        }
+        // SAFETY: e, o hold 16 >= LANES floats.
+        unsafe { (Self::load(e.as_ptr()), Self::load(o.as_ptr())) }
     }
-    /// Turns the accumulators of [`Simd::dp_bf16_pair`] into columns `0..LANES`, `LANES..2·LANES`.
-    ///
-    /// # Safety
-    /// `Self::DP_BF16`.
+    /// Undoes [`Simd::load_bf16_split`]'s order: `(even, odd)` lanes back to elements
+    /// `0..LANES` and `LANES..2·LANES`.
     #[inline(always)]
-    unsafe fn dp_bf16_order(_acc: &mut [Self::V; 2]) {
-        unreachable!("dp_bf16_order without AVX512-BF16")
+    unsafe fn merge_split(even: Self::V, odd: Self::V) -> (Self::V, Self::V) {
+        let (mut e, mut o, mut out) = ([0.0f32; 16], [0.0f32; 16], [0.0f32; 32]);
+        // SAFETY: the arrays hold 16 >= LANES (32 >= 2·LANES) floats.
+        unsafe {
+            Self::store(e.as_mut_ptr(), even);
+            Self::store(o.as_mut_ptr(), odd);
+            for i in 0..Self::LANES {
+                out[2 * i] = e[i];
+                out[2 * i + 1] = o[i];
+            }
+            (
+                Self::load(out.as_ptr()),
+                Self::load(out.as_ptr().add(Self::LANES)),
+            )
+        }
     }
     /// `LANES` bf16 values (raw bits) from `p` widened to f32 (exact: the top half of an f32).
     #[inline(always)]
@@ -272,38 +284,6 @@ pub(crate) fn dispatch<K: Kernel>(isa: Isa, k: K) -> K::Output {
     }
 }
 
-/// Whether this CPU runs [`dispatch_dp_bf16`]'s AVX512-BF16 variant (avx512f, avx512bw and
-/// avx512bf16 detected; checked once).
-pub(crate) fn has_dp_bf16() -> bool {
-    #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
-    {
-        static OK: OnceLock<bool> = OnceLock::new();
-        *OK.get_or_init(|| {
-            avx2_ok()
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512bf16")
-        })
-    }
-    #[cfg(not(all(target_arch = "x86_64", sparsekit_avx512)))]
-    {
-        false
-    }
-}
-
-/// [`dispatch`], except that `Isa::Avx512` runs `k` with [`Simd::DP_BF16`] (`vdpbf16ps`) on
-/// CPUs with AVX512-BF16 ([`has_dp_bf16`]). Only the bf16 × bf16 product kernels use it, so the
-/// other kernels are not compiled twice.
-#[inline]
-pub(crate) fn dispatch_dp_bf16<K: Kernel>(isa: Isa, k: K) -> K::Output {
-    #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
-    if isa == Isa::Avx512 && has_dp_bf16() {
-        // SAFETY: avx2, fma, f16c, avx512f, avx512bw and avx512bf16 were detected at runtime.
-        return unsafe { x86::run_avx512_bf16(k) };
-    }
-    dispatch(isa, k)
-}
-
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn avx2_ok() -> bool {
@@ -397,13 +377,6 @@ pub(crate) mod x86 {
     #[target_feature(enable = "avx2,fma,f16c,avx512f")]
     pub(super) unsafe fn run_avx512<K: Kernel>(k: K) -> K::Output {
         k.run::<Avx512>()
-    }
-
-    /// As [`run_avx512`], with AVX512-BW and AVX512-BF16 (`vdpbf16ps`) for the bf16 products.
-    #[cfg(sparsekit_avx512)]
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512bf16")]
-    pub(super) unsafe fn run_avx512_bf16<K: Kernel>(k: K) -> K::Output {
-        k.run::<Avx512<true>>()
     }
 
     #[derive(Clone, Copy)]
@@ -512,6 +485,31 @@ pub(crate) mod x86 {
             // SAFETY: the ISA is enabled by the dispatch wrapper; p .. p + 8 is readable.
             unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)) }
         }
+        #[inline(always)]
+        unsafe fn load_bf16_split(p: *const u16) -> (__m256, __m256) {
+            // As the AVX-512 version, over 16 values.
+            // SAFETY: the ISA is enabled by the dispatch wrapper; p .. p + 16 is readable.
+            unsafe {
+                let x = _mm256_loadu_si256(p as *const __m256i);
+                (
+                    _mm256_castsi256_ps(_mm256_slli_epi32::<16>(x)),
+                    _mm256_castsi256_ps(_mm256_and_si256(x, _mm256_set1_epi32(-65536))),
+                )
+            }
+        }
+        #[inline(always)]
+        unsafe fn merge_split(even: __m256, odd: __m256) -> (__m256, __m256) {
+            // unpacklo / unpackhi: elements 8L..8L+4 / 8L+4..8L+8 of 128-bit lane L.
+            // SAFETY: the ISA is enabled by the dispatch wrapper.
+            unsafe {
+                let lo = _mm256_unpacklo_ps(even, odd);
+                let hi = _mm256_unpackhi_ps(even, odd);
+                (
+                    _mm256_permute2f128_ps::<0x20>(lo, hi),
+                    _mm256_permute2f128_ps::<0x31>(lo, hi),
+                )
+            }
+        }
     }
 
     /// 8 × 8 in-register transpose (unpack / shuffle / permute2f128).
@@ -554,48 +552,45 @@ pub(crate) mod x86 {
 
     #[cfg(sparsekit_avx512)]
     #[derive(Clone, Copy)]
-    pub(crate) struct Avx512<const DP_BF16: bool = false>;
+    pub(crate) struct Avx512;
 
     // SAFETY (whole impl): only reachable through `run_avx512`, i.e. with avx512f enabled.
     // Compiled only with Rust >= 1.89 (build.rs), where these intrinsics are stable.
     #[cfg(sparsekit_avx512)]
     #[allow(clippy::incompatible_msrv)]
-    impl<const DP: bool> Simd for Avx512<DP> {
-        const DP_BF16: bool = DP;
-        #[inline(always)]
-        unsafe fn dp_bf16_pair(w: u32, x0: *const u16, x1: *const u16, acc: &mut [__m512; 2]) {
-            // Per 128-bit lane, unpacklo pairs columns 8L..8L+4 of the two rows (x0's in the low
-            // half, matching w's low half = entry p), unpackhi columns 8L+4..8L+8.
-            // SAFETY: only reached with DP (`run_avx512_bf16`: avx512bw and avx512bf16 are
-            // enabled); x0, x1 readable for 32 elements (caller contract).
-            unsafe {
-                let a = _mm512_set1_epi32(w as i32);
-                let r0 = _mm512_loadu_si512(x0 as *const __m512i);
-                let r1 = _mm512_loadu_si512(x1 as *const __m512i);
-                let lo = _mm512_unpacklo_epi16(r0, r1);
-                let hi = _mm512_unpackhi_epi16(r0, r1);
-                let a: __m512bh = std::mem::transmute(a);
-                let (lo, hi): (__m512bh, __m512bh) =
-                    (std::mem::transmute(lo), std::mem::transmute(hi));
-                acc[0] = _mm512_dpbf16_ps(acc[0], a, lo);
-                acc[1] = _mm512_dpbf16_ps(acc[1], a, hi);
-            }
-        }
-        #[inline(always)]
-        unsafe fn dp_bf16_order(acc: &mut [__m512; 2]) {
-            // acc[0] lane 4L+t = column 8L+t, acc[1] lane 4L+t = column 8L+4+t: interleave
-            // 128-bit lanes back (lo.L0 hi.L0 lo.L1 hi.L1 | lo.L2 hi.L2 lo.L3 hi.L3).
-            // SAFETY: avx512f is enabled by the dispatch wrapper.
-            unsafe {
-                let t0 = _mm512_shuffle_f32x4::<0x44>(acc[0], acc[1]);
-                let t1 = _mm512_shuffle_f32x4::<0xEE>(acc[0], acc[1]);
-                acc[0] = _mm512_shuffle_f32x4::<0xD8>(t0, t0);
-                acc[1] = _mm512_shuffle_f32x4::<0xD8>(t1, t1);
-            }
-        }
+    impl Simd for Avx512 {
         const LANES: usize = 16;
         const FMA: bool = true;
         type V = __m512;
+        #[inline(always)]
+        unsafe fn load_bf16_split(p: *const u16) -> (__m512, __m512) {
+            // Element 2i is the low half of 32-bit lane i: shifted up it is the f32; element
+            // 2i + 1 is the high half: masked it is the f32. Both exact.
+            // SAFETY: the ISA is enabled by the dispatch wrapper; p .. p + 32 is readable.
+            unsafe {
+                let x = _mm512_loadu_si512(p as *const __m512i);
+                (
+                    _mm512_castsi512_ps(_mm512_slli_epi32::<16>(x)),
+                    _mm512_castsi512_ps(_mm512_and_si512(x, _mm512_set1_epi32(-65536))),
+                )
+            }
+        }
+        #[inline(always)]
+        unsafe fn merge_split(even: __m512, odd: __m512) -> (__m512, __m512) {
+            // unpacklo / unpackhi give elements 8L..8L+4 / 8L+4..8L+8 in 128-bit lane L;
+            // the lane shuffles put them in order (lo.L0 hi.L0 lo.L1 hi.L1 | lo.L2 hi.L2 …).
+            // SAFETY: the ISA is enabled by the dispatch wrapper.
+            unsafe {
+                let lo = _mm512_unpacklo_ps(even, odd);
+                let hi = _mm512_unpackhi_ps(even, odd);
+                let t0 = _mm512_shuffle_f32x4::<0x44>(lo, hi);
+                let t1 = _mm512_shuffle_f32x4::<0xEE>(lo, hi);
+                (
+                    _mm512_shuffle_f32x4::<0xD8>(t0, t0),
+                    _mm512_shuffle_f32x4::<0xD8>(t1, t1),
+                )
+            }
+        }
         #[inline(always)]
         unsafe fn zero() -> __m512 {
             // SAFETY: the ISA is enabled by the dispatch wrapper; pointers per the `Simd` contract.

@@ -10,19 +10,13 @@ use crate::dense::{MatMut, MatRef};
 use crate::element::{self, Element};
 use crate::partition::{for_each_block, num_chunks, row_bounds};
 use crate::scratch::with_aligned;
-use crate::simd::{dispatch, dispatch_dp_bf16, value_to_f32, Isa, Kernel, Simd};
+use crate::simd::{dispatch, value_to_f32, Isa, Kernel, Simd};
 
 /// Where the value of stored entry `p` comes from.
 pub(crate) trait ValSrc: Copy {
     /// # Safety
     /// `p < nnz` of the matrix the source was built for.
     unsafe fn get<S: Simd>(self, p: usize) -> f32;
-    /// The values as raw bf16 bits when they are stored bf16 in entry order (the `vdpbf16ps`
-    /// pair path reads two neighbours as one `u32`).
-    #[inline(always)]
-    fn bf16_bits(self) -> Option<*const u16> {
-        None
-    }
 }
 
 /// Values in storage order.
@@ -33,11 +27,6 @@ impl<T: Scalar> ValSrc for Direct<T> {
     unsafe fn get<S: Simd>(self, p: usize) -> f32 {
         // SAFETY: p < nnz = values.len() (caller contract).
         unsafe { value_to_f32::<S, T>(*self.0.add(p)) }
-    }
-    #[inline(always)]
-    fn bf16_bits(self) -> Option<*const u16> {
-        (std::any::TypeId::of::<T>() == std::any::TypeId::of::<half::bf16>())
-            .then_some(self.0 as *const u16)
     }
 }
 
@@ -117,13 +106,6 @@ pub(crate) trait RowSource: Copy {
         accp: &mut S::V,
     );
 
-    /// Whether the source has a `vdpbf16ps` path for a bf16 `X` (then [`Job`] dispatches with
-    /// [`dispatch_dp_bf16`]).
-    #[inline(always)]
-    fn dp_bf16(self) -> bool {
-        false
-    }
-
     /// Whether rows come in aligned pairs `(2t, 2t + 1)` that [`RowSource::accumulate2`] should
     /// process together. The driver then requires even row-block bounds.
     #[inline(always)]
@@ -177,11 +159,6 @@ pub(crate) const PANEL_VECS: usize = 8;
 
 impl<I: SpIndex, V: ValSrc> RowSource for CsrSrc<I, V> {
     #[inline(always)]
-    fn dp_bf16(self) -> bool {
-        self.vals.bf16_bits().is_some()
-    }
-
-    #[inline(always)]
     unsafe fn accumulate<S: Simd, X: Element, const NV: usize, const PART: bool>(
         self,
         i: usize,
@@ -201,12 +178,10 @@ impl<I: SpIndex, V: ValSrc> RowSource for CsrSrc<I, V> {
                 (*self.row_ptr.add(i + 1)).index(),
             );
             let x = x.add(c0);
-            if S::DP_BF16 && !PART && NV % 2 == 0 && element::kind::<X>() == element::Kind::Bf16 {
-                if let Some(bits) = self.vals.bf16_bits() {
-                    // SAFETY: as below; X is bf16 (raw u16 rows).
-                    self.accumulate_dp::<S, NV>(s, e, bits, x as *const u16, xs, acc);
-                    return;
-                }
+            if !PART && NV % 2 == 0 && element::kind::<X>() == element::Kind::Bf16 {
+                // SAFETY: as below; X is bf16 (raw u16 rows).
+                self.accumulate_split::<S, NV>(s, e, x as *const u16, xs, acc);
+                return;
             }
             let per_line = 64 / element::size::<X>();
             let lines = (NV * l + if PART { tail } else { 0 }).div_ceil(per_line);
@@ -235,69 +210,50 @@ impl<I: SpIndex, V: ValSrc> RowSource for CsrSrc<I, V> {
 }
 
 impl<I: SpIndex, V: ValSrc> CsrSrc<I, V> {
-    /// The bf16 × bf16 row on AVX512-BF16: entries two at a time, `vdpbf16ps` summing both
-    /// products per column (half the instructions of widening `X` and one FMA per entry; the
-    /// widening path is compute-bound once `X` is bf16, docs/kernels.md). An odd last entry goes
-    /// through the widening path. Products of two bf16 are exact in f32; the instruction adds
-    /// them to the accumulator one after the other (entry `p + 1` first), with denormal inputs
-    /// and results flushed to zero.
+    /// A row against a bf16 `X`, `2·LANES` columns per load: each load is split into its even
+    /// and odd columns as f32 (a shift and a mask, [`Simd::load_bf16_split`]) feeding two FMAs,
+    /// and the panel is put back in column order once per row ([`Simd::merge_split`]). Widening
+    /// lane by lane costs twice the ALU work, which made a bf16 `X` no faster than f32 even
+    /// though it halves the gathered bytes (docs/kernels.md). Every column still sums its
+    /// products by FMA in entry order, so the result is the widening path's, bit for bit.
     ///
     /// # Safety
-    /// `S::DP_BF16`; entries `s..e` of the row, `bits` the bf16 values, `x` bf16 rows of stride
-    /// `xs` with `NV·LANES` readable columns from the panel start.
+    /// Entries `s..e` of the row; `x` bf16 rows of stride `xs` with `NV·LANES` readable columns
+    /// from the panel start (`NV` even).
     #[inline(always)]
-    unsafe fn accumulate_dp<S: Simd, const NV: usize>(
+    unsafe fn accumulate_split<S: Simd, const NV: usize>(
         self,
         s: usize,
         e: usize,
-        bits: *const u16,
         x: *const u16,
         xs: usize,
         acc: &mut [S::V; NV],
     ) {
         let l = S::LANES;
-        // SAFETY: entries p, p + 1 < e <= nnz; columns < k = rows of X; 2·LANES·(NV/2) = NV·LANES
-        // panel columns readable (caller contract); prefetch never faults.
+        // SAFETY: entries p < e <= nnz; columns < k = rows of X; NV·LANES panel columns
+        // readable (caller contract); prefetch never faults.
         unsafe {
-            // Two accumulator sets (pairs alternate between them): `vdpbf16ps` has a 5–6 cycle
-            // latency, and one set per 32 columns is only 4 independent chains at n = 64.
-            let mut dacc = [[[S::zero(); 2]; PANEL_VECS / 2]; 2];
+            let mut eo = [[S::zero(); 2]; PANEL_VECS / 2];
             let lines = (NV * l).div_ceil(32);
-            let mut p = s;
-            let mut set = 0;
-            while p + 2 <= e {
-                if p + PREFETCH_DIST + 1 < self.nnz {
-                    for t in 0..2 {
-                        let jn = (*self.col_idx.add(p + PREFETCH_DIST + t)).index();
-                        let xn = x.add(jn * xs);
-                        for ln in 0..lines {
-                            S::prefetch(xn.add(ln * 32) as *const f32);
-                        }
+            for p in s..e {
+                if p + PREFETCH_DIST < self.nnz {
+                    let xn = x.add((*self.col_idx.add(p + PREFETCH_DIST)).index() * xs);
+                    for ln in 0..lines {
+                        S::prefetch(xn.add(ln * 32) as *const f32);
                     }
                 }
-                let w = (bits.add(p) as *const u32).read_unaligned();
-                let x0 = x.add((*self.col_idx.add(p)).index() * xs);
-                let x1 = x.add((*self.col_idx.add(p + 1)).index() * xs);
-                for (u, d) in dacc[set].iter_mut().enumerate().take(NV / 2) {
-                    S::dp_bf16_pair(w, x0.add(2 * u * l), x1.add(2 * u * l), d);
+                let a = S::splat(self.vals.get::<S>(p));
+                let xr = x.add((*self.col_idx.add(p)).index() * xs);
+                for (u, d) in eo.iter_mut().enumerate().take(NV / 2) {
+                    let (ev, od) = S::load_bf16_split(xr.add(2 * u * l));
+                    d[0] = S::fma(a, ev, d[0]);
+                    d[1] = S::fma(a, od, d[1]);
                 }
-                set ^= 1;
-                p += 2;
             }
-            let [d0, d1] = &mut dacc;
-            for (u, (d, d1)) in d0.iter_mut().zip(d1.iter()).enumerate().take(NV / 2) {
-                d[0] = S::add(d[0], d1[0]);
-                d[1] = S::add(d[1], d1[1]);
-                S::dp_bf16_order(d);
-                acc[2 * u] = S::add(acc[2 * u], d[0]);
-                acc[2 * u + 1] = S::add(acc[2 * u + 1], d[1]);
-            }
-            if p < e {
-                let a = S::splat(f32::from_bits((*bits.add(p) as u32) << 16));
-                let xr = x.add((*self.col_idx.add(p)).index() * xs) as *const half::bf16;
-                for (v, accv) in acc.iter_mut().enumerate() {
-                    *accv = S::fma(a, element::load::<S, half::bf16>(xr.add(v * l)), *accv);
-                }
+            for (u, d) in eo.iter().enumerate().take(NV / 2) {
+                let (c0, c1) = S::merge_split(d[0], d[1]);
+                acc[2 * u] = S::add(acc[2 * u], c0);
+                acc[2 * u + 1] = S::add(acc[2 * u + 1], c1);
             }
         }
     }
@@ -516,6 +472,9 @@ pub(crate) fn run_csr_rows<I: SpIndex, V: ValSrc, X: Element>(
     if nrows == 0 || n == 0 {
         return;
     }
+    if element::widen_first(isa, &x, nnz.saturating_mul(n)) {
+        return element::with_widened(x, |x| run_csr_rows(isa, row_ptr, col_idx, vals, x, n, out));
+    }
     let chunks = num_chunks(nnz.saturating_mul(n).saturating_add(nrows * n), nrows);
     let bounds = row_bounds(row_ptr, 1, chunks);
     let src = CsrSrc {
@@ -584,10 +543,6 @@ impl<R: RowSource, X: Element> Job<R, X> {
             n: self.n,
             out: self.out,
         };
-        if element::kind::<X>() == element::Kind::Bf16 && self.src.dp_bf16() {
-            dispatch_dp_bf16(isa, rows);
-        } else {
-            dispatch(isa, rows);
-        }
+        dispatch(isa, rows);
     }
 }
