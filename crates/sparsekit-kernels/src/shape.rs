@@ -24,10 +24,10 @@ pub(crate) fn check_y(
 
 /// `Y = A·X` with `A` m × k: `X` must have k rows and `Y` be m × n; returns n. Shared by the CSR,
 /// BSR and N:M `spmm` forms.
-pub(crate) fn check_spmm(
+pub(crate) fn check_spmm<X>(
     op: &'static str,
     (m, k): (usize, usize),
-    x: &MatRef<'_, f32>,
+    x: &MatRef<'_, X>,
     y: &MatMut<'_, f32>,
 ) -> Result<usize, KernelError> {
     if x.nrows() != k {
