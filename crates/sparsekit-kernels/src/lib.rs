@@ -13,6 +13,7 @@
 //! | [`spmv`](fn@spmv) | `y = A·x` |
 //! | [`topk_rows`], [`topk_rows_abs`] | row-wise top-k |
 //! | [`bsr_spmm`], [`bsr_spmm_t`] | BSR (`r × c` blocks) forms of `spmm` / `spmm_t` (+ bias) |
+//! | [`bsr_spmm_amx`] ([`amx_available`]) | `Y = A·X` for bf16 BSR `A` (blocks multiples of 16 × 16) and bf16 `X` on Intel AMX |
 //! | [`nm_spmm`], [`nm_spmm_t`] | N:M forms of `spmm` / `spmm_t` (+ bias) |
 //! | [`nm_sddmm`] | `dYᵀ·X` sampled at an N:M pattern (N:M weight gradient) |
 //! | [`block_attention_forward`], [`block_attention_backward`] ([`attention`](mod@attention)) | flash-style block-sparse attention `softmax(scale·Q·Kᵀ)·V` over a [`BlockLayout`]'s kept tiles, and its gradients `dQ`, `dK`, `dV` |
@@ -43,7 +44,9 @@ pub mod spmv;
 pub mod structured;
 pub mod topk;
 
+mod amx;
 mod blocked;
+mod bsr_amx;
 mod partition;
 mod scratch;
 mod shape;
@@ -62,7 +65,7 @@ pub use simd::Isa;
 pub use spmm::{spmm, spmm_at, spmm_at_cached, spmm_t, spmm_t_bias, spmm_with, CsrTranspose};
 pub use spmv::spmv;
 pub use structured::{
-    bsr_spmm, bsr_spmm_isa, bsr_spmm_t, bsr_spmm_t_isa, nm_sddmm, nm_sddmm_isa, nm_spmm,
-    nm_spmm_isa, nm_spmm_t, nm_spmm_t_isa,
+    amx_available, bsr_spmm, bsr_spmm_amx, bsr_spmm_isa, bsr_spmm_t, bsr_spmm_t_isa, nm_sddmm,
+    nm_sddmm_isa, nm_spmm, nm_spmm_isa, nm_spmm_t, nm_spmm_t_isa,
 };
 pub use topk::{topk_rows, topk_rows_abs};

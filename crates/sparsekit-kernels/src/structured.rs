@@ -9,8 +9,9 @@
 use sparsekit_formats::{BsrView, CsrPatternView, NMView, Scalar, SpIndex};
 
 use crate::blocked::{run_bsr, run_nm};
+use crate::bsr_amx::{amx_bsr_fits, bsr_spmm_bf16_amx};
 use crate::dense::{MatMut, MatRef};
-use crate::element::{with_f32_out, with_f32_slice, Element};
+use crate::element::{self, with_f32_out, with_f32_slice, Element};
 use crate::error::KernelError;
 use crate::scratch::for_transposed_chunks;
 use crate::shape::{check_linear_grad, check_spmm, check_spmm_t};
@@ -52,6 +53,30 @@ pub fn bsr_spmm_isa<T: Scalar, I: SpIndex, X: Element, Y: Element>(
     let (m, k) = a.shape();
     let n = check_spmm("bsr_spmm", (m, k), &x, &y)?;
     with_f32_out(y, false, |mut y| {
+        // bf16 values and a bf16 X with 16-aligned blocks run on AMX tiles where the CPU and
+        // the OS allow it (`bsr_spmm_amx`; 4× the f32 kernel at 16×16, docs/kernels.md).
+        if isa == Isa::Avx512 && T::NAME == "bf16" && element::kind::<X>() == element::Kind::Bf16 {
+            let vals: &[half::bf16] = bytemuck::cast_slice(a.values());
+            let xb = MatRef::with_stride(
+                bytemuck::cast_slice::<X, half::bf16>(x.data()),
+                x.nrows(),
+                x.ncols(),
+                x.row_stride(),
+            )
+            .expect("the same view, as bf16");
+            // The view is validated on construction and the shapes are checked above: the
+            // contract of `bsr_spmm_bf16_amx`.
+            if bsr_spmm_bf16_amx(
+                a.block_row_ptr(),
+                a.block_col_idx(),
+                vals,
+                a.block_shape(),
+                xb,
+                y.rb_mut(),
+            ) {
+                return;
+            }
+        }
         let out = Out::rows(&mut y, 1.0, 0.0);
         // SAFETY: a `BsrView` is validated on construction (block row pointers monotone and ending
         // at nblocks, block columns < k / c, values = nblocks·r·c, m = nbrows·r); X has k rows and
@@ -69,6 +94,81 @@ pub fn bsr_spmm_isa<T: Scalar, I: SpIndex, X: Element, Y: Element>(
             )
         };
     });
+    Ok(())
+}
+
+/// Whether the Intel AMX bf16 path ([`bsr_spmm_amx`]) can run in this process: the CPU lists
+/// AMX-TILE and AMX-BF16 and Linux granted the tile-data permission
+/// (`arch_prctl(ARCH_REQ_XCOMP_PERM)`, asked once per process on the first call). Always false
+/// off x86_64 Linux.
+pub fn amx_available() -> bool {
+    crate::amx::has_amx_bf16()
+}
+
+/// `Y = A·X` on Intel AMX (`tdpbf16ps`) for a BSR `A` (m × k) with **bf16 values** and `r × c`
+/// blocks, `r` and `c` multiples of 16, a dense **bf16** `X` (k × n) and an f32 `Y` (m × n,
+/// overwritten).
+///
+/// Products of two bf16 are exact in f32 and accumulate in f32:
+/// `|y − y_exact| ≤ K·2⁻²⁴·Σ_j |a_ij·x_jc|` (first order; `K` = stored terms of the row). AMX
+/// treats denormal inputs as zero and flushes denormal results. Bit-identical for any rayon
+/// thread count.
+///
+/// Errors: [`KernelError::ShapeMismatch`] as [`bsr_spmm`]; [`KernelError::Unsupported`] when
+/// the block shape is not a multiple of 16 × 16 or AMX is not usable ([`amx_available`]) — fall
+/// back to [`bsr_spmm`] on f32 copies then.
+///
+/// ```
+/// use half::bf16;
+/// use sparsekit_formats::Bsr;
+/// use sparsekit_kernels::{bsr_spmm_amx, KernelError, MatMut, MatRef};
+/// // 16×32 matrix, one 16×16 identity block at block column 1.
+/// let mut v = vec![bf16::ZERO; 256];
+/// for i in 0..16 {
+///     v[i * 16 + i] = bf16::ONE;
+/// }
+/// let a = Bsr::<bf16>::try_new(16, 32, (16, 16), vec![0, 1], vec![1], v)?;
+/// let x: Vec<bf16> = (0..32).map(|i| bf16::from_f32(i as f32)).collect(); // 32×1
+/// let mut y = vec![0.0f32; 16];
+/// match bsr_spmm_amx(a.view(), MatRef::new(&x, 32, 1)?, MatMut::new(&mut y, 16, 1)?) {
+///     Ok(()) => assert_eq!(y[3], 19.0), // row 3 picks X row 16 + 3
+///     Err(KernelError::Unsupported { .. }) => {} // no AMX here: use bsr_spmm on f32 copies
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn bsr_spmm_amx<I: SpIndex>(
+    a: BsrView<'_, half::bf16, I>,
+    x: MatRef<'_, half::bf16>,
+    y: MatMut<'_, f32>,
+) -> Result<(), KernelError> {
+    const OP: &str = "bsr_spmm_amx";
+    let (m, k) = a.shape();
+    check_spmm(OP, (m, k), &x, &y)?;
+    let (r, c) = a.block_shape();
+    if !amx_bsr_fits(r, c) {
+        return Err(KernelError::Unsupported {
+            op: OP,
+            detail: format!("block shape {r}×{c}: the AMX kernel needs r and c multiples of 16"),
+        });
+    }
+    // The view is validated on construction and the shapes are checked above: the contract of
+    // `bsr_spmm_bf16_amx`.
+    if !bsr_spmm_bf16_amx(
+        a.block_row_ptr(),
+        a.block_col_idx(),
+        a.values(),
+        (r, c),
+        x,
+        y,
+    ) {
+        return Err(KernelError::Unsupported {
+            op: OP,
+            detail: "AMX bf16 is not usable in this process (CPU without AMX-TILE / AMX-BF16, \
+                     tile-data permission refused, or not x86_64 Linux)"
+                .into(),
+        });
+    }
     Ok(())
 }
 

@@ -33,59 +33,13 @@ pub(super) fn has_avx2_fma() -> bool {
     }
 }
 
-pub(super) fn has_avx512f() -> bool {
-    #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
-    {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(all(target_arch = "x86_64", sparsekit_avx512)))]
-    {
-        false
-    }
-}
+pub(super) use crate::amx::{has_avx512bf16, has_avx512f};
 
-/// AMX-TILE and AMX-BF16 (CPUID leaf 7: EDX bits 24 and 22), AVX-512 BF16 for the rest of the
-/// path, and Linux's permission to use the XTILEDATA state (`arch_prctl(ARCH_REQ_XCOMP_PERM,
-/// XFEATURE_XTILEDATA)`, asked once per process; a refusal disables the path).
+/// The SAE's AMX path: the AMX bf16 tiles ([`crate::amx::has_amx_bf16`]: CPU flags and Linux's
+/// XTILEDATA permission, asked once per process; a refusal disables the path) plus AVX-512 BF16
+/// for the rest of the path (packing, epilogue).
 pub(super) fn has_amx_bf16() -> bool {
-    #[cfg(all(target_arch = "x86_64", target_os = "linux", sparsekit_avx512))]
-    {
-        static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *OK.get_or_init(|| {
-            if !has_avx512bf16() {
-                return false;
-            }
-            // SAFETY: CPUID leaves 0 and 7 exist on every x86_64 CPU and have no side effects.
-            #[allow(unused_unsafe)]
-            let (max, l7) = unsafe {
-                (
-                    std::arch::x86_64::__cpuid(0).eax,
-                    std::arch::x86_64::__cpuid_count(7, 0),
-                )
-            };
-            if max < 7 || (l7.edx >> 24) & 1 == 0 || (l7.edx >> 22) & 1 == 0 {
-                return false;
-            }
-            amx::request_permission()
-        })
-    }
-    #[cfg(not(all(target_arch = "x86_64", target_os = "linux", sparsekit_avx512)))]
-    {
-        false
-    }
-}
-
-pub(super) fn has_avx512bf16() -> bool {
-    #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
-    {
-        has_avx512f() && is_x86_feature_detected!("avx512bf16")
-    }
-    #[cfg(not(all(target_arch = "x86_64", sparsekit_avx512)))]
-    {
-        false
-    }
+    cfg!(sparsekit_avx512) && has_avx512bf16() && crate::amx::has_amx_bf16()
 }
 
 /// One task's packed rows and tile buffer.
@@ -873,48 +827,8 @@ pub(super) mod x86 {
 #[cfg(all(target_arch = "x86_64", sparsekit_avx512))]
 mod amx {
     use super::super::{NB, NR};
+    use crate::amx::{tile_release, TileCfg};
     use std::arch::asm;
-
-    /// `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`: true when Linux grants this process
-    /// the AMX tile data state (returns 0).
-    #[cfg(target_os = "linux")]
-    pub(super) fn request_permission() -> bool {
-        const SYS_ARCH_PRCTL: i64 = 158;
-        const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
-        const XFEATURE_XTILEDATA: i64 = 18;
-        let ret: i64;
-        // SAFETY: a plain Linux syscall with integer arguments; it touches no memory of ours.
-        // `syscall` clobbers rcx and r11, declared below.
-        unsafe {
-            asm!(
-                "syscall",
-                inlateout("rax") SYS_ARCH_PRCTL => ret,
-                in("rdi") ARCH_REQ_XCOMP_PERM,
-                in("rsi") XFEATURE_XTILEDATA,
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack),
-            );
-        }
-        ret == 0
-    }
-
-    /// Palette 1 tile configuration: 64 bytes, `colsb` per tile at 16, `rows` at 48.
-    #[repr(C, align(64))]
-    struct TileCfg([u8; 64]);
-
-    impl TileCfg {
-        /// tmm0..7 all 16 rows × 64 bytes.
-        fn full() -> Self {
-            let mut c = [0u8; 64];
-            c[0] = 1;
-            for t in 0..8 {
-                c[16 + 2 * t] = 64;
-                c[48 + t] = 16;
-            }
-            TileCfg(c)
-        }
-    }
 
     /// The AMX tile: `mpad` rows (`a`, row-major bf16 pairs `[mpad][dp]`) × `npb` panels (`w`, each
     /// `[dp][NR]` pairs) into `tile` (`mpad × NB`). Per 32 × 32 block: C in tmm0..3 (2 × 2 tiles of
@@ -941,8 +855,7 @@ mod amx {
                 }
                 return;
             }
-            let cfg = TileCfg::full();
-            asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack, readonly));
+            TileCfg::full().load();
             let sa = dp * 4;
             let sb = NR * 4;
             let sc = NB * 4;
@@ -996,7 +909,7 @@ mod amx {
                     ir += 32;
                 }
             }
-            asm!("tilerelease", options(nostack, nomem));
+            tile_release();
         }
     }
 }
