@@ -128,6 +128,8 @@ fn suite_rows<'a>(rows: &'a [Row], suite: &str) -> Vec<&'a Row> {
         let pb = shape_order.iter().position(|s| *s == b.shape);
         pa.cmp(&pb)
             .then_with(|| a.format.cmp(&b.format))
+            .then_with(|| (a.dtype != "f32").cmp(&(b.dtype != "f32")))
+            .then_with(|| a.dtype.cmp(&b.dtype))
             .then_with(|| a.device.cmp(&b.device))
             .then_with(|| a.sparsity.total_cmp(&b.sparsity))
     });
@@ -139,8 +141,13 @@ fn suite_rows<'a>(rows: &'a [Row], suite: &str) -> Vec<&'a Row> {
 fn break_even(rows: &[&Row]) -> Vec<String> {
     let mut groups: BTreeMap<(Shape, String, String), Vec<&Row>> = BTreeMap::new();
     for r in rows.iter().filter(|r| !r.is_software_adapter()) {
+        let format = if r.dtype == "f32" {
+            r.format.clone()
+        } else {
+            format!("{} {}", r.format, r.dtype)
+        };
         groups
-            .entry((r.shape, r.format.clone(), r.device.clone()))
+            .entry((r.shape, format, r.device.clone()))
             .or_default()
             .push(r);
     }
@@ -172,17 +179,43 @@ fn break_even(rows: &[&Row]) -> Vec<String> {
 }
 
 /// Largest relative error of the sparse results against the dense baseline's (checked by the
-/// runner once per row, outside the timed loop), and a warning above `1e-4`.
+/// runner once per row, outside the timed loop), per dtype, and a warning when a row exceeds
+/// its dtype's bound ([`Row::rel_err_bound`]: `1e-4` for f32).
 fn check_line(rows: &[&Row]) -> Option<String> {
-    let errs: Vec<f64> = rows.iter().filter_map(|r| r.max_rel_err).collect();
-    let worst = errs
+    let checked: Vec<(&Row, f64)> = rows
         .iter()
-        .copied()
-        .fold(None, |a: Option<f64>, e| Some(a.map_or(e, |a| a.max(e))))?;
-    Some(if worst <= 1e-4 {
-        format!("- results checked against the dense product: max relative error {worst:.1e} over {} rows", errs.len())
+        .filter_map(|r| r.max_rel_err.map(|e| (*r, e)))
+        .collect();
+    if checked.is_empty() {
+        return None;
+    }
+    let worst = checked
+        .iter()
+        .map(|(r, e)| e / r.rel_err_bound())
+        .fold(0.0f64, f64::max);
+    let mut dtypes: Vec<&str> = checked.iter().map(|(r, _)| r.dtype.as_str()).collect();
+    dtypes.dedup();
+    dtypes.sort();
+    dtypes.dedup();
+    let per: Vec<String> = dtypes
+        .iter()
+        .map(|d| {
+            let e = checked
+                .iter()
+                .filter(|(r, _)| r.dtype == *d)
+                .map(|(_, e)| *e)
+                .fold(0.0f64, f64::max);
+            format!("{d} {e:.1e}")
+        })
+        .collect();
+    Some(if worst <= 1.0 {
+        format!(
+            "- results checked against the dense product: max relative error {} over {} rows",
+            per.join(", "),
+            checked.len()
+        )
     } else {
-        format!("- **WARNING: a sparse result differs from the dense product (max relative error {worst:.1e}); its timing is suspect**")
+        format!("- **WARNING: a sparse result differs from the dense product (max relative error {}); its timing is suspect**", per.join(", "))
     })
 }
 
@@ -234,7 +267,11 @@ fn peer_table(report: &Report, out: &mut String) {
             .results
             .iter()
             .filter(|r| {
-                r.suite == "spmm" && r.format == "csr" && r.shape == shape && r.sparsity == sparsity
+                r.suite == "spmm"
+                    && r.format == "csr"
+                    && r.dtype == "f32"
+                    && r.shape == shape
+                    && r.sparsity == sparsity
             })
             .min_by_key(|r| if r.device == "flex" { 0 } else { 1 });
         let mut line = format!(
@@ -262,6 +299,103 @@ fn peer_table(report: &Report, out: &mut String) {
             let _ = write!(line, " {ratio} |");
         }
         let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out);
+}
+
+/// Half precision (issue 18): sparsekit's bf16 / f16 spmm beside its f32 kernels, MKL's f32
+/// CSR and PyTorch's bf16 dense and sparse products, per (shape, sparsity) with a half row.
+fn half_table(report: &Report, out: &mut String) {
+    let ours = |format: &str, dtype: &str, shape: Shape, sparsity: f64| {
+        report
+            .results
+            .iter()
+            .filter(|r| {
+                r.suite == "spmm"
+                    && r.format == format
+                    && r.dtype == dtype
+                    && r.shape == shape
+                    && r.sparsity == sparsity
+            })
+            .min_by_key(|r| if r.device == "flex" { 0 } else { 1 })
+            .map(|r| r.median_s)
+    };
+    let peer = |dev: &str, shape: Shape, sparsity: f64| {
+        report
+            .peers
+            .iter()
+            .find(|p| p.device == dev && p.shape == shape && p.sparsity == sparsity)
+            .map(|p| p.median_s)
+    };
+    let mut keys: Vec<(Shape, f64)> = Vec::new();
+    for r in report
+        .results
+        .iter()
+        .filter(|r| r.suite == "spmm" && r.dtype != "f32")
+    {
+        if !keys.contains(&(r.shape, r.sparsity)) {
+            keys.push((r.shape, r.sparsity));
+        }
+    }
+    if keys.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "## Half precision: spmm (`Y = A·X`) in bf16 / f16 against f32 and peers\n"
+    );
+    let _ = writeln!(
+        out,
+        "sparsekit's half rows store the values and `X` in bf16 (or f16), accumulate in f32 and \
+         write the half type; bsr16x16 bf16 runs on AMX tiles where the CPU has them. Ratios are \
+         the other median / sparsekit bf16's (above 1: sparsekit bf16 is faster). MKL has no \
+         half-precision sparse product: its f32 CSR (aligned `X`) is the fair comparison.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| shape (m×k×n) | sparsity | csr f32 | csr bf16 | csr f16 | MKL csr f32 | torch dense bf16 | torch.sparse csr bf16 | bf16 vs our f32 | bf16 vs MKL | bf16 vs torch dense bf16 | bsr16x16 f32 | bsr16x16 bf16 | bsr bf16 vs our bsr f32 | bsr bf16 vs torch dense bf16 |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let t = |v: Option<f64>| v.map_or("–".to_string(), fmt_time);
+    let x = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.2}×", a / b),
+        _ => "–".into(),
+    };
+    for (shape, sp) in keys {
+        let (cf, cb, ch) = (
+            ours("csr", "f32", shape, sp),
+            ours("csr", "bf16", shape, sp),
+            ours("csr", "f16", shape, sp),
+        );
+        let (bf, bb) = (
+            ours("bsr16x16", "f32", shape, sp),
+            ours("bsr16x16", "bf16", shape, sp),
+        );
+        let (mkl, tdb, tsb) = (
+            peer("peer:mkl_csr", shape, sp),
+            peer("peer:torch_dense_mm_bf16", shape, sp),
+            peer("peer:torch_sparse_csr_bf16", shape, sp),
+        );
+        let _ = writeln!(
+            out,
+            "| {shape} | {sp} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            t(cf),
+            t(cb),
+            t(ch),
+            t(mkl),
+            t(tdb),
+            t(tsb),
+            x(cf, cb),
+            x(mkl, cb),
+            x(tdb, cb),
+            t(bf),
+            t(bb),
+            x(bf, bb),
+            x(tdb, bb),
+        );
     }
     let _ = writeln!(out);
 }
@@ -628,16 +762,17 @@ pub fn render_markdown(report: &Report) -> String {
         }
         let _ = writeln!(
             out,
-            "| shape (m×k×n) | format | sparsity | device | nnz | sparse median | dense median | speedup | GFLOP/s |"
+            "| shape (m×k×n) | format | dtype | sparsity | device | nnz | sparse median | dense median | speedup | GFLOP/s |"
         );
-        let _ = writeln!(out, "|---|---|---:|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---|---|---:|---|---:|---:|---:|---:|---:|");
         for r in &rows {
             let mark = if r.is_software_adapter() { " †" } else { "" };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {}{mark} | {} | {} | {} | {:.2}× | {:.1} |",
+                "| {} | {} | {} | {} | {}{mark} | {} | {} | {} | {:.2}× | {:.1} |",
                 r.shape,
                 r.format,
+                r.dtype,
                 r.sparsity,
                 r.device,
                 r.nnz,
@@ -669,6 +804,7 @@ pub fn render_markdown(report: &Report) -> String {
     if !report.peers.is_empty() {
         peer_table(report, &mut out);
     }
+    half_table(report, &mut out);
     if !report.notes.is_empty() {
         let _ = writeln!(out, "## Notes\n");
         for n in &report.notes {
@@ -812,13 +948,16 @@ pub(crate) mod tests {
         assert!(md.find("## spmm:").unwrap() < md.find("## sddmm:").unwrap());
         // Sorted by sparsity within a (shape, format, device) group.
         let (a, b, c) = (
-            md.find("| 4096×4096×64 | csr | 0.7 | flex |").unwrap(),
-            md.find("| 4096×4096×64 | csr | 0.9 | flex |").unwrap(),
-            md.find("| 4096×4096×64 | csr | 0.98 | flex |").unwrap(),
+            md.find("| 4096×4096×64 | csr | f32 | 0.7 | flex |")
+                .unwrap(),
+            md.find("| 4096×4096×64 | csr | f32 | 0.9 | flex |")
+                .unwrap(),
+            md.find("| 4096×4096×64 | csr | f32 | 0.98 | flex |")
+                .unwrap(),
         );
         assert!(a < b && b < c);
         assert!(md.contains(
-            "| 4096×4096×64 | csr | 0.9 | flex | 1677722 | 4.000 ms | 21.000 ms | 5.25× | 53.7 |"
+            "| 4096×4096×64 | csr | f32 | 0.9 | flex | 1677722 | 4.000 ms | 21.000 ms | 5.25× | 53.7 |"
         ));
         assert!(md.contains("faster than dense from sparsity 0.9"), "{md}");
         // Software adapter rows are marked and excluded from claims.
@@ -931,9 +1070,44 @@ pub(crate) mod tests {
         r.results[0].max_rel_err = Some(3e-7);
         r.results[1].max_rel_err = Some(1e-6);
         let md = render_markdown(&r);
-        assert!(md.contains("max relative error 1.0e-6 over 2 rows"), "{md}");
+        assert!(
+            md.contains("max relative error f32 1.0e-6 over 2 rows"),
+            "{md}"
+        );
+        // A bf16 row is held to its dtype's bound (1e-2), an f32 row to 1e-4.
+        r.results[1].dtype = "bf16".into();
+        r.results[1].max_rel_err = Some(5e-3);
+        let md = render_markdown(&r);
+        assert!(!md.contains("WARNING"), "{md}");
+        assert!(md.contains("bf16 5.0e-3, f32 3.0e-7"), "{md}");
         r.results[1].max_rel_err = Some(0.5);
         assert!(render_markdown(&r).contains("WARNING"));
+        r.results[1].max_rel_err = Some(1e-6);
+        r.results[0].max_rel_err = Some(5e-3);
+        assert!(
+            render_markdown(&r).contains("WARNING"),
+            "an f32 row at 5e-3 is suspect"
+        );
+    }
+
+    #[test]
+    fn markdown_shows_half_precision_against_f32_and_peers() {
+        let mut r = sample_report();
+        let mut half = r.results[2].clone();
+        half.dtype = "bf16".into();
+        half.median_s = 0.002;
+        r.results.push(half);
+        let mut torch = r.peers[0].clone();
+        torch.device = "peer:torch_dense_mm_bf16".into();
+        torch.dtype = "bf16".into();
+        torch.median_s = 0.006;
+        r.peers.push(torch);
+        let md = render_markdown(&r);
+        assert!(md.contains("## Half precision"), "{md}");
+        // bf16 2 ms against our f32 4 ms (2×), MKL 2 ms (1×), torch bf16 dense 6 ms (3×).
+        assert!(md.contains("| 2.00× | 1.00× | 3.00× |"), "{md}");
+        r.results.retain(|x| x.dtype == "f32");
+        assert!(!render_markdown(&r).contains("## Half precision"));
     }
 
     #[test]

@@ -194,15 +194,16 @@ fn run(args: RunArgs) -> Result<()> {
             Line::Row(r) if r.suite == "attention" => eprintln!("{}", attention::summary(r)),
             Line::Row(r) => {
                 let warn = match r.max_rel_err {
-                    Some(e) if e > 1e-3 => {
+                    Some(e) if e > r.rel_err_bound() => {
                         format!("  WARNING: sparse result differs from dense (rel err {e:.2e})")
                     }
                     _ => String::new(),
                 };
                 eprintln!(
-                    "  {:<6} {:<4} {} s={:<4} {:<7} sparse {:>9.3} ms  dense {:>9.3} ms  {:>6.2}×  {:>6.1} GFLOP/s{warn}",
+                    "  {:<6} {:<4} {:<4} {} s={:<4} {:<7} sparse {:>9.3} ms  dense {:>9.3} ms  {:>6.2}×  {:>6.1} GFLOP/s{warn}",
                     r.suite,
                     r.format,
+                    r.dtype,
                     r.shape,
                     r.sparsity,
                     r.device,

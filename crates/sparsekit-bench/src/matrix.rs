@@ -90,6 +90,35 @@ impl Format {
     }
 }
 
+/// The value and dense-operand type of a case: f32 everywhere, or half precision (values and
+/// `X` in bf16 / f16, f32 accumulation, output in the same half type; the dense baseline is
+/// burn's matmul in that dtype).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Precision {
+    F32,
+    Bf16,
+    F16,
+}
+
+impl Precision {
+    /// The row's `dtype`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+            Precision::F16 => "f16",
+        }
+    }
+}
+
+/// The half-precision cases of the spmm suite (issue 18): csr in bf16 and f16, bsr16x16 in bf16
+/// (AMX tiles where the CPU has them), at the run's sparsities.
+const HALF_FORMATS: [(Format, Precision); 3] = [
+    (Format::Csr, Precision::Bf16),
+    (Format::Csr, Precision::F16),
+    (Format::Bsr(16, 16), Precision::Bf16),
+];
+
 /// The structured formats of BENCH.md's matrix per suite: (quick run, full run).
 fn structured_formats(suite: Suite, quick: bool) -> &'static [Format] {
     match (suite, quick) {
@@ -112,6 +141,7 @@ pub struct Case {
     pub format: Format,
     pub shape: Shape,
     pub sparsity: f64,
+    pub dtype: Precision,
 }
 
 pub const QUICK_SHAPES: [Shape; 1] = [Shape {
@@ -166,6 +196,7 @@ pub fn matrix(
                     format: Format::Csr,
                     shape,
                     sparsity,
+                    dtype: Precision::F32,
                 });
             }
             for &format in structured_formats(suite, quick) {
@@ -182,13 +213,28 @@ pub fn matrix(
                         format,
                         shape,
                         sparsity,
+                        dtype: Precision::F32,
                     }),
                     None => cases.extend(sparsities.iter().map(|&sparsity| Case {
                         suite,
                         format,
                         shape,
                         sparsity,
+                        dtype: Precision::F32,
                     })),
+                }
+            }
+            if suite == Suite::Spmm {
+                for (format, dtype) in HALF_FORMATS {
+                    if format.fits(shape.m, shape.k) {
+                        cases.extend(sparsities.iter().map(|&sparsity| Case {
+                            suite,
+                            format,
+                            shape,
+                            sparsity,
+                            dtype,
+                        }));
+                    }
                 }
             }
         }
@@ -225,8 +271,17 @@ mod tests {
             k: 4096,
             n: 64,
         };
-        // csr × 3 suites × 3 sparsities, bsr16x16 + bsr4x4 spmm × 3 sparsities, 2:4 spmm_t once.
-        assert_eq!(cases.len(), 3 * 3 + 2 * 3 + 1);
+        // csr × 3 suites × 3 sparsities, bsr16x16 + bsr4x4 spmm × 3 sparsities, 2:4 spmm_t once,
+        // spmm in half precision (csr bf16, csr f16, bsr16x16 bf16) × 3 sparsities.
+        assert_eq!(cases.len(), 3 * 3 + 2 * 3 + 1 + 3 * 3);
+        for (f, d) in HALF_FORMATS {
+            for s in [0.7, 0.9, 0.98] {
+                assert!(cases.iter().any(|c| c.suite == Suite::Spmm
+                    && c.format == f
+                    && c.dtype == d
+                    && c.sparsity == s));
+            }
+        }
         for suite in Suite::ALL {
             for s in [0.7, 0.9, 0.98] {
                 assert!(
@@ -254,8 +309,9 @@ mod tests {
     #[test]
     fn full_matrix_covers_every_shape_and_sparsity_and_structured_formats() {
         let (cases, notes) = matrix(false, &Suite::ALL, None, None);
-        // csr: 3 suites × 3 shapes × 6; spmm, spmm_t: 2 bsr × 3 × 6 + 2 N:M × 3.
-        assert_eq!(cases.len(), 3 * 3 * 6 + 2 * (2 * 3 * 6 + 2 * 3));
+        // csr: 3 suites × 3 shapes × 6; spmm, spmm_t: 2 bsr × 3 × 6 + 2 N:M × 3; spmm half:
+        // 3 (csr bf16, csr f16, bsr16x16 bf16) × 3 shapes × 6.
+        assert_eq!(cases.len(), 3 * 3 * 6 + 2 * (2 * 3 * 6 + 2 * 3) + 3 * 3 * 6);
         assert_eq!(notes.len(), 1);
         assert!(notes.iter().all(|n| n.contains("not yet implemented")));
     }
@@ -270,7 +326,8 @@ mod tests {
                 suite: Suite::Sddmm,
                 format: Format::Csr,
                 shape,
-                sparsity: 0.5
+                sparsity: 0.5,
+                dtype: Precision::F32,
             }]
         );
         assert_eq!("spmm_t".parse::<Suite>(), Ok(Suite::SpmmT));

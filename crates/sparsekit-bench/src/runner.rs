@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use burn::tensor::{DType, Device, DeviceKind, Tensor, TensorData};
-use sparsekit_formats::{Bsr, Csr, NM};
-use sparsekit_kernels::{MatMut, MatRef};
+use half::{bf16, f16};
+use sparsekit_formats::{Bsr, Csr, Scalar, NM};
+use sparsekit_kernels::{Element, MatMut, MatRef};
 
 use crate::input;
-use crate::matrix::{Case, Format, Suite};
+use crate::matrix::{Case, Format, Precision, Suite};
 use crate::row::{Line, Row};
 use crate::timing::{measure_interleaved, Stats, Timing};
 
@@ -174,6 +175,71 @@ struct Inputs {
     x: Vec<f32>,
     /// sddmm: dY n×m.
     dy: Vec<f32>,
+    /// Half-precision cases: `a` and `x` rounded to the case's type (what the kernel reads; the
+    /// dense baseline gets the same f32 data, rounded by burn to the same type).
+    half: Option<HalfInputs>,
+}
+
+/// The operands of a half-precision spmm case.
+enum HalfInputs {
+    Bf16(HalfSparse<bf16>, Vec<bf16>),
+    F16(HalfSparse<f16>, Vec<f16>),
+}
+
+/// The sparse operand of a half-precision case (csr and bsr are timed in half precision).
+enum HalfSparse<H: Scalar> {
+    Csr(Csr<H>),
+    Bsr(Bsr<H>),
+}
+
+impl HalfInputs {
+    fn new(a: &Sparse, x: &[f32], dtype: Precision) -> Option<Self> {
+        fn conv<H: Scalar>(a: &Sparse, x: &[f32]) -> Option<(HalfSparse<H>, Vec<H>)> {
+            let a = match a {
+                Sparse::Csr(a) => HalfSparse::Csr(a.cast::<H>()),
+                Sparse::Bsr(a) => HalfSparse::Bsr(a.cast::<H>()),
+                Sparse::Nm(_) => return None,
+            };
+            Some((a, x.iter().map(|&v| H::from_f32(v)).collect()))
+        }
+        match dtype {
+            Precision::F32 => None,
+            Precision::Bf16 => conv::<bf16>(a, x).map(|(a, x)| HalfInputs::Bf16(a, x)),
+            Precision::F16 => conv::<f16>(a, x).map(|(a, x)| HalfInputs::F16(a, x)),
+        }
+    }
+}
+
+/// The output buffer of a case: f32, or the half type of a half-precision case (the kernels
+/// accumulate in f32 and round once).
+enum OutBuf {
+    F32(Vec<f32>),
+    Bf16(Vec<bf16>),
+    F16(Vec<f16>),
+}
+
+impl OutBuf {
+    fn new(dtype: Precision, len: usize) -> Self {
+        match dtype {
+            Precision::F32 => OutBuf::F32(vec![0.0; len]),
+            Precision::Bf16 => OutBuf::Bf16(vec![bf16::ZERO; len]),
+            Precision::F16 => OutBuf::F16(vec![f16::ZERO; len]),
+        }
+    }
+    fn like(&self) -> Self {
+        match self {
+            OutBuf::F32(v) => OutBuf::F32(vec![0.0; v.len()]),
+            OutBuf::Bf16(v) => OutBuf::Bf16(vec![bf16::ZERO; v.len()]),
+            OutBuf::F16(v) => OutBuf::F16(vec![f16::ZERO; v.len()]),
+        }
+    }
+    fn to_f32(&self) -> Vec<f32> {
+        match self {
+            OutBuf::F32(v) => v.clone(),
+            OutBuf::Bf16(v) => v.iter().map(|h| h.to_f32()).collect(),
+            OutBuf::F16(v) => v.iter().map(|h| h.to_f32()).collect(),
+        }
+    }
 }
 
 fn make_inputs(case: &Case, seed: u64) -> Inputs {
@@ -206,12 +272,49 @@ fn make_inputs(case: &Case, seed: u64) -> Inputs {
     } else {
         Vec::new()
     };
-    Inputs { a, x, dy }
+    let half = HalfInputs::new(&a, &x, case.dtype);
+    Inputs { a, x, dy, half }
+}
+
+/// `Y = A·X` in half precision (values and `X` of type `H`, output `H`).
+fn half_spmm<H: Scalar + Element>(
+    case: &Case,
+    a: &HalfSparse<H>,
+    x: &[H],
+    out: &mut [H],
+) -> Result<(), sparsekit_kernels::KernelError> {
+    let s = case.shape;
+    let (x, y) = (MatRef::new(x, s.k, s.n)?, MatMut::new(out, s.m, s.n)?);
+    match a {
+        HalfSparse::Csr(a) => sparsekit_kernels::spmm(a.view(), x, y),
+        HalfSparse::Bsr(a) => sparsekit_kernels::bsr_spmm(a.view(), x, y),
+    }
 }
 
 /// The sparse kernel of `case` on `inp`, writing into `out`.
-fn sparse_call(case: &Case, inp: &Inputs, out: &mut [f32]) -> Result<()> {
+fn sparse_call(case: &Case, inp: &Inputs, out: &mut OutBuf) -> Result<()> {
     let s = case.shape;
+    let what = || {
+        format!(
+            "{} {} {}",
+            case.suite,
+            case.format.name(),
+            case.dtype.name()
+        )
+    };
+    let out = match (out, &inp.half) {
+        (OutBuf::F32(out), None) => out,
+        (OutBuf::Bf16(out), Some(HalfInputs::Bf16(a, x))) if case.suite == Suite::Spmm => {
+            return half_spmm(case, a, x, out).map_err(|e| anyhow!("{}: {e}", what()));
+        }
+        (OutBuf::F16(out), Some(HalfInputs::F16(a, x))) if case.suite == Suite::Spmm => {
+            return half_spmm(case, a, x, out).map_err(|e| anyhow!("{}: {e}", what()));
+        }
+        _ => bail!(
+            "{}: half precision is wired into the runner for spmm csr / bsr only",
+            what()
+        ),
+    };
     let r = match (case.suite, &inp.a) {
         (Suite::Spmm, Sparse::Csr(a)) => sparsekit_kernels::spmm(
             a.view(),
@@ -265,7 +368,21 @@ fn sparse_out_len(case: &Case, inp: &Inputs) -> usize {
 }
 
 fn tensor(data: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
-    Tensor::<2>::from_data(TensorData::new(data, [rows, cols]), (device, DType::F32))
+    tensor_as(data, rows, cols, device, DType::F32)
+}
+
+/// [`tensor`] in `dtype` (burn rounds the f32 data to nearest even, as the half inputs were).
+fn tensor_as(data: Vec<f32>, rows: usize, cols: usize, device: &Device, dtype: DType) -> Tensor<2> {
+    Tensor::<2>::from_data(TensorData::new(data, [rows, cols]), (device, dtype))
+}
+
+/// The burn dtype of a case's dense baseline.
+fn burn_dtype(p: Precision) -> DType {
+    match p {
+        Precision::F32 => DType::F32,
+        Precision::Bf16 => DType::BF16,
+        Precision::F16 => DType::F16,
+    }
 }
 
 /// The dense tensors of the baseline, created once outside the timed loop.
@@ -292,10 +409,13 @@ fn dense_operands(case: &Case, inp: &Inputs, device: &Device) -> DenseOperands {
     let s = case.shape;
     let (lhs, rhs) = match case.suite {
         // Y = A·X: A m×k (the sparse matrix densified), X k×n.
-        Suite::Spmm => (
-            tensor(inp.a.to_dense(), s.m, s.k, device),
-            tensor(inp.x.clone(), s.k, s.n, device),
-        ),
+        Suite::Spmm => {
+            let dt = burn_dtype(case.dtype);
+            (
+                tensor_as(inp.a.to_dense(), s.m, s.k, device, dt),
+                tensor_as(inp.x.clone(), s.k, s.n, device, dt),
+            )
+        }
         // Y = X·Wᵀ: X n×k, Wᵀ k×m.
         Suite::SpmmT => (
             tensor(inp.x.clone(), s.n, s.k, device),
@@ -355,7 +475,7 @@ fn compare(case: &Case, inp: &Inputs, sparse: &[f32], dense: &[f32]) -> f64 {
 fn time_pair(
     case: &Case,
     inp: &Inputs,
-    out: &mut [f32],
+    out: &mut OutBuf,
     ops: &DenseOperands,
     device: &Device,
     timing: &Timing,
@@ -363,10 +483,10 @@ fn time_pair(
     sparse_call(case, inp, out)?; // surface shape errors before timing
     let dense_y = dense_call(ops)
         .into_data()
-        .try_to_vec::<f32>()
+        .try_into_vec_as::<f32>()
         .map_err(|e| anyhow!("dense result readback: {e:?}"))?;
     sync(device)?;
-    let mut scratch = vec![0f32; out.len()];
+    let mut scratch = out.like();
     let (sparse, dense) = measure_interleaved(
         timing,
         || sparse_call(case, inp, &mut scratch).expect("kernel accepted these inputs a moment ago"),
@@ -384,8 +504,22 @@ fn time_pair(
 /// the case fails: a kernel error or panic never aborts the whole run).
 pub fn run_case_cpu(case: &Case, cfg: &RunConfig, emit: &mut dyn FnMut(Line)) {
     let inp = make_inputs(case, cfg.seed);
-    let mut out = vec![0f32; sparse_out_len(case, &inp)];
+    let mut out = OutBuf::new(case.dtype, sparse_out_len(case, &inp));
     for &dev in &cfg.devices {
+        if case.dtype != Precision::F32 && dev == DenseDevice::NdArray {
+            emit(Line::Note {
+                note: format!(
+                    "{} {} {} s={} {} on ndarray: no rows (burn's ndarray backend has no f16 / \
+                     bf16 tensors for the dense baseline)",
+                    case.suite,
+                    case.format.name(),
+                    case.shape,
+                    case.sparsity,
+                    case.dtype.name()
+                ),
+            });
+            continue;
+        }
         let result = catch_unwind(AssertUnwindSafe(|| {
             measure_pair(case, &inp, &mut out, dev, cfg)
         }));
@@ -428,6 +562,20 @@ pub fn run_case_cpu(case: &Case, cfg: &RunConfig, emit: &mut dyn FnMut(Line)) {
 /// the cores and the CPU rows measured after it come out up to 1.5× slower.
 pub fn run_case_gpu(case: &Case, cfg: &RunConfig, emit: &mut dyn FnMut(Line)) {
     if cfg.gpus.is_empty() {
+        return;
+    }
+    if case.dtype != Precision::F32 {
+        emit(Line::Note {
+            note: format!(
+                "{} {} {} s={} {}: half precision is timed on the CPU kernels only (the GPU ops \
+                 convert half operands to f32 at the edge)",
+                case.suite,
+                case.format.name(),
+                case.shape,
+                case.sparsity,
+                case.dtype.name()
+            ),
+        });
         return;
     }
     let inp = make_inputs(case, cfg.seed);
@@ -550,7 +698,7 @@ fn measure_gpu(case: &Case, inp: &Inputs, gpu: &GpuDevice, cfg: &RunConfig) -> R
 fn measure_pair(
     case: &Case,
     inp: &Inputs,
-    out: &mut [f32],
+    out: &mut OutBuf,
     dev: DenseDevice,
     cfg: &RunConfig,
 ) -> Result<Row> {
@@ -558,14 +706,14 @@ fn measure_pair(
     let ops = dense_operands(case, inp, &device);
     sync(&device).context("creating the dense operands")?;
     let (sparse, dense, dense_y) = time_pair(case, inp, out, &ops, &device, &cfg.timing)?;
-    let max_rel_err = compare(case, inp, out, &dense_y);
+    let max_rel_err = compare(case, inp, &out.to_f32(), &dense_y);
     let nnz = inp.a.nnz();
     let n = case.shape.n;
     Ok(Row {
         suite: case.suite.name().into(),
         op: case.suite.op().into(),
         format: case.format.name().into(),
-        dtype: "f32".into(),
+        dtype: case.dtype.name().into(),
         device: dev.name().into(),
         shape: case.shape,
         sparsity: case.sparsity,

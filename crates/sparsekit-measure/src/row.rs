@@ -75,6 +75,18 @@ impl Row {
     pub fn is_software_adapter(&self) -> bool {
         self.software_adapter.unwrap_or(false)
     }
+
+    /// The largest `max_rel_err` a correct row of this `dtype` shows against its dense
+    /// baseline: `1e-4` for f32; for half precision both results are rounded to the half type
+    /// (relative half-ulp 2⁻⁹ bf16, 2⁻¹² f16, of values up to the largest one), and the dense
+    /// baseline may accumulate in lower precision: `1e-2` for bf16, `2e-3` for f16.
+    pub fn rel_err_bound(&self) -> f64 {
+        match self.dtype.as_str() {
+            "bf16" => 1e-2,
+            "f16" => 2e-3,
+            _ => 1e-4,
+        }
+    }
 }
 
 /// A line of the runner's output: a measured row or a note (a row left out, and why).
