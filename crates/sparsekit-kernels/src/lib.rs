@@ -24,7 +24,9 @@
 //! - every public kernel returns `Result<(), KernelError>` and never panics on mismatched inputs;
 //! - results are bit-identical for any rayon thread count (rows are split by non-zeros, but each
 //!   output element is computed by one thread in a fixed order);
-//! - CSR values may be `f32`, `f64`, `f16` or `bf16`; arithmetic and dense operands are `f32`;
+//! - values may be `f32`, `f64`, `f16` or `bf16`; dense operands and outputs `f32`, `bf16` or
+//!   `f16` ([`Element`], any mix); arithmetic is f32, half outputs are rounded once (see
+//!   [`element`](mod@element) and docs/kernels.md, "Half precision");
 //! - [`reference`](mod@reference) holds a plain scalar twin of every kernel, and the `*_isa` variants run a
 //!   kernel on an explicit [`Isa`] — tests and benches compare them.
 
