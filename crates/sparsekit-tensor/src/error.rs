@@ -44,6 +44,9 @@ pub enum SparseError {
     /// The pattern does not have the claimed [`Structure`](crate::Structure).
     #[error("structure: {0}")]
     Structure(String),
+    /// A values dtype other than F32, F16 or BF16.
+    #[error("values dtype must be F32, F16 or BF16, got {0}")]
+    Dtype(String),
     /// A module parameter named by path is missing or has another size.
     #[error("parameter: {0}")]
     Param(String),

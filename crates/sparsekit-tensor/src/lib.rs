@@ -41,5 +41,5 @@ pub use linear::{
     random_pattern, random_structured_pattern, MaskedLinear, SparseLinear, SparseLinearConfig,
 };
 pub use structure::Structure;
-pub use tensor::{sddmm, spmm, spmm_t, SparseTensor};
+pub use tensor::{cast_float, sddmm, spmm, spmm_t, storage_dtype, SparseTensor};
 pub use topk::{gather_decode, topk, topk_abs};

@@ -401,6 +401,8 @@ impl SparseLinear {
     }
 
     /// `Y = X·Wᵀ + b` over the last dimension of `input` (`[..., d_input]` → `[..., d_output]`).
+    /// `Y` has the input's dtype whatever the values' dtype (F32, F16 or BF16; see
+    /// [`crate::params::cast_params`] to cast a layer); the bias is cast to it when it differs.
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let dims = input.dims();
         assert_eq!(
@@ -412,7 +414,9 @@ impl SparseLinear {
         let x = input.reshape([batch, self.d_input]);
         let mut y = spmm_t(x, &self.weight());
         if let Some(b) = &self.bias {
-            y = y + b.val().unsqueeze::<2>();
+            // `y` has the input's dtype (the dtype rule of `crate::backend`); the bias joins it.
+            let dtype = y.dtype();
+            y = y + crate::backend::float_as_tensor(b.val(), dtype).unsqueeze::<2>();
         }
         let mut out = dims;
         out[D - 1] = self.d_output;

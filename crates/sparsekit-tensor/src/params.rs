@@ -375,6 +375,26 @@ pub fn map_params<M: Module>(
     })
 }
 
+/// `module` with every float parameter rounded to `dtype` (F32, F16 or BF16) by
+/// [`cast_float`](crate::cast_float), ids and autodiff state kept: a model (dense `Linear`s,
+/// `SparseLinear` values and biases, norms, embeddings) in half precision. Index parameters
+/// (a `SparseLinear`'s pattern) are untouched. On a device without `dtype` (NdArray and half
+/// dtypes) the parameters stay F32 holding the rounded values.
+///
+/// ```
+/// use burn::tensor::{DType, Device, Tensor};
+/// use sparsekit_tensor::{params::cast_params, SparseLinearConfig};
+/// let device = Device::flex();
+/// let layer = SparseLinearConfig::new(4, 3).with_sparsity(0.5).init(&device);
+/// let layer = cast_params(layer, DType::BF16);
+/// assert_eq!(layer.values.val().dtype(), DType::BF16);
+/// let y = layer.forward(Tensor::<2>::ones([2, 4], &device).cast(DType::BF16));
+/// assert_eq!(y.dtype(), DType::BF16);
+/// ```
+pub fn cast_params<M: Module>(module: M, dtype: burn::tensor::DType) -> M {
+    map_params(module, |_| true, |_, _, t| crate::cast_float(t, dtype))
+}
+
 /// `module` with the float parameters at the given paths replaced by host values in storage
 /// (row-major) order, each on the parameter's device, with its id and autodiff state.
 ///

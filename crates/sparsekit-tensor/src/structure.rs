@@ -23,7 +23,7 @@
 
 pub use sparsekit_formats::sparsity::Structure;
 use sparsekit_formats::sparsity::{check_nm_storage, nm_violation};
-use sparsekit_formats::{BsrView, NMView};
+use sparsekit_formats::{BsrView, NMView, Scalar};
 
 use crate::error::SparseError;
 
@@ -147,14 +147,14 @@ pub(crate) fn nm_offsets(col_idx: &[u32], m: usize) -> Vec<u8> {
 }
 
 /// An [`NMView`] over CSR values and the offsets from [`nm_offsets`].
-pub(crate) fn nm_view<'a>(
+pub(crate) fn nm_view<'a, T: Scalar>(
     rows: usize,
     cols: usize,
     n: usize,
     m: usize,
-    values: &'a [f32],
+    values: &'a [T],
     offsets: &'a [u8],
-) -> NMView<'a, f32> {
+) -> NMView<'a, T> {
     // The N:M slot order is the CSR order (groups in column order, slots sorted), so the CSR
     // values are the packed N:M values as they are. Validated (O(nnz)) rather than trusted.
     NMView::try_new(rows, cols, n, m, values, offsets)
@@ -163,21 +163,21 @@ pub(crate) fn nm_view<'a>(
 
 /// BSR arrays (block row pointers, block columns, block-contiguous values) of a CSR matrix
 /// checked by [`check_stored`] for `Block { rows: r, cols: c }`.
-pub(crate) struct BsrParts {
+pub(crate) struct BsrParts<T> {
     block_row_ptr: Vec<u32>,
     block_col_idx: Vec<u32>,
-    values: Vec<f32>,
+    values: Vec<T>,
 }
 
-impl BsrParts {
+impl<T: Scalar> BsrParts<T> {
     pub(crate) fn new(
         rows: usize,
         r: usize,
         c: usize,
         row_ptr: &[u32],
         col_idx: &[u32],
-        values: &[f32],
-    ) -> BsrParts {
+        values: &[T],
+    ) -> BsrParts<T> {
         let nbr = rows / r;
         let mut block_row_ptr = Vec::with_capacity(nbr + 1);
         let mut block_col_idx = Vec::new();
@@ -203,13 +203,7 @@ impl BsrParts {
         }
     }
 
-    pub(crate) fn view(
-        &self,
-        rows: usize,
-        cols: usize,
-        r: usize,
-        c: usize,
-    ) -> BsrView<'_, f32, u32> {
+    pub(crate) fn view(&self, rows: usize, cols: usize, r: usize, c: usize) -> BsrView<'_, T, u32> {
         BsrView::try_new(
             rows,
             cols,

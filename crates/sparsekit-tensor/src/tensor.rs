@@ -1,8 +1,8 @@
 //! [`SparseTensor`]: a CSR matrix whose arrays are burn tensors on any [`Device`].
 
 use burn::backend::Dispatch;
-use burn::tensor::{DType, Device, Int, Tensor, TensorData};
-use sparsekit_formats::{Bsr, Csr, CsrPattern, CsrPatternView, NM};
+use burn::tensor::{bf16, f16, DType, Device, Int, Tensor, TensorData};
+use sparsekit_formats::{Bsr, Csr, CsrPattern, CsrPatternView, Scalar, NM};
 
 use crate::backend::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
 use crate::error::SparseError;
@@ -55,12 +55,117 @@ fn check_index_range(v: &[u32]) -> Result<(), SparseError> {
     Ok(())
 }
 
+/// The dtype `device` stores a float tensor of `dtype` in: `dtype` itself where the device
+/// supports it, else F32 (NdArray has no F16 / BF16: half values live there as f32 holding the
+/// rounded values — "converted at the edge"). The one home of that rule.
+pub fn storage_dtype(device: &Device, dtype: DType) -> DType {
+    if device.supports_dtype(dtype) {
+        dtype
+    } else {
+        DType::F32
+    }
+}
+
+fn check_float_dtype(dtype: DType) -> Result<(), SparseError> {
+    match dtype {
+        DType::F32 | DType::F16 | DType::BF16 => Ok(()),
+        other => Err(SparseError::Dtype(format!("{other:?}"))),
+    }
+}
+
+/// `t` rounded to `dtype` (F32, F16 or BF16) and stored as [`storage_dtype`] says: a device cast
+/// where the device has `dtype` (differentiable), else the values are rounded on the host and
+/// stay F32 (not differentiable: the result is a new leaf). Panics on other dtypes.
+pub fn cast_float<const D: usize>(t: Tensor<D>, dtype: DType) -> Tensor<D> {
+    check_float_dtype(dtype).unwrap_or_else(|e| panic!("sparsekit-tensor: {e}"));
+    let device = t.device();
+    let storage = storage_dtype(&device, dtype);
+    if storage == dtype {
+        return if t.dtype() == dtype { t } else { t.cast(dtype) };
+    }
+    // The device lacks `dtype`: round through the host, keep F32.
+    let t = if t.dtype() == DType::F32 {
+        t
+    } else {
+        t.cast(DType::F32)
+    };
+    if dtype == DType::F32 {
+        return t;
+    }
+    let data = t.into_data().convert_dtype(dtype).convert_dtype(DType::F32);
+    Tensor::from_data(data, (&device, DType::F32))
+}
+
 impl SparseTensor {
     /// Uploads a host CSR matrix to `device`.
     pub fn from_csr(csr: &Csr<f32>, device: &Device) -> Result<Self, SparseError> {
         let values =
             Tensor::<1>::from_data(TensorData::new(csr.values().to_vec(), [csr.nnz()]), device);
         Self::from_pattern(csr.pattern(), values)
+    }
+
+    /// Uploads a host CSR matrix of any value type with values of `dtype` (F32, F16 or BF16;
+    /// else [`SparseError::Dtype`]). Each value is rounded to `dtype` once (correctly, also from
+    /// f64: [`Scalar::from_f64`]). On a device without `dtype` (NdArray has no half dtypes) the
+    /// rounded values are stored as F32 ([`storage_dtype`]); the products then give the same
+    /// numbers up to the rounding of half outputs.
+    ///
+    /// ```
+    /// use burn::tensor::{DType, Device, Tensor};
+    /// use sparsekit_formats::Csr;
+    /// use sparsekit_tensor::{spmm_t, SparseTensor};
+    /// let device = Device::flex();
+    /// let w = Csr::<f32>::try_new(1, 2, vec![0, 2], vec![0, 1], vec![1.0, 1.0 / 3.0])?;
+    /// let w = SparseTensor::from_csr_dtype(&w, DType::BF16, &device)?;
+    /// assert_eq!(w.dtype(), DType::BF16);
+    /// let x = Tensor::<2>::ones([1, 2], &device).cast(DType::BF16);
+    /// let y = spmm_t(x, &w); // bf16 × bf16 → bf16 (the dense operand's dtype)
+    /// assert_eq!(y.dtype(), DType::BF16);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_csr_dtype<T: Scalar>(
+        csr: &Csr<T>,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self, SparseError> {
+        check_float_dtype(dtype)?;
+        let n = csr.nnz();
+        let v = csr.values();
+        let data = match dtype {
+            DType::BF16 => TensorData::new(
+                v.iter()
+                    .map(|x| <bf16 as Scalar>::from_f64(x.to_f64()))
+                    .collect(),
+                [n],
+            ),
+            DType::F16 => TensorData::new(
+                v.iter()
+                    .map(|x| <f16 as Scalar>::from_f64(x.to_f64()))
+                    .collect(),
+                [n],
+            ),
+            _ => TensorData::new(v.iter().map(|x| x.to_f32()).collect(), [n]),
+        };
+        let storage = storage_dtype(device, dtype);
+        let values = Tensor::<1>::from_data(data.convert_dtype(storage), (device, storage));
+        Self::from_pattern(csr.pattern(), values)
+    }
+
+    /// The dtype of the values (F32, F16 or BF16 for tensors built here; see
+    /// [`storage_dtype`] for devices without half dtypes).
+    pub fn dtype(&self) -> DType {
+        self.values.dtype()
+    }
+
+    /// The same matrix with its values rounded to `dtype` (F32, F16 or BF16; the pattern is
+    /// shared). On a device with `dtype` this is a device cast, differentiable; on one without
+    /// (NdArray and half dtypes) the values are rounded on the host and stay F32, detached
+    /// ([`cast_float`]). Panics on other dtypes.
+    pub fn cast(self, dtype: DType) -> Self {
+        SparseTensor {
+            values: cast_float(self.values, dtype),
+            ..self
+        }
     }
 
     /// A pattern (uploaded to `values`' device) with the given values (length nnz).
@@ -422,7 +527,23 @@ impl SparseTensor {
         )
         .expect("sparsekit-tensor: SparseTensor invariant broken")
     }
-    /// The matrix, read back to the host.
+    /// The matrix with values of type `T`, read back to the host (exact from half values to
+    /// f32 and wider; rounded once to `T` otherwise).
+    pub fn to_csr_as<T: Scalar>(&self) -> Csr<T> {
+        let values = self
+            .values
+            .clone()
+            .into_data()
+            .try_into_vec_as::<f64>()
+            .expect("float data")
+            .into_iter()
+            .map(T::from_f64)
+            .collect();
+        Csr::from_pattern(std::sync::Arc::new(self.pattern()), values)
+            .expect("sparsekit-tensor: invariant")
+    }
+
+    /// The matrix, read back to the host (f32 values; exact for half values).
     pub fn to_csr(&self) -> Csr<f32> {
         let values = self
             .values
@@ -479,6 +600,9 @@ impl SparseTensor {
 
 /// `Y = A·X`: `A` sparse `m × k`, `X` dense `k × n`. Differentiable in `A`'s values
 /// (`sddmm(dY, X)` at `A`'s pattern) and in `X` (`Aᵀ·dY`).
+///
+/// Dtypes: `A`'s values and `X` may each be F32, F16 or BF16; `Y` has `X`'s dtype (the rule of
+/// [`crate::backend`]); gradients come back in their inputs' dtypes.
 pub fn spmm(a: &SparseTensor, x: Tensor<2>) -> Tensor<2> {
     let [k, n] = x.dims();
     assert_eq!(
@@ -494,7 +618,7 @@ pub fn spmm(a: &SparseTensor, x: Tensor<2>) -> Tensor<2> {
 
 /// `Y = X·Wᵀ` (the linear layer): `X` dense `b × k`, `W` sparse `m × k`, `Y` is `b × m`.
 /// Differentiable in `X` (`dY·W`, sparse) and in `W`'s values (`sddmm(dY, X)` at `W`'s
-/// pattern); no dense `m × k` gradient is formed.
+/// pattern); no dense `m × k` gradient is formed. `Y` has `X`'s dtype (see [`spmm`]).
 pub fn spmm_t(x: Tensor<2>, w: &SparseTensor) -> Tensor<2> {
     let [b, k] = x.dims();
     assert_eq!(
@@ -509,7 +633,8 @@ pub fn spmm_t(x: Tensor<2>, w: &SparseTensor) -> Tensor<2> {
 }
 
 /// `(L·Rᵀ)` sampled at `pattern`'s pattern: `L` is `m × d`, `R` is `k × d`; returns a
-/// [`SparseTensor`] with `pattern`'s pattern. Differentiable in `L` and `R`.
+/// [`SparseTensor`] with `pattern`'s pattern. Differentiable in `L` and `R`. The values have
+/// `L`'s dtype (`R` is cast to it; see [`crate::backend`]).
 pub fn sddmm(l: Tensor<2>, r: Tensor<2>, pattern: &SparseTensor) -> SparseTensor {
     let [m, d] = l.dims();
     let [k, dr] = r.dims();

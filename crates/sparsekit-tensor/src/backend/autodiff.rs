@@ -26,7 +26,7 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Autodiff, Backend, TensorMetadata};
 
-use super::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
+use super::{float_as, CsrPatternPrimitive, CsrPrimitive, SparseBackend};
 use crate::structure::Structure;
 
 type Pat<B> = (IntTensor<B>, IntTensor<B>, usize);
@@ -81,11 +81,14 @@ impl<B: Backend + SparseBackend> Backward<B, 2> for SpmmBackward {
         let (pat, values, x) = ops.state;
         let dy = grads.consume::<B>(&ops.node);
         let [na, nx] = ops.parents;
+        let (vt, xt) = (values.dtype(), x.dtype());
         if let Some(n) = na {
-            grads.register::<B>(n.id, B::csr_sddmm(dy.clone(), x, pat_of(&pat)));
+            let dv = B::csr_sddmm(dy.clone(), x, pat_of(&pat));
+            grads.register::<B>(n.id, float_as::<B>(dv, vt));
         }
         if let Some(n) = nx {
-            grads.register::<B>(n.id, B::csr_spmm_at(pat_of(&pat).with_values(values), dy));
+            let dx = B::csr_spmm_at(pat_of(&pat).with_values(values), dy);
+            grads.register::<B>(n.id, float_as::<B>(dx, xt));
         }
     }
 }
@@ -101,11 +104,14 @@ impl<B: Backend + SparseBackend> Backward<B, 2> for SpmmTBackward {
         let (pat, values, x) = ops.state;
         let dy = grads.consume::<B>(&ops.node);
         let [nx, nw] = ops.parents;
+        let (vt, xt) = (values.dtype(), x.dtype());
         if let Some(n) = nw {
-            grads.register::<B>(n.id, B::csr_sddmm_linear(dy.clone(), x, pat_of(&pat)));
+            let dw = B::csr_sddmm_linear(dy.clone(), x, pat_of(&pat));
+            grads.register::<B>(n.id, float_as::<B>(dw, vt));
         }
         if let Some(n) = nx {
-            grads.register::<B>(n.id, B::csr_spmm_xa(dy, pat_of(&pat).with_values(values)));
+            let dx = B::csr_spmm_xa(dy, pat_of(&pat).with_values(values));
+            grads.register::<B>(n.id, float_as::<B>(dx, xt));
         }
     }
 }
@@ -122,11 +128,12 @@ impl<B: Backend + SparseBackend> Backward<B, 2> for SddmmBackward {
         let dout = grads.consume::<B>(&ops.node);
         let s = pat_of(&pat).with_values(dout);
         let [nl, nr] = ops.parents;
+        let (lt, rt) = (l.dtype(), r.dtype());
         if let Some(n) = nl {
-            grads.register::<B>(n.id, B::csr_spmm(s.clone(), r));
+            grads.register::<B>(n.id, float_as::<B>(B::csr_spmm(s.clone(), r), lt));
         }
         if let Some(n) = nr {
-            grads.register::<B>(n.id, B::csr_spmm_at(s, l));
+            grads.register::<B>(n.id, float_as::<B>(B::csr_spmm_at(s, l), rt));
         }
     }
 }

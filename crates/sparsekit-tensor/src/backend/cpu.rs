@@ -3,23 +3,86 @@
 //! Flex and NdArray: f32 and i32/u32 index data are borrowed from the tensor's buffer when it is
 //! contiguous (no copy); i64 indices (NdArray's default int type) take one narrowing pass, and
 //! anything else goes through `into_data`. Outputs are built from a `Vec` moved into the tensor.
+//!
+//! Half precision (the dtype rule is in [`super`]'s docs): the products (`spmm`, `spmm_t`,
+//! `spmm_at`, `spmm_xa`, `sddmm`, `sddmm_linear`) and `to_dense` / `gather` read f32, bf16 and
+//! f16 tensors as they are ([`HostFloat`]: Flex's bf16 / f16 buffers are borrowed like its f32
+//! ones) and call the kernels generic over the value type `T` and the dense type `X`, which
+//! widen halves in registers and accumulate in f32; the output is written in the dense
+//! operand's type, rounded once. No f32 copy of a half operand is made. NdArray has no half
+//! dtypes (see `SparseTensor::cast`), so it only ever sees f32 here. The remaining ops
+//! (top-k, threshold, gather-decode) read f32 (`f32_host`; a half tensor is converted).
 
 use std::borrow::Cow;
 
 use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{try_read_sync, Backend, Flex, NdArray, TensorMetadata};
-use burn::tensor::{DType, TensorData};
-use sparsekit_formats::{CsrPatternView, CsrView};
-use sparsekit_kernels::{CsrTranspose, MatMut, MatRef};
+use burn::tensor::{bf16, f16, DType, TensorData};
+use sparsekit_formats::{CsrPatternView, CsrView, Scalar};
+use sparsekit_kernels::{CsrTranspose, Element, MatMut, MatRef};
 
-use super::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
+use super::{float_as, CsrPatternPrimitive, CsrPrimitive, SparseBackend};
 use crate::structure::{nm_offsets, nm_view, BsrParts, Structure};
+
+/// A float tensor's elements on the host in a type the kernels take (row-major).
+pub(crate) enum HostFloat<'a> {
+    F32(Cow<'a, [f32]>),
+    Bf16(Cow<'a, [bf16]>),
+    F16(Cow<'a, [f16]>),
+}
+
+/// Runs `$body` with `$s: &[E]` bound to the elements of a [`HostFloat`], for each of its
+/// three element types (the body is instantiated three times).
+macro_rules! with_float {
+    ($h:expr, |$s:ident| $body:expr) => {
+        match $h {
+            HostFloat::F32(c) => {
+                let $s: &[f32] = &c;
+                $body
+            }
+            HostFloat::Bf16(c) => {
+                let $s: &[bf16] = &c;
+                $body
+            }
+            HostFloat::F16(c) => {
+                let $s: &[f16] = &c;
+                $body
+            }
+        }
+    };
+}
+
+/// [`with_float!`] for two operands of one dtype (the caller casts the second to the first's).
+macro_rules! with_float_pair {
+    ($a:expr, $b:expr, |$sa:ident, $sb:ident| $body:expr) => {
+        match ($a, $b) {
+            (HostFloat::F32(a), HostFloat::F32(b)) => {
+                let ($sa, $sb): (&[f32], &[f32]) = (&a, &b);
+                $body
+            }
+            (HostFloat::Bf16(a), HostFloat::Bf16(b)) => {
+                let ($sa, $sb): (&[bf16], &[bf16]) = (&a, &b);
+                $body
+            }
+            (HostFloat::F16(a), HostFloat::F16(b)) => {
+                let ($sa, $sb): (&[f16], &[f16]) = (&a, &b);
+                $body
+            }
+            _ => unreachable!("sparsekit-tensor: SDDMM operands are cast to one dtype first"),
+        }
+    };
+}
 
 /// Host access to a CPU backend's primitives.
 pub(crate) trait CpuHost: Backend {
     /// The f32 elements in row-major order (borrowed when possible).
     fn f32_host(t: &FloatTensor<Self>) -> Cow<'_, [f32]>;
+    /// The elements as f32, bf16 or f16, in the tensor's own dtype when it is one of these
+    /// (borrowed when possible), else converted to f32.
+    fn float_host(t: &FloatTensor<Self>) -> HostFloat<'_> {
+        HostFloat::F32(Self::f32_host(t))
+    }
     /// The indices as u32 (borrowed when possible).
     fn idx_host(t: &IntTensor<Self>) -> Cow<'_, [u32]>;
 }
@@ -35,6 +98,24 @@ fn data_u32(data: TensorData) -> Vec<u32> {
 }
 
 impl CpuHost for Flex {
+    fn float_host(t: &FloatTensor<Self>) -> HostFloat<'_> {
+        fn half<E: burn::tensor::Element + bytemuck::Pod>(t: &FloatTensor<Flex>) -> Cow<'_, [E]> {
+            match t.as_slice::<E>() {
+                Some(s) => Cow::Borrowed(s),
+                None => Cow::Owned(
+                    t.clone()
+                        .into_data()
+                        .try_into_vec_as::<E>()
+                        .expect("sparsekit-tensor: half tensor data"),
+                ),
+            }
+        }
+        match t.dtype() {
+            DType::BF16 => HostFloat::Bf16(half::<bf16>(t)),
+            DType::F16 => HostFloat::F16(half::<f16>(t)),
+            _ => HostFloat::F32(Self::f32_host(t)),
+        }
+    }
     fn f32_host(t: &FloatTensor<Self>) -> Cow<'_, [f32]> {
         if t.dtype() == DType::F32 {
             if let Some(s) = t.as_slice::<f32>() {
@@ -115,6 +196,15 @@ impl CpuHost for NdArray {
 }
 
 pub(super) fn out<B: CpuHost>(v: Vec<f32>, shape: &[usize], device: &B::Device) -> FloatTensor<B> {
+    out_as::<B, f32>(v, shape, device)
+}
+
+/// A float tensor of `v`'s element type (f32, bf16 or f16).
+fn out_as<B: Backend, Y: burn::tensor::Element>(
+    v: Vec<Y>,
+    shape: &[usize],
+    device: &B::Device,
+) -> FloatTensor<B> {
     B::float_from_data(TensorData::new(v, shape.to_vec()), device)
 }
 
@@ -138,13 +228,13 @@ fn pattern_view<'a>(
         .unwrap_or_else(|e| panic!("sparsekit-tensor: invalid CSR pattern: {e}"))
 }
 
-fn csr_view<'a>(
+fn csr_view<'a, T: Scalar>(
     rows: usize,
     cols: usize,
     rp: &'a [u32],
     ci: &'a [u32],
-    v: &'a [f32],
-) -> CsrView<'a, f32, u32> {
+    v: &'a [T],
+) -> CsrView<'a, T, u32> {
     CsrView::from_pattern(pattern_view(rows, cols, rp, ci), v)
         .unwrap_or_else(|e| panic!("sparsekit-tensor: invalid CSR values: {e}"))
 }
@@ -155,31 +245,25 @@ pub(super) fn kernel<E: std::fmt::Display>(r: Result<(), E>) {
     }
 }
 
-fn mat<'a>(d: &'a [f32], r: usize, c: usize) -> MatRef<'a, f32> {
+fn mat<T>(d: &[T], r: usize, c: usize) -> MatRef<'_, T> {
     MatRef::new(d, r, c).unwrap_or_else(|e| panic!("sparsekit-tensor: {e}"))
 }
 
-fn mat_mut<'a>(d: &'a mut [f32], r: usize, c: usize) -> MatMut<'a, f32> {
+fn mat_mut<T>(d: &mut [T], r: usize, c: usize) -> MatMut<'_, T> {
     MatMut::new(d, r, c).unwrap_or_else(|e| panic!("sparsekit-tensor: {e}"))
 }
 
-/// The CSR arrays and the dense operand on the host (borrowed where the backend allows).
-#[allow(clippy::type_complexity)]
-fn host_operands<'a, B: CpuHost>(
-    a: &'a CsrPrimitive<B>,
-    x: &'a FloatTensor<B>,
-) -> (
-    Cow<'a, [u32]>,
-    Cow<'a, [u32]>,
-    Cow<'a, [f32]>,
-    Cow<'a, [f32]>,
-) {
-    (
-        B::idx_host(&a.row_ptr),
-        B::idx_host(&a.col_idx),
-        B::f32_host(&a.values),
-        B::f32_host(x),
-    )
+/// `len` zeros of the element type of `_like` (the output type of a product: its dense operand's).
+fn zeros_like<X: Scalar>(_like: &[X], len: usize) -> Vec<X> {
+    vec![X::ZERO; len]
+}
+
+/// The CSR index arrays on the host (borrowed where the backend allows).
+fn host_pattern<'a, B: CpuHost>(
+    row_ptr: &'a IntTensor<B>,
+    col_idx: &'a IntTensor<B>,
+) -> (Cow<'a, [u32]>, Cow<'a, [u32]>) {
+    (B::idx_host(row_ptr), B::idx_host(col_idx))
 }
 
 pub(crate) fn spmm<B: CpuHost>(a: CsrPrimitive<B>, x: FloatTensor<B>) -> FloatTensor<B> {
@@ -187,32 +271,41 @@ pub(crate) fn spmm<B: CpuHost>(a: CsrPrimitive<B>, x: FloatTensor<B>) -> FloatTe
     let (kx, n) = dims2::<B>(&x, "X");
     assert_eq!(kx, k, "sparsekit-tensor: spmm: A is {m}×{k}, X is {kx}×{n}");
     let device = x.device();
-    let (rp, ci, v, xs) = host_operands::<B>(&a, &x);
-    let mut y = vec![0.0f32; m * n];
-    let (xm, ym) = (mat(&xs, k, n), mat_mut(&mut y, m, n));
-    match a.structure {
+    let (rp, ci) = host_pattern::<B>(&a.row_ptr, &a.col_idx);
+    let (v, xs) = (B::float_host(&a.values), B::float_host(&x));
+    with_float!(v, |v| with_float!(xs, |xs| {
+        let mut y = zeros_like(xs, m * n);
+        spmm_typed(a.structure, (m, k, n), (&rp, &ci, v), xs, &mut y);
+        out_as::<B, _>(y, &[m, n], &device)
+    }))
+}
+
+fn spmm_typed<T: Scalar, X: Element>(
+    structure: Structure,
+    (m, k, n): (usize, usize, usize),
+    (rp, ci, v): (&[u32], &[u32], &[T]),
+    xs: &[X],
+    y: &mut [X],
+) {
+    let (xm, ym) = (mat(xs, k, n), mat_mut(y, m, n));
+    match structure {
         Structure::NM { n: nn, m: mm } => {
-            let off = nm_offsets(&ci, mm);
+            let off = nm_offsets(ci, mm);
             kernel(sparsekit_kernels::nm_spmm(
-                nm_view(m, k, nn, mm, &v, &off),
+                nm_view(m, k, nn, mm, v, &off),
                 xm,
                 ym,
             ));
         }
         Structure::Block { rows: r, cols: c } => {
-            let bsr = BsrParts::new(m, r, c, &rp, &ci, &v);
+            let bsr = BsrParts::new(m, r, c, rp, ci, v);
             kernel(sparsekit_kernels::bsr_spmm(bsr.view(m, k, r, c), xm, ym));
         }
         // Whole rows / columns (and no structure) have no kernel of their own.
         Structure::Unstructured | Structure::Rows | Structure::Columns => {
-            kernel(sparsekit_kernels::spmm(
-                csr_view(m, k, &rp, &ci, &v),
-                xm,
-                ym,
-            ));
+            kernel(sparsekit_kernels::spmm(csr_view(m, k, rp, ci, v), xm, ym));
         }
     }
-    out::<B>(y, &[m, n], &device)
 }
 
 pub(crate) fn spmm_t<B: CpuHost>(x: FloatTensor<B>, a: CsrPrimitive<B>) -> FloatTensor<B> {
@@ -223,21 +316,35 @@ pub(crate) fn spmm_t<B: CpuHost>(x: FloatTensor<B>, a: CsrPrimitive<B>) -> Float
         "sparsekit-tensor: spmm_t: X is {b}×{kx}, W is {m}×{k}"
     );
     let device = x.device();
-    let (rp, ci, v, xs) = host_operands::<B>(&a, &x);
-    let mut y = vec![0.0f32; b * m];
-    let (xm, ym) = (mat(&xs, b, k), mat_mut(&mut y, b, m));
-    match a.structure {
+    let (rp, ci) = host_pattern::<B>(&a.row_ptr, &a.col_idx);
+    let (v, xs) = (B::float_host(&a.values), B::float_host(&x));
+    with_float!(v, |v| with_float!(xs, |xs| {
+        let mut y = zeros_like(xs, b * m);
+        spmm_t_typed(a.structure, (m, k, b), (&rp, &ci, v), xs, &mut y);
+        out_as::<B, _>(y, &[b, m], &device)
+    }))
+}
+
+fn spmm_t_typed<T: Scalar, X: Element>(
+    structure: Structure,
+    (m, k, b): (usize, usize, usize),
+    (rp, ci, v): (&[u32], &[u32], &[T]),
+    xs: &[X],
+    y: &mut [X],
+) {
+    let (xm, ym) = (mat(xs, b, k), mat_mut(y, b, m));
+    match structure {
         Structure::NM { n, m: mm } => {
-            let off = nm_offsets(&ci, mm);
+            let off = nm_offsets(ci, mm);
             kernel(sparsekit_kernels::nm_spmm_t(
                 xm,
-                nm_view(m, k, n, mm, &v, &off),
+                nm_view(m, k, n, mm, v, &off),
                 None,
                 ym,
             ));
         }
         Structure::Block { rows: r, cols: c } => {
-            let bsr = BsrParts::new(m, r, c, &rp, &ci, &v);
+            let bsr = BsrParts::new(m, r, c, rp, ci, v);
             kernel(sparsekit_kernels::bsr_spmm_t(
                 xm,
                 bsr.view(m, k, r, c),
@@ -246,14 +353,9 @@ pub(crate) fn spmm_t<B: CpuHost>(x: FloatTensor<B>, a: CsrPrimitive<B>) -> Float
             ));
         }
         Structure::Unstructured | Structure::Rows | Structure::Columns => {
-            kernel(sparsekit_kernels::spmm_t(
-                xm,
-                csr_view(m, k, &rp, &ci, &v),
-                ym,
-            ));
+            kernel(sparsekit_kernels::spmm_t(xm, csr_view(m, k, rp, ci, v), ym));
         }
     }
-    out::<B>(y, &[b, m], &device)
 }
 
 pub(crate) fn spmm_at<B: CpuHost>(a: CsrPrimitive<B>, x: FloatTensor<B>) -> FloatTensor<B> {
@@ -264,14 +366,17 @@ pub(crate) fn spmm_at<B: CpuHost>(a: CsrPrimitive<B>, x: FloatTensor<B>) -> Floa
         "sparsekit-tensor: spmm_at: A is {m}×{k}, X is {mx}×{n}"
     );
     let device = x.device();
-    let (rp, ci, v, xs) = host_operands::<B>(&a, &x);
-    let mut y = vec![0.0f32; k * n];
-    kernel(sparsekit_kernels::spmm_at(
-        csr_view(m, k, &rp, &ci, &v),
-        mat(&xs, m, n),
-        mat_mut(&mut y, k, n),
-    ));
-    out::<B>(y, &[k, n], &device)
+    let (rp, ci) = host_pattern::<B>(&a.row_ptr, &a.col_idx);
+    let (v, xs) = (B::float_host(&a.values), B::float_host(&x));
+    with_float!(v, |v| with_float!(xs, |xs| {
+        let mut y = zeros_like(xs, k * n);
+        kernel(sparsekit_kernels::spmm_at(
+            csr_view(m, k, &rp, &ci, v),
+            mat(xs, m, n),
+            mat_mut(&mut y, k, n),
+        ));
+        out_as::<B, _>(y, &[k, n], &device)
+    }))
 }
 
 pub(crate) fn spmm_xa<B: CpuHost>(x: FloatTensor<B>, a: CsrPrimitive<B>) -> FloatTensor<B> {
@@ -282,18 +387,21 @@ pub(crate) fn spmm_xa<B: CpuHost>(x: FloatTensor<B>, a: CsrPrimitive<B>) -> Floa
         "sparsekit-tensor: spmm_xa: X is {b}×{mx}, A is {m}×{k}"
     );
     let device = x.device();
-    let (rp, ci, v, xs) = host_operands::<B>(&a, &x);
+    let (rp, ci) = host_pattern::<B>(&a.row_ptr, &a.col_idx);
+    let (v, xs) = (B::float_host(&a.values), B::float_host(&x));
     // X·A = X·(Aᵀ)ᵀ: transpose the pattern on the host, then the spmm_t kernel.
     let t = CsrTranspose::new(pattern_view(m, k, &rp, &ci));
-    let vt = t.gather_values(&v);
-    let at = csr_view(k, m, t.row_ptr(), t.col_idx(), &vt);
-    let mut y = vec![0.0f32; b * k];
-    kernel(sparsekit_kernels::spmm_t(
-        mat(&xs, b, m),
-        at,
-        mat_mut(&mut y, b, k),
-    ));
-    out::<B>(y, &[b, k], &device)
+    with_float!(v, |v| with_float!(xs, |xs| {
+        let vt = t.gather_values(v);
+        let at = csr_view(k, m, t.row_ptr(), t.col_idx(), &vt);
+        let mut y = zeros_like(xs, b * k);
+        kernel(sparsekit_kernels::spmm_t(
+            mat(xs, b, m),
+            at,
+            mat_mut(&mut y, b, k),
+        ));
+        out_as::<B, _>(y, &[b, k], &device)
+    }))
 }
 
 pub(crate) fn sddmm<B: CpuHost>(
@@ -309,21 +417,20 @@ pub(crate) fn sddmm<B: CpuHost>(
         "sparsekit-tensor: sddmm: pattern {m}×{k}, L {ml}×{d}, R {kr}×{dr}"
     );
     let device = l.device();
-    let (rp, ci, ls, rs) = (
-        B::idx_host(&p.row_ptr),
-        B::idx_host(&p.col_idx),
-        B::f32_host(&l),
-        B::f32_host(&r),
-    );
-    let mut o = vec![0.0f32; ci.len()];
-    kernel(sparsekit_kernels::sddmm(
-        mat(&ls, m, d),
-        mat(&rs, k, d),
-        pattern_view(m, k, &rp, &ci),
-        &mut o,
-    ));
-    let nnz = o.len();
-    out::<B>(o, &[nnz], &device)
+    let r = float_as::<B>(r, l.dtype());
+    let (rp, ci) = host_pattern::<B>(&p.row_ptr, &p.col_idx);
+    let (ls, rs) = (B::float_host(&l), B::float_host(&r));
+    with_float_pair!(ls, rs, |ls, rs| {
+        let mut o = zeros_like(ls, ci.len());
+        kernel(sparsekit_kernels::sddmm(
+            mat(ls, m, d),
+            mat(rs, k, d),
+            pattern_view(m, k, &rp, &ci),
+            &mut o,
+        ));
+        let nnz = o.len();
+        out_as::<B, _>(o, &[nnz], &device)
+    })
 }
 
 pub(crate) fn sddmm_linear<B: CpuHost>(
@@ -339,33 +446,31 @@ pub(crate) fn sddmm_linear<B: CpuHost>(
         "sparsekit-tensor: sddmm_linear: pattern {m}×{k}, dY {b}×{my}, X {bx}×{kx}"
     );
     let device = x.device();
-    let (rp, ci, dys, xs) = (
-        B::idx_host(&p.row_ptr),
-        B::idx_host(&p.col_idx),
-        B::f32_host(&dy),
-        B::f32_host(&x),
-    );
-    let mut o = vec![0.0f32; ci.len()];
-    kernel(sparsekit_kernels::sddmm_linear(
-        mat(&dys, b, m),
-        mat(&xs, b, k),
-        pattern_view(m, k, &rp, &ci),
-        &mut o,
-    ));
-    let nnz = o.len();
-    out::<B>(o, &[nnz], &device)
+    let dy = float_as::<B>(dy, x.dtype());
+    let (rp, ci) = host_pattern::<B>(&p.row_ptr, &p.col_idx);
+    let (dys, xs) = (B::float_host(&dy), B::float_host(&x));
+    with_float_pair!(dys, xs, |dys, xs| {
+        let mut o = zeros_like(xs, ci.len());
+        kernel(sparsekit_kernels::sddmm_linear(
+            mat(dys, b, m),
+            mat(xs, b, k),
+            pattern_view(m, k, &rp, &ci),
+            &mut o,
+        ));
+        let nnz = o.len();
+        out_as::<B, _>(o, &[nnz], &device)
+    })
 }
 
 pub(crate) fn to_dense<B: CpuHost>(a: CsrPrimitive<B>) -> FloatTensor<B> {
     let (m, k) = (a.rows(), a.cols);
     let device = a.values.device();
-    let (rp, ci, v) = (
-        B::idx_host(&a.row_ptr),
-        B::idx_host(&a.col_idx),
-        B::f32_host(&a.values),
-    );
-    let d = csr_view(m, k, &rp, &ci, &v).to_dense();
-    out::<B>(d, &[m, k], &device)
+    let (rp, ci) = host_pattern::<B>(&a.row_ptr, &a.col_idx);
+    let v = B::float_host(&a.values);
+    with_float!(v, |v| {
+        let d = csr_view(m, k, &rp, &ci, v).to_dense();
+        out_as::<B, _>(d, &[m, k], &device)
+    })
 }
 
 pub(crate) fn gather<B: CpuHost>(d: FloatTensor<B>, p: CsrPatternPrimitive<B>) -> FloatTensor<B> {
@@ -376,20 +481,19 @@ pub(crate) fn gather<B: CpuHost>(d: FloatTensor<B>, p: CsrPatternPrimitive<B>) -
         "sparsekit-tensor: gather: pattern {m}×{k}, D {md}×{kd}"
     );
     let device = d.device();
-    let (rp, ci, ds) = (
-        B::idx_host(&p.row_ptr),
-        B::idx_host(&p.col_idx),
-        B::f32_host(&d),
-    );
+    let (rp, ci) = host_pattern::<B>(&p.row_ptr, &p.col_idx);
+    let ds = B::float_host(&d);
     let pv = pattern_view(m, k, &rp, &ci);
-    let mut o = Vec::with_capacity(pv.nnz());
-    for i in 0..m {
-        for q in rp[i] as usize..rp[i + 1] as usize {
-            o.push(ds[i * k + ci[q] as usize]);
+    with_float!(ds, |ds| {
+        let mut o = Vec::with_capacity(pv.nnz());
+        for i in 0..m {
+            for q in rp[i] as usize..rp[i + 1] as usize {
+                o.push(ds[i * k + ci[q] as usize]);
+            }
         }
-    }
-    let nnz = o.len();
-    out::<B>(o, &[nnz], &device)
+        let nnz = o.len();
+        out_as::<B, _>(o, &[nnz], &device)
+    })
 }
 
 fn int_out<B: CpuHost>(v: Vec<i32>, shape: &[usize], device: &B::Device) -> IntTensor<B> {

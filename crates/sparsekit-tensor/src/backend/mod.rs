@@ -12,6 +12,20 @@
 //! threshold (`threshold_row_ptr`, `threshold_col_idx`). Three have default bodies written with
 //! the others plus a pattern transpose (`csr_spmm_at`, `csr_spmm_xa`, `csr_sddmm_linear`), and
 //! backends override them where a direct kernel exists.
+//!
+//! # Dtypes (the one rule)
+//!
+//! CSR values and dense operands may each be F32, F16 or BF16, mixed freely. **The output has the
+//! dense operand's dtype** (like burn's matmul): `csr_spmm`, `csr_spmm_t`, `csr_spmm_at`,
+//! `csr_spmm_xa` take `X`'s dtype; `csr_sddmm` takes `L`'s (`R` is cast to it first) and
+//! `csr_sddmm_linear` takes `X`'s (`dY` is cast to it first); `csr_to_dense` keeps the values'
+//! dtype and `csr_gather` the dense matrix's. Arithmetic is f32 everywhere; a half output is the
+//! f32 result rounded once. Under `Autodiff`, every gradient comes back in its input's dtype (the
+//! values' gradient in the values' dtype, cast with [`float_as`] where the rule gives another).
+//! Per backend: Flex runs the half kernels on its bf16 / f16 buffers directly (`cpu.rs`); NdArray
+//! has no half dtypes, so half values live there as f32 holding the rounded values (converted
+//! at the edge, by `SparseTensor::cast`); Cube casts half operands to f32 on the device, runs
+//! the f32 CubeCL kernels and casts the output back (converted at the edge, `cube/`).
 
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{backend_extension, try_read_sync, Backend, ExtensionType, TensorMetadata};
@@ -210,6 +224,31 @@ pub trait SparseBackend: Backend {
         row_ptr: IntTensor<Self>,
         nnz: usize,
     ) -> IntTensor<Self>;
+}
+
+/// `t` in `dtype` (a no-op when it already is): the casts the dtype rule of the module docs asks
+/// for.
+pub(crate) fn float_as<B: Backend>(
+    t: FloatTensor<B>,
+    dtype: burn::tensor::DType,
+) -> FloatTensor<B> {
+    if t.dtype() == dtype {
+        t
+    } else {
+        B::float_cast(t, dtype.into())
+    }
+}
+
+/// [`float_as`] for user-facing tensors.
+pub(crate) fn float_as_tensor<const D: usize>(
+    t: burn::tensor::Tensor<D>,
+    dtype: burn::tensor::DType,
+) -> burn::tensor::Tensor<D> {
+    if t.dtype() == dtype {
+        t
+    } else {
+        t.cast(dtype)
+    }
 }
 
 /// Reads an Int primitive back to the host as `u32` (a copy; for the pattern only).

@@ -41,7 +41,7 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 use cubecl::{calculate_cube_count_elemwise, CubeDim};
 
-use super::{CsrPatternPrimitive, CsrPrimitive, SparseBackend};
+use super::{float_as, CsrPatternPrimitive, CsrPrimitive, SparseBackend};
 use crate::structure::Structure;
 
 mod blocks;
@@ -271,13 +271,33 @@ const LONG_ROW_MIN: usize = 256;
 /// is no way to know, without a read-back, whether any row is long).
 const SMALL_OUTPUT: usize = 16_384;
 
+/// `t` as f32 on the device (half operands are converted at the edge: the CSR kernels are f32).
+fn f32_of(t: CubeTensor) -> CubeTensor {
+    float_as::<Cube>(t, DType::F32)
+}
+
+/// `a` with f32 values (see [`f32_of`]).
+fn f32_values(a: CsrPrimitive<Cube>) -> CsrPrimitive<Cube> {
+    CsrPrimitive {
+        values: f32_of(a.values),
+        ..a
+    }
+}
+
+/// `spmm` / `spmm_t` in f32, the output cast back to `X`'s dtype (the dtype rule of
+/// [`super`]).
+fn spmm_edge(a: CsrPrimitive<Cube>, x: CubeTensor, transposed: bool) -> CubeTensor {
+    let dtype = x.dtype;
+    float_as::<Cube>(spmm_like(f32_values(a), f32_of(x), transposed), dtype)
+}
+
 impl SparseBackend for Cube {
     fn csr_spmm(a: CsrPrimitive<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
-        spmm_like(a, x, false)
+        spmm_edge(a, x, false)
     }
 
     fn csr_spmm_t(x: FloatTensor<Self>, a: CsrPrimitive<Self>) -> FloatTensor<Self> {
-        spmm_like(a, x, true)
+        spmm_edge(a, x, true)
     }
 
     fn csr_sddmm(
@@ -285,121 +305,18 @@ impl SparseBackend for Cube {
         r: FloatTensor<Self>,
         pattern: CsrPatternPrimitive<Self>,
     ) -> FloatTensor<Self> {
-        let (m, k, nnz) = (pattern.rows(), pattern.cols, pattern.nnz());
-        let (ml, d) = dims2(&l, "L");
-        let (kr, dr) = dims2(&r, "R");
-        assert!(
-            ml == m && kr == k && dr == d,
-            "sparsekit-tensor: sddmm: pattern {m}×{k}, L {ml}×{d}, R {kr}×{dr}"
-        );
-        if nnz == 0 || d == 0 {
-            return zeros(&l, vec![nnz]);
-        }
-        let (rp, ci) = (
-            into_contiguous(pattern.row_ptr),
-            into_contiguous(pattern.col_idx),
-        );
-        let rows = row_of(&rp, &ci, m);
-        let out = empty(&l, vec![nnz]);
-        let dtypes = [
-            dtype_to_storage_type(out.dtype),
-            dtype_to_storage_type(ci.dtype),
-        ];
-        if d >= SDDMM_COOP_MIN_D {
-            // One cube per entry; a 2-D grid keeps each dimension under the 65535 limit.
-            let cx = nnz.min(65_535);
-            let cy = nnz.div_ceil(cx);
-            shaders::sddmm_coop::launch(
-                &out.client,
-                CubeCount::Static(cx as u32, cy as u32, 1),
-                CubeDim::new_1d(SDDMM_COOP_THREADS as u32),
-                rows.into_tensor_arg(),
-                ci.into_tensor_arg(),
-                l.into_tensor_arg(),
-                r.into_tensor_arg(),
-                out.clone().into_tensor_arg(),
-                SDDMM_COOP_THREADS,
-                dtypes,
-            );
-            return out;
-        }
-        let (count, dim) = launch_dims(&out, nnz);
-        shaders::sddmm::launch(
-            &out.client,
-            count,
-            dim,
-            rows.into_tensor_arg(),
-            ci.into_tensor_arg(),
-            l.into_tensor_arg(),
-            r.into_tensor_arg(),
-            out.clone().into_tensor_arg(),
-            dtypes,
-        );
-        out
+        let dtype = l.dtype;
+        float_as::<Self>(sddmm_f32(f32_of(l), f32_of(r), pattern), dtype)
     }
 
     fn csr_to_dense(a: CsrPrimitive<Self>) -> FloatTensor<Self> {
-        let (m, k, nnz) = (a.rows(), a.cols, a.nnz());
-        let out = zeros(&a.values, vec![m, k]);
-        if nnz == 0 {
-            return out;
-        }
-        let (rp, ci, v) = (
-            into_contiguous(a.row_ptr),
-            into_contiguous(a.col_idx),
-            into_contiguous(a.values),
-        );
-        let rows = row_of(&rp, &ci, m);
-        let dtypes = [
-            dtype_to_storage_type(out.dtype),
-            dtype_to_storage_type(ci.dtype),
-        ];
-        let (count, dim) = launch_dims(&out, nnz);
-        shaders::scatter::launch(
-            &out.client,
-            count,
-            dim,
-            rows.into_tensor_arg(),
-            ci.into_tensor_arg(),
-            v.into_tensor_arg(),
-            out.clone().into_tensor_arg(),
-            dtypes,
-        );
-        out
+        let dtype = a.values.dtype;
+        float_as::<Self>(to_dense_f32(f32_values(a)), dtype)
     }
 
     fn csr_gather(d: FloatTensor<Self>, pattern: CsrPatternPrimitive<Self>) -> FloatTensor<Self> {
-        let (m, k, nnz) = (pattern.rows(), pattern.cols, pattern.nnz());
-        let (md, kd) = dims2(&d, "D");
-        assert!(
-            md == m && kd == k,
-            "sparsekit-tensor: gather: pattern {m}×{k}, D {md}×{kd}"
-        );
-        if nnz == 0 {
-            return zeros(&d, vec![0]);
-        }
-        let (rp, ci) = (
-            into_contiguous(pattern.row_ptr),
-            into_contiguous(pattern.col_idx),
-        );
-        let rows = row_of(&rp, &ci, m);
-        let out = empty(&d, vec![nnz]);
-        let dtypes = [
-            dtype_to_storage_type(out.dtype),
-            dtype_to_storage_type(ci.dtype),
-        ];
-        let (count, dim) = launch_dims(&out, nnz);
-        shaders::gather::launch(
-            &out.client,
-            count,
-            dim,
-            rows.into_tensor_arg(),
-            ci.into_tensor_arg(),
-            d.into_tensor_arg(),
-            out.clone().into_tensor_arg(),
-            dtypes,
-        );
-        out
+        let dtype = d.dtype;
+        float_as::<Self>(gather_f32(f32_of(d), pattern), dtype)
     }
 
     fn topk_rows(
@@ -448,4 +365,121 @@ impl SparseBackend for Cube {
     ) -> IntTensor<Self> {
         select::threshold_col_idx(x, threshold, row_ptr, nnz)
     }
+}
+fn sddmm_f32(l: CubeTensor, r: CubeTensor, pattern: CsrPatternPrimitive<Cube>) -> CubeTensor {
+    let (m, k, nnz) = (pattern.rows(), pattern.cols, pattern.nnz());
+    let (ml, d) = dims2(&l, "L");
+    let (kr, dr) = dims2(&r, "R");
+    assert!(
+        ml == m && kr == k && dr == d,
+        "sparsekit-tensor: sddmm: pattern {m}×{k}, L {ml}×{d}, R {kr}×{dr}"
+    );
+    if nnz == 0 || d == 0 {
+        return zeros(&l, vec![nnz]);
+    }
+    let (rp, ci) = (
+        into_contiguous(pattern.row_ptr),
+        into_contiguous(pattern.col_idx),
+    );
+    let rows = row_of(&rp, &ci, m);
+    let out = empty(&l, vec![nnz]);
+    let dtypes = [
+        dtype_to_storage_type(out.dtype),
+        dtype_to_storage_type(ci.dtype),
+    ];
+    if d >= SDDMM_COOP_MIN_D {
+        // One cube per entry; a 2-D grid keeps each dimension under the 65535 limit.
+        let cx = nnz.min(65_535);
+        let cy = nnz.div_ceil(cx);
+        shaders::sddmm_coop::launch(
+            &out.client,
+            CubeCount::Static(cx as u32, cy as u32, 1),
+            CubeDim::new_1d(SDDMM_COOP_THREADS as u32),
+            rows.into_tensor_arg(),
+            ci.into_tensor_arg(),
+            l.into_tensor_arg(),
+            r.into_tensor_arg(),
+            out.clone().into_tensor_arg(),
+            SDDMM_COOP_THREADS,
+            dtypes,
+        );
+        return out;
+    }
+    let (count, dim) = launch_dims(&out, nnz);
+    shaders::sddmm::launch(
+        &out.client,
+        count,
+        dim,
+        rows.into_tensor_arg(),
+        ci.into_tensor_arg(),
+        l.into_tensor_arg(),
+        r.into_tensor_arg(),
+        out.clone().into_tensor_arg(),
+        dtypes,
+    );
+    out
+}
+
+fn to_dense_f32(a: CsrPrimitive<Cube>) -> CubeTensor {
+    let (m, k, nnz) = (a.rows(), a.cols, a.nnz());
+    let out = zeros(&a.values, vec![m, k]);
+    if nnz == 0 {
+        return out;
+    }
+    let (rp, ci, v) = (
+        into_contiguous(a.row_ptr),
+        into_contiguous(a.col_idx),
+        into_contiguous(a.values),
+    );
+    let rows = row_of(&rp, &ci, m);
+    let dtypes = [
+        dtype_to_storage_type(out.dtype),
+        dtype_to_storage_type(ci.dtype),
+    ];
+    let (count, dim) = launch_dims(&out, nnz);
+    shaders::scatter::launch(
+        &out.client,
+        count,
+        dim,
+        rows.into_tensor_arg(),
+        ci.into_tensor_arg(),
+        v.into_tensor_arg(),
+        out.clone().into_tensor_arg(),
+        dtypes,
+    );
+    out
+}
+
+fn gather_f32(d: CubeTensor, pattern: CsrPatternPrimitive<Cube>) -> CubeTensor {
+    let (m, k, nnz) = (pattern.rows(), pattern.cols, pattern.nnz());
+    let (md, kd) = dims2(&d, "D");
+    assert!(
+        md == m && kd == k,
+        "sparsekit-tensor: gather: pattern {m}×{k}, D {md}×{kd}"
+    );
+    if nnz == 0 {
+        return zeros(&d, vec![0]);
+    }
+    let (rp, ci) = (
+        into_contiguous(pattern.row_ptr),
+        into_contiguous(pattern.col_idx),
+    );
+    let rows = row_of(&rp, &ci, m);
+    let out = empty(&d, vec![nnz]);
+    let dtypes = [
+        dtype_to_storage_type(out.dtype),
+        dtype_to_storage_type(ci.dtype),
+    ];
+    let (count, dim) = launch_dims(&out, nnz);
+    shaders::gather::launch(
+        &out.client,
+        count,
+        dim,
+        rows.into_tensor_arg(),
+        ci.into_tensor_arg(),
+        d.into_tensor_arg(),
+        out.clone().into_tensor_arg(),
+        dtypes,
+    );
+    out
 }
