@@ -1,5 +1,5 @@
 //! A pruned model in bf16 end to end on Flex: the tiny random BERT, every projection pruned to
-//! 50 % by magnitude and stored as a `SparseLinear` (`sparsify_pruned`), then every float
+//! 90 % by magnitude and stored as a `SparseLinear` (`sparsify_pruned`), then every float
 //! parameter cast to bf16 (`sparsekit_tensor::params::cast_params`); its hidden states match
 //! the f32 run of the same model within bf16 tolerance.
 
@@ -18,7 +18,7 @@ fn pruned_tiny_bert_runs_in_bf16_on_flex() {
     let vocab = enc.config.vocab_size;
     let model = enc
         .model
-        .map_projections(&mut |_, p| magnitude_prune(&p, 0.5, Structure::Unstructured))
+        .map_projections(&mut |_, p| magnitude_prune(&p, 0.9, Structure::Unstructured))
         .unwrap();
     let (model, _) = model.sparsify_pruned().unwrap();
     let mut sparse = 0;
