@@ -7,7 +7,6 @@
 
 mod common;
 
-use burn::module::Module;
 use burn::tensor::{bf16, f16, DType, Device, Tensor};
 use common::*;
 use sparsekit_formats::{Csr, Scalar};
