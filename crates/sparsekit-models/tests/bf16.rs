@@ -38,7 +38,7 @@ fn pruned_tiny_bert_runs_in_bf16_on_flex() {
     let padding = || Tensor::<2, Bool>::from_data(TensorData::new(pad.clone(), [b, s]), &device);
 
     let h32 = model.forward(ids(), padding());
-    let half = cast_params(model.clone(), DType::BF16);
+    let half = cast_params(model.clone(), DType::BF16).unwrap();
     half.visit_projections(&mut |_, p| {
         if let Projection::Sparse(l) = p {
             assert_eq!(l.values.val().dtype(), DType::BF16);

@@ -386,13 +386,20 @@ pub fn map_params<M: Module>(
 /// use sparsekit_tensor::{params::cast_params, SparseLinearConfig};
 /// let device = Device::flex();
 /// let layer = SparseLinearConfig::new(4, 3).with_sparsity(0.5).init(&device);
-/// let layer = cast_params(layer, DType::BF16);
+/// let layer = cast_params(layer, DType::BF16)?;
 /// assert_eq!(layer.values.val().dtype(), DType::BF16);
 /// let y = layer.forward(Tensor::<2>::ones([2, 4], &device).cast(DType::BF16));
 /// assert_eq!(y.dtype(), DType::BF16);
+/// assert!(cast_params(layer, DType::I32).is_err()); // not a float dtype: typed error
+/// # Ok::<(), sparsekit_tensor::SparseError>(())
 /// ```
-pub fn cast_params<M: Module>(module: M, dtype: burn::tensor::DType) -> M {
-    map_params(module, |_| true, |_, _, t| crate::cast_float(t, dtype))
+pub fn cast_params<M: Module>(module: M, dtype: burn::tensor::DType) -> Result<M, SparseError> {
+    crate::tensor::check_float_dtype(dtype)?;
+    Ok(map_params(
+        module,
+        |_| true,
+        |_, _, t| crate::tensor::cast_checked(t, dtype),
+    ))
 }
 
 /// `module` with the float parameters at the given paths replaced by host values in storage

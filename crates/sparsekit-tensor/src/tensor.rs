@@ -66,7 +66,7 @@ pub fn storage_dtype(device: &Device, dtype: DType) -> DType {
     }
 }
 
-fn check_float_dtype(dtype: DType) -> Result<(), SparseError> {
+pub(crate) fn check_float_dtype(dtype: DType) -> Result<(), SparseError> {
     match dtype {
         DType::F32 | DType::F16 | DType::BF16 => Ok(()),
         other => Err(SparseError::Dtype(format!("{other:?}"))),
@@ -75,9 +75,15 @@ fn check_float_dtype(dtype: DType) -> Result<(), SparseError> {
 
 /// `t` rounded to `dtype` (F32, F16 or BF16) and stored as [`storage_dtype`] says: a device cast
 /// where the device has `dtype` (differentiable), else the values are rounded on the host and
-/// stay F32 (not differentiable: the result is a new leaf). Panics on other dtypes.
-pub fn cast_float<const D: usize>(t: Tensor<D>, dtype: DType) -> Tensor<D> {
-    check_float_dtype(dtype).unwrap_or_else(|e| panic!("sparsekit-tensor: {e}"));
+/// stay F32 (not differentiable: the result is a new leaf). Other dtypes:
+/// [`SparseError::Dtype`].
+pub fn cast_float<const D: usize>(t: Tensor<D>, dtype: DType) -> Result<Tensor<D>, SparseError> {
+    check_float_dtype(dtype)?;
+    Ok(cast_checked(t, dtype))
+}
+
+/// [`cast_float`] after its dtype check.
+pub(crate) fn cast_checked<const D: usize>(t: Tensor<D>, dtype: DType) -> Tensor<D> {
     let device = t.device();
     let storage = storage_dtype(&device, dtype);
     if storage == dtype {
@@ -160,12 +166,12 @@ impl SparseTensor {
     /// The same matrix with its values rounded to `dtype` (F32, F16 or BF16; the pattern is
     /// shared). On a device with `dtype` this is a device cast, differentiable; on one without
     /// (NdArray and half dtypes) the values are rounded on the host and stay F32, detached
-    /// ([`cast_float`]). Panics on other dtypes.
-    pub fn cast(self, dtype: DType) -> Self {
-        SparseTensor {
-            values: cast_float(self.values, dtype),
+    /// ([`cast_float`]). Other dtypes: [`SparseError::Dtype`].
+    pub fn cast(self, dtype: DType) -> Result<Self, SparseError> {
+        Ok(SparseTensor {
+            values: cast_float(self.values, dtype)?,
             ..self
-        }
+        })
     }
 
     /// A pattern (uploaded to `values`' device) with the given values (length nnz).

@@ -38,7 +38,7 @@ fn rounded_csr(a: &Csr<f32>, dtype: DType) -> Csr<f32> {
 
 /// A dense operand of `dtype` (F32 holding the rounded values where the device lacks `dtype`).
 fn dense(v: &[f32], shape: [usize; 2], dtype: DType, device: &Device) -> Tensor<2> {
-    cast_float(t2(v, shape, device), dtype)
+    cast_float(t2(v, shape, device), dtype).unwrap()
 }
 
 /// The bound on `|got − want|` for one output entry: `1e-5·Σ|a·x|` for f32 outputs; for half
@@ -190,10 +190,17 @@ pub fn cast_round_trips(device: &Device) {
             let t = SparseTensor::from_csr_dtype(&a, dt, device).unwrap();
             assert_eq!(t.dtype(), storage_dtype(device, dt));
             assert_eq!(t.to_csr().values(), &want[..], "from_csr_dtype {dt:?}");
-            let c = SparseTensor::from_csr(&a, device).unwrap().cast(dt);
+            let c = SparseTensor::from_csr(&a, device)
+                .unwrap()
+                .cast(dt)
+                .unwrap();
             assert_eq!(c.dtype(), storage_dtype(device, dt));
             assert_eq!(c.to_csr().values(), &want[..], "cast {dt:?}");
-            let back = c.cast(DType::F32);
+            // Not a float dtype: a typed error, not a panic.
+            let bad = SparseTensor::from_csr(&a, device).unwrap().cast(DType::I32);
+            assert!(matches!(bad, Err(sparsekit_tensor::SparseError::Dtype(_))));
+            assert!(cast_float(t2(&[1.0], [1, 1], device), DType::I64).is_err());
+            let back = c.cast(DType::F32).unwrap();
             assert_eq!(back.dtype(), DType::F32);
             assert_eq!(back.to_csr().values(), &want[..], "cast back {dt:?}");
             assert_eq!(back.to_csr().pattern(), a.pattern());
@@ -340,11 +347,11 @@ pub fn sparse_linear_bf16_flex() {
         .with_sparsity(0.7)
         .with_seed(Some(3))
         .init(&device);
-    let half = cast_params(layer.clone(), DType::BF16);
+    let half = cast_params(layer.clone(), DType::BF16).unwrap();
     assert_eq!(half.values.val().dtype(), DType::BF16);
     assert_eq!(half.bias.as_ref().unwrap().val().dtype(), DType::BF16);
     // The f32 layer with the same (rounded) weights.
-    let same = cast_params(half.clone(), DType::F32);
+    let same = cast_params(half.clone(), DType::F32).unwrap();
     let mut r = rng(37);
     let x = rounded(&random_vec(batch * d_in, &mut r), DType::BF16);
     let y = half.forward(t2(&x, [batch, d_in], &device).cast(DType::BF16));
@@ -367,8 +374,8 @@ pub fn sparse_linear_bf16_flex() {
         .with_sparsity(0.7)
         .with_seed(Some(3))
         .init(&ad);
-    let half = cast_params(layer_ad, DType::BF16);
-    let same = cast_params(half.clone(), DType::F32);
+    let half = cast_params(layer_ad, DType::BF16).unwrap();
+    let same = cast_params(half.clone(), DType::F32).unwrap();
     let step = |l: sparsekit_tensor::SparseLinear, dt: DType| {
         let xi = t2(&x, [batch, d_in], &ad).cast(dt);
         let loss = l.forward(xi).powf_scalar(2.0).sum();
